@@ -1,0 +1,1 @@
+"""Computer-telephony integration: the AMI client, caller recognition, customer store, screen pops."""

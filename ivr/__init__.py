@@ -1,0 +1,1 @@
+"""FastAGI wire protocol, the call channel facade and call flows."""

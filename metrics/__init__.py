@@ -1,0 +1,1 @@
+"""Prometheus instruments, scrape-time collectors and the HTTP resources that serve them."""

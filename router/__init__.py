@@ -1,0 +1,1 @@
+"""Agents, skills, waiting calls and the routing decision."""

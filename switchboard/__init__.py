@@ -1,0 +1,1 @@
+"""Composition root: settings, CLI and wiring of every part onto one event loop."""

@@ -1,0 +1,195 @@
+"""The real-component sandbox: Asterisk 22 in a cached chroot, Redis and the Switchboard service as processes.
+
+Owns starting and stopping each real part with the project's own configuration (`asterisk-conf/`), and
+waiting for each to be ready by asking it (never by sleeping). Used by the e2e fixtures and by the demo.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CONF_DIR = REPO / "asterisk-conf"
+DEFAULT_ROOT = Path(os.environ.get("SANDBOX_DIR", REPO / ".sandbox" / "asterisk-root"))
+PROVISION = REPO / "tests" / "e2e" / "provision_asterisk.sh"
+
+
+class SandboxError(RuntimeError):
+    """A real component could not be provisioned or started; the message says which and what to do."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll `check` (a readiness probe against a real process) until it returns true or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, subprocess.SubprocessError) as exc:
+            last = exc
+        time.sleep(interval)  # polling an external process that offers no event to await
+    raise SandboxError(f"{what} not ready after {timeout:.0f}s ({last})")
+
+
+def provision(root: Path = DEFAULT_ROOT) -> Path:
+    """Build (or reuse) the Asterisk chroot; return its path."""
+    env = dict(os.environ, SANDBOX_DIR=str(root))
+    result = subprocess.run(["bash", str(PROVISION)], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SandboxError(f"provisioning the Asterisk sandbox failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return root
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server on a free loopback port, without persistence."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise SandboxError("redis-server not found: apt-get install redis-server")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._pong, 10, "redis-server")
+        return self
+
+    def _pong(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    def command(self, *words: str) -> str:
+        """Run one redis-cli command against this server (used by tests to look at state)."""
+        return subprocess.run(["redis-cli", "-p", str(self.port), *words], capture_output=True, text=True,
+                              check=True).stdout
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@dataclass
+class AsteriskSandbox:
+    """Asterisk 22 running in the chroot with `asterisk-conf/`, its own run/log/spool folders and AMI secret."""
+
+    root: Path = DEFAULT_ROOT
+    name: str = "e2e"
+    agi_url: str = "agi://127.0.0.1:4573"
+    process: subprocess.Popen | None = None
+    ami_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    @property
+    def inner(self) -> Path:
+        """The sandbox's own folder as seen from inside the chroot."""
+        return Path("/switchboard") / self.name
+
+    @property
+    def outer(self) -> Path:
+        return self.root / self.inner.relative_to("/")
+
+    @property
+    def log_file(self) -> Path:
+        return self.outer / "log" / "messages.log"
+
+    def _write_config(self) -> None:
+        if self.outer.exists():
+            shutil.rmtree(self.outer)
+        etc = self.outer / "etc"
+        for sub in ("etc", "run", "log", "spool", "db"):
+            (self.outer / sub).mkdir(parents=True)
+        for conf in CONF_DIR.glob("*.conf"):
+            shutil.copy(conf, etc / conf.name)
+        ext = etc / "extensions.conf"
+        ext.write_text(ext.read_text().replace("SWITCHBOARD_AGI=agi://127.0.0.1:4573", f"SWITCHBOARD_AGI={self.agi_url}"))
+        secret_file = etc / "switchboard-ami-secret.conf"
+        secret_file.write_text(f"secret={self.ami_secret}\n")
+        secret_file.chmod(0o600)
+        d = self.inner
+        (etc / "asterisk.conf").write_text(
+            "[directories]\n"
+            f"astetcdir => {d}/etc\nastmoddir => /usr/lib/x86_64-linux-gnu/asterisk/modules\n"
+            f"astvarlibdir => /var/lib/asterisk\nastdbdir => {d}/db\nastkeydir => /var/lib/asterisk\n"
+            f"astdatadir => /usr/share/asterisk\nastagidir => /usr/share/asterisk/agi-bin\n"
+            f"astspooldir => {d}/spool\nastrundir => {d}/run\nastlogdir => {d}/log\nastsbindir => /usr/sbin\n"
+            f"astcachedir => {d}/run\n"
+            "[options]\nnofork = yes\nhideconnect = yes\ntransmit_silence = yes\n"
+            "maxcalls = 2000\nmaxload = 0\n")
+
+    def cli(self, command: str, timeout: float = 15) -> str:
+        """Run an Asterisk CLI command through the remote console socket."""
+        result = subprocess.run(
+            ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", f"{self.inner}/etc/asterisk.conf", "-rx", command],
+            capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise subprocess.SubprocessError(result.stderr or result.stdout)
+        return result.stdout
+
+    def start(self) -> "AsteriskSandbox":
+        if os.geteuid() != 0:
+            raise SandboxError("the Asterisk sandbox needs root (chroot)")
+        provision(self.root)
+        hosts = self.root / "etc" / "hosts"
+        hosts.write_text(f"127.0.0.1 localhost {socket.gethostname()}\n::1 localhost\n")
+        self._write_config()
+        self.process = subprocess.Popen(
+            ["chroot", str(self.root), "/usr/sbin/asterisk", "-f", "-C", f"{self.inner}/etc/asterisk.conf"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: (self._still_running() and "fully booted" in self.cli("core waitfullybooted").lower()),
+                   60, "Asterisk")
+        return self
+
+    def _still_running(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise SandboxError(f"Asterisk exited with {self.process.returncode}; see {self.log_file}")
+        return True
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            self.cli("core stop now", timeout=10)
+            self.process.wait(15)
+        except (subprocess.SubprocessError, OSError):
+            self.process.kill()
+            self.process.wait(10)
+
+
+def python_exe() -> str:
+    return sys.executable
+
+
+def http_get(url: str, timeout: float = 2) -> tuple[int, str]:
+    """GET a URL; return (status, body) also for error statuses."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
