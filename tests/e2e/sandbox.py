@@ -193,3 +193,66 @@ def http_get(url: str, timeout: float = 2) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+@dataclass
+class SwitchboardProcess:
+    """The Switchboard service run as its own process (`switchboard serve`) against the sandbox."""
+
+    workdir: Path
+    redis_url: str
+    ami_secret: str
+    agi_port: int = 4573
+    http_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "switchboard.log"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/metrics"
+
+    def start(self, ready_timeout: float = 30) -> "SwitchboardProcess":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "settings.yaml"
+        config.write_text(
+            f"agi:\n  port: {self.agi_port}\n  stop_grace: 10\n"
+            f"redis:\n  url: {self.redis_url}\n"
+            f"http:\n  port: {self.http_port}\n"
+            "ami:\n  ping_interval: 5\n  ping_timeout: 3\n")
+        env = dict(os.environ, SWITCHBOARD_AMI_SECRET=self.ami_secret, **self.extra_env)
+        with self.log_file.open("ab") as out:
+            self.process = subprocess.Popen([python_exe(), "-m", "switchboard.cli", "serve", "--config", str(config)],
+                                            env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT)
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise SandboxError(f"switchboard exited with {self.process.returncode}:\n"
+                                   f"{self.log_file.read_text()[-3000:]}")
+            return http_get(f"http://127.0.0.1:{self.http_port}/readyz")[0] == 200
+        wait_until(ready, ready_timeout, "switchboard /readyz")
+        return self
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """Read one sample from /metrics (0 when absent)."""
+        _, body = http_get(self.metrics_url)
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in body.splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode

@@ -1,0 +1,73 @@
+"""Service-health instruments: FastAGI sessions and commands, protocol errors, rejected peers, AMI link, calls.
+
+Built on an injected registry; label sets are closed (outcome, kind, verb from a fixed list) and children on the
+hot path are cached. The instance satisfies the FastAGI server's observer protocol structurally, and exposes
+`ami_state` / `ami_reconnected` for the AMI client.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+AGI_OUTCOMES = ("completed", "hangup", "error", "timeout", "no_route")
+# AGI verbs we label by; anything else is counted as "other" so the label set stays closed.
+AGI_VERBS = ("ANSWER", "STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SET VARIABLE", "GET VARIABLE",
+             "GET FULL VARIABLE", "EXEC", "HANGUP", "VERBOSE", "CHANNEL STATUS", "other")
+CALL_RESULTS = ("connected", "no_answer", "abandoned_ivr", "failed")
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class ServiceMetrics:
+    """The instruments describing the service itself (not the contact-centre KPIs)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.agi_sessions_active = Gauge(
+            "switchboard_agi_sessions_active", "FastAGI sessions (calls) being served now", registry=registry)
+        sessions = Counter("switchboard_agi_sessions_total", "FastAGI sessions by how they ended",
+                           ["outcome"], registry=registry)
+        self._sessions = {o: sessions.labels(o) for o in AGI_OUTCOMES}
+        latency = Histogram("switchboard_agi_command_duration_seconds",
+                            "Time from sending an AGI command to its reply (includes prompts and input)",
+                            ["command"], buckets=LATENCY_BUCKETS, registry=registry)
+        self._latency = {v: latency.labels(v) for v in AGI_VERBS}
+        self._protocol_errors = Counter("switchboard_agi_protocol_errors_total",
+                                        "FastAGI protocol faults (header EOF, malformed lines, timeouts)",
+                                        ["kind"], registry=registry)
+        self.agi_rejected_peers = Counter("switchboard_agi_rejected_peers_total",
+                                          "FastAGI connections closed because the peer is not allow-listed",
+                                          registry=registry)
+        self.ami_connected = Gauge("switchboard_ami_connected", "1 while the AMI link is logged in and booted",
+                                   registry=registry)
+        self.ami_reconnects = Counter("switchboard_ami_reconnects_total", "AMI links re-opened after a loss",
+                                      registry=registry)
+        calls = Counter("switchboard_inbound_calls_total", "Calls through the inbound flow by result",
+                        ["result"], registry=registry)
+        self._calls = {r: calls.labels(r) for r in CALL_RESULTS}
+
+    # --- FastAGI server observer -------------------------------------------------------------------
+    def session_started(self) -> None:
+        self.agi_sessions_active.inc()
+
+    def session_ended(self, outcome: str) -> None:
+        self.agi_sessions_active.dec()
+        self._sessions.get(outcome, self._sessions["error"]).inc()
+
+    def peer_rejected(self) -> None:
+        self.agi_rejected_peers.inc()
+
+    def protocol_error(self, kind: str) -> None:
+        self._protocol_errors.labels(kind).inc()
+
+    def command_completed(self, verb: str, seconds: float) -> None:
+        child = self._latency.get(verb) or self._latency["other"]
+        child.observe(seconds)
+
+    # --- AMI client observer -------------------------------------------------------------------------
+    def ami_state(self, connected: bool) -> None:
+        self.ami_connected.set(1 if connected else 0)
+
+    def ami_reconnected(self) -> None:
+        self.ami_reconnects.inc()
+
+    # --- calls ---------------------------------------------------------------------------------------
+    def call_result(self, result: str) -> None:
+        self._calls.get(result, self._calls["failed"]).inc()

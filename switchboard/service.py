@@ -1,0 +1,124 @@
+"""Wiring of one Switchboard process: every part built from settings and started on the one shared event loop.
+
+This is the single place that knows all the parts: the FastAGI server and its flows (ivr), the AMI client and the
+call-context store (cti), the metrics registry and the HTTP side (metrics). AMI events are dispatched here, in
+order, to whoever owns them. Nothing imports this module except the CLI.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter
+from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.web.server import Site
+
+from cti.ami_client import AMIClient, AMIEvent
+from cti.ami_client import AMISettings as AMIClientSettings
+from cti.call_context_store import CallContextStore
+from ivr.agi_server import AGIServer
+from ivr.inbound_flow import InboundFlow, InboundOptions
+from metrics.http_resources import build_root
+from metrics.service_metrics import ServiceMetrics
+from switchboard.settings import Settings
+
+FALLBACK_REASONS = ("agi-FAILURE", "agi-NOTFOUND", "agi-HANGUP", "FAILED", "FALLBACK", "other")
+
+
+@dataclass
+class Service:
+    """The running parts of one process; `start()` and `stop()` are called by the CLI on the reactor's loop."""
+
+    settings: Settings
+    loop: asyncio.AbstractEventLoop
+    reactor: IReactorTCP
+    log: logging.Logger
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    agi: AGIServer | None = None
+    ami: AMIClient | None = None
+    store: CallContextStore | None = None
+    http_port: IListeningPort | None = None
+    _event_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        metrics = ServiceMetrics(self.registry)
+        fallbacks = Counter("switchboard_fallback_calls_total",
+                            "Calls the dialplan sent to its fallback (service down, flow failure or flow's choice)",
+                            ["reason"], registry=self.registry)
+        self._fallbacks = {r: fallbacks.labels(r) for r in FALLBACK_REASONS}
+        self.store = CallContextStore.from_url(s.redis.url, s.redis.timeout)
+        flow = InboundFlow(
+            InboundOptions(greeting=s.inbound.greeting, digit_timeout=s.inbound.digit_timeout,
+                           agent_endpoint=s.inbound.agent_endpoint, dial_timeout=s.inbound.dial_timeout,
+                           sorry_prompt=s.inbound.sorry_prompt),
+            recorder=self.store, on_result=metrics.call_result, logger=self.log.getChild("inbound"))
+        if s.ami.enabled:
+            self.ami = AMIClient(
+                AMIClientSettings(host=s.ami.host, port=s.ami.port, username=s.ami.username,
+                                  secret=s.ami_secret, ping_interval=s.ami.ping_interval,
+                                  ping_timeout=s.ami.ping_timeout, action_timeout=s.ami.action_timeout,
+                                  reconnect_initial=s.ami.reconnect_initial, reconnect_max=s.ami.reconnect_max,
+                                  event_queue_size=s.ami.event_queue_size, events_mask=s.ami.events),
+                loop=self.loop, resync=self._resync, logger=self.log.getChild("ami"),
+                on_state=self._ami_state_observer(metrics))
+            await self.ami.start()
+            self._event_task = self.loop.create_task(self._dispatch_events())
+        self.agi = AGIServer(self.loop, {"inbound": flow}, allowed_peers=s.agi.allowed_peers,
+                             header_timeout=s.agi.header_timeout, command_timeout=s.agi.command_timeout,
+                             events=metrics, logger=self.log.getChild("agi"))
+        await self.agi.start(s.agi.host, s.agi.port)
+        checks = {"redis": self.store.ping}
+        if self.ami is not None:
+            ami = self.ami
+            async def ami_ready() -> bool:
+                return ami.connected
+            checks["ami"] = ami_ready
+        self.http_port = self.reactor.listenTCP(s.http.port, Site(build_root(self.registry, checks)),
+                                                interface=s.http.host)
+        self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
+                      s.http.host, self.http_port.getHost().port)
+
+    def _ami_state_observer(self, metrics: ServiceMetrics):  # type: ignore[no-untyped-def]
+        seen_up = False
+        def observe(connected: bool) -> None:
+            nonlocal seen_up
+            metrics.ami_state(connected)
+            if connected and seen_up:
+                metrics.ami_reconnected()
+            seen_up = seen_up or connected
+        return observe
+
+    async def _resync(self, ami: AMIClient) -> None:
+        """After every (re)connect: read device states again (events sent while disconnected are lost)."""
+        response = await ami.send_action("DeviceStateList")
+        pjsip = [e for e in response.events if e.get("Device", "").startswith("PJSIP/")]
+        self.log.info("AMI resync: %d PJSIP device states", len(pjsip))
+
+    async def _dispatch_events(self) -> None:
+        """The one ordered consumer of AMI events."""
+        assert self.ami is not None
+        async for event in self.ami.events():
+            self._on_event(event)
+
+    def _on_event(self, event: AMIEvent) -> None:
+        if event.name == "UserEvent" and event.get("UserEvent") == "SwitchboardFallback":
+            reason = event.get("Reason", "other")
+            self._fallbacks.get(reason, self._fallbacks["other"]).inc()
+            self.log.warning("call sent to the dialplan fallback (reason %s)", reason)
+
+    async def stop(self) -> None:
+        """Stop accepting calls, let active calls finish up to the grace period, then close everything."""
+        if self.agi is not None:
+            self.log.info("stopping: %d active call(s), grace %.0fs", self.agi.active_calls,
+                          self.settings.agi.stop_grace)
+            await self.agi.stop(self.settings.agi.stop_grace)
+        if self.http_port is not None:
+            await self.http_port.stopListening()
+        if self._event_task is not None:
+            self._event_task.cancel()
+        if self.ami is not None:
+            await self.ami.stop()
+        if self.store is not None:
+            await self.store.close()

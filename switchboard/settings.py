@@ -1,0 +1,329 @@
+"""Service settings: one YAML file plus environment overrides, every key typed, defaulted and checked.
+
+The schema is the set of dataclasses below; `settings.example.yaml` documents each key with its default (a unit
+test keeps the two in step). An unknown or invalid key stops start-up with an error naming its place
+(`file:line:column`, or the environment variable) and what would fix it.
+
+Environment overrides: `SWITCHBOARD_<SECTION>__<KEY>=value`, e.g. `SWITCHBOARD_AGI__PORT=4574`; values are parsed
+as YAML scalars or flow lists (`SWITCHBOARD_AGI__ALLOWED_PEERS=[127.0.0.1/32, 10.0.0.0/8]`).
+The AMI secret is never in the file: `SWITCHBOARD_AMI_SECRET`, or `ami.secret_file` (one line).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError
+
+ENV_PREFIX = "SWITCHBOARD_"
+SECRET_ENV = "SWITCHBOARD_AMI_SECRET"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; `problems` lists each one with its place."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class AGISettings:
+    """The FastAGI listener."""
+
+    host: str = "127.0.0.1"
+    port: int = 4573
+    allowed_peers: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    header_timeout: float = 5.0
+    command_timeout: float = 30.0
+    stop_grace: float = 30.0
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _port("port", self.port) + _positive(self, "header_timeout", "command_timeout")
+        if self.stop_grace < 0:
+            out.append(("stop_grace", "must be 0 or more seconds"))
+        for peer in self.allowed_peers:
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                out.append(("allowed_peers", f"{peer!r} is not an address or network (e.g. 127.0.0.1/32)"))
+        return out
+
+
+@dataclass(frozen=True)
+class AMISettings:
+    """The Asterisk Manager Interface connection."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "switchboard"
+    secret_file: str | None = None
+    ping_interval: float = 10.0
+    ping_timeout: float = 5.0
+    action_timeout: float = 5.0
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    event_queue_size: int = 10000
+    events: str = "call,agent,user"
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _port("port", self.port) + _positive(self, "ping_interval", "ping_timeout", "action_timeout",
+                                                   "reconnect_initial", "reconnect_max", "event_queue_size")
+        if self.ping_interval + self.ping_timeout > 30:
+            out.append(("ping_interval", "ping_interval + ping_timeout must be at most 30 s so a dead link is seen"))
+        return out
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """The shared Redis store."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    timeout: float = 0.5
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _positive(self, "timeout")
+        if not self.url.startswith(("redis://", "rediss://", "unix://")):
+            out.append(("url", "must start with redis://, rediss:// or unix://"))
+        return out
+
+
+@dataclass(frozen=True)
+class HTTPSettings:
+    """The HTTP side: /metrics, /healthz, /readyz."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    def check(self) -> list[tuple[str, str]]:
+        return _port("port", self.port, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class InboundSettings:
+    """The first call flow (`inbound`): greet, take one digit, hand the caller to an agent."""
+
+    greeting: str = "hello-world"
+    digit_timeout: float = 5.0
+    agent_endpoint: str = "PJSIP/agent1"
+    dial_timeout: int = 20
+    sorry_prompt: str = "sorry-youre-having-problems"
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _positive(self, "digit_timeout", "dial_timeout")
+        for name in ("greeting", "agent_endpoint", "sorry_prompt"):
+            value = getattr(self, name)
+            if not value or any(c in value for c in "\r\n\0,|"):
+                out.append((name, "must be non-empty and contain no comma, |, CR, LF or NUL"))
+        return out
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Logging."""
+
+    level: str = "INFO"
+
+    def check(self) -> list[tuple[str, str]]:
+        if self.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            return [("level", "must be one of DEBUG, INFO, WARNING, ERROR")]
+        return []
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one Switchboard process."""
+
+    agi: AGISettings = field(default_factory=AGISettings)
+    ami: AMISettings = field(default_factory=AMISettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    http: HTTPSettings = field(default_factory=HTTPSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    ami_secret: str = field(default="", repr=False)
+
+
+def _port(name: str, value: int, allow_zero: bool = False) -> list[tuple[str, str]]:
+    low = 0 if allow_zero else 1
+    return [] if low <= value <= 65535 else [(name, f"must be a TCP port {low}-65535")]
+
+
+def _positive(section: Any, *names: str) -> list[tuple[str, str]]:
+    return [(n, "must be greater than 0") for n in names if getattr(section, n) <= 0]
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if f.name != "ami_secret"}
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Convert a YAML value to the field's type, or raise ValueError saying what was expected."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0])
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ValueError("expected a list")
+        return tuple(_coerce(v, typing.get_args(hint)[0]) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError("expected true or false")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("expected a whole number")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("expected a number")
+        return float(value)
+    if hint is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise ValueError("expected a text value")
+        return str(value)
+    raise ValueError(f"unsupported type {hint}")
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(sorted(choices))})"
+
+
+def _where(path: str, node: Any, key: Any = None) -> str:
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return path
+    try:
+        line, col = lc.key(key) if key is not None else (lc.line, lc.col)
+    except (KeyError, TypeError):
+        line, col = lc.line, lc.col
+    return f"{path}:{line + 1}:{col + 1}"
+
+
+def _read_file(path: Path, problems: list[str]) -> dict[str, tuple[Any, str]]:
+    """Return {'section.key': (value, place)} from the YAML file."""
+    found: dict[str, tuple[Any, str]] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        problems.append(f"{path}: cannot read settings file ({exc.strerror}); pass --config with an existing file")
+        return found
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        doc = yaml.load(text)
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        problems.append(f"{path}:{mark.line + 1}:{mark.column + 1}: duplicate key; keep one of them")
+        return found
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problems.append(f"{where}: not valid YAML: {exc.problem}")
+        return found
+    if doc is None:
+        return found
+    if not isinstance(doc, CommentedMap):
+        problems.append(f"{path}:1:1: the settings file must be a mapping of sections (agi:, ami:, ...)")
+        return found
+    sections = _sections()
+    for section, body in doc.items():
+        if section not in sections:
+            problems.append(f"{_where(str(path), doc, section)}: unknown section {section!r}"
+                            f"{_suggest(str(section), list(sections))}")
+            continue
+        if body is None:
+            continue
+        if not isinstance(body, CommentedMap):
+            problems.append(f"{_where(str(path), doc, section)}: section {section!r} must be a mapping of keys")
+            continue
+        keys = [f.name for f in dataclasses.fields(sections[section])]
+        for key, value in body.items():
+            if key not in keys:
+                problems.append(f"{_where(str(path), body, key)}: unknown key {section}.{key}{_suggest(str(key), keys)}")
+                continue
+            found[f"{section}.{key}"] = (value, _where(str(path), body, key))
+    return found
+
+
+def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, tuple[Any, str]]:
+    found: dict[str, tuple[Any, str]] = {}
+    sections = _sections()
+    yaml = YAML(typ="safe")
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name == SECRET_ENV:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if section not in sections:
+            problems.append(f"environment {name}: unknown section {section!r}{_suggest(section, list(sections))}")
+            continue
+        keys = [f.name for f in dataclasses.fields(sections[section])]
+        if key not in keys:
+            problems.append(f"environment {name}: unknown key {section}.{key}{_suggest(key, keys)}")
+            continue
+        try:
+            value = yaml.load(raw) if raw.strip() else ""
+        except MarkedYAMLError:
+            value = raw
+        found[f"{section}.{key}"] = (value, f"environment {name}")
+    return found
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings file (if any), apply environment overrides, check everything; raise SettingsError."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    values = _read_file(path, problems) if path is not None else {}
+    values.update(_read_env(env, problems))
+    built: dict[str, Any] = {}
+    for section, cls in _sections().items():
+        hints = typing.get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        places: dict[str, str] = {}
+        for f in dataclasses.fields(cls):
+            if f"{section}.{f.name}" not in values:
+                continue
+            value, place = values[f"{section}.{f.name}"]
+            places[f.name] = place
+            try:
+                kwargs[f.name] = _coerce(value, hints[f.name])
+            except ValueError as exc:
+                problems.append(f"{place}: {section}.{f.name}: {exc}, got {value!r}")
+        obj = cls(**kwargs)
+        for key, message in obj.check():
+            problems.append(f"{places.get(key, 'default')}: {section}.{key}: {message}")
+        built[section] = obj
+    secret = _ami_secret(built["ami"], env, problems)
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**built, ami_secret=secret)
+
+
+def _ami_secret(ami: AMISettings, env: Mapping[str, str], problems: list[str]) -> str:
+    if env.get(SECRET_ENV):
+        return env[SECRET_ENV]
+    if ami.secret_file:
+        try:
+            return Path(ami.secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"ami.secret_file: cannot read {ami.secret_file} ({exc.strerror})")
+            return ""
+    if ami.enabled:
+        problems.append(f"ami: no secret: set {SECRET_ENV} or ami.secret_file (or ami.enabled: false)")
+    return ""

@@ -1,0 +1,41 @@
+"""End to end through real Asterisk 22, sipp and Redis: the first flow, and the fallback when the service is down."""
+from __future__ import annotations
+
+from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess
+from tests.e2e.sipp import Agent, Caller, SippFactory
+
+
+def _call_records(redis_server: RedisServer) -> dict[str, dict[str, str]]:
+    records = {}
+    for key in redis_server.command("--scan", "--pattern", "switchboard:call:*").split():
+        fields = redis_server.command("hgetall", key).splitlines()
+        records[key] = dict(zip(fields[::2], fields[1::2]))
+    return records
+
+
+def test_caller_presses_digit_and_reaches_agent(asterisk: AsteriskSandbox, redis_server: RedisServer,
+                                                service: SwitchboardProcess, sipp: SippFactory) -> None:
+    """A caller with a caller ID presses 2 during the greeting, the choice is set and agent1 answers."""
+    before = set(_call_records(redis_server))
+    agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=300))
+    caller = sipp.caller(Caller(caller_id="+441632960123", digits=((600, "2"),), hangup_after_ms=1500))
+    assert caller.wait(40) == 0, caller.errors()
+    assert agent.wait(20) == 0, agent.errors()
+    new = {k: v for k, v in _call_records(redis_server).items() if k not in before}
+    assert len(new) == 1, new
+    record = next(iter(new.values()))
+    assert record["choice"] == "2"
+    assert record["caller"] == "+441632960123"
+    assert record["dial_status"] == "ANSWER"
+    assert record["result"] == "connected"
+    assert service.metric("switchboard_inbound_calls_total", 'result="connected"') == 1
+    assert service.metric("switchboard_agi_sessions_total", 'outcome="completed"') == 1
+
+
+def test_service_down_sends_caller_to_fallback_agent(asterisk: AsteriskSandbox, sipp: SippFactory) -> None:
+    """With no Switchboard listening, the dialplan's fallback still connects the caller to a human."""
+    agent = sipp.agent(Agent(name="agent2", port=5072, ring_ms=200))
+    caller = sipp.caller(Caller(caller_id="+441632960124", hangup_after_ms=1000))
+    assert caller.wait(40) == 0, caller.errors()
+    assert agent.wait(20) == 0, agent.errors()
+    assert "FastAGI failed" in asterisk.log_file.read_text()

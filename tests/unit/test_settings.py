@@ -1,0 +1,122 @@
+"""Unit tests of the settings loader: file + environment, errors with their place, the documented example."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from switchboard.settings import Settings, SettingsError, load_settings
+
+SECRET = {"SWITCHBOARD_AMI_SECRET": "not-a-real-secret"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_file() -> None:
+    """With no file and only the secret, every section takes its defaults."""
+    settings = load_settings(None, SECRET)
+    assert settings.agi.host == "127.0.0.1" and settings.agi.port == 4573
+    assert settings.ami_secret == "not-a-real-secret"
+
+
+def test_example_file_documents_every_key_with_its_default() -> None:
+    """settings.example.yaml names every key of every section, with the default the code uses."""
+    example = YAML(typ="safe").load((REPO / "settings.example.yaml").read_text())
+    defaults = Settings()
+    for section in dataclasses.fields(Settings):
+        if section.name == "ami_secret":
+            continue
+        obj = getattr(defaults, section.name)
+        documented = example[section.name]
+        for f in dataclasses.fields(obj):
+            assert f.name in documented, f"{section.name}.{f.name} missing from settings.example.yaml"
+            value = getattr(obj, f.name)
+            shown = documented[f.name]
+            assert (tuple(shown) if isinstance(value, tuple) else shown) == value, f"{section.name}.{f.name}"
+    assert load_settings(REPO / "settings.example.yaml", SECRET) == dataclasses.replace(
+        defaults, ami_secret=SECRET["SWITCHBOARD_AMI_SECRET"])
+
+
+def test_unknown_key_is_named_with_position_and_suggestion(tmp_path: Path) -> None:
+    """A misspelt key stops start-up with file:line:column and a did-you-mean."""
+    path = _write(tmp_path, "agi:\n  host: 127.0.0.1\n  prot: 4574\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert err.value.problems == [f"{path}:3:3: unknown key agi.prot (did you mean 'port'?)"]
+
+
+def test_unknown_section_is_named(tmp_path: Path) -> None:
+    """An unknown section is reported at its position."""
+    path = _write(tmp_path, "agj:\n  port: 1\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert err.value.problems == [f"{path}:1:1: unknown section 'agj' (did you mean 'agi'?)"]
+
+
+def test_wrong_type_and_range_are_reported_together(tmp_path: Path) -> None:
+    """Every invalid value is reported at once, each with its place and the expectation."""
+    path = _write(tmp_path, "agi:\n  port: seventy\n  header_timeout: -1\nhttp:\n  port: 70000\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert err.value.problems == [
+        f"{path}:2:3: agi.port: expected a whole number, got 'seventy'",
+        f"{path}:3:3: agi.header_timeout: must be greater than 0",
+        f"{path}:5:3: http.port: must be a TCP port 0-65535",
+    ]
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    """A key given twice is refused rather than silently taking the last one."""
+    path = _write(tmp_path, "agi:\n  port: 1\n  port: 2\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert "duplicate key" in err.value.problems[0] and err.value.problems[0].startswith(f"{path}:")
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    """SWITCHBOARD_<SECTION>__<KEY> wins over the file, lists parse as YAML flow lists."""
+    path = _write(tmp_path, "agi:\n  port: 4574\n")
+    env = dict(SECRET, SWITCHBOARD_AGI__PORT="4575", SWITCHBOARD_AGI__ALLOWED_PEERS="[10.1.0.0/16, ::1/128]")
+    settings = load_settings(path, env)
+    assert settings.agi.port == 4575
+    assert settings.agi.allowed_peers == ("10.1.0.0/16", "::1/128")
+
+
+def test_unknown_environment_key_is_named() -> None:
+    """A misspelt override names the variable."""
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, dict(SECRET, SWITCHBOARD_REDIS__URI="redis://x"))
+    assert err.value.problems == ["environment SWITCHBOARD_REDIS__URI: unknown key redis.uri (did you mean 'url'?)"]
+
+
+def test_bad_allowed_peer_is_refused() -> None:
+    """An allow-list entry that is not a network is refused with an example of a good one."""
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, dict(SECRET, SWITCHBOARD_AGI__ALLOWED_PEERS="[localhost]"))
+    assert "agi.allowed_peers: 'localhost' is not an address or network" in err.value.problems[0]
+
+
+def test_secret_from_file_and_missing_secret(tmp_path: Path) -> None:
+    """The AMI secret comes from the environment or a secret file; neither is an error while AMI is enabled."""
+    secret = tmp_path / "ami.secret"
+    secret.write_text("from-file\n")
+    assert load_settings(None, {"SWITCHBOARD_AMI__SECRET_FILE": str(secret)}).ami_secret == "from-file"
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, {})
+    assert "no secret" in err.value.problems[0]
+    assert load_settings(None, {"SWITCHBOARD_AMI__ENABLED": "false"}).ami_secret == ""
+
+
+def test_invalid_yaml_names_position(tmp_path: Path) -> None:
+    """Broken YAML is reported with its line and column."""
+    path = _write(tmp_path, "agi:\n  port: [1\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert err.value.problems[0].startswith(f"{path}:") and "not valid YAML" in err.value.problems[0]
