@@ -1,0 +1,45 @@
+"""Unit tests of the service instruments: values read back from an injected registry, label sets stay closed."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from metrics.service_metrics import ServiceMetrics
+
+
+def _value(registry: CollectorRegistry, name: str, labels: dict[str, str] | None = None) -> float:
+    value = registry.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value
+
+
+def test_session_lifecycle_counts_active_and_outcomes() -> None:
+    """Started sessions raise the active gauge; ended ones lower it and count their outcome."""
+    registry = CollectorRegistry()
+    m = ServiceMetrics(registry)
+    m.session_started()
+    m.session_started()
+    m.session_ended("completed")
+    assert _value(registry, "switchboard_agi_sessions_active") == 1
+    assert _value(registry, "switchboard_agi_sessions_total", {"outcome": "completed"}) == 1
+
+
+def test_unknown_outcome_and_verb_fold_into_closed_labels() -> None:
+    """An unexpected outcome counts as error and an unknown verb as other, so label sets never grow."""
+    registry = CollectorRegistry()
+    m = ServiceMetrics(registry)
+    m.session_started()
+    m.session_ended("something-new")
+    m.command_completed("SAY ALPHA", 0.002)
+    assert _value(registry, "switchboard_agi_sessions_total", {"outcome": "error"}) == 1
+    assert _value(registry, "switchboard_agi_command_duration_seconds_count", {"command": "other"}) == 1
+
+
+def test_ami_state_and_rejections() -> None:
+    """AMI link state, reconnects and rejected peers are exported as plain values."""
+    registry = CollectorRegistry()
+    m = ServiceMetrics(registry)
+    m.ami_state(True)
+    m.ami_reconnected()
+    m.peer_rejected()
+    assert _value(registry, "switchboard_ami_connected") == 1
+    assert _value(registry, "switchboard_ami_reconnects_total") == 1
+    assert _value(registry, "switchboard_agi_rejected_peers_total") == 1
