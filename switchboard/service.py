@@ -23,7 +23,7 @@ from metrics.http_resources import build_root
 from metrics.service_metrics import ServiceMetrics
 from switchboard.settings import Settings
 
-FALLBACK_REASONS = ("agi-FAILURE", "agi-NOTFOUND", "agi-HANGUP", "FAILED", "FALLBACK", "other")
+FALLBACK_REASONS = ("agi-FAILURE", "agi-NOTFOUND", "agi-HANGUP", "FAILED", "INCOMPLETE", "FALLBACK", "other")
 
 
 @dataclass

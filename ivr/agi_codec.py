@@ -1,0 +1,251 @@
+"""The FastAGI wire format, sans I/O: the `agi_*` environment, command lines and replies.
+
+Nothing here touches a socket or a clock (except the caller's own), so every rule of the protocol is unit-tested
+on byte strings. The facts it follows (Asterisk 22 `res/res_agi.c`):
+
+* the environment is `agi_<name>: <value>` lines, one write per line, ended by a blank line; it arrives in
+  arbitrary fragments and is bounded here in lines and bytes (the caller bounds it in time);
+* `agi_network_script` is the path after the host in `agi://host/script?query`, arguments come as `agi_arg_N`;
+* a reply is `200 result=N [(data)] [endpos=N]`, `100 result=0 Trying...` precedes the real reply of some
+  commands, `510` is an unknown command, `511` a command not permitted on a dead channel, `520-` starts a multi-line
+  usage text that ends with `520 End of proper usage.`;
+* after the caller hangs up Asterisk writes an unsolicited `HANGUP` line, which older versions glued in front of
+  the next reply (`HANGUP200 result=-1`): it is reported apart and never shifts the replies that follow;
+* a command is one line; an argument with a space, quote or backslash is quoted and escaped; a CR, LF or NUL in
+  any argument would inject a second command, so it is refused before anything is encoded.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Union
+from urllib.parse import parse_qsl, unquote
+
+MAX_HEADER_LINES = 256
+MAX_HEADER_BYTES = 32 * 1024
+MAX_LINE_BYTES = 8 * 1024  # Asterisk's AGI line buffer
+MAX_PENDING_REPLY_BYTES = 64 * 1024
+
+_UNSAFE = ("\r", "\n", "\0")
+_NEEDS_QUOTES = re.compile(r'[\s"\\]')
+_VERB = re.compile(r"^[A-Z]+( [A-Z]+)*$")
+_REPLY_200 = re.compile(r"^200 result=(?P<result>-?\w*)(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?\s*$",
+                        re.DOTALL)
+
+
+class AGIProtocolError(Exception):
+    """The peer broke the FastAGI protocol; `kind` is a short, closed label for metrics."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class UnsafeArgument(ValueError):
+    """A command argument carries CR, LF or NUL (it would inject a second command); nothing was sent."""
+
+
+class CommandTooLong(ValueError):
+    """An encoded command exceeds Asterisk's 8 KiB line buffer; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class AGIEnvironment:
+    """What Asterisk tells about the call before the first command."""
+
+    variables: Mapping[str, str]
+    script: str
+    query: Mapping[str, str]
+    args: tuple[str, ...]
+
+    @classmethod
+    def from_variables(cls, variables: Mapping[str, str]) -> AGIEnvironment:
+        """Split `agi_network_script` into script and query, and collect `agi_arg_N` in order."""
+        raw = variables.get("agi_network_script", "")
+        path, _, query = raw.partition("?")
+        args: list[tuple[int, str]] = []
+        for key, value in variables.items():
+            if key.startswith("agi_arg_") and key[8:].isdigit():
+                args.append((int(key[8:]), value))
+        return cls(variables=dict(variables), script=unquote(path.strip("/")),
+                   query=dict(parse_qsl(query, keep_blank_values=True)),
+                   args=tuple(v for _, v in sorted(args)))
+
+    def get(self, name: str) -> str | None:
+        """An `agi_<name>` value, None when absent or Asterisk's `unknown`."""
+        value = self.variables.get(f"agi_{name}")
+        return None if value in (None, "", "unknown") else value
+
+    @property
+    def uniqueid(self) -> str | None:
+        return self.get("uniqueid")
+
+    @property
+    def caller_id(self) -> str | None:
+        return self.get("callerid")
+
+    @property
+    def caller_name(self) -> str | None:
+        return self.get("calleridname")
+
+    @property
+    def dnid(self) -> str | None:
+        return self.get("dnid")
+
+    @property
+    def extension(self) -> str | None:
+        return self.get("extension")
+
+    @property
+    def channel(self) -> str | None:
+        return self.get("channel")
+
+    @property
+    def language(self) -> str | None:
+        return self.get("language")
+
+
+class HeaderDecoder:
+    """Accumulates fragments until the blank line; bytes after it are kept in `remainder`."""
+
+    def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES) -> None:
+        self._max_lines = max_lines
+        self._max_bytes = max_bytes
+        self._buffer = b""
+        self._variables: dict[str, str] = {}
+        self._lines = 0
+        self._consumed = 0
+        self.remainder = b""
+
+    def feed(self, data: bytes) -> AGIEnvironment | None:
+        """Returns the environment once complete; raises AGIProtocolError on an oversized or malformed header."""
+        self._buffer += data
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if self._consumed + len(self._buffer) > self._max_bytes:
+                    raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
+                return None
+            line = self._buffer[:end].rstrip(b"\r")
+            self._buffer = self._buffer[end + 1:]
+            self._consumed += end + 1
+            if self._consumed > self._max_bytes:
+                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
+            if not line:
+                self.remainder, self._buffer = self._buffer, b""
+                return AGIEnvironment.from_variables(self._variables)
+            self._lines += 1
+            if self._lines > self._max_lines:
+                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
+            text = line.decode("utf-8", errors="replace")
+            name, sep, value = text.partition(":")
+            if not sep or not name.startswith("agi_"):
+                raise AGIProtocolError("header_malformed",
+                                       f"AGI header line {self._lines} is not 'agi_<name>: <value>': {text[:80]!r}")
+            self._variables[name] = value[1:] if value.startswith(" ") else value
+
+
+@dataclass(frozen=True)
+class AGIReply:
+    """One complete reply to one command."""
+
+    code: int
+    result: str = ""
+    data: str | None = None
+    endpos: int | None = None
+    text: str = ""
+
+    @property
+    def result_int(self) -> int | None:
+        try:
+            return int(self.result)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class HangupNotice:
+    """Asterisk's unsolicited `HANGUP` line: the caller has gone; it answers no command."""
+
+
+ReplyEvent = Union[AGIReply, HangupNotice]
+
+
+@dataclass
+class ReplyDecoder:
+    """Turns reply bytes into `AGIReply` and `HangupNotice` events, in order, from arbitrary fragments."""
+
+    _buffer: bytes = b""
+    _usage: list[str] | None = field(default=None)
+
+    def feed(self, data: bytes) -> list[ReplyEvent]:
+        self._buffer += data
+        events: list[ReplyEvent] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if len(self._buffer) > MAX_LINE_BYTES:
+                    raise AGIProtocolError("reply_too_long", f"AGI reply line exceeds {MAX_LINE_BYTES} bytes")
+                return events
+            raw = self._buffer[:end].rstrip(b"\r")
+            self._buffer = self._buffer[end + 1:]
+            self._line(raw.decode("utf-8", errors="replace"), events)
+
+    def _line(self, line: str, events: list[ReplyEvent]) -> None:
+        if self._usage is not None:  # inside a 520- usage block: everything up to "520 " belongs to it
+            if line.startswith("520 "):
+                self._usage.append(line[4:])
+                events.append(AGIReply(code=520, text="\n".join(self._usage)))
+                self._usage = None
+            else:
+                self._usage.append(line)
+                if sum(len(x) for x in self._usage) > MAX_PENDING_REPLY_BYTES:
+                    raise AGIProtocolError("reply_too_long", "AGI 520 usage text exceeds 64 KiB")
+            return
+        while line.startswith("HANGUP"):
+            events.append(HangupNotice())
+            line = line[6:]
+        if not line:
+            return
+        code_text = line[:3]
+        if not code_text.isdigit():
+            raise AGIProtocolError("reply_malformed", f"AGI reply is not '<code> ...': {line[:80]!r}")
+        code = int(code_text)
+        if code == 100:  # "100 result=0 Trying..." — the real reply follows
+            return
+        if code == 200:
+            m = _REPLY_200.match(line)
+            if m is None:
+                result = line[4:].split(" ", 1)[0].removeprefix("result=")
+                events.append(AGIReply(code=200, result=result, text=line))
+            else:
+                endpos = m.group("endpos")
+                events.append(AGIReply(code=200, result=m.group("result"), data=m.group("data"),
+                                       endpos=int(endpos) if endpos is not None else None, text=line))
+            return
+        if code == 520 and line[3:4] == "-":
+            self._usage = [line[4:]]
+            return
+        events.append(AGIReply(code=code, text=line[4:]))
+
+
+def quote_argument(value: str) -> str:
+    """One argument as Asterisk's parser reads it back: quoted when needed, `\\` and `"` escaped."""
+    if any(c in value for c in _UNSAFE):
+        where = next(i for i, c in enumerate(value) if c in _UNSAFE)
+        raise UnsafeArgument(f"argument contains {value[where]!r} at position {where}; "
+                             "CR, LF and NUL are refused because they would start a second AGI command")
+    if value and not _NEEDS_QUOTES.search(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_command(verb: str, *args: str) -> bytes:
+    """Encodes one command line; raises UnsafeArgument or CommandTooLong before anything could be sent."""
+    if not _VERB.match(verb):
+        raise UnsafeArgument(f"AGI verb {verb!r} must be upper-case words separated by single spaces")
+    line = " ".join((verb, *(quote_argument(a) for a in args))) + "\n"
+    encoded = line.encode("utf-8")
+    if len(encoded) > MAX_LINE_BYTES:
+        raise CommandTooLong(f"{verb} command is {len(encoded)} bytes; Asterisk reads at most {MAX_LINE_BYTES}")
+    return encoded

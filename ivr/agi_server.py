@@ -1,0 +1,274 @@
+"""The FastAGI listener: accepts Asterisk's connections, reads each call's environment and runs its flow.
+
+One `asyncio.Protocol` per connection keeps the per-command cost near the bare event loop's (design.md §5). Peers
+outside the allow-list are closed at once and counted. The header is bounded in lines, bytes and time, so a
+health check that connects and closes, or a peer that stalls, costs nothing but a counter. Each call runs in its
+own task: a failing flow, a protocol fault or a timeout ends that call only, and tells the dialplan to use its
+fallback (`SWITCHBOARD_STATUS=FAILED`) while the channel is still there. On stop the listener closes, active calls
+get a grace period to finish, then the rest are cut.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from typing import Awaitable, Callable, Iterable, Mapping, Protocol
+
+from ivr.agi_codec import AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder, ReplyDecoder
+from ivr.channel import STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed, CommandTimeout
+
+Flow = Callable[[Channel], Awaitable[None]]
+
+
+class AGIServerEvents(Protocol):
+    """What the listener reports (the metrics module implements it)."""
+
+    def session_started(self) -> None: ...
+
+    def session_ended(self, outcome: str) -> None: ...
+
+    def peer_rejected(self) -> None: ...
+
+    def protocol_error(self, kind: str) -> None: ...
+
+    def command_completed(self, verb: str, seconds: float) -> None: ...
+
+
+class AGIServer:
+    """Listens for FastAGI connections and routes each call by its script name to a flow."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, routes: Mapping[str, Flow], *,
+                 allowed_peers: Iterable[str], header_timeout: float, command_timeout: float,
+                 events: AGIServerEvents, logger: logging.Logger) -> None:
+        self.loop = loop
+        self.routes = routes
+        self.networks = tuple(ipaddress.ip_network(p, strict=False) for p in allowed_peers)
+        self.header_timeout = header_timeout
+        self.command_timeout = command_timeout
+        self.events = events
+        self.log = logger
+        self.connections: set[AGIConnection] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await self.loop.create_server(lambda: AGIConnection(self), host, port, reuse_address=True)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def active_calls(self) -> int:
+        return sum(1 for c in self.connections if c.task is not None)
+
+    def peer_allowed(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
+
+    def track(self, connection: AGIConnection, active: bool) -> None:
+        if active:
+            self.connections.add(connection)
+            self._idle.clear()
+        else:
+            self.connections.discard(connection)
+            if not self.connections:
+                self._idle.set()
+
+    async def stop(self, grace: float) -> None:
+        """Stops accepting; waits up to `grace` seconds for active calls, then closes what is left."""
+        if self._server is not None:
+            self._server.close()
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except asyncio.TimeoutError:
+            self.log.warning("grace period over: cutting %d call(s)", len(self.connections))
+            for connection in list(self.connections):
+                connection.abort("stopping")
+            await asyncio.wait_for(self._idle.wait(), 5)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+
+class AGIConnection(asyncio.Protocol):
+    """One FastAGI connection: header phase, then one flow task exchanging commands and replies."""
+
+    def __init__(self, server: AGIServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+        self._hung_up = False
+        self._header: HeaderDecoder | None = HeaderDecoder()
+        self._replies = ReplyDecoder()
+        self._timer: asyncio.TimerHandle | None = None
+        self._pending: asyncio.Future[AGIReply] | None = None
+
+    # --- asyncio.Protocol ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if not peer or not self.server.peer_allowed(str(peer[0])):
+            self.closed = True
+            self.server.events.peer_rejected()
+            self.server.log.warning("FastAGI connection from %s refused: not in agi.allowed_peers",
+                                    peer[0] if peer else "unknown peer")
+            transport.abort()
+            return
+        self.server.track(self, True)
+        self._timer = self.server.loop.call_later(self.server.header_timeout, self._header_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        if self._header is not None:
+            try:
+                env = self._header.feed(data)
+            except AGIProtocolError as exc:
+                self._protocol_fault(exc)
+                return
+            if env is None:
+                return
+            data = self._header.remainder
+            self._header = None
+            self._cancel_timer()
+            self.task = self.server.loop.create_task(self._run(env))
+            if not data:
+                return
+        try:
+            events = self._replies.feed(data)
+        except AGIProtocolError as exc:
+            self._protocol_fault(exc)
+            return
+        for event in events:
+            if isinstance(event, HangupNotice):
+                self._hung_up = True
+            elif self._pending is not None and not self._pending.done():
+                self._pending.set_result(event)
+                self._pending = None
+            else:
+                self.server.events.protocol_error("unsolicited_reply")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._cancel_timer()
+        if self._header is not None and self.task is None:
+            if self.transport is not None and self in self.server.connections:
+                self.server.events.protocol_error("header_eof")
+            self._header = None
+        if self._pending is not None and not self._pending.done():
+            if not self._hung_up:
+                self.server.events.protocol_error("command_eof")
+            self._pending.set_exception(ChannelClosed("FastAGI connection closed while waiting for a reply"))
+            self._pending = None
+        if self.task is None:
+            self.server.track(self, False)
+
+    # --- CommandLink ------------------------------------------------------------------------------
+    @property
+    def hung_up(self) -> bool:
+        return self._hung_up
+
+    async def transact(self, line: bytes, verb: str, timeout: float | None) -> AGIReply:
+        if self.closed or self.transport is None:
+            raise ChannelClosed("FastAGI connection is closed")
+        if self._pending is not None:
+            raise RuntimeError("a channel runs one AGI command at a time")
+        future: asyncio.Future[AGIReply] = self.server.loop.create_future()
+        self._pending = future
+        started = time.perf_counter()
+        self.transport.write(line)
+        timer = None if timeout is None else self.server.loop.call_later(timeout, self._command_timed_out, future)
+        try:
+            reply = await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+        self.server.events.command_completed(verb, time.perf_counter() - started)
+        return reply
+
+    # --- internals --------------------------------------------------------------------------------
+    async def _run(self, env: AGIEnvironment) -> None:
+        server = self.server
+        server.events.session_started()
+        channel = Channel(env, self, server.command_timeout)
+        flow = server.routes.get(env.script)
+        outcome = "completed"
+        try:
+            if flow is None:
+                outcome = "no_route"
+                server.log.error("call %s asked for FastAGI script %r, which no flow serves (known: %s)",
+                                 env.uniqueid, env.script, ", ".join(sorted(server.routes)) or "none")
+                await channel.set_variable(STATUS_VARIABLE, "FAILED")
+            else:
+                await flow(channel)
+                if channel.status is None and not channel.hung_up:
+                    await channel.set_variable(STATUS_VARIABLE, "DONE")
+        except CallerHungUp:
+            outcome = "hangup" if outcome == "completed" else outcome
+        except CommandTimeout as exc:
+            outcome = "timeout"
+            server.events.protocol_error("command_timeout")
+            server.log.error("call %s: %s", env.uniqueid, exc)
+        except Exception as exc:  # one failing flow must never affect another call
+            outcome = "error"
+            if isinstance(exc, AGICommandFailed):
+                server.log.error("call %s: flow %r: %s", env.uniqueid, env.script, exc)
+            else:
+                server.log.exception("call %s: flow %r failed", env.uniqueid, env.script)
+            await self._mark_failed(channel)
+        finally:
+            server.events.session_ended(outcome)
+            if self.transport is not None and not self.closed:
+                self.transport.close()
+            self.closed = True
+            server.track(self, False)
+
+    async def _mark_failed(self, channel: Channel) -> None:
+        """Sends the call to the dialplan's fallback, if the channel is still there to hear it."""
+        if self.closed or channel.hung_up:
+            return
+        try:
+            await channel.set_variable(STATUS_VARIABLE, "FAILED")
+        except Exception as exc:
+            self.server.log.warning("call %s: could not mark the call failed (%s)", channel.env.uniqueid,
+                                    type(exc).__name__)
+
+    def _command_timed_out(self, future: asyncio.Future[AGIReply]) -> None:
+        if not future.done():
+            future.set_exception(CommandTimeout("no reply from Asterisk in time; connection closed"))
+            self._pending = None
+            self.abort("command timeout")
+
+    def _header_timed_out(self) -> None:
+        self._timer = None
+        if self._header is not None:
+            self._header = None
+            self.server.events.protocol_error("header_timeout")
+            self.server.log.warning("FastAGI header not complete within %.1fs; connection closed",
+                                    self.server.header_timeout)
+            self.abort("header timeout")
+
+    def _protocol_fault(self, exc: AGIProtocolError) -> None:
+        self._header = None
+        self.server.events.protocol_error(exc.kind)
+        self.server.log.error("FastAGI protocol error (%s): %s", exc.kind, exc)
+        self.abort(exc.kind)
+
+    def abort(self, reason: str) -> None:
+        """Closes the connection at once (`reason` goes to the debug log)."""
+        self.server.log.debug("FastAGI connection aborted: %s", reason)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,0 +1,124 @@
+"""One call as its flow sees it: typed AGI verbs over a command link, and the errors a flow must handle.
+
+A flow reads like a short script of verbs (`answer`, `stream_file`, `get_data`, `exec("Dial", ...)`). Each verb
+is encoded by the codec before anything is sent (an unsafe argument never reaches Asterisk), waits for exactly its
+own reply, and turns Asterisk's answers into results or one of these exceptions:
+
+* `CallerHungUp` — the caller has gone (`result=-1`, `511` on a dead channel, or the link closed);
+* `CommandTimeout` — no reply in time; the link is closed because later replies could no longer be matched;
+* `AGICommandFailed` — Asterisk refused the command (`510`, `520`, an application that does not exist).
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from ivr.agi_codec import AGIEnvironment, AGIReply, format_command
+
+STATUS_VARIABLE = "SWITCHBOARD_STATUS"
+# Prompts have no length known in advance: a STREAM FILE may run this long beyond the command timeout.
+PROMPT_ALLOWANCE = 600.0
+
+
+class CallerHungUp(Exception):
+    """The caller hung up; the flow should end, recording what it knows."""
+
+
+class ChannelClosed(CallerHungUp):
+    """The FastAGI connection closed; the call can no longer be controlled."""
+
+
+class CommandTimeout(Exception):
+    """Asterisk sent no reply within the command's timeout; the connection has been closed."""
+
+
+class AGICommandFailed(Exception):
+    """Asterisk refused a command (unknown, bad usage, or an application that does not exist)."""
+
+    def __init__(self, verb: str, reply: AGIReply) -> None:
+        super().__init__(f"{verb} failed: {reply.code} {reply.text or reply.result}".strip())
+        self.verb = verb
+        self.reply = reply
+
+
+class CommandLink(Protocol):
+    """The connection under a channel: sends one encoded command and returns its reply."""
+
+    @property
+    def hung_up(self) -> bool: ...
+
+    async def transact(self, line: bytes, verb: str, timeout: float | None) -> AGIReply: ...
+
+
+class Channel:
+    """The verbs a flow uses on one call."""
+
+    def __init__(self, env: AGIEnvironment, link: CommandLink, command_timeout: float) -> None:
+        self.env = env
+        self._link = link
+        self._timeout = command_timeout
+        self.status: str | None = None  # last value given to SWITCHBOARD_STATUS
+
+    @property
+    def hung_up(self) -> bool:
+        """True once Asterisk has said the caller hung up."""
+        return self._link.hung_up
+
+    async def command(self, verb: str, *args: str, allowance: float | None = 0.0) -> AGIReply:
+        """Sends one command; `allowance` is the command's own duration (None: it may take as long as it takes)."""
+        line = format_command(verb, *args)
+        timeout = None if allowance is None else self._timeout + allowance
+        reply = await self._link.transact(line, verb, timeout)
+        if reply.code == 511:
+            raise CallerHungUp(f"{verb} refused on a dead channel")
+        if reply.code != 200:
+            raise AGICommandFailed(verb, reply)
+        if reply.result == "-1":
+            raise CallerHungUp(f"{verb} returned -1")
+        return reply
+
+    async def answer(self) -> None:
+        await self.command("ANSWER")
+
+    async def hangup(self) -> None:
+        await self.command("HANGUP")
+
+    async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None:
+        """Plays a prompt; returns the digit that interrupted it, or None when it played to the end."""
+        reply = await self.command("STREAM FILE", prompt, escape_digits, allowance=PROMPT_ALLOWANCE)
+        return _digit(reply)
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """Waits for one digit; None when the caller pressed nothing in time."""
+        reply = await self.command("WAIT FOR DIGIT", str(timeout_ms), allowance=max(timeout_ms, 0) / 1000)
+        return _digit(reply)
+
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> tuple[str, bool]:
+        """Plays a prompt and collects up to `max_digits` (`#` ends early); returns (digits, timed_out)."""
+        reply = await self.command("GET DATA", prompt, str(timeout_ms), str(max_digits),
+                                   allowance=PROMPT_ALLOWANCE + timeout_ms / 1000 * max(max_digits, 1))
+        return reply.result, reply.data == "timeout"
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.command("SET VARIABLE", name, value)
+        if name == STATUS_VARIABLE:
+            self.status = value
+
+    async def get_variable(self, name: str) -> str | None:
+        """A channel variable or dialplan function (`CALLERID(num)`); None when unset."""
+        reply = await self.command("GET VARIABLE", name)
+        return reply.data if reply.result == "1" else None
+
+    async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
+        """Runs a dialplan application (arguments joined with `,`); returns its result code."""
+        reply = await self.command("EXEC", application, ",".join(args), allowance=allowance)
+        if reply.result == "-2":
+            raise AGICommandFailed("EXEC", reply)
+        return reply.result_int or 0
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        await self.command("VERBOSE", message, str(level))
+
+
+def _digit(reply: AGIReply) -> str | None:
+    code = reply.result_int
+    return chr(code) if code and code > 0 else None
