@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import logging
 import time
-from typing import Awaitable, Callable, Iterable, Mapping, Protocol
+from typing import Awaitable, Callable, Iterable, Mapping, Protocol, cast
 
 from ivr.agi_codec import AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder, ReplyDecoder
 from ivr.channel import STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed, CommandTimeout
@@ -52,9 +52,23 @@ class AGIServer:
         self._server: asyncio.base_events.Server | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._sweep: asyncio.TimerHandle | None = None
+        self.sweep_interval = min(1.0, header_timeout / 4, command_timeout / 4)
 
     async def start(self, host: str, port: int) -> None:
         self._server = await self.loop.create_server(lambda: AGIConnection(self), host, port, reuse_address=True)
+        self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
+
+    def _sweep_deadlines(self) -> None:
+        """Times out headers and commands whose deadline has passed (at most `sweep_interval` late).
+
+        One periodic sweep instead of a timer per command: arming and cancelling a timer costs as much as
+        the rest of a command's handling (bench/agi_throughput.py).
+        """
+        now = self.loop.time()
+        for connection in [c for c in self.connections if c.deadline is not None and c.deadline <= now]:
+            connection.deadline_passed()
+        self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
 
     @property
     def port(self) -> int:
@@ -94,6 +108,8 @@ class AGIServer:
             for connection in list(self.connections):
                 connection.abort("stopping")
             await asyncio.wait_for(self._idle.wait(), 5)
+        if self._sweep is not None:
+            self._sweep.cancel()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -109,13 +125,15 @@ class AGIConnection(asyncio.Protocol):
         self._hung_up = False
         self._header: HeaderDecoder | None = HeaderDecoder()
         self._replies = ReplyDecoder()
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None
+        self._verb = ""
+        self._sent_at = 0.0
         self._pending: asyncio.Future[AGIReply] | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check here.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         if not peer or not self.server.peer_allowed(str(peer[0])):
             self.closed = True
@@ -125,7 +143,7 @@ class AGIConnection(asyncio.Protocol):
             transport.abort()
             return
         self.server.track(self, True)
-        self._timer = self.server.loop.call_later(self.server.header_timeout, self._header_timed_out)
+        self.deadline = self.server.loop.time() + self.server.header_timeout
 
     def data_received(self, data: bytes) -> None:
         if self._header is not None:
@@ -138,7 +156,7 @@ class AGIConnection(asyncio.Protocol):
                 return
             data = self._header.remainder
             self._header = None
-            self._cancel_timer()
+            self.deadline = None
             self.task = self.server.loop.create_task(self._run(env))
             if not data:
                 return
@@ -151,6 +169,8 @@ class AGIConnection(asyncio.Protocol):
             if isinstance(event, HangupNotice):
                 self._hung_up = True
             elif self._pending is not None and not self._pending.done():
+                self.server.events.command_completed(self._verb, time.perf_counter() - self._sent_at)
+                self.deadline = None
                 self._pending.set_result(event)
                 self._pending = None
             else:
@@ -158,7 +178,7 @@ class AGIConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._cancel_timer()
+        self.deadline = None
         if self._header is not None and self.task is None:
             if self.transport is not None and self in self.server.connections:
                 self.server.events.protocol_error("header_eof")
@@ -176,23 +196,19 @@ class AGIConnection(asyncio.Protocol):
     def hung_up(self) -> bool:
         return self._hung_up
 
-    async def transact(self, line: bytes, verb: str, timeout: float | None) -> AGIReply:
+    def transact(self, line: bytes, verb: str, timeout: float | None) -> asyncio.Future[AGIReply]:
+        """Writes one command; the returned future gets its reply (or ChannelClosed / CommandTimeout)."""
         if self.closed or self.transport is None:
             raise ChannelClosed("FastAGI connection is closed")
         if self._pending is not None:
             raise RuntimeError("a channel runs one AGI command at a time")
         future: asyncio.Future[AGIReply] = self.server.loop.create_future()
         self._pending = future
-        started = time.perf_counter()
+        self._verb = verb
+        self._sent_at = time.perf_counter()
+        self.deadline = None if timeout is None else self.server.loop.time() + timeout
         self.transport.write(line)
-        timer = None if timeout is None else self.server.loop.call_later(timeout, self._command_timed_out, future)
-        try:
-            reply = await future
-        finally:
-            if timer is not None:
-                timer.cancel()
-        self.server.events.command_completed(verb, time.perf_counter() - started)
-        return reply
+        return future
 
     # --- internals --------------------------------------------------------------------------------
     async def _run(self, env: AGIEnvironment) -> None:
@@ -241,15 +257,19 @@ class AGIConnection(asyncio.Protocol):
             self.server.log.warning("call %s: could not mark the call failed (%s)", channel.env.uniqueid,
                                     type(exc).__name__)
 
-    def _command_timed_out(self, future: asyncio.Future[AGIReply]) -> None:
-        if not future.done():
-            future.set_exception(CommandTimeout("no reply from Asterisk in time; connection closed"))
-            self._pending = None
-            self.abort("command timeout")
+    def _command_timed_out(self) -> None:
+        future, self._pending = self._pending, None
+        if future is not None and not future.done():
+            future.set_exception(CommandTimeout(f"no reply to {self._verb} from Asterisk in time; "
+                                                "connection closed"))
+        self.abort("command timeout")
 
-    def _header_timed_out(self) -> None:
-        self._timer = None
-        if self._header is not None:
+    def deadline_passed(self) -> None:
+        """Called by the server's sweep: the header or the pending command took too long."""
+        self.deadline = None
+        if self._pending is not None:
+            self._command_timed_out()
+        elif self._header is not None:
             self._header = None
             self.server.events.protocol_error("header_timeout")
             self.server.log.warning("FastAGI header not complete within %.1fs; connection closed",
@@ -268,7 +288,3 @@ class AGIConnection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None

@@ -10,7 +10,7 @@ own reply, and turns Asterisk's answers into results or one of these exceptions:
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Awaitable, Protocol
 
 from ivr.agi_codec import AGIEnvironment, AGIReply, format_command
 
@@ -46,7 +46,7 @@ class CommandLink(Protocol):
     @property
     def hung_up(self) -> bool: ...
 
-    async def transact(self, line: bytes, verb: str, timeout: float | None) -> AGIReply: ...
+    def transact(self, line: bytes, verb: str, timeout: float | None) -> Awaitable[AGIReply]: ...
 
 
 class Channel:

@@ -6,12 +6,16 @@ hot path are cached. The instance satisfies the FastAGI server's observer protoc
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from metrics.command_latency import CommandLatency
 
 AGI_OUTCOMES = ("completed", "hangup", "error", "timeout", "no_route")
 # AGI verbs we label by; anything else is counted as "other" so the label set stays closed.
 AGI_VERBS = ("ANSWER", "STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SET VARIABLE", "GET VARIABLE",
-             "GET FULL VARIABLE", "EXEC", "HANGUP", "VERBOSE", "CHANNEL STATUS", "other")
+             "GET FULL VARIABLE", "EXEC", "HANGUP", "VERBOSE", "CHANNEL STATUS", "NOOP", "other")
 CALL_RESULTS = ("connected", "no_answer", "abandoned_ivr", "failed")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -25,10 +29,9 @@ class ServiceMetrics:
         sessions = Counter("switchboard_agi_sessions_total", "FastAGI sessions by how they ended",
                            ["outcome"], registry=registry)
         self._sessions = {o: sessions.labels(o) for o in AGI_OUTCOMES}
-        latency = Histogram("switchboard_agi_command_duration_seconds",
-                            "Time from sending an AGI command to its reply (includes prompts and input)",
-                            ["command"], buckets=LATENCY_BUCKETS, registry=registry)
-        self._latency = {v: latency.labels(v) for v in AGI_VERBS}
+        self.agi_command_latency = CommandLatency(registry, AGI_VERBS, LATENCY_BUCKETS)
+        # Called once per AGI command: bound straight to the histogram, no extra call in between.
+        self.command_completed: Callable[[str, float], None] = self.agi_command_latency.observe
         self._protocol_errors = Counter("switchboard_agi_protocol_errors_total",
                                         "FastAGI protocol faults (header EOF, malformed lines, timeouts)",
                                         ["kind"], registry=registry)
@@ -56,10 +59,6 @@ class ServiceMetrics:
 
     def protocol_error(self, kind: str) -> None:
         self._protocol_errors.labels(kind).inc()
-
-    def command_completed(self, verb: str, seconds: float) -> None:
-        child = self._latency.get(verb) or self._latency["other"]
-        child.observe(seconds)
 
     # --- AMI client observer -------------------------------------------------------------------------
     def ami_state(self, connected: bool) -> None:

@@ -43,3 +43,20 @@ def test_ami_state_and_rejections() -> None:
     assert _value(registry, "switchboard_ami_connected") == 1
     assert _value(registry, "switchboard_ami_reconnects_total") == 1
     assert _value(registry, "switchboard_agi_rejected_peers_total") == 1
+
+
+def test_command_latency_is_a_cumulative_histogram() -> None:
+    """AGI command latencies land in cumulative le-buckets with the right _sum and _count."""
+    registry = CollectorRegistry()
+    m = ServiceMetrics(registry)
+    m.command_completed("ANSWER", 0.003)
+    m.command_completed("ANSWER", 0.0005)
+    m.command_completed("ANSWER", 100.0)
+    bucket = "switchboard_agi_command_duration_seconds_bucket"
+    assert _value(registry, bucket, {"command": "ANSWER", "le": "0.0005"}) == 1  # le is inclusive
+    assert _value(registry, bucket, {"command": "ANSWER", "le": "0.0025"}) == 1
+    assert _value(registry, bucket, {"command": "ANSWER", "le": "0.005"}) == 2
+    assert _value(registry, bucket, {"command": "ANSWER", "le": "60.0"}) == 2
+    assert _value(registry, bucket, {"command": "ANSWER", "le": "+Inf"}) == 3
+    assert _value(registry, "switchboard_agi_command_duration_seconds_count", {"command": "ANSWER"}) == 3
+    assert abs(_value(registry, "switchboard_agi_command_duration_seconds_sum", {"command": "ANSWER"}) - 100.0035) < 1e-9

@@ -1,0 +1,62 @@
+"""The AGI command-latency histogram, kept as plain counters on the event loop and exposed at scrape time.
+
+Every AGI command is observed once, so this is the hottest instrument in the service. prometheus-client's
+Histogram takes a lock and walks its buckets per observation; here an observation is one `bisect` and two
+additions, safe because observations and scrapes both run on the one event-loop thread. The exposition is a
+normal Prometheus histogram (`_bucket`, `_sum`, `_count`) with a closed `command` label.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Iterable, Iterator, Sequence
+
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+
+class _Series:
+    __slots__ = ("counts", "total")
+
+    def __init__(self, buckets: int) -> None:
+        self.counts = [0] * (buckets + 1)  # the last slot is +Inf
+        self.total = 0.0
+
+
+class CommandLatency(Collector):
+    """`switchboard_agi_command_duration_seconds{command}`: seconds from sending a command to its reply."""
+
+    name = "switchboard_agi_command_duration_seconds"
+
+    def __init__(self, registry: CollectorRegistry, verbs: Iterable[str], buckets: Sequence[float]) -> None:
+        self._bounds = tuple(sorted(buckets))
+        self._series = {verb: _Series(len(self._bounds)) for verb in verbs}
+        self._other = self._series.setdefault("other", _Series(len(self._bounds)))
+        registry.register(self)
+
+    def observe(self, verb: str, seconds: float) -> None:
+        series = self._series.get(verb) or self._other
+        series.counts[bisect_left(self._bounds, seconds)] += 1
+        series.total += seconds
+
+    def count(self, verb: str) -> int:
+        """Observations so far for one verb (for tests and benchmarks)."""
+        return sum(self._series[verb].counts)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, "Time from sending an AGI command to its reply "
+                                       "(includes prompts and caller input)", labels=["command"])
+        for verb, series in self._series.items():
+            cumulative, buckets = 0, []
+            for bound, count in zip(self._bounds, series.counts):
+                cumulative += count
+                buckets.append((_le(bound), cumulative))
+            buckets.append(("+Inf", cumulative + series.counts[-1]))
+            family.add_metric([verb], buckets, series.total)
+        yield family
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, "", labels=["command"])
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
