@@ -81,17 +81,21 @@ class InboundFlow:
             # No agent answered: the dialplan's fallback rings everyone, then plays a message.
             await channel.set_variable("SWITCHBOARD_STATUS", "FALLBACK")
         except CallerHungUp:
-            if result == "failed":
-                result = "connected" if step == "dial" and await self._answered(channel) else "abandoned_ivr"
+            if step == "dial":  # the caller hung up while Dial ran: did the agent answer first?
+                status = await self._dial_status(channel)
+                await self._record(uid, {"dial_status": status})
+                result = "connected" if status == "ANSWER" else "abandoned_ivr"
+            elif result == "failed":
+                result = "abandoned_ivr"
         finally:
             self._on_result(result)
             await self._record(uid, {"state": "ended", "result": result, "last_step": step,
                                      "ended_at": f"{self._clock():.3f}"})
 
     @staticmethod
-    async def _answered(channel: Channel) -> bool:
-        """After a hang-up during Dial: did the agent answer first? (DIALSTATUS is readable on a dead channel.)"""
+    async def _dial_status(channel: Channel) -> str:
+        """DIALSTATUS after a hang-up during Dial (readable on a dead channel); UNKNOWN if it cannot be read."""
         try:
-            return (await channel.get_variable("DIALSTATUS")) == "ANSWER"
+            return await channel.get_variable("DIALSTATUS") or "UNKNOWN"
         except CallerHungUp:
-            return False
+            return "UNKNOWN"

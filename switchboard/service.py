@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
+from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.web.server import Site
 
@@ -115,7 +116,7 @@ class Service:
                           self.settings.agi.stop_grace)
             await self.agi.stop(self.settings.agi.stop_grace)
         if self.http_port is not None:
-            await self.http_port.stopListening()
+            await defer.maybeDeferred(self.http_port.stopListening).asFuture(self.loop)
         if self._event_task is not None:
             self._event_task.cancel()
         if self.ami is not None:

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess, http_get
+from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SandboxError, SwitchboardProcess, http_get, wait_until
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
 
@@ -32,7 +32,7 @@ CALLS = (
     DemoCall("presses nothing, is put through after the menu timeout",
              Caller(caller_id="02079460102", hangup_after_ms=7500), Agent("agent1", 5071)),
     DemoCall("hangs up during the greeting",
-             Caller(caller_id="+441632960103", hangup_after_ms=400), None),
+             Caller(caller_id="+441632960103", hangup_after_ms=1000), None),
 )
 
 
@@ -42,6 +42,18 @@ def _records(redis: RedisServer) -> dict[str, dict[str, str]]:
         fields = redis.command("hgetall", key).splitlines()
         out[key] = dict(zip(fields[::2], fields[1::2]))
     return out
+
+
+def _ended_record(redis: RedisServer, before: set[str]) -> dict[str, str]:
+    """The call's record once the flow has written its last fields (sipp exits first, on the BYE)."""
+    def new() -> list[dict[str, str]]:
+        return [v for k, v in _records(redis).items() if k not in before]
+    try:
+        wait_until(lambda: any(r.get("state") == "ended" for r in new()), 15, "the call record")
+    except SandboxError:
+        pass  # print whatever the record holds; a missing field shows as "-"
+    records = new()
+    return records[0] if records else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     agent.wait(20)
                 finally:
                     agent.stop()
-            new = [v for k, v in _records(redis).items() if k not in before]
-            record = new[0] if new else {}
+            record = _ended_record(redis, before)
             print(f"call {number}: {call.title}")
             print(f"   caller {call.caller.caller_id} -> sipp {'completed' if caller_ok else 'FAILED'}; "
                   f"menu choice={record.get('choice', '-')} dial={record.get('dial_status', '-')} "

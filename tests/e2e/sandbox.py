@@ -233,7 +233,11 @@ class SwitchboardProcess:
                 raise SandboxError(f"switchboard exited with {self.process.returncode}:\n"
                                    f"{self.log_file.read_text()[-3000:]}")
             return http_get(f"http://127.0.0.1:{self.http_port}/readyz")[0] == 200
-        wait_until(ready, ready_timeout, "switchboard /readyz")
+        try:
+            wait_until(ready, ready_timeout, "switchboard /readyz")
+        except SandboxError as exc:
+            self.stop()  # never leave a half-started service holding the ports for the next test
+            raise SandboxError(f"{exc}\n--- switchboard log ---\n{self.log_file.read_text()[-3000:]}") from None
         return self
 
     def metric(self, name: str, labels: str = "") -> float:

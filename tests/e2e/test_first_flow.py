@@ -1,7 +1,7 @@
 """End to end through real Asterisk 22, sipp and Redis: the first flow, and the fallback when the service is down."""
 from __future__ import annotations
 
-from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess
+from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess, wait_until
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
 
@@ -21,6 +21,10 @@ def test_caller_presses_digit_and_reaches_agent(asterisk: AsteriskSandbox, redis
     caller = sipp.caller(Caller(caller_id="+441632960123", digits=((600, "2"),), hangup_after_ms=1500))
     assert caller.wait(40) == 0, caller.errors()
     assert agent.wait(20) == 0, agent.errors()
+    # sipp exits on the BYE; the flow then reads DIALSTATUS and writes its last fields: wait for "ended".
+    def ended() -> bool:
+        return any(v.get("state") == "ended" for k, v in _call_records(redis_server).items() if k not in before)
+    wait_until(ended, 10, "the call record to reach state=ended")
     new = {k: v for k, v in _call_records(redis_server).items() if k not in before}
     assert len(new) == 1, new
     record = next(iter(new.values()))
