@@ -61,7 +61,9 @@ class FakeAsterisk:
 
     async def expect_eof(self) -> bytes:
         """Waits for the service to close the connection; returns what it sent before closing."""
-        return await asyncio.wait_for(self.reader.read(), WAIT)
+        rest = await asyncio.wait_for(self.reader.read(), WAIT)
+        self.close()
+        return rest
 
     def close(self) -> None:
         self.writer.close()

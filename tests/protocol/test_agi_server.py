@@ -147,6 +147,7 @@ async def test_hangup_glued_to_reply(server: AGIServer, results: Results) -> Non
     assert await results.get() == ("hung_up", True)
     await peer.expect("GET VARIABLE DIALSTATUS", "200 result=0")
     assert await results.get() == ("dialstatus", None)
+    assert await peer.expect_eof() in (b"", b"SET VARIABLE SWITCHBOARD_STATUS DONE\n")
 
 
 async def test_511_after_hangup(server: AGIServer, events: RecordingEvents) -> None:
@@ -179,6 +180,7 @@ async def test_100_trying_is_skipped(server: AGIServer, results: Results) -> Non
     await peer.expect('GET VARIABLE CALLERID(name)', "100 result=0 Trying...", "200 result=1 (Zo\u00eb Smith)")
     assert await results.get() == ("value", "Zo\u00eb Smith")
     await peer.expect("SET VARIABLE SWITCHBOARD_STATUS DONE", "200 result=1")
+    assert await peer.expect_eof() in (b"", b"SET VARIABLE SWITCHBOARD_STATUS DONE\n")
 
 
 async def test_peer_that_never_replies(server: AGIServer, events: RecordingEvents, results: Results) -> None:
@@ -231,6 +233,7 @@ async def test_header_and_first_reply_in_one_segment(server: AGIServer, results:
     await peer.send(b"".join(FakeAsterisk.header_lines("var")) + b"100 result=0 Trying...\n")
     await peer.expect('GET VARIABLE CALLERID(name)', "200 result=1 (x)")
     assert await results.get() == ("value", "x")
+    assert await peer.expect_eof() in (b"", b"SET VARIABLE SWITCHBOARD_STATUS DONE\n")
 
 
 async def test_stop_lets_active_call_finish(events: RecordingEvents, results: Results) -> None:
@@ -251,6 +254,7 @@ async def test_stop_lets_active_call_finish(events: RecordingEvents, results: Re
     await peer.expect("SET VARIABLE SWITCHBOARD_STATUS DONE", "200 result=1")
     await asyncio.wait_for(stopping, WAIT)
     assert await events.next_outcome() == "completed"
+    assert await peer.expect_eof() == b""
 
 
 async def test_stop_cuts_calls_after_grace(events: RecordingEvents, results: Results) -> None:

@@ -1,0 +1,466 @@
+"""The Asterisk Manager Interface (AMI) client: the one module that wraps panoramisk.
+
+It owns the AMI link's whole lifecycle (design.md §4): connecting, logging in, waiting for `FullyBooted`, resyncing
+state after every (re)connect, a Ping watchdog that notices half-open links, reconnecting with capped exponential
+backoff and equal jitter, per-action timeouts, and one ordered, bounded event queue. panoramisk's `Manager` is not
+used: it re-sends unanswered actions after a reconnect (an `Originate` could run twice), never checks Ping replies,
+has no per-action timeout and decodes each TCP chunk separately (a UTF-8 character split across reads is lost). Only
+its message parser (`panoramisk.message.Message`) is used, on complete, UTF-8-decoded messages framed here.
+
+Nothing from panoramisk leaves this module: callers see `AMIEvent`, `AMIResponse` and the `AMIError` family only.
+Actions in flight when the link drops fail with `AMINotConnected` and are never re-sent. The secret is never logged.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random as _random
+import uuid
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+
+from panoramisk.message import Message
+
+_EOM = b"\r\n\r\n"
+_BANNER_PREFIX = b"Asterisk Call Manager/"
+_READ_LIMIT = 4 * 1024 * 1024  # largest single AMI message accepted
+_DROP_WARN_INTERVAL = 10.0  # seconds between "event queue full" warnings
+_UNSAFE_CHARS = ("\r", "\n", "\0")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AMISettings:
+    """Where and how to reach Asterisk's manager interface, and the link's timing."""
+
+    host: str
+    port: int
+    username: str
+    secret: str = field(repr=False)
+    ping_interval: float  # seconds between Ping actions (watchdog)
+    ping_timeout: float  # a Ping unanswered this long => link considered dead => close + reconnect
+    action_timeout: float  # default per-action timeout
+    reconnect_initial: float  # first backoff delay
+    reconnect_max: float  # cap of exponential backoff
+    event_queue_size: int  # bound of the ordered event queue
+    events_mask: str  # Events: value sent at login, e.g. "system,call,agent,user" (system is always added)
+
+
+@dataclass(frozen=True)
+class AMIEvent:
+    """One AMI event; every key and value is a str (the first value when a key repeats)."""
+
+    name: str
+    fields: Mapping[str, str]
+
+    def get(self, key: str, default: str = "") -> str:
+        """The value of `key` (matched exactly, else case-insensitively), or `default`."""
+        if key in self.fields:
+            return self.fields[key]
+        lowered = key.lower()
+        for k, v in self.fields.items():
+            if k.lower() == lowered:
+                return v
+        return default
+
+
+@dataclass(frozen=True)
+class AMIResponse:
+    """The response to one action; `events` holds a list action's entries, without its final *Complete event."""
+
+    success: bool
+    message: str
+    fields: Mapping[str, str]
+    events: tuple[AMIEvent, ...] = ()
+
+
+class AMIError(Exception):
+    """Base of every error this client raises."""
+
+
+class AMINotConnected(AMIError):
+    """The AMI link is down (or went down while the action was in flight); the action was not (re-)sent."""
+
+
+class AMIActionTimeout(AMIError):
+    """Asterisk did not answer the action within its timeout."""
+
+
+class AMIActionFailed(AMIError):
+    """Asterisk answered the action with `Response: Error`."""
+
+    def __init__(self, action: str, response: AMIResponse) -> None:
+        super().__init__(f"AMI action {action} failed: {response.message}")
+        self.action = action
+        self.response = response
+
+
+class UnsafeAMIValue(AMIError, ValueError):
+    """An action name, key or value contains CR, LF or NUL (or a key contains ':'); nothing was sent."""
+
+
+class _LoginRejected(AMIError):
+    """Asterisk refused the username/secret."""
+
+
+def backoff_delays(initial: float, maximum: float, random: Callable[[], float]) -> Iterator[float]:
+    """Reconnect delays: base doubles from `initial` up to `maximum`; each delay is base/2 + base/2 * random().
+
+    Equal jitter: never shorter than half the base (no tight reconnect loops) and spread so many clients do not
+    reconnect in step. `random` returns a float in [0, 1] (clamped).
+    """
+    base = min(initial, maximum)
+    while True:
+        r = min(1.0, max(0.0, random()))
+        yield base / 2 + base / 2 * r
+        base = min(maximum, base * 2)
+
+
+def check_safe(name: str, fields: Mapping[str, str]) -> None:
+    """Raises UnsafeAMIValue if the action could inject extra AMI headers or actions."""
+    if not name or any(c in name for c in _UNSAFE_CHARS):
+        raise UnsafeAMIValue(f"unsafe AMI action name {name!r}")
+    for key, value in fields.items():
+        if not key or ":" in key or any(c in key for c in _UNSAFE_CHARS):
+            raise UnsafeAMIValue(f"unsafe AMI key {key!r} in action {name}")
+        if any(c in value for c in _UNSAFE_CHARS):
+            raise UnsafeAMIValue(f"unsafe AMI value for key {key!r} in action {name}")
+
+
+def _encode_action(name: str, action_id: str, fields: Mapping[str, str]) -> bytes:
+    lines = [f"Action: {name}", f"ActionID: {action_id}"]
+    lines.extend(f"{k}: {v}" for k, v in fields.items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def _flatten(message: Message) -> dict[str, str]:
+    """A panoramisk Message as a plain str->str dict (first value of repeated keys)."""
+    flat: dict[str, str] = {}
+    for key, value in message.items():
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        flat[str(key)] = str(value)
+    content = getattr(message, "content", "")
+    if content and "Output" not in flat:
+        flat["Output"] = str(content)
+    return flat
+
+
+def _to_event(fields: dict[str, str]) -> AMIEvent:
+    return AMIEvent(name=fields.get("Event", ""), fields=fields)
+
+
+class _PendingAction:
+    """One action awaiting its response (and, for list actions, its events up to *Complete)."""
+
+    def __init__(self, name: str, future: asyncio.Future[AMIResponse]) -> None:
+        self.name = name
+        self.future = future
+        self.response: dict[str, str] | None = None
+        self.events: list[AMIEvent] = []
+
+    @property
+    def collecting(self) -> bool:
+        return self.response is not None and not self.future.done()
+
+    def on_response(self, fields: dict[str, str]) -> bool:
+        """Records the response; True when the action is complete."""
+        self.response = fields
+        is_list = fields.get("EventList", "").lower() == "start" or "will follow" in fields.get("Message", "").lower()
+        if fields.get("Response", "") in ("Error", "Fail", "Failure") or not is_list:
+            self._finish()
+            return True
+        return False
+
+    def on_event(self, event: AMIEvent) -> bool:
+        """Adds one list entry; True when this was the final *Complete event."""
+        if event.name.endswith("Complete") or event.get("EventList").lower() == "complete":
+            self._finish()
+            return True
+        self.events.append(event)
+        return False
+
+    def _finish(self) -> None:
+        fields = self.response or {}
+        if not self.future.done():
+            self.future.set_result(AMIResponse(
+                success=fields.get("Response", "") in ("Success", "Follows", "Goodbye"),
+                message=fields.get("Message", ""), fields=fields, events=tuple(self.events)))
+
+
+class AMIClient:
+    """A self-healing AMI connection: ordered events out, actions in, `on_state` on every up/down edge."""
+
+    def __init__(self, settings: AMISettings, *, loop: asyncio.AbstractEventLoop,
+                 resync: Callable[[AMIClient], Awaitable[None]],
+                 logger: logging.Logger, on_state: Callable[[bool], None],
+                 random: Callable[[], float] = _random.random,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        """`sleep` waits out reconnect backoff delays (injectable so tests can record them)."""
+        self._settings = settings
+        self._loop = loop
+        self._resync = resync
+        self._log = logger
+        self._on_state = on_state
+        self._random = random
+        self._sleep = sleep
+        self._queue: asyncio.Queue[AMIEvent | None] = asyncio.Queue(maxsize=max(1, settings.event_queue_size))
+        self._connected = asyncio.Event()
+        self._booted = asyncio.Event()
+        self._pending: dict[str, _PendingAction] = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._reported_up = False
+        self._id_prefix = f"sb-{uuid.uuid4().hex[:12]}"
+        self._ids = itertools.count(1)
+        self._last_drop_warning: float | None = None
+        self._drops_since_warning = 0
+        self.dropped_events = 0
+
+    # -- public interface ---------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True once logged in and Asterisk is fully booted, until the link is lost."""
+        return self._connected.is_set()
+
+    async def start(self) -> None:
+        """Starts the connect loop in the background; returns at once (Asterisk may be down)."""
+        if self._runner is None or self._runner.done():
+            self._stopping = False
+            self._runner = self._loop.create_task(self._run(), name="ami-client")
+
+    async def stop(self) -> None:
+        """Logs off if connected, stops reconnecting, closes the link and ends `events()` iterators."""
+        self._stopping = True
+        if self.connected:
+            try:
+                await self._request("Logoff", {}, timeout=self._settings.action_timeout)
+            except AMIError as exc:
+                self._log.debug("AMI logoff did not complete: %s", exc)
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            await asyncio.wait({runner})
+        self._close_link()
+        self._put_sentinel()
+
+    async def wait_connected(self) -> None:
+        """Returns once the client is connected (at once if it already is)."""
+        await self._connected.wait()
+
+    async def events(self) -> AsyncIterator[AMIEvent]:
+        """Every event not belonging to a list action, in arrival order, until `stop()`. Use one consumer.
+
+        The queue is bounded (`event_queue_size`); when full the OLDEST event is dropped so the freshest state
+        survives, the drop is counted in `dropped_events` and a warning is logged at most every 10 s.
+        """
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                return
+            yield event
+
+    async def send_action(self, name: str, fields: Mapping[str, str] | None = None, *,
+                          timeout: float | None = None) -> AMIResponse:
+        """Sends one action and returns its response (with its events for list actions).
+
+        Raises UnsafeAMIValue before sending anything, AMINotConnected if the link is down or drops before the
+        answer (the action is never re-sent), AMIActionTimeout, or AMIActionFailed on `Response: Error`.
+        """
+        fields = dict(fields or {})
+        check_safe(name, fields)
+        if not self.connected:
+            raise AMINotConnected(f"AMI not connected; {name} not sent")
+        response = await self._request(name, fields, timeout=self._settings.action_timeout if timeout is None
+                                       else timeout)
+        if not response.success:
+            raise AMIActionFailed(name, response)
+        return response
+
+    # -- connection lifecycle -----------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        s = self._settings
+        delays = backoff_delays(s.reconnect_initial, s.reconnect_max, self._random)
+        while not self._stopping:
+            logged_in = False
+            try:
+                logged_in = await self._session()
+            except _LoginRejected as exc:
+                self._log.error("AMI login rejected for user %r at %s:%d: %s", s.username, s.host, s.port, exc)
+            except (OSError, EOFError, asyncio.TimeoutError, AMIError) as exc:
+                self._log.warning("AMI connection to %s:%d failed: %s", s.host, s.port, exc or type(exc).__name__)
+            except Exception:
+                self._log.exception("AMI session ended unexpectedly")
+            finally:
+                self._link_down()
+            if self._stopping:
+                break
+            if logged_in:
+                delays = backoff_delays(s.reconnect_initial, s.reconnect_max, self._random)
+            delay = next(delays)
+            self._log.info("AMI reconnecting to %s:%d in %.2f s", s.host, s.port, delay)
+            await self._sleep(delay)
+
+    async def _session(self) -> bool:
+        """One connection, from connect to loss. Returns whether login succeeded (resets the backoff)."""
+        s = self._settings
+        async with asyncio.timeout(s.action_timeout):
+            reader, writer = await asyncio.open_connection(s.host, s.port, limit=_READ_LIMIT)
+            self._writer = writer
+            banner = await reader.readline()
+        if not banner.startswith(_BANNER_PREFIX):
+            raise AMIError(f"unexpected AMI banner {banner[:60]!r}")
+        self._log.info("AMI connected to %s:%d (%s)", s.host, s.port, banner.decode("utf-8", "replace").strip())
+        self._booted.clear()
+        reader_task = self._loop.create_task(self._read_loop(reader), name="ami-reader")
+        watchdog: asyncio.Task[None] | None = None
+        booted: asyncio.Task[bool] | None = None
+        try:
+            # FullyBooted is a `system` event: without it in the mask the link would never count as up.
+            mask = s.events_mask if "system" in s.events_mask.split(",") else f"system,{s.events_mask}"
+            login = await self._request("Login", {"Username": s.username, "Secret": s.secret,
+                                                  "Events": mask}, timeout=s.action_timeout)
+            if not login.success:
+                raise _LoginRejected(login.message or "no reason given")
+            self._log.info("AMI logged in as %r; waiting for FullyBooted", s.username)
+            watchdog = self._loop.create_task(self._watchdog(), name="ami-watchdog")
+            booted = self._loop.create_task(self._booted.wait())
+            await asyncio.wait({booted, reader_task, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            if not self._booted.is_set() or reader_task.done() or watchdog.done():
+                return True  # the link died before Asterisk was fully booted
+            self._connected.set()
+            try:
+                await self._resync(self)
+            except Exception:
+                self._log.exception("AMI resync after connect failed; continuing")
+            if self.connected:
+                self._reported_up = True
+                self._notify_state(True)
+                await asyncio.wait({reader_task, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            return True
+        finally:
+            for task in (booted, watchdog, reader_task):
+                if task is not None:
+                    task.cancel()
+            self._close_link()
+
+    async def _watchdog(self) -> None:
+        """Pings every `ping_interval`; returns (ending the session) when a Ping goes unanswered."""
+        s = self._settings
+        while True:
+            await asyncio.sleep(s.ping_interval)
+            try:
+                await self._request("Ping", {}, timeout=s.ping_timeout)
+            except AMIActionTimeout:
+                self._log.warning("AMI Ping unanswered for %.2f s: link is half-open; reconnecting", s.ping_timeout)
+                self._close_link()
+                return
+            except AMINotConnected:
+                return
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        """Frames messages on the blank line, decodes UTF-8, and dispatches them in order; returns on EOF."""
+        try:
+            while True:
+                raw = await reader.readuntil(_EOM)
+                message = Message.from_line(raw.decode("utf-8", "replace").strip())
+                if message is not None:
+                    self._dispatch(_flatten(message))
+        except asyncio.IncompleteReadError:
+            self._log.warning("AMI connection closed by %s:%d", self._settings.host, self._settings.port)
+        except asyncio.LimitOverrunError:
+            self._log.error("AMI message larger than %d bytes; dropping the link", _READ_LIMIT)
+        except OSError as exc:
+            self._log.warning("AMI connection error: %s", exc)
+        finally:
+            self._link_down()
+
+    def _link_down(self) -> None:
+        """Marks the link lost: fails in-flight actions (never re-sent) and reports the down edge once."""
+        self._close_link()
+        self._connected.clear()
+        pending, self._pending = self._pending, {}
+        for action in pending.values():
+            if not action.future.done():
+                action.future.set_exception(AMINotConnected(f"AMI link lost before {action.name} was answered"))
+        if self._reported_up:
+            self._reported_up = False
+            self._notify_state(False)
+
+    def _close_link(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _notify_state(self, up: bool) -> None:
+        try:
+            self._on_state(up)
+        except Exception:
+            self._log.exception("AMI on_state(%s) callback failed", up)
+
+    # -- actions and events -------------------------------------------------------------------------------------
+
+    async def _request(self, name: str, fields: Mapping[str, str], *, timeout: float) -> AMIResponse:
+        """Writes one action on the current link and awaits its answer; no connected/booted check."""
+        check_safe(name, fields)
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise AMINotConnected(f"AMI link down; {name} not sent")
+        action_id = f"{self._id_prefix}-{next(self._ids)}"
+        pending = _PendingAction(name, self._loop.create_future())
+        self._pending[action_id] = pending
+        try:
+            async with asyncio.timeout(timeout):
+                writer.write(_encode_action(name, action_id, fields))
+                await writer.drain()
+                return await pending.future
+        except TimeoutError:
+            raise AMIActionTimeout(f"AMI action {name} unanswered after {timeout:.2f} s") from None
+        except (ConnectionError, OSError) as exc:
+            raise AMINotConnected(f"AMI link lost while sending {name}: {exc}") from None
+        finally:
+            if self._pending.get(action_id) is pending:
+                del self._pending[action_id]
+
+    def _dispatch(self, fields: dict[str, str]) -> None:
+        action_id = fields.get("ActionID", "")
+        pending = self._pending.get(action_id) if action_id else None
+        if "Response" in fields:
+            if pending is None:
+                self._log.debug("AMI response for unknown or expired action %s dropped", action_id)
+            elif pending.on_response(fields):
+                self._pending.pop(action_id, None)
+            return
+        if "Event" not in fields:
+            return
+        event = _to_event(fields)
+        if pending is not None and pending.collecting:
+            if pending.on_event(event):
+                self._pending.pop(action_id, None)
+            return
+        if event.name == "FullyBooted":
+            self._booted.set()
+        self._enqueue(event)
+
+    def _enqueue(self, event: AMIEvent) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()  # drop the oldest: the freshest state matters most
+            self.dropped_events += 1
+            self._drops_since_warning += 1
+            now = self._loop.time()
+            if self._last_drop_warning is None or now - self._last_drop_warning >= _DROP_WARN_INTERVAL:
+                self._log.warning("AMI event queue full (%d): dropped %d oldest event(s), %d in total",
+                                  self._queue.maxsize, self._drops_since_warning, self.dropped_events)
+                self._last_drop_warning = now
+                self._drops_since_warning = 0
+        self._queue.put_nowait(event)
+
+    def _put_sentinel(self) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
