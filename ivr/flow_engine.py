@@ -1,0 +1,295 @@
+"""Runs a YAML flow on one call: node by node over the channel's verbs, recording the path the caller took.
+
+The engine is the same for a live call (an AGI `Channel`) and for the simulator (a scripted channel), so what an
+admin simulates is what callers get. Every node kind of `flow_loader.KINDS` is executed here. The engine never
+blocks the loop (every step awaits the channel), never loops for ever (a step budget ends a runaway flow as
+`failed`), and a caller hang-up at any node ends the run cleanly with the outcome and the last node recorded.
+
+Outcomes: `contained` (ended in self-service), `routed` (an agent answered), `transferred`, `voicemail`,
+`abandoned` (the caller hung up in the IVR), `fallback` (the dialplan's fallback takes over), `failed`.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Protocol
+
+from ivr.channel import STATUS_VARIABLE, CallerHungUp
+from ivr.flow_hours import Schedule
+from ivr.flow_model import Dialplan, Flow, Node
+
+DTMF = "0123456789*#"
+MAX_STEPS = 500
+DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "play": {"barge_in": True},
+    "menu": {"timeout": 5.0, "inter_digit_timeout": 2.0, "retries": 2},
+    "collect": {"min_digits": 1, "max_digits": 16, "terminator": "#", "timeout": 5.0, "retries": 2},
+    "language": {"timeout": 5.0, "retries": 1},
+    "route": {"priority": 0, "timeout": 300.0},
+    "transfer": {"timeout": 30},
+}
+
+
+class FlowChannel(Protocol):
+    """The verbs the engine uses (ivr.channel.Channel and the simulator's channel both provide them)."""
+
+    async def answer(self) -> None: ...
+
+    async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None: ...
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def get_variable(self, name: str) -> str | None: ...
+
+    async def exec(self, application: str, *args: str, allowance: float | None = None) -> int: ...
+
+    async def hangup(self) -> None: ...
+
+
+@dataclass
+class CallState:
+    """What the engine knows and learns about one call."""
+
+    caller: str | None = None
+    dialled: str | None = None
+    language: str = "en"
+    segment: str = "standard"
+    known: bool = False
+    customer: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    intents: list[str] = field(default_factory=list)
+    is_open: bool | None = None
+    outcome: str | None = None
+    destination: str | None = None
+    last_node: str | None = None
+    version: str | None = None
+    pending_digit: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Settings the engine needs from the service."""
+
+    route_endpoint: str = "PJSIP/agent1"  # until the router exists, route nodes without `endpoint` dial this
+
+
+class FlowEngine:
+    """Executes flows of one dialplan version; stateless between calls."""
+
+    def __init__(self, options: EngineOptions, logger: logging.Logger,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 on_node: Callable[[str, Node], None] | None = None) -> None:
+        self._options = options
+        self._log = logger
+        self._clock = clock
+        self._on_node = on_node or (lambda flow, node: None)
+
+    async def run(self, channel: FlowChannel, dialplan: Dialplan, flow: Flow, state: CallState) -> CallState:
+        """Runs `flow` from its start to an end; returns the state with outcome and path filled in."""
+        state.version = dialplan.version
+        current_flow, name = flow, flow.start
+        steps = 0
+        try:
+            await channel.answer()
+            while name is not None:
+                steps += 1
+                if steps > MAX_STEPS:
+                    self._log.error("flow %s: more than %d steps, ended as failed (last node %s)",
+                                    current_flow.name, MAX_STEPS, name)
+                    state.outcome = "failed"
+                    await channel.set_variable(STATUS_VARIABLE, "FAILED")
+                    break
+                node = current_flow.nodes[name]
+                state.path.append(f"{current_flow.name}.{node.name}")
+                state.last_node = f"{current_flow.name}.{node.name}"
+                if node.intent and node.intent not in state.intents:
+                    state.intents.append(node.intent)
+                self._on_node(current_flow.name, node)
+                if node.kind == "goto":
+                    current_flow = dialplan.flows[node.get("flow")]
+                    name = current_flow.start
+                    continue
+                name = await getattr(self, f"_{node.kind}")(channel, node, state)
+        except CallerHungUp:
+            state.outcome = state.outcome or "abandoned"
+        if state.outcome is None:
+            state.outcome = "contained"
+        return state
+
+    def _opt(self, node: Node, key: str) -> Any:
+        return node.get(key, DEFAULTS.get(node.kind, {}).get(key))
+
+    @staticmethod
+    def _prompts(value: Any, state: CallState) -> list[str]:
+        if not value:
+            return []
+        by_language: Mapping[str, list[str]] = value["by_language"]
+        return list(by_language.get(state.language) or by_language.get("") or next(iter(by_language.values())))
+
+    async def _play_prompts(self, channel: FlowChannel, value: Any, state: CallState, interruptible: bool) -> str | None:
+        for prompt in self._prompts(value, state):
+            state.prompts.append(prompt)
+            digit = await channel.stream_file(prompt, DTMF if interruptible else "")
+            if digit:
+                return digit
+        return None
+
+    # --- node kinds ----------------------------------------------------------------------------------------
+    async def _play(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        digit = await self._play_prompts(channel, node.get("prompt"), state, bool(self._opt(node, "barge_in")))
+        if digit:
+            state.pending_digit = digit  # barge-in: the key belongs to the next menu
+        return node.get("next")
+
+    async def _read_keys(self, channel: FlowChannel, node: Node, state: CallState, prompt: Any,
+                         longest: int, timeout: float, inter_digit: float, terminator: str | None) -> str:
+        """Plays the prompt (interruptible) and reads keys until `longest`, the terminator or a timeout."""
+        keys = state.pending_digit or ""
+        state.pending_digit = None
+        if not keys:
+            keys = await self._play_prompts(channel, prompt, state, True) or ""
+        if not keys:
+            keys = await channel.wait_for_digit(int(timeout * 1000)) or ""
+        while keys and len(keys) < longest and not (terminator and keys.endswith(terminator)):
+            more = await channel.wait_for_digit(int(inter_digit * 1000))
+            if not more:
+                break
+            keys += more
+        return keys
+
+    async def _menu(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        choices: Mapping[str, str] = node.get("choices")
+        longest = max(len(k) for k in choices)
+        reason = "no_input"
+        for attempt in range(int(self._opt(node, "retries")) + 1):
+            keys = await self._read_keys(channel, node, state, node.get("prompt"), longest,
+                                         self._opt(node, "timeout"), self._opt(node, "inter_digit_timeout"), None)
+            if keys in choices:
+                return choices[keys]
+            reason = "invalid" if keys else "no_input"
+            last = attempt == int(self._opt(node, "retries"))
+            if not last:
+                await self._play_prompts(channel, node.get(f"{reason}_prompt"), state, False)
+            self._on_node(f"menu_{reason}", node)
+        return node.get(f"on_{reason}") or node.get("on_failure")
+
+    async def _collect(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        terminator = self._opt(node, "terminator")
+        pattern = node.get("pattern")
+        for attempt in range(int(self._opt(node, "retries")) + 1):
+            keys = await self._read_keys(channel, node, state, node.get("prompt"),
+                                         int(self._opt(node, "max_digits")) + 1, self._opt(node, "timeout"),
+                                         self._opt(node, "timeout"), terminator)
+            value = keys[:-1] if terminator and keys.endswith(terminator) else keys
+            ok = (self._opt(node, "min_digits") <= len(value) <= self._opt(node, "max_digits")
+                  and (pattern is None or re.fullmatch(pattern, value) is not None))
+            if ok:
+                name = node.get("variable")
+                state.variables[name] = value
+                await channel.set_variable(name, value)
+                return node.get("next")
+            if attempt < int(self._opt(node, "retries")):
+                await self._play_prompts(channel, node.get("invalid_prompt"), state, False)
+        return node.get("on_failure")
+
+    async def _language(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        choices: Mapping[str, str] = node.get("choices")
+        for _ in range(int(self._opt(node, "retries")) + 1):
+            keys = await self._read_keys(channel, node, state, node.get("prompt"), 1, self._opt(node, "timeout"),
+                                         1.0, None)
+            if keys in choices:
+                state.language = choices[keys]
+                await channel.set_variable("CHANNEL(language)", state.language)
+                break
+        return node.get("next")
+
+    async def _branch(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        for rule in node.get("conditions"):
+            if all(self._holds(key, expected, state) for key, expected in rule["when"].items()):
+                return str(rule["goto"])
+        return node.get("else")
+
+    @staticmethod
+    def _holds(key: str, expected: Any, state: CallState) -> bool:
+        if key == "segment":
+            return state.segment in expected
+        if key == "language":
+            return state.language in expected
+        if key == "known":
+            return state.known == expected
+        if key == "open":
+            return bool(state.is_open) == expected
+        source = state.variables if key == "variable" else state.customer
+        return all(source.get(k) == v for k, v in expected.items())
+
+    async def _hours(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        status = Schedule.from_fields(node.fields).status(self._clock())
+        state.is_open = status == "open"
+        if status == "holiday":
+            return node.get("holiday") or node.get("closed")
+        return node.get(status)
+
+    async def _set(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        for name, value in node.get("variables").items():
+            state.variables[name] = value
+            await channel.set_variable(name, value)
+        return node.get("next")
+
+    async def _dial(self, channel: FlowChannel, state: CallState, endpoint: str, timeout: int) -> str:
+        state.destination = endpoint
+        await channel.exec("Dial", endpoint, str(timeout))
+        return await channel.get_variable("DIALSTATUS") or "UNKNOWN"
+
+    async def _route(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        skills = ",".join(f"{k}:{v}" for k, v in node.get("skills").items())
+        await channel.set_variable("SWITCHBOARD_SKILLS", skills)
+        endpoint = node.get("endpoint") or self._options.route_endpoint
+        try:
+            status = await self._dial(channel, state, endpoint, int(min(self._opt(node, "timeout"), 600)))
+        except CallerHungUp:
+            status = await self._status_after_hangup(channel)
+            state.outcome = "routed" if status == "ANSWER" else "abandoned"
+            raise
+        if status == "ANSWER":
+            state.outcome = "routed"
+            return None
+        return node.get("overflow")
+
+    async def _transfer(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        try:
+            status = await self._dial(channel, state, node.get("to"), int(self._opt(node, "timeout")))
+        except CallerHungUp:
+            state.outcome = "transferred" if await self._status_after_hangup(channel) == "ANSWER" else "abandoned"
+            raise
+        if status == "ANSWER":
+            state.outcome = "transferred"
+        else:
+            state.outcome = "fallback"  # never dead air: the dialplan's fallback rings a human
+            await channel.set_variable(STATUS_VARIABLE, "FALLBACK")
+        return None
+
+    async def _voicemail(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        state.destination = f"voicemail:{node.get('mailbox')}"
+        state.outcome = "voicemail"
+        await channel.exec("VoiceMail", node.get("mailbox"), "u")
+        return None
+
+    async def _hangup(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        await self._play_prompts(channel, node.get("prompt"), state, False)
+        state.outcome = "contained"
+        state.destination = "hangup"
+        await channel.hangup()
+        return None
+
+    @staticmethod
+    async def _status_after_hangup(channel: FlowChannel) -> str:
+        try:
+            return await channel.get_variable("DIALSTATUS") or "UNKNOWN"
+        except CallerHungUp:
+            return "UNKNOWN"

@@ -1,0 +1,671 @@
+"""Reading and validating `dialplans/`: the schema of every node kind and every check an admin's edit must pass.
+
+Files: `numbers.yaml` (dialled number → flow, plus `default`), `routing.yaml` (the closed list of skills) and any
+other `*.yaml` holding `flows:`. YAML is read with ruamel so every message names `file:line:column`, says what is
+wrong and what would fix it. Errors stop a load (the last good version keeps serving); warnings do not.
+
+Checks: wrong types and out-of-range numbers, unknown keys (with a "did you mean"), duplicate keys, duplicate menu
+digits, targets that do not exist (nodes, flows), unreachable nodes (warning), cycles that never wait for the caller,
+route skills the routing config does not define, prompts missing from the sounds folder when one is given.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import holidays as holidays_lib
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError
+
+from ivr.flow_model import WAITING_KINDS, Dialplan, Flow, Node, Place
+
+DIGITS = set("0123456789*#")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_PROMPT = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding, with its place, what is wrong and what would fix it."""
+
+    place: Place
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.severity}: {self.message}"
+
+
+class DialplanError(ValueError):
+    """The dialplans folder has errors; `problems` lists every finding (errors and warnings)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        errors = [p for p in problems if p.severity == "error"]
+        super().__init__(f"{len(errors)} error(s) in dialplans:\n" + "\n".join(str(p) for p in errors))
+        self.problems = problems
+
+
+# --- field checkers: (value, place, report) -> normalised value -------------------------------------------
+Report = Callable[[Place, str], None]
+Checker = Callable[[Any, Place, Report], Any]
+
+
+def _str(value: Any, place: Place, report: Report) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value or any(c in value for c in "\r\n\0"):
+        report(place, f"expected a non-empty single-line text, got {_show(value)}")
+        return None
+    return value
+
+
+def _name(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, str) or not _NAME.match(value):
+        report(place, f"expected a name (letters, digits, _ or -, starting with a letter), got {_show(value)}")
+        return None
+    return value
+
+
+def _bool(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, bool):
+        report(place, f"expected true or false, got {_show(value)}")
+        return None
+    return value
+
+
+def _number(low: float, high: float, integer: bool = False) -> Checker:
+    def check(value: Any, place: Place, report: Report) -> Any:
+        ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type:
+            report(place, f"expected {'a whole number' if integer else 'a number'} from {low:g} to {high:g}, "
+                          f"got {_show(value)}")
+            return None
+        if not low <= value <= high:
+            report(place, f"{value} is out of range: use a value from {low:g} to {high:g}")
+            return None
+        return value
+    return check
+
+
+def _prompts(value: Any, place: Place, report: Report) -> Any:
+    """A prompt, a list of prompts, or a mapping language → prompt(s)."""
+    def one_list(v: Any, p: Place) -> list[str] | None:
+        items = [v] if isinstance(v, str) else v
+        if not isinstance(items, list) or not items:
+            report(p, f"expected a prompt name or a list of prompt names, got {_show(v)}")
+            return None
+        for item in items:
+            if not isinstance(item, str) or not _PROMPT.match(item):
+                report(p, f"{_show(item)} is not a prompt name (a sound file without extension, e.g. "
+                          "hello-world or custom/welcome)")
+                return None
+        return list(items)
+    if isinstance(value, dict):
+        out = {}
+        for lang, v in value.items():
+            lst = one_list(v, _place_of(value, lang, place))
+            if lst is not None:
+                out[str(lang)] = lst
+        return {"by_language": out} if out else None
+    lst = one_list(value, place)
+    return {"by_language": {"": lst}} if lst is not None else None
+
+
+def _digit(value: Any, place: Place, report: Report) -> Any:
+    text = str(value)
+    if isinstance(value, bool) or len(text) != 1 or text not in DIGITS:
+        report(place, f"expected one DTMF key (0-9, * or #), got {_show(value)}")
+        return None
+    return text
+
+
+def _pattern(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, str):
+        report(place, f"expected a regular expression as text, got {_show(value)}")
+        return None
+    try:
+        re.compile(value)
+    except re.error as exc:
+        report(place, f"invalid regular expression: {exc}")
+        return None
+    return value
+
+
+def _timezone(value: Any, place: Place, report: Report) -> Any:
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        report(place, f"unknown time zone {_show(value)}: use an IANA name such as Europe/London")
+        return None
+    return str(value)
+
+
+def _choices_menu(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, dict) or not value:
+        report(place, "expected a mapping of keys to nodes, e.g. {\"1\": sales, \"2\": support}")
+        return None
+    out: dict[str, str] = {}
+    for key, target in value.items():
+        p = _place_of(value, key, place)
+        keys = str(key)
+        if isinstance(key, bool) or not keys or any(c not in DIGITS for c in keys):
+            report(p, f"menu key {_show(key)} is not made of DTMF keys (0-9, * or #)")
+            continue
+        if keys in out:
+            report(p, f"menu key {keys!r} is used twice: give each key one destination")
+            continue
+        if not isinstance(target, str):
+            report(p, f"menu key {keys!r} must name a node, got {_show(target)}")
+            continue
+        out[keys] = target
+    for a in out:
+        for b in out:
+            if a != b and b.startswith(a):
+                report(_place_of(value, a, place) if a in value else place,
+                       f"menu key {a!r} is a prefix of {b!r}: the caller could never reach {b!r} reliably; "
+                       "make keys the same length")
+    return out
+
+
+def _choices_language(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, dict) or not value:
+        report(place, "expected a mapping of keys to language codes, e.g. {\"1\": en, \"2\": fr}")
+        return None
+    out: dict[str, str] = {}
+    for key, lang in value.items():
+        p = _place_of(value, key, place)
+        if _digit(key, p, report) is None:
+            continue
+        if not isinstance(lang, str) or not re.match(r"^[a-z]{2}(_[A-Z]{2})?$", lang):
+            report(p, f"{_show(lang)} is not a language code such as en or fr_CA")
+            continue
+        out[str(key)] = lang
+    return out
+
+
+def _variables(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, dict) or not value:
+        report(place, "expected a mapping of variable names to values")
+        return None
+    out = {}
+    for key, v in value.items():
+        p = _place_of(value, key, place)
+        if _name(key, p, report) is not None and _str(v, p, report) is not None:
+            out[str(key)] = str(v)
+    return out
+
+
+def _skills(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, dict) or not value:
+        report(place, "expected a mapping of skills to minimum levels 1-10, e.g. {billing: 3}")
+        return None
+    out = {}
+    for key, level in value.items():
+        p = _place_of(value, key, place)
+        if _name(key, p, report) is not None and _number(1, 10, integer=True)(level, p, report) is not None:
+            out[str(key)] = int(level)
+    return out
+
+
+def _weekly(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, dict):
+        report(place, "expected days with opening spans, e.g. {mon: \"09:00-17:00\", sat: closed}")
+        return None
+    out: dict[str, list[tuple[int, int]]] = {}
+    for day, spans in value.items():
+        p = _place_of(value, day, place)
+        if day not in DAYS:
+            report(p, f"unknown day {_show(day)}{_suggest(str(day), DAYS)}; use mon, tue, wed, thu, fri, sat, sun")
+            continue
+        items = [] if spans == "closed" else ([spans] if isinstance(spans, str) else spans)
+        if not isinstance(items, list):
+            report(p, f"expected \"HH:MM-HH:MM\", a list of them, or closed; got {_show(spans)}")
+            continue
+        parsed = []
+        for span in items:
+            m = _SPAN.match(str(span))
+            if not m:
+                report(p, f"{_show(span)} is not a span \"HH:MM-HH:MM\" (24-hour clock)")
+                continue
+            start, end = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
+            if end <= start:
+                report(p, f"span {span} ends before it starts")
+                continue
+            parsed.append((start, end))
+        out[str(day)] = parsed
+    return out
+
+
+def _holidays(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, dict):
+        report(place, "expected {country: GB, subdivision: ENG, dates: [2026-12-24]}")
+        return None
+    allowed = {"country", "subdivision", "dates"}
+    out: dict[str, Any] = {"country": None, "subdivision": None, "dates": []}
+    for key, v in value.items():
+        p = _place_of(value, key, place)
+        if key not in allowed:
+            report(p, f"unknown key {_show(key)}{_suggest(str(key), allowed)}")
+        elif key == "dates":
+            out["dates"] = _dates(v, p, report) or []
+        else:
+            out[key] = str(v)
+    if out["country"]:
+        try:
+            holidays_lib.country_holidays(out["country"], subdiv=out["subdivision"])
+        except NotImplementedError:
+            report(place, f"the holidays package has no calendar for country {out['country']!r}"
+                          f"{' subdivision ' + repr(out['subdivision']) if out['subdivision'] else ''}; "
+                          "use an ISO 3166 code such as GB, US or FR")
+    return out
+
+
+def _dates(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, list):
+        report(place, "expected a list of dates (YYYY-MM-DD)")
+        return None
+    out = []
+    for item in value:
+        if isinstance(item, date):
+            out.append(item)
+            continue
+        try:
+            out.append(date.fromisoformat(str(item)))
+        except ValueError:
+            report(place, f"{_show(item)} is not a date YYYY-MM-DD")
+    return out
+
+
+CONDITION_KEYS = ("segment", "known", "language", "variable", "customer", "open")
+
+
+def _conditions(value: Any, place: Place, report: Report) -> Any:
+    if not isinstance(value, list) or not value:
+        report(place, "expected a list of {when: {...}, goto: node}")
+        return None
+    out = []
+    for index, rule in enumerate(value):
+        p = _place_of(value, index, place)
+        if not isinstance(rule, dict) or set(rule) - {"when", "goto"} or "goto" not in rule or "when" not in rule:
+            report(p, "each condition is {when: {segment: vip}, goto: node}")
+            continue
+        when = rule["when"]
+        wp = _place_of(rule, "when", p)
+        if not isinstance(when, dict) or not when:
+            report(wp, f"`when` needs at least one of {', '.join(CONDITION_KEYS)}")
+            continue
+        clean: dict[str, Any] = {}
+        for key, v in when.items():
+            kp = _place_of(when, key, wp)
+            if key not in CONDITION_KEYS:
+                report(kp, f"unknown condition {_show(key)}{_suggest(str(key), CONDITION_KEYS)}")
+            elif key in ("known", "open"):
+                if _bool(v, kp, report) is not None:
+                    clean[key] = v
+            elif key in ("variable", "customer"):
+                if not isinstance(v, dict) or not v:
+                    report(kp, f"`{key}` expects {{name: value}}")
+                else:
+                    clean[key] = {str(k): str(x) for k, x in v.items()}
+            else:
+                clean[key] = [str(x) for x in v] if isinstance(v, list) else [str(v)]
+        if not isinstance(rule["goto"], str):
+            report(_place_of(rule, "goto", p), f"`goto` must name a node, got {_show(rule['goto'])}")
+            continue
+        out.append({"when": clean, "goto": rule["goto"], "place": p})
+    return out
+
+
+# --- the schema ---------------------------------------------------------------------------------------------
+NODE = "node"
+FLOW = "flow"
+Spec = dict[str, tuple[Any, bool]]
+TIMEOUT = _number(0.5, 60)
+RETRIES = _number(0, 10, integer=True)
+
+KINDS: dict[str, Spec] = {
+    "play": {"prompt": (_prompts, True), "barge_in": (_bool, False), "next": (NODE, True)},
+    "menu": {"prompt": (_prompts, True), "choices": (_choices_menu, True), "timeout": (TIMEOUT, False),
+             "inter_digit_timeout": (_number(0.2, 10), False), "retries": (RETRIES, False),
+             "invalid_prompt": (_prompts, False), "no_input_prompt": (_prompts, False),
+             "on_invalid": (NODE, False), "on_no_input": (NODE, False), "on_failure": (NODE, True)},
+    "collect": {"prompt": (_prompts, True), "variable": (_name, True),
+                "min_digits": (_number(1, 32, integer=True), False),
+                "max_digits": (_number(1, 32, integer=True), False), "terminator": (_digit, False),
+                "pattern": (_pattern, False), "timeout": (TIMEOUT, False), "retries": (RETRIES, False),
+                "invalid_prompt": (_prompts, False), "next": (NODE, True), "on_failure": (NODE, True)},
+    "branch": {"conditions": (_conditions, True), "else": (NODE, True)},
+    "hours": {"timezone": (_timezone, True), "weekly": (_weekly, True), "holidays": (_holidays, False),
+              "closures": (_dates, False), "open": (NODE, True), "closed": (NODE, True), "holiday": (NODE, False)},
+    "language": {"prompt": (_prompts, True), "choices": (_choices_language, True), "timeout": (TIMEOUT, False),
+                 "retries": (RETRIES, False), "next": (NODE, True)},
+    "set": {"variables": (_variables, True), "next": (NODE, True)},
+    "route": {"skills": (_skills, True), "language": (_str, False), "priority": (_number(0, 1000, True), False),
+              "timeout": (_number(1, 3600), False), "endpoint": (_str, False), "overflow": (NODE, True)},
+    "transfer": {"to": (_str, True), "timeout": (_number(1, 600, integer=True), False)},
+    "voicemail": {"mailbox": (_str, True)},
+    "hangup": {"prompt": (_prompts, False)},
+    "goto": {"flow": (FLOW, True)},
+}
+COMMON = {"type", "intent"}
+
+
+# --- loading --------------------------------------------------------------------------------------------------
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def error(self, place: Place, message: str) -> None:
+        self.problems.append(Problem(place, message))
+
+    def warning(self, place: Place, message: str) -> None:
+        self.problems.append(Problem(place, message, "warning"))
+
+
+def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialplan, list[Problem]]:
+    """Loads and checks a dialplans folder; raises DialplanError on any error, returns warnings otherwise."""
+    found = _Collector()
+    sources: dict[str, bytes] = {}
+    documents: dict[str, Any] = {}
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else [folder]
+    if not files:
+        found.error(Place(str(folder), 1, 1), "no *.yaml files here: add a flow file such as main.yaml")
+    for path in files:
+        raw = path.read_bytes()
+        sources[path.name] = raw
+        documents[str(path)] = _parse(path, raw, found)
+    numbers: dict[str, str] = {}
+    default_flow: str | None = None
+    skills: set[str] = set()
+    flows: dict[str, Flow] = {}
+    number_places: dict[str, Place] = {}
+    default_place: Place | None = None
+    for path_text, doc in documents.items():
+        if doc is None:
+            continue
+        name = Path(path_text).name
+        top = Place(path_text, 1, 1)
+        if not isinstance(doc, dict):
+            found.error(top, "expected a mapping at the top of the file")
+            continue
+        allowed = {"numbers.yaml": ("numbers", "default"), "routing.yaml": ("skills",)}.get(name, ("flows",))
+        for key in doc:
+            if key not in allowed:
+                found.error(_place_of(doc, key, top), f"unknown top-level key {_show(key)}"
+                            f"{_suggest(str(key), allowed)}; this file may hold: {', '.join(allowed)}")
+        if name == "numbers.yaml":
+            table = doc.get("numbers") or {}
+            if not isinstance(table, dict):
+                found.error(_place_of(doc, "numbers", top), "expected {dialled number: flow name}")
+                table = {}
+            for number, flow in table.items():
+                numbers[str(number)] = str(flow)
+                number_places[str(number)] = _place_of(table, number, top)
+            if "default" in doc:
+                default_flow = str(doc["default"])
+                default_place = _place_of(doc, "default", top)
+        elif name == "routing.yaml":
+            listed = doc.get("skills") or []
+            if not isinstance(listed, list):
+                found.error(_place_of(doc, "skills", top), "expected a list of skill names")
+                listed = []
+            for index, skill in enumerate(listed):
+                if _name(skill, _place_of(listed, index, top), found.error) is not None:
+                    skills.add(skill)
+        else:
+            table = doc.get("flows")
+            if not isinstance(table, dict):
+                found.error(_place_of(doc, "flows", top) if "flows" in doc else top,
+                            "expected `flows:` mapping flow names to {start, nodes}")
+                continue
+            for flow_name, body in table.items():
+                place = _place_of(table, flow_name, top)
+                if str(flow_name) in flows:
+                    found.error(place, f"flow {flow_name!r} is defined twice (also at {flows[str(flow_name)].place})")
+                    continue
+                flow = _flow(str(flow_name), body, place, found)
+                if flow is not None:
+                    flows[flow.name] = flow
+    _check_references(flows, numbers, number_places, default_flow, default_place, skills, found)
+    if sounds_dir is not None:
+        _check_sounds(flows, sounds_dir, found)
+    plan = Dialplan(flows=flows, numbers=numbers, default_flow=default_flow, skills=frozenset(skills),
+                    sources=sources)
+    if any(p.severity == "error" for p in found.problems):
+        raise DialplanError(found.problems)
+    return plan, found.problems
+
+
+def _parse(path: Path, raw: bytes, found: _Collector) -> Any:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(raw)
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        key = (exc.problem or "").split('"')[1] if '"' in (exc.problem or "") else "a key"
+        found.error(Place(str(path), mark.line + 1, mark.column + 1) if mark else Place(str(path), 1, 1),
+                    f"duplicate key {key!r}: YAML keeps only one; remove or rename the other")
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Place(str(path), mark.line + 1, mark.column + 1) if mark else Place(str(path), 1, 1)
+        found.error(where, f"not valid YAML: {exc.problem or exc.context}")
+    return None
+
+
+def _flow(name: str, body: Any, place: Place, found: _Collector) -> Flow | None:
+    if _name(name, place, found.error) is None:
+        return None
+    if not isinstance(body, dict):
+        found.error(place, "a flow is {start: node, nodes: {...}}")
+        return None
+    for key in body:
+        if key not in ("start", "nodes"):
+            found.error(_place_of(body, key, place), f"unknown flow key {_show(key)}"
+                        f"{_suggest(str(key), ('start', 'nodes'))}")
+    nodes_map = body.get("nodes")
+    if not isinstance(nodes_map, dict) or not nodes_map:
+        found.error(_place_of(body, "nodes", place) if "nodes" in body else place,
+                    "a flow needs `nodes:` with at least one node")
+        return None
+    nodes: dict[str, Node] = {}
+    for node_name, spec in nodes_map.items():
+        node = _node(str(node_name), spec, _place_of(nodes_map, node_name, place), found)
+        if node is not None:
+            nodes[node.name] = node
+    start = body.get("start")
+    start_place = _place_of(body, "start", place) if "start" in body else place
+    if not isinstance(start, str):
+        found.error(start_place, "a flow needs `start:` naming its first node")
+        return None
+    return Flow(name=name, start=start, nodes=nodes, place=start_place)
+
+
+def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
+    if _name(name, place, found.error) is None:
+        return None
+    if not isinstance(spec, dict):
+        found.error(place, f"node {name!r} must be a mapping with a `type`")
+        return None
+    kind = spec.get("type")
+    if kind not in KINDS:
+        found.error(_place_of(spec, "type", place) if "type" in spec else place,
+                    f"node {name!r}: unknown or missing type {_show(kind)}{_suggest(str(kind), KINDS)}; "
+                    f"use one of {', '.join(KINDS)}")
+        return None
+    schema = KINDS[kind]
+    fields: dict[str, Any] = {}
+    places: dict[str, Place] = {}
+    for key, value in spec.items():
+        p = _place_of(spec, key, place)
+        places[str(key)] = p
+        if key in COMMON:
+            continue
+        if key not in schema:
+            found.error(p, f"{kind} node {name!r}: unknown key {_show(key)}"
+                        f"{_suggest(str(key), list(schema) + list(COMMON))}")
+            continue
+        checker = schema[key][0]
+        if checker in (NODE, FLOW):
+            if not isinstance(value, str):
+                found.error(p, f"`{key}` must name a {checker}, got {_show(value)}")
+                continue
+            fields[key] = value
+        else:
+            checked = checker(value, p, found.error)
+            if checked is not None:
+                fields[key] = checked
+    for key, (_, required) in schema.items():
+        if required and key not in spec:
+            found.error(place, f"{kind} node {name!r} needs `{key}`")
+    if kind == "collect" and fields.get("min_digits", 1) > fields.get("max_digits", 32):
+        found.error(places.get("min_digits", place), "min_digits is larger than max_digits")
+    intent = spec.get("intent")
+    if intent is not None and _name(intent, places["intent"], found.error) is None:
+        intent = None
+    return Node(name=name, kind=kind, fields=fields, place=place, places=places, intent=intent)
+
+
+def _check_references(flows: Mapping[str, Flow], numbers: Mapping[str, str], number_places: Mapping[str, Place],
+                      default_flow: str | None, default_place: Place | None, skills: set[str],
+                      found: _Collector) -> None:
+    for number, flow in numbers.items():
+        if flow not in flows:
+            found.error(number_places[number], f"number {number} goes to unknown flow {flow!r}"
+                        f"{_suggest(flow, flows)}")
+    if default_flow is not None and default_flow not in flows and default_place is not None:
+        found.error(default_place, f"default flow {default_flow!r} does not exist{_suggest(default_flow, flows)}")
+    for flow in flows.values():
+        if flow.start not in flow.nodes:
+            found.error(flow.place, f"flow {flow.name!r} starts at unknown node {flow.start!r}"
+                        f"{_suggest(flow.start, flow.nodes)}")
+            continue
+        for node in flow.nodes.values():
+            for key, target in node.targets():
+                if target not in flow.nodes:
+                    found.error(node.places.get(key, node.place),
+                                f"node {node.name!r}: `{key}` goes to unknown node {target!r}"
+                                f"{_suggest(target, flow.nodes)}")
+            if node.kind == "goto" and node.get("flow") not in flows:
+                found.error(node.places.get("flow", node.place), f"node {node.name!r} goes to unknown flow "
+                            f"{node.get('flow')!r}{_suggest(str(node.get('flow')), flows)}")
+            if node.kind == "route":
+                for skill in node.get("skills") or {}:
+                    if skill not in skills:
+                        found.error(node.places.get("skills", node.place),
+                                    f"node {node.name!r} asks for skill {skill!r}, which routing.yaml does not "
+                                    f"define{_suggest(skill, skills)}; add it to `skills:` there")
+        reachable = _reachable(flow)
+        for node in flow.nodes.values():
+            if node.name not in reachable:
+                found.warning(node.place, f"node {node.name!r} is never reached from {flow.start!r}; "
+                              "link it or delete it")
+    _check_spin_cycles(flows, found)
+
+
+def _reachable(flow: Flow) -> set[str]:
+    seen: set[str] = set()
+    todo = [flow.start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in flow.nodes:
+            continue
+        seen.add(name)
+        todo.extend(t for _, t in flow.nodes[name].targets())
+    return seen
+
+
+def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
+    """A cycle made only of nodes that never wait for the caller would spin for ever: an error."""
+    def successors(flow: Flow, node: Node) -> Iterable[tuple[Flow, Node]]:
+        if node.kind == "goto":
+            target = flows.get(node.get("flow"))
+            if target is not None and target.start in target.nodes:
+                yield target, target.nodes[target.start]
+            return
+        for _, name in node.targets():
+            if name in flow.nodes:
+                yield flow, flow.nodes[name]
+
+    state: dict[tuple[str, str], int] = {}  # 1 = on the stack, 2 = done
+    reported: set[tuple[str, str]] = set()
+
+    def visit(flow: Flow, node: Node, stack: list[tuple[Flow, Node]]) -> None:
+        key = (flow.name, node.name)
+        state[key] = 1
+        stack.append((flow, node))
+        for nflow, nnode in successors(flow, node):
+            if nnode.kind in WAITING_KINDS:
+                continue
+            nkey = (nflow.name, nnode.name)
+            if state.get(nkey) == 1 and nkey not in reported:
+                cycle = [f"{f.name}.{n.name}" for f, n in stack[[(f.name, n.name) for f, n in stack].index(nkey):]]
+                reported.add(nkey)
+                found.error(nnode.place, "these nodes loop without ever waiting for the caller: "
+                            f"{' -> '.join(cycle + [cycle[0]])}; put a menu or collect node in the loop")
+            elif nkey not in state:
+                visit(nflow, nnode, stack)
+        stack.pop()
+        state[key] = 2
+
+    for flow in flows.values():
+        for node in flow.nodes.values():
+            if node.kind not in WAITING_KINDS and (flow.name, node.name) not in state:
+                visit(flow, node, [])
+
+
+def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector) -> None:
+    present: set[str] = set()
+    for path in sounds_dir.rglob("*"):
+        if path.is_file():
+            rel = path.relative_to(sounds_dir).with_suffix("")
+            present.add(str(rel))
+            if len(rel.parts) > 1:
+                present.add(str(Path(*rel.parts[1:])))  # sounds/<lang>/name
+    for flow in flows.values():
+        for node in flow.nodes.values():
+            for key, value in node.fields.items():
+                if isinstance(value, dict) and "by_language" in value:
+                    for lang, prompts in value["by_language"].items():
+                        for prompt in prompts:
+                            if prompt not in present and f"{lang}/{prompt}" not in present:
+                                found.error(node.places.get(key, node.place),
+                                            f"prompt {prompt!r} is not in {sounds_dir}; record it or fix the name"
+                                            f"{_suggest(prompt, present)}")
+
+
+# --- small helpers --------------------------------------------------------------------------------------------
+def _place_of(container: Any, key: Any, fallback: Place) -> Place:
+    """The position of `key` in a ruamel mapping or sequence, else the fallback."""
+    try:
+        if isinstance(container, CommentedMap):
+            line, column = container.lc.key(key)
+        elif isinstance(container, CommentedSeq):
+            line, column = container.lc.item(key)
+        else:
+            return fallback
+    except (KeyError, IndexError, TypeError):
+        return fallback
+    return Place(fallback.path, line + 1, column + 1)
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if value is None:
+        return "nothing"
+    return f"{value!r} ({type(value).__name__})"

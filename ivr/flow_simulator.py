@@ -1,0 +1,147 @@
+"""The flow simulator: the real engine against a scripted caller, for `switchboard simulate` and for pytest.
+
+The caller presses keys when the flow asks for input: each token of `digits` is what they key at the next
+opportunity (a prompt that can be interrupted, or a wait for a key). `-` is a token for "presses nothing" (the
+wait times out). `12#` keys three keys in a row. Agents answer unless `agents_answer=False`; `hangup_after=N`
+makes the caller hang up at the Nth input opportunity.
+
+    from ivr.flow_simulator import simulate
+    result = simulate(plan, "main", digits=["1", "4"], segment="vip")
+    assert result.destination == "PJSIP/agent1"
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from ivr.channel import CallerHungUp
+from ivr.flow_engine import CallState, EngineOptions, FlowEngine
+from ivr.flow_model import Dialplan
+
+
+@dataclass
+class ScriptedChannel:
+    """A channel whose caller follows a script; it records what the flow did."""
+
+    digits: list[str]
+    agents_answer: bool = True
+    hangup_after: int | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+    _buffer: str = ""
+    _inputs: int = 0
+    hung_up: bool = False
+
+    def _opportunity(self) -> None:
+        self._inputs += 1
+        if self.hangup_after is not None and self._inputs >= self.hangup_after:
+            self.hung_up = True
+            self.events.append("caller hangs up")
+            raise CallerHungUp("scripted hang-up")
+
+    def _next_key(self, allow_timeout_token: bool) -> str | None:
+        if not self._buffer and self.digits:
+            if self.digits[0] == "-" and not allow_timeout_token:
+                return None
+            self._buffer = self.digits.pop(0)
+            if self._buffer == "-":
+                self._buffer = ""
+                return None
+        if not self._buffer:
+            return None
+        key, self._buffer = self._buffer[0], self._buffer[1:]
+        return key
+
+    async def answer(self) -> None:
+        self.events.append("answer")
+
+    async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None:
+        self.events.append(f"play {prompt}")
+        if not escape_digits:
+            return None
+        self._opportunity()
+        key = self._next_key(allow_timeout_token=False)
+        if key is not None and key not in escape_digits:
+            return None
+        if key:
+            self.events.append(f"caller presses {key} (barge-in)")
+        return key
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        self._opportunity()
+        key = self._next_key(allow_timeout_token=True)
+        self.events.append(f"caller presses {key}" if key else f"no key within {timeout_ms / 1000:g}s")
+        return key
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.variables[name] = value
+
+    async def get_variable(self, name: str) -> str | None:
+        return self.variables.get(name)
+
+    async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
+        self.events.append(f"{application}({','.join(args)})")
+        if application == "Dial":
+            self.variables["DIALSTATUS"] = "ANSWER" if self.agents_answer else "NOANSWER"
+        return 0
+
+    async def hangup(self) -> None:
+        self.events.append("hangup")
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What happened: the path, prompts, final destination and outcome, plus the channel's event log."""
+
+    flow: str
+    path: tuple[str, ...]
+    prompts: tuple[str, ...]
+    destination: str | None
+    outcome: str
+    variables: dict[str, str]
+    channel_variables: dict[str, str]
+    intents: tuple[str, ...]
+    events: tuple[str, ...]
+    version: str
+
+    def report(self) -> str:
+        lines = [f"flow {self.flow} (dialplan version {self.version})",
+                 f"path:        {' -> '.join(self.path)}",
+                 f"prompts:     {', '.join(self.prompts) or '-'}",
+                 f"destination: {self.destination or '-'}",
+                 f"outcome:     {self.outcome}"]
+        if self.intents:
+            lines.append(f"intents:     {', '.join(self.intents)}")
+        if self.variables:
+            lines.append("variables:   " + ", ".join(f"{k}={v}" for k, v in sorted(self.variables.items())))
+        return "\n".join(lines)
+
+
+def simulate(plan: Dialplan, flow_name: str, **options: Any) -> SimulationResult:
+    """Runs one simulated call (see `simulate_call` for the options) from synchronous code."""
+    return asyncio.run(simulate_call(plan, flow_name, **options))
+
+
+async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str] = (), caller: str | None = None,
+             at: datetime | None = None, segment: str = "standard", known: bool = False, language: str = "en",
+             agents_answer: bool = True, hangup_after: int | None = None,
+             route_endpoint: str = "PJSIP/agent1") -> SimulationResult:
+    """Runs one simulated call through `flow_name` and returns what happened."""
+    if flow_name not in plan.flows:
+        raise KeyError(f"no flow {flow_name!r}; flows: {', '.join(sorted(plan.flows))}")
+    moment = at or datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    channel = ScriptedChannel(digits=list(digits), agents_answer=agents_answer, hangup_after=hangup_after)
+    engine = FlowEngine(EngineOptions(route_endpoint=route_endpoint), logging.getLogger("switchboard.simulate"),
+                        clock=lambda: moment)
+    state = CallState(caller=caller, segment=segment, known=known, language=language)
+    await engine.run(channel, plan, plan.flows[flow_name], state)
+    return SimulationResult(flow=flow_name, path=tuple(state.path), prompts=tuple(state.prompts),
+                            destination=state.destination, outcome=state.outcome or "contained",
+                            variables=dict(state.variables), channel_variables=dict(channel.variables),
+                            intents=tuple(state.intents),
+                            events=tuple(channel.events), version=state.version or "")
