@@ -84,11 +84,12 @@ class FlowEngine:
 
     def __init__(self, options: EngineOptions, logger: logging.Logger,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 on_node: Callable[[str, Node], None] | None = None) -> None:
+                 on_event: Callable[[str, str], None] | None = None) -> None:
         self._options = options
         self._log = logger
         self._clock = clock
-        self._on_node = on_node or (lambda flow, node: None)
+        # (event, "flow.node"): event is "visit", "invalid" or "no_input" (menu inputs), for metrics.
+        self._on_event = on_event or (lambda event, where: None)
 
     async def run(self, channel: FlowChannel, dialplan: Dialplan, flow: Flow, state: CallState) -> CallState:
         """Runs `flow` from its start to an end; returns the state with outcome and path filled in."""
@@ -110,7 +111,7 @@ class FlowEngine:
                 state.last_node = f"{current_flow.name}.{node.name}"
                 if node.intent and node.intent not in state.intents:
                     state.intents.append(node.intent)
-                self._on_node(current_flow.name, node)
+                self._on_event("visit", state.last_node)
                 if node.kind == "goto":
                     current_flow = dialplan.flows[node.get("flow")]
                     name = current_flow.start
@@ -176,7 +177,7 @@ class FlowEngine:
             last = attempt == int(self._opt(node, "retries"))
             if not last:
                 await self._play_prompts(channel, node.get(f"{reason}_prompt"), state, False)
-            self._on_node(f"menu_{reason}", node)
+            self._on_event(reason, state.last_node or node.name)
         return node.get(f"on_{reason}") or node.get("on_failure")
 
     async def _collect(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:

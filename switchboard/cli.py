@@ -1,4 +1,8 @@
-"""The `switchboard` command: `serve` runs the service; `check-settings` validates a settings file."""
+"""The `switchboard` command: `serve`, `check-settings`, and the admin's tools for YAML flows.
+
+`validate [PATH]` checks a dialplans folder (exit 1 on errors, warnings printed apart); `simulate FLOW` runs a
+flow against a scripted caller; `graph FLOW -o flow.svg` draws it; `reload` asks a running service to reload.
+"""
 from __future__ import annotations
 
 import argparse
@@ -67,6 +71,100 @@ def check_settings(config: Path | None) -> int:
     return 0
 
 
+def validate(path: Path, sounds: Path | None) -> int:
+    from ivr.flow_loader import DialplanError, load_dialplan
+    try:
+        plan, warnings = load_dialplan(path, sounds)
+    except DialplanError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        errors = sum(1 for p in exc.problems if p.severity == "error")
+        print(f"{path}: {errors} error(s), {len(exc.problems) - errors} warning(s)", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    nodes = sum(len(f.nodes) for f in plan.flows.values())
+    print(f"{path}: OK: {len(plan.flows)} flow(s), {nodes} node(s), {len(warnings)} warning(s), "
+          f"version {plan.version}")
+    return 0
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from ivr.flow_loader import DialplanError, load_dialplan
+    from ivr.flow_simulator import simulate as run
+    try:
+        plan, _ = load_dialplan(args.dialplans)
+    except DialplanError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    flow = args.flow
+    if flow not in plan.flows:  # a dialled number works too
+        flow = plan.numbers.get(flow) or flow
+    if flow not in plan.flows:
+        print(f"switchboard: no flow or number {args.flow!r}; flows: {', '.join(sorted(plan.flows))}",
+              file=sys.stderr)
+        return 2
+    digits = [d.strip() for d in args.digits.split(",") if d.strip()] if args.digits else []
+    at = datetime.fromisoformat(args.at) if args.at else None
+    result = run(plan, flow, digits=digits, caller=args.caller, at=at, segment=args.segment,
+                 known=args.known, language=args.language, agents_answer=not args.no_answer)
+    if args.verbose:
+        for event in result.events:
+            print(f"  . {event}")
+    print(result.report())
+    return 0
+
+
+def graph(args: argparse.Namespace) -> int:
+    from ivr.flow_graph import render
+    from ivr.flow_loader import DialplanError, load_dialplan
+    try:
+        plan, _ = load_dialplan(args.dialplans)
+    except DialplanError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.flow not in plan.flows:
+        print(f"switchboard: no flow {args.flow!r}; flows: {', '.join(sorted(plan.flows))}", file=sys.stderr)
+        return 2
+    try:
+        render(plan, args.flow, args.output)
+    except (RuntimeError, OSError) as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output}")
+    return 0
+
+
+def reload(config: Path | None) -> int:
+    """POSTs /dialplans/reload to the running service named by the settings (token from the environment)."""
+    import json
+    import urllib.error
+    import urllib.request
+    try:
+        settings = load_settings(config)
+    except SettingsError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host
+    request = urllib.request.Request(f"http://{host}:{settings.http.port}/dialplans/reload", method="POST")
+    if settings.http_token:
+        request.add_header("Authorization", f"Bearer {settings.http_token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as exc:
+        body = json.load(exc)
+    except OSError as exc:
+        print(f"switchboard: service not reachable at {host}:{settings.http.port} ({exc})", file=sys.stderr)
+        return 2
+    for problem in body.get("problems", []):
+        print(problem, file=sys.stderr)
+    print(f"{'reloaded' if body.get('ok') else 'rejected'}: version {body.get('version')}")
+    return 0 if body.get("ok") else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,9 +172,37 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--config", type=Path, help="settings YAML (see settings.example.yaml)")
     p_check = sub.add_parser("check-settings", help="validate a settings file and the environment overrides")
     p_check.add_argument("--config", type=Path)
+    p_validate = sub.add_parser("validate", help="check a dialplans folder (or one file)")
+    p_validate.add_argument("path", type=Path, nargs="?", default=Path("dialplans"))
+    p_validate.add_argument("--sounds", type=Path, help="Asterisk sounds folder: report prompts missing from it")
+    p_sim = sub.add_parser("simulate", help="run a flow against a scripted caller and print what happened")
+    p_sim.add_argument("flow", help="flow name or dialled number")
+    p_sim.add_argument("--dialplans", type=Path, default=Path("dialplans"))
+    p_sim.add_argument("--caller", help="caller ID, e.g. +441632960123")
+    p_sim.add_argument("--digits", help="keys at each input, comma-separated; - for no input, e.g. 1,4,#")
+    p_sim.add_argument("--at", help="when the call happens (ISO 8601, e.g. 2026-12-25T10:00+00:00)")
+    p_sim.add_argument("--segment", default="standard")
+    p_sim.add_argument("--known", action="store_true", help="the caller is a recognised customer")
+    p_sim.add_argument("--language", default="en")
+    p_sim.add_argument("--no-answer", action="store_true", help="agents and transfers do not answer")
+    p_sim.add_argument("-v", "--verbose", action="store_true", help="print every channel event")
+    p_graph = sub.add_parser("graph", help="draw a flow with Graphviz")
+    p_graph.add_argument("flow")
+    p_graph.add_argument("-o", "--output", type=Path, required=True, help="flow.svg, flow.png or flow.dot")
+    p_graph.add_argument("--dialplans", type=Path, default=Path("dialplans"))
+    p_reload = sub.add_parser("reload", help="ask the running service to validate and reload dialplans")
+    p_reload.add_argument("--config", type=Path)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.config)
+    if args.command == "validate":
+        return validate(args.path, args.sounds)
+    if args.command == "simulate":
+        return simulate(args)
+    if args.command == "graph":
+        return graph(args)
+    if args.command == "reload":
+        return reload(args.config)
     return check_settings(args.config)
 
 

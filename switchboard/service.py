@@ -8,20 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from cti.ami_client import AMIClient, AMIEvent
 from cti.ami_client import AMISettings as AMIClientSettings
 from cti.call_context_store import CallContextStore
-from ivr.agi_server import AGIServer
+from ivr.agi_server import AGIServer, Flow
+from ivr.dialplan_call import DialplanCall
+from ivr.dialplan_registry import DialplanRegistry
+from ivr.flow_engine import EngineOptions, FlowEngine
 from ivr.inbound_flow import InboundFlow, InboundOptions
 from metrics.http_resources import build_root
+from metrics.ivr_metrics import IVRMetrics
 from metrics.service_metrics import ServiceMetrics
+from switchboard.control_http import ReloadResource
 from switchboard.settings import Settings
 
 FALLBACK_REASONS = ("agi-FAILURE", "agi-NOTFOUND", "agi-HANGUP", "FAILED", "INCOMPLETE", "FALLBACK", "other")
@@ -41,6 +49,7 @@ class Service:
     store: CallContextStore | None = None
     http_port: IListeningPort | None = None
     _event_task: asyncio.Task | None = None
+    dialplans: DialplanRegistry | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -66,7 +75,10 @@ class Service:
                 on_state=self._ami_state_observer(metrics))
             await self.ami.start()
             self._event_task = self.loop.create_task(self._dispatch_events())
-        self.agi = AGIServer(self.loop, {"inbound": flow}, allowed_peers=s.agi.allowed_peers,
+        inbound: Flow = flow
+        if s.ivr.dialplans:
+            inbound = self._dialplan_flow(metrics)
+        self.agi = AGIServer(self.loop, {"inbound": inbound}, allowed_peers=s.agi.allowed_peers,
                              header_timeout=s.agi.header_timeout, command_timeout=s.agi.command_timeout,
                              events=metrics, logger=self.log.getChild("agi"))
         await self.agi.start(s.agi.host, s.agi.port)
@@ -76,10 +88,32 @@ class Service:
             async def ami_ready() -> bool:
                 return ami.connected
             checks["ami"] = ami_ready
-        self.http_port = self.reactor.listenTCP(s.http.port, Site(build_root(self.registry, checks)),
-                                                interface=s.http.host)
+        root = build_root(self.registry, checks)
+        if self.dialplans is not None:
+            dialplans = Resource()
+            dialplans.putChild(b"reload", ReloadResource(self.dialplans.reload, s.http_token))
+            root.putChild(b"dialplans", dialplans)
+        self.http_port = self.reactor.listenTCP(s.http.port, Site(root), interface=s.http.host)
         self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
                       s.http.host, self.http_port.getHost().port)
+
+    def _dialplan_flow(self, metrics: ServiceMetrics) -> Flow:
+        """The YAML flows: load (errors stop start-up), watch for edits, reload on SIGHUP."""
+        s = self.settings
+        assert s.ivr.dialplans is not None and self.store is not None
+        ivr_metrics = IVRMetrics(self.registry)
+        self.dialplans = DialplanRegistry(Path(s.ivr.dialplans), Path(s.ivr.sounds_dir) if s.ivr.sounds_dir else None,
+                                          self.log.getChild("dialplans"), ivr_metrics.on_reload)
+        self.dialplans.watch(self.loop, s.ivr.watch_interval)
+        registry = self.dialplans
+        try:
+            self.loop.add_signal_handler(signal.SIGHUP, lambda: self.loop.create_task(registry.reload("SIGHUP")))
+        except (NotImplementedError, RuntimeError):
+            self.log.warning("SIGHUP reload unavailable on this platform; use POST /dialplans/reload")
+        engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint), self.log.getChild("flow"),
+                            on_event=ivr_metrics.on_event)
+        return DialplanCall(lambda: registry.current, engine, self.store, ivr_metrics.on_finished,
+                            self.log.getChild("ivr"))
 
     def _ami_state_observer(self, metrics: ServiceMetrics):  # type: ignore[no-untyped-def]
         seen_up = False
@@ -115,6 +149,8 @@ class Service:
             self.log.info("stopping: %d active call(s), grace %.0fs", self.agi.active_calls,
                           self.settings.agi.stop_grace)
             await self.agi.stop(self.settings.agi.stop_grace)
+        if self.dialplans is not None:
+            self.dialplans.stop()
         if self.http_port is not None:
             await defer.maybeDeferred(self.http_port.stopListening).asFuture(self.loop)
         if self._event_task is not None:

@@ -26,6 +26,8 @@ from ruamel.yaml.error import MarkedYAMLError
 
 ENV_PREFIX = "SWITCHBOARD_"
 SECRET_ENV = "SWITCHBOARD_AMI_SECRET"
+TOKEN_ENV = "SWITCHBOARD_HTTP_TOKEN"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class SettingsError(ValueError):
@@ -104,9 +106,13 @@ class HTTPSettings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    token_file: str | None = None
 
     def check(self) -> list[tuple[str, str]]:
-        return _port("port", self.port, allow_zero=True)
+        out = _port("port", self.port, allow_zero=True)
+        if self.token_file is not None and not Path(self.token_file).is_file():
+            out.append(("token_file", f"{self.token_file} is not a readable file"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,23 @@ class InboundSettings:
             value = getattr(self, name)
             if not value or any(c in value for c in "\r\n\0,|"):
                 out.append((name, "must be non-empty and contain no comma, |, CR, LF or NUL"))
+        return out
+
+
+@dataclass(frozen=True)
+class IVRSettings:
+    """The YAML call flows (dialplans/)."""
+
+    dialplans: str | None = None
+    sounds_dir: str | None = None
+    watch_interval: float = 2.0
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _positive(self, "watch_interval")
+        if self.dialplans is not None and not Path(self.dialplans).exists():
+            out.append(("dialplans", f"{self.dialplans} does not exist; point it at the dialplans/ folder"))
+        if self.sounds_dir is not None and not Path(self.sounds_dir).is_dir():
+            out.append(("sounds_dir", f"{self.sounds_dir} is not a folder"))
         return out
 
 
@@ -149,8 +172,10 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     http: HTTPSettings = field(default_factory=HTTPSettings)
     inbound: InboundSettings = field(default_factory=InboundSettings)
+    ivr: IVRSettings = field(default_factory=IVRSettings)
     log: LogSettings = field(default_factory=LogSettings)
     ami_secret: str = field(default="", repr=False)
+    http_token: str = field(default="", repr=False)
 
 
 def _port(name: str, value: int, allow_zero: bool = False) -> list[tuple[str, str]]:
@@ -164,7 +189,7 @@ def _positive(section: Any, *names: str) -> list[tuple[str, str]]:
 
 def _sections() -> dict[str, type]:
     hints = typing.get_type_hints(Settings)
-    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if f.name != "ami_secret"}
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if f.name not in ("ami_secret", "http_token")}
 
 
 def _coerce(value: Any, hint: Any) -> Any:
@@ -267,7 +292,7 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, tuple[An
     sections = _sections()
     yaml = YAML(typ="safe")
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name or name == SECRET_ENV:
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name in (SECRET_ENV, TOKEN_ENV):
             continue
         section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
         if section not in sections:
@@ -310,9 +335,14 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             problems.append(f"{places.get(key, 'default')}: {section}.{key}: {message}")
         built[section] = obj
     secret = _ami_secret(built["ami"], env, problems)
+    token = env.get(TOKEN_ENV) or (Path(built["http"].token_file).read_text(encoding="utf-8").strip()
+                                   if built["http"].token_file else "")
+    if not token and built["http"].host not in LOOPBACK:
+        problems.append(f"http.host is {built['http'].host}: state-changing endpoints need a token when exposed; "
+                        f"set {TOKEN_ENV} or http.token_file, or keep http.host on 127.0.0.1")
     if problems:
         raise SettingsError(problems)
-    return Settings(**built, ami_secret=secret)
+    return Settings(**built, ami_secret=secret, http_token=token)
 
 
 def _ami_secret(ami: AMISettings, env: Mapping[str, str], problems: list[str]) -> str:

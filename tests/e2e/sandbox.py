@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,6 +206,7 @@ class SwitchboardProcess:
     agi_port: int = 4573
     http_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_settings: str = ""  # YAML appended to the settings file (whole sections)
     process: subprocess.Popen | None = None
 
     @property
@@ -222,7 +224,7 @@ class SwitchboardProcess:
             f"agi:\n  port: {self.agi_port}\n  stop_grace: 10\n"
             f"redis:\n  url: {self.redis_url}\n"
             f"http:\n  port: {self.http_port}\n"
-            "ami:\n  ping_interval: 5\n  ping_timeout: 3\n")
+            "ami:\n  ping_interval: 5\n  ping_timeout: 3\n" + self.extra_settings)
         env = dict(os.environ, SWITCHBOARD_AMI_SECRET=self.ami_secret, **self.extra_env)
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen([python_exe(), "-m", "switchboard.cli", "serve", "--config", str(config)],
@@ -239,6 +241,15 @@ class SwitchboardProcess:
             self.stop()  # never leave a half-started service holding the ports for the next test
             raise SandboxError(f"{exc}\n--- switchboard log ---\n{self.log_file.read_text()[-3000:]}") from None
         return self
+
+    def post(self, path: str) -> tuple[int, str]:
+        """POST to the service's HTTP side (the control endpoints)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
     def metric(self, name: str, labels: str = "") -> float:
         """Read one sample from /metrics (0 when absent)."""

@@ -31,7 +31,7 @@ def test_example_file_documents_every_key_with_its_default() -> None:
     example = YAML(typ="safe").load((REPO / "settings.example.yaml").read_text())
     defaults = Settings()
     for section in dataclasses.fields(Settings):
-        if section.name == "ami_secret":
+        if section.name in ("ami_secret", "http_token"):
             continue
         obj = getattr(defaults, section.name)
         documented = example[section.name]
@@ -120,3 +120,11 @@ def test_invalid_yaml_names_position(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(path, SECRET)
     assert err.value.problems[0].startswith(f"{path}:") and "not valid YAML" in err.value.problems[0]
+
+
+def test_exposed_http_needs_a_token() -> None:
+    """Binding HTTP beyond loopback without a token stops start-up, naming the setting and the fix."""
+    env = {**SECRET, "SWITCHBOARD_HTTP__HOST": "0.0.0.0"}
+    with pytest.raises(SettingsError, match="need a token when exposed"):
+        load_settings(None, env)
+    assert load_settings(None, {**env, "SWITCHBOARD_HTTP_TOKEN": "t0ken"}).http_token == "t0ken"

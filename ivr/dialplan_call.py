@@ -1,0 +1,66 @@
+"""The AGI entry for YAML flows: picks the flow for the dialled number and runs it on the live call.
+
+It pins the dialplan version for the whole call, builds the call's state from the AGI environment, runs the
+engine, and records the outcome, path, intents and destination in the call-context store. A number with no flow
+(and no default) sends the caller to the dialplan's fallback; the store's trouble never reaches the caller.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping, Protocol
+
+from ivr.channel import STATUS_VARIABLE, Channel
+from ivr.flow_engine import CallState, FlowEngine
+from ivr.flow_model import Dialplan
+
+MAX_RECORDED_PATH = 200
+
+
+class CallRecorder(Protocol):
+    """Where the call's context goes (the CTI call-context store)."""
+
+    async def record(self, uniqueid: str, fields: Mapping[str, str]) -> None: ...
+
+
+class DialplanCall:
+    """One instance serves every call of the `inbound` script when dialplans are configured."""
+
+    def __init__(self, current: Callable[[], Dialplan], engine: FlowEngine, recorder: CallRecorder,
+                 on_finished: Callable[[str, str], None], logger: logging.Logger) -> None:
+        self._current = current
+        self._engine = engine
+        self._recorder = recorder
+        self._on_finished = on_finished
+        self._log = logger
+
+    async def _record(self, uniqueid: str, fields: Mapping[str, str]) -> None:
+        try:
+            await self._recorder.record(uniqueid, fields)
+        except Exception as exc:
+            self._log.warning("call %s: context not recorded (%s)", uniqueid, type(exc).__name__)
+
+    async def __call__(self, channel: Channel) -> None:
+        plan = self._current()  # pinned: a reload during this call does not change its flow
+        env = channel.env
+        uid = env.uniqueid or "unknown"
+        name = next((plan.numbers[n] for n in (env.dnid, env.extension) if n and n in plan.numbers),
+                    plan.default_flow)
+        flow = plan.flows.get(name) if name else None
+        if flow is None:
+            self._log.error("call %s: no flow for dialled number %s and no default in numbers.yaml",
+                            uid, env.dnid or env.extension)
+            await channel.set_variable(STATUS_VARIABLE, "FAILED")
+            self._on_finished("none", "failed")
+            return
+        state = CallState(caller=env.caller_id, dialled=env.dnid or env.extension, language=env.language or "en")
+        await self._record(uid, {"state": "ivr", "flow": flow.name, "dialplan_version": plan.version,
+                                 "caller": env.caller_id or "", "dnid": state.dialled or ""})
+        try:
+            await self._engine.run(channel, plan, flow, state)
+        finally:
+            outcome = state.outcome or "failed"
+            self._on_finished(flow.name, outcome)
+            await self._record(uid, {"state": "ended", "outcome": outcome, "last_node": state.last_node or "",
+                                     "path": " > ".join(state.path[-MAX_RECORDED_PATH:]),
+                                     "intents": ",".join(state.intents), "destination": state.destination or "",
+                                     "language": state.language})

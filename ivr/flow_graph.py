@@ -1,0 +1,77 @@
+"""Drawing a flow: Graphviz DOT text for one flow (and the sub-flows it reaches), rendered with `dot`.
+
+Nodes are shaped by kind (menus as boxes with their keys on the edges, ends as double octagons, hours and
+branches as diamonds) so an admin can look at a flow instead of reading it.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from ivr.flow_model import Dialplan, Flow, Node
+
+SHAPES = {"menu": "box", "collect": "box", "language": "box", "branch": "diamond", "hours": "diamond",
+          "play": "ellipse", "set": "note", "route": "doubleoctagon", "transfer": "doubleoctagon",
+          "voicemail": "doubleoctagon", "hangup": "doubleoctagon", "goto": "cds"}
+
+
+def _id(flow: Flow, node: str) -> str:
+    return '"' + f"{flow.name}.{node}".replace('"', "'") + '"'
+
+
+def _label(node: Node) -> str:
+    extra = ""
+    if node.kind == "route":
+        extra = "\\n" + ", ".join(f"{k}>={v}" for k, v in node.get("skills").items())
+    elif node.kind == "goto":
+        extra = f"\\n→ {node.get('flow')}"
+    elif node.kind == "transfer":
+        extra = f"\\n{node.get('to')}"
+    intent = f"\\nintent: {node.intent}" if node.intent else ""
+    return f"{node.name}\\n[{node.kind}]{extra}{intent}".replace('"', "'")
+
+
+def to_dot(plan: Dialplan, flow_name: str) -> str:
+    """DOT for `flow_name` and every flow reachable from it through goto nodes."""
+    todo, seen = [flow_name], []
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in plan.flows:
+            continue
+        seen.append(name)
+        todo.extend(n.get("flow") for n in plan.flows[name].nodes.values() if n.kind == "goto")
+    lines = [f'digraph "{flow_name}" {{', "  rankdir=TB;", '  node [fontname="Helvetica", fontsize=10];']
+    for name in seen:
+        flow = plan.flows[name]
+        lines.append(f'  subgraph "cluster_{name}" {{ label="flow {name}";')
+        lines.append(f'    {_id(flow, "__start")} [shape=point];')
+        lines.append(f'    {_id(flow, "__start")} -> {_id(flow, flow.start)};')
+        for node in flow.nodes.values():
+            lines.append(f'    {_id(flow, node.name)} [shape={SHAPES.get(node.kind, "box")}, '
+                         f'label="{_label(node)}"];')
+            for key, target in node.targets():
+                label = key
+                if key == "choices":
+                    label = ",".join(k for k, t in node.get("choices").items() if t == target)
+                lines.append(f'    {_id(flow, node.name)} -> {_id(flow, target)} [label="{label}"];')
+        lines.append("  }")
+        for node in flow.nodes.values():
+            if node.kind == "goto" and node.get("flow") in plan.flows:
+                target = plan.flows[node.get("flow")]
+                lines.append(f'  {_id(flow, node.name)} -> {_id(target, "__start")} [style=dashed];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(plan: Dialplan, flow_name: str, output: Path) -> None:
+    """Writes DOT (`.dot`) or asks Graphviz to render by the output's suffix (`.svg`, `.png`, `.pdf`)."""
+    dot = to_dot(plan, flow_name)
+    if output.suffix == ".dot":
+        output.write_text(dot)
+        return
+    binary = shutil.which("dot")
+    if binary is None:
+        raise RuntimeError("Graphviz `dot` is not installed (apt install graphviz); or write a .dot file")
+    subprocess.run([binary, f"-T{output.suffix.lstrip('.') or 'svg'}", "-o", str(output)], input=dot.encode(),
+                   check=True)

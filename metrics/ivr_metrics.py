@@ -1,0 +1,54 @@
+"""IVR instruments: calls per flow and outcome, node visits, menu invalid/no-input, dialplan version and reloads.
+
+Flow and node labels come from the admins' YAML, a closed set per version; node series are capped so a runaway
+dialplan cannot explode the registry (visits beyond the cap count under node="other").
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from ivr.dialplan_registry import ReloadResult
+from ivr.flow_model import Dialplan
+
+OUTCOMES = ("contained", "routed", "transferred", "voicemail", "abandoned", "fallback", "failed")
+MAX_NODE_SERIES = 2000
+
+
+class IVRMetrics:
+    """The instruments of the YAML flow engine, on an injected registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter("switchboard_ivr_calls_total", "Calls through YAML flows by flow and outcome",
+                             ["flow", "outcome"], registry=registry)
+        self.visits = Counter("switchboard_ivr_node_visits_total", "Times callers entered a flow node",
+                              ["flow", "node"], registry=registry)
+        self.menu_events = Counter("switchboard_ivr_menu_inputs_total",
+                                   "Menu inputs that were invalid or missing (timeouts)", ["flow", "node", "event"],
+                                   registry=registry)
+        self.info = Gauge("switchboard_dialplan_info", "The live dialplan version per flow (content hash)",
+                          ["flow", "version"], registry=registry)
+        self.reloads = Counter("switchboard_dialplan_reloads_total", "Dialplan reloads by result",
+                               ["result"], registry=registry)
+        self._nodes: set[tuple[str, str]] = set()
+
+    def on_reload(self, result: ReloadResult, plan: Dialplan) -> None:
+        self.reloads.labels("ok" if result.ok else "rejected").inc()
+        if result.ok:
+            self.info.clear()
+            for flow in plan.flows:
+                self.info.labels(flow, plan.version).set(1)
+
+    def on_event(self, event: str, where: str) -> None:
+        flow, _, node = where.partition(".")
+        if (flow, node) not in self._nodes:
+            if len(self._nodes) >= MAX_NODE_SERIES:
+                node = "other"
+            else:
+                self._nodes.add((flow, node))
+        if event == "visit":
+            self.visits.labels(flow, node).inc()
+        else:
+            self.menu_events.labels(flow, node, event).inc()
+
+    def on_finished(self, flow: str, outcome: str) -> None:
+        self.calls.labels(flow, outcome if outcome in OUTCOMES else "failed").inc()
