@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess, wait_until
+from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess, http_get, wait_until
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
 NUMBERS = 'numbers: {"2000": support}\ndefault: support\n'
@@ -175,3 +179,30 @@ def test_invalid_edit_is_rejected_and_calls_keep_flowing(ivr_service: Switchboar
     assert agent.wait(20) == 0, agent.errors()
     [record] = _new_records(redis_server, before)
     assert record["destination"] == "PJSIP/agent2"
+
+
+def test_sighup_and_reload_command(asterisk: AsteriskSandbox, redis_server: RedisServer, tmp_path: Path,
+                                   dialplans: Path) -> None:
+    """With the watcher idle, SIGHUP and `switchboard reload` each validate and swap in an edit."""
+    proc = SwitchboardProcess(tmp_path / "quiet", redis_server.url, asterisk.ami_secret,
+                              extra_settings=f"ivr:\n  dialplans: {dialplans}\n  watch_interval: 3600\n").start()
+    try:
+        def version() -> str:
+            _, body = http_get(proc.metrics_url)
+            return next(line.split('version="')[1].split('"')[0] for line in body.splitlines()
+                        if line.startswith("switchboard_dialplan_info{"))
+        first = version()
+        (dialplans / "main.yaml").write_text(FLOWS.replace("vm-goodbye", "beep"))
+        assert proc.process is not None
+        proc.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: version() != first, 10, "the SIGHUP reload")
+        second = version()
+        (dialplans / "main.yaml").write_text(FLOWS.replace("vm-goodbye", "silence/1"))
+        done = subprocess.run([sys.executable, "-m", "switchboard.cli", "reload", "--config",
+                               str(proc.workdir / "settings.yaml")], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "SWITCHBOARD_AMI_SECRET": asterisk.ami_secret})
+        assert done.returncode == 0, done.stderr
+        assert "reloaded" in done.stdout
+        assert version() not in (first, second)
+    finally:
+        proc.stop()
