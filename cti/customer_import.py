@@ -1,0 +1,160 @@
+"""Customer import and export: CSV or JSON files, every row validated, good rows written, bad rows reported.
+
+Each bad row is reported with its file, line (CSV line or JSON array index) and the reason, and none of it is
+written; the good rows are written in batches, one transaction each, so every customer lands whole. Reports never
+contain the row's personal data, only where it is and what is wrong with it.
+
+Columns / keys: id, name, phones (E.164 or national numbers; `;` or `|` between several), segment, language,
+account, secret (digits; hashed on import, never stored), open_cases (JSON list, optional).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from cti.customer_store import Customer, CustomerRecord, CustomerStore, chunks, hash_secret
+
+FIELDS = ("id", "name", "phones", "segment", "language", "account", "secret", "open_cases")
+REQUIRED = ("id", "name", "phones", "segment")
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_LANG = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Where a bad row is and why (no personal data)."""
+
+    place: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """What a valid row is: the closed list of segments, how phones normalise, the pepper for secrets."""
+
+    segments: frozenset[str]
+    normalise: Callable[[str], str | None]
+    pepper: bytes
+
+
+def read_rows(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(place, row) for every row of a .csv or .json file."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".json":
+        data = json.loads(text)
+        rows = data.get("customers") if isinstance(data, dict) else data
+        if not isinstance(rows, list):
+            raise ValueError(f"{path}: expected a JSON list of customers (or {{\"customers\": [...]}})")
+        for index, row in enumerate(rows):
+            yield f"{path}:[{index}]", row if isinstance(row, dict) else {}
+        return
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = [c for c in reader.fieldnames or () if c not in FIELDS]
+    if unknown:
+        raise ValueError(f"{path}:1: unknown column(s) {', '.join(unknown)}; columns are {', '.join(FIELDS)}")
+    for row in reader:
+        yield f"{path}:{reader.line_num}", row
+
+
+def check_row(row: Mapping[str, Any], rules: RowRules) -> CustomerRecord | str:
+    """A record to write, or the reason the row is refused."""
+    values = {k: ("" if v is None else v) for k, v in row.items()}
+    missing = [f for f in REQUIRED if not str(values.get(f, "")).strip()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    unknown = [k for k in values if k not in FIELDS]
+    if unknown:
+        return f"unknown field(s) {', '.join(sorted(unknown))}"
+    cid = str(values["id"]).strip()
+    if not _ID.match(cid):
+        return "id must be 1-64 letters, digits, '.', '_' or '-'"
+    segment = str(values["segment"]).strip()
+    if segment not in rules.segments:
+        return f"segment {segment!r} is not one of {', '.join(sorted(rules.segments))} (cti.segments)"
+    raw_phones = values["phones"] if isinstance(values["phones"], list) else re.split(r"[;|]", str(values["phones"]))
+    phones = []
+    for position, raw in enumerate(raw_phones, 1):
+        e164 = rules.normalise(str(raw).strip())
+        if e164 is None:
+            return f"phone {position} is not a valid number"
+        phones.append(e164)
+    language = str(values.get("language", "")).strip()
+    if language and not _LANG.match(language):
+        return "language must be a code such as en or fr_CA"
+    account = str(values.get("account", "")).strip()
+    if account and not account.isdigit():
+        return "account must be digits (callers key it on the phone)"
+    secret = str(values.get("secret", "")).strip()
+    if secret and not (secret.isdigit() and 4 <= len(secret) <= 12):
+        return "secret must be 4-12 digits"
+    if secret and not rules.pepper:
+        return "secret given but no pepper configured (cti.pepper_file or SWITCHBOARD_CTI_PEPPER)"
+    cases: Any = values.get("open_cases") or []
+    if isinstance(cases, str):
+        try:
+            cases = json.loads(cases) if cases.strip() else []
+        except json.JSONDecodeError:
+            return "open_cases must be a JSON list"
+    if not isinstance(cases, list):
+        return "open_cases must be a list"
+    name = str(values["name"]).strip()
+    if any(c in name for c in "\r\n\0"):
+        return "name must be one line"
+    customer = Customer(id=cid, name=name, segment=segment, language=language, account=account,
+                        phones=tuple(dict.fromkeys(phones)), open_cases=tuple(cases))
+    return CustomerRecord(customer, hash_secret(secret, rules.pepper) if secret else None)
+
+
+async def import_file(path: Path, store: CustomerStore, rules: RowRules) -> ImportReport:
+    """Validates every row, writes the good ones (a batch per transaction), reports the bad ones."""
+    report = ImportReport()
+    seen: dict[str, str] = {}
+    good: list[CustomerRecord] = []
+    for place, row in read_rows(path):
+        checked = check_row(row, rules)
+        if isinstance(checked, str):
+            report.problems.append(RowProblem(place, checked))
+            continue
+        if checked.customer.id in seen:
+            report.problems.append(RowProblem(place, f"id repeats the row at {seen[checked.customer.id]}"))
+            continue
+        seen[checked.customer.id] = place
+        good.append(checked)
+    for batch in chunks(good, BATCH):
+        await store.write(batch)
+        report.imported += len(batch)
+    return report
+
+
+async def export_file(path: Path, store: CustomerStore) -> int:
+    """Writes every customer to .json or .csv (secrets stay hashed and are not exported)."""
+    customers = [c async for c, _ in store.scan()]
+    customers.sort(key=lambda c: c.id)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps({"customers": [
+            {"id": c.id, "name": c.name, "phones": list(c.phones), "segment": c.segment, "language": c.language,
+             "account": c.account, "open_cases": list(c.open_cases)} for c in customers]}, indent=1))
+        return len(customers)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=[f for f in FIELDS if f != "secret"])
+        writer.writeheader()
+        for c in customers:
+            writer.writerow({"id": c.id, "name": c.name, "phones": ";".join(c.phones), "segment": c.segment,
+                             "language": c.language, "account": c.account,
+                             "open_cases": json.dumps(list(c.open_cases))})
+    return len(customers)

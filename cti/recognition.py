@@ -1,0 +1,82 @@
+"""Recognising the caller at the start of every call: caller ID → E.164 → customer, within a time budget.
+
+The answer always comes in time: on timeout or Redis trouble the call goes on as an unknown caller with the
+default segment (and the reason is counted). A number shared by several customers is ambiguous: no customer is
+attached and the flow is expected to identify the caller. Confidence is `none`, `ani` (matched on the number) or
+`verified` (raised later by identify & verify nodes).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Protocol
+
+from cti.customer_store import Customer, StoreUnavailable
+
+RESULTS = ("hit", "miss", "anonymous", "ambiguous", "timeout", "error")
+
+
+class CustomerLookup(Protocol):
+    async def find_by_phone(self, e164: str) -> list[Customer]: ...
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """Who the caller is, how sure we are, and how the lookup went."""
+
+    result: str                    # one of RESULTS
+    confidence: str                # none, ani, verified
+    customer: Customer | None
+    number: str | None             # E.164, or None for withheld/unknown/invalid
+    segment: str
+    seconds: float = 0.0
+
+
+class CallerRecognizer:
+    """Looks a caller up by number in the customer store (and optionally a CRM) within `budget` seconds."""
+
+    def __init__(self, store: CustomerLookup, normalise: Callable[[str | None, str | None], str | None],
+                 default_segment: str, budget: float, logger: logging.Logger,
+                 on_result: Callable[[str, float], None] = lambda result, seconds: None,
+                 crm: Callable[[str], Awaitable[Customer | None]] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self._store = store
+        self._normalise = normalise
+        self._default_segment = default_segment
+        self._budget = budget
+        self._log = logger
+        self._on_result = on_result
+        self._crm = crm
+        self._clock = clock or time.monotonic
+
+    async def recognise(self, caller_id: str | None, caller_name: str | None = None) -> Recognition:
+        started = self._clock()
+        number = self._normalise(caller_id, caller_name)
+        if number is None:
+            return self._done("anonymous", None, None, started)
+        try:
+            found = await asyncio.wait_for(self._lookup(number), self._budget)
+        except asyncio.TimeoutError:
+            return self._done("timeout", None, number, started)
+        except (StoreUnavailable, OSError, ConnectionError) as exc:
+            self._log.warning("caller lookup failed (%s); going on as unknown", type(exc).__name__)
+            return self._done("error", None, number, started)
+        if len(found) > 1:
+            return self._done("ambiguous", None, number, started)
+        return self._done("hit" if found else "miss", found[0] if found else None, number, started)
+
+    async def _lookup(self, number: str) -> list[Customer]:
+        found = await self._store.find_by_phone(number)
+        if not found and self._crm is not None:
+            customer = await self._crm(number)
+            found = [customer] if customer is not None else []
+        return found
+
+    def _done(self, result: str, customer: Customer | None, number: str | None, started: float) -> Recognition:
+        seconds = self._clock() - started
+        self._on_result(result, seconds)
+        return Recognition(result=result, confidence="ani" if customer else "none", customer=customer,
+                           number=number, segment=customer.segment if customer else self._default_segment,
+                           seconds=seconds)

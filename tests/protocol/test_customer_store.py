@@ -1,0 +1,137 @@
+"""The customer store and its import/export against a real redis-server on a free loopback port."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import pytest
+
+from cti.customer_import import RowRules, export_file, import_file
+from cti.customer_store import Customer, CustomerRecord, CustomerStore, StoreUnavailable, hash_secret
+from tests.e2e.sandbox import RedisServer, free_port
+
+PEPPER = b"test-pepper-not-a-secret"
+SEGMENTS = frozenset({"vip", "gold", "standard", "at-risk"})
+
+
+def _normalise(raw: str) -> str | None:
+    """A stand-in normaliser: digits with a leading + are E.164, anything else is refused."""
+    return raw if raw.startswith("+") and raw[1:].isdigit() and 8 <= len(raw) <= 16 else None
+
+
+RULES = RowRules(segments=SEGMENTS, normalise=_normalise, pepper=PEPPER)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def store(redis_server: RedisServer) -> AsyncIterator[CustomerStore]:
+    s = CustomerStore.from_url(redis_server.url, 1.0, PEPPER)
+    await s.client.flushdb()
+    yield s
+    await s.close()
+
+
+def _record(cid: str, phones: tuple[str, ...], account: str = "", secret: str | None = None) -> CustomerRecord:
+    customer = Customer(id=cid, name=f"Customer {cid}", segment="gold", phones=phones, account=account)
+    return CustomerRecord(customer, hash_secret(secret, PEPPER) if secret else None)
+
+
+async def test_lookup_by_phone_account_and_ambiguity(store: CustomerStore) -> None:
+    """A number maps to its customer; a number shared by two customers returns both (ambiguous)."""
+    await store.write([_record("c1", ("+442079460001",), account="1001"),
+                       _record("c2", ("+442079460002", "+442079460009")),
+                       _record("c3", ("+442079460009",))])
+    [one] = await store.find_by_phone("+442079460001")
+    assert one.id == "c1" and one.segment == "gold"
+    assert {c.id for c in await store.find_by_phone("+442079460009")} == {"c2", "c3"}
+    assert await store.find_by_phone("+442079460404") == []
+    found = await store.find_by_account("1001")
+    assert found is not None and found.id == "c1"
+
+
+async def test_rewrite_removes_stale_indexes(store: CustomerStore) -> None:
+    """Re-writing a customer with a new number and account drops the old index entries."""
+    await store.write([_record("c1", ("+442079460001",), account="1001")])
+    await store.write([_record("c1", ("+442079460005",), account="2002")])
+    assert await store.find_by_phone("+442079460001") == []
+    assert await store.find_by_account("1001") is None
+    assert [c.id for c in await store.find_by_phone("+442079460005")] == ["c1"]
+
+
+async def test_secret_is_stored_hashed_and_verifies(store: CustomerStore, redis_server: RedisServer) -> None:
+    """Only a salted, peppered hash is stored; the right secret verifies, a wrong one does not."""
+    await store.write([_record("c1", ("+442079460001",), secret="4321")])
+    stored = redis_server.command("hget", "switchboard:customer:c1", "secret").strip()
+    assert stored.startswith("v1$") and "4321" not in stored
+    assert await store.verify("c1", "4321")
+    assert not await store.verify("c1", "1234")
+    other_pepper = CustomerStore(store.client, b"another-pepper")
+    assert not await other_pepper.verify("c1", "4321")
+
+
+async def test_recent_contacts_are_appended_and_capped(store: CustomerStore) -> None:
+    """Contacts append in order and only the newest 20 are kept."""
+    await store.write([_record("c1", ("+442079460001",))])
+    for n in range(25):
+        await store.add_contact("c1", {"n": n})
+    customer = await store.get("c1")
+    assert customer is not None
+    assert [c["n"] for c in customer.recent_contacts] == list(range(5, 25))
+
+
+async def test_import_reports_bad_rows_and_writes_good_ones(store: CustomerStore, tmp_path: Path) -> None:
+    """Bad rows are reported with their line and reason (no personal data); good rows are imported whole."""
+    path = tmp_path / "customers.csv"
+    path.write_text("id,name,phones,segment,language,account,secret\n"
+                    "c1,Ada Lovelace,+442079460001;+447700900001,vip,en,1001,4321\n"
+                    "c2,Bad Segment,+442079460002,platinum,en,,\n"
+                    "c3,Bad Phone,020 7946,gold,en,,\n"
+                    ",No Id,+442079460004,gold,en,,\n"
+                    "c5,Short Secret,+442079460005,gold,en,,12\n"
+                    "c1,Duplicate,+442079460006,gold,en,,\n"
+                    "c7,Grace Hopper,+442079460007,at-risk,fr,,\n")
+    report = await import_file(path, store, RULES)
+    assert report.imported == 2
+    assert [str(p) for p in report.problems] == [
+        f"{path}:3: segment 'platinum' is not one of at-risk, gold, standard, vip (cti.segments)",
+        f"{path}:4: phone 1 is not a valid number",
+        f"{path}:5: missing id",
+        f"{path}:6: secret must be 4-12 digits",
+        f"{path}:7: id repeats the row at {path}:2",
+    ]
+    assert all("Lovelace" not in str(p) and "+4420" not in str(p) for p in report.problems)
+    [ada] = await store.find_by_phone("+447700900001")
+    assert ada.name == "Ada Lovelace" and ada.segment == "vip"
+    assert await store.verify("c1", "4321")
+    assert await store.get("c2") is None
+
+
+async def test_export_then_import_round_trips(store: CustomerStore, tmp_path: Path) -> None:
+    """Exported customers import back to the same data (secrets are never exported)."""
+    await store.write([_record("c1", ("+442079460001",), account="1001", secret="4321"),
+                       _record("c2", ("+442079460002",))])
+    out = tmp_path / "out.json"
+    assert await export_file(out, store) == 2
+    data = json.loads(out.read_text())
+    assert [c["id"] for c in data["customers"]] == ["c1", "c2"]
+    assert "secret" not in out.read_text()
+    await store.client.flushdb()
+    report = await import_file(out, store, RULES)
+    assert report.imported == 2 and report.problems == []
+    found = await store.find_by_account("1001")
+    assert found is not None and found.phones == ("+442079460001",)
+
+
+async def test_unreachable_redis_raises_store_unavailable() -> None:
+    """With nothing listening, every call raises StoreUnavailable (callers then go on as unknown)."""
+    dead = CustomerStore.from_url(f"redis://127.0.0.1:{free_port()}/0", 0.2, PEPPER)
+    with pytest.raises(StoreUnavailable):
+        await dead.find_by_phone("+442079460001")
+    await dead.close()
