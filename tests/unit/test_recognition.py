@@ -1,0 +1,71 @@
+"""Unit tests of caller recognition: hit, miss, anonymous, ambiguous, timeout and store errors."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cti.customer_store import Customer, StoreUnavailable
+from cti.recognition import CallerRecognizer
+
+ADA = Customer(id="c1", name="Ada", segment="vip", phones=("+442079460001",))
+GRACE = Customer(id="c2", name="Grace", segment="gold", phones=("+442079460009",))
+
+
+class FakeLookup:
+    """Customers by number; `hang` makes lookups never answer, `fail` makes them raise."""
+
+    def __init__(self, hang: bool = False, fail: bool = False) -> None:
+        self.hang = hang
+        self.fail = fail
+        self.table = {"+442079460001": [ADA], "+442079460009": [ADA, GRACE]}
+        self.never = asyncio.Event()
+
+    async def find_by_phone(self, e164: str) -> list[Customer]:
+        if self.fail:
+            raise StoreUnavailable("ConnectionError")
+        if self.hang:
+            await self.never.wait()  # never set: the lookup hangs until the budget cancels it
+        return self.table.get(e164, [])
+
+
+def _normalise(raw: str | None, name: str | None) -> str | None:
+    return raw if raw and raw.startswith("+") else None
+
+
+def _recognizer(lookup: FakeLookup, seen: list[str]) -> CallerRecognizer:
+    return CallerRecognizer(lookup, _normalise, "standard", 0.05, logging.getLogger("test"),
+                            on_result=lambda result, seconds: seen.append(result))
+
+
+async def test_known_number_is_a_hit_with_ani_confidence() -> None:
+    """A number on one customer attaches that customer, its segment and ANI confidence."""
+    seen: list[str] = []
+    r = await _recognizer(FakeLookup(), seen).recognise("+442079460001")
+    assert (r.result, r.confidence, r.segment) == ("hit", "ani", "vip")
+    assert r.customer == ADA and seen == ["hit"]
+
+
+async def test_unknown_withheld_and_shared_numbers() -> None:
+    """Unknown numbers miss, withheld ones are anonymous, shared ones are ambiguous: all default segment."""
+    seen: list[str] = []
+    recognizer = _recognizer(FakeLookup(), seen)
+    miss = await recognizer.recognise("+442079460404")
+    anonymous = await recognizer.recognise("anonymous")
+    ambiguous = await recognizer.recognise("+442079460009")
+    assert [r.result for r in (miss, anonymous, ambiguous)] == ["miss", "anonymous", "ambiguous"]
+    assert all(r.customer is None and r.segment == "standard" and r.confidence == "none"
+               for r in (miss, anonymous, ambiguous))
+    assert seen == ["miss", "anonymous", "ambiguous"]
+
+
+async def test_slow_store_times_out_within_budget() -> None:
+    """A lookup slower than the budget gives up and the call goes on as unknown."""
+    r = await _recognizer(FakeLookup(hang=True), []).recognise("+442079460001")
+    assert r.result == "timeout" and r.customer is None and r.segment == "standard"
+    assert r.seconds < 1.0
+
+
+async def test_store_error_goes_on_as_unknown() -> None:
+    """Redis trouble is counted as error and never raised to the call."""
+    r = await _recognizer(FakeLookup(fail=True), []).recognise("+442079460001")
+    assert r.result == "error" and r.customer is None
