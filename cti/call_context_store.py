@@ -3,7 +3,7 @@
 Each call's record is a Redis hash `switchboard:call:{<uniqueid>}` (the braces keep it cluster-safe) that grows as
 the call moves through the IVR; it expires a day after its last change. Every operation has a time budget: a slow
 or absent Redis never holds a caller up — the caller goes on and the failure is reported to the caller of this
-module. This is the only cti module that imports redis.
+module. Customers live in `cti.customer_store`; both raise this module's StoreUnavailable.
 """
 from __future__ import annotations
 

@@ -25,13 +25,11 @@ from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
 import redis.asyncio as redis_async
 
+from cti.call_context_store import StoreUnavailable
+
 PREFIX = "switchboard"
 LIST_FIELDS = ("open_cases", "recent_contacts", "self_service")
 MAX_RECENT = 20
-
-
-class StoreUnavailable(Exception):
-    """Redis could not be reached or answered with an error."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ engine, and records the outcome, path, intents and destination in the call-conte
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping, Protocol
+import time
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from ivr.channel import STATUS_VARIABLE, Channel
 from ivr.flow_engine import CallState, FlowEngine
@@ -22,16 +23,27 @@ class CallRecorder(Protocol):
     async def record(self, uniqueid: str, fields: Mapping[str, str]) -> None: ...
 
 
+class ContactHistory(Protocol):
+    """Where a known customer's IVR history goes (the customer store)."""
+
+    async def add_contact(self, customer_id: str, contact: Mapping[str, Any], field_name: str) -> None: ...
+
+
 class DialplanCall:
     """One instance serves every call of the `inbound` script when dialplans are configured."""
 
     def __init__(self, current: Callable[[], Dialplan], engine: FlowEngine, recorder: CallRecorder,
-                 on_finished: Callable[[str, str], None], logger: logging.Logger) -> None:
+                 on_finished: Callable[[str, str], None], logger: logging.Logger,
+                 recognise: Callable[[str | None, str | None], Awaitable[Any]] | None = None,
+                 history: ContactHistory | None = None, clock: Callable[[], float] = time.time) -> None:
         self._current = current
         self._engine = engine
         self._recorder = recorder
         self._on_finished = on_finished
         self._log = logger
+        self._recognise = recognise
+        self._history = history
+        self._clock = clock
 
     async def _record(self, uniqueid: str, fields: Mapping[str, str]) -> None:
         try:
@@ -52,10 +64,27 @@ class DialplanCall:
             await channel.set_variable(STATUS_VARIABLE, "FAILED")
             self._on_finished("none", "failed")
             return
+        started = self._clock()
         state = CallState(caller=env.caller_id, dialled=env.dnid or env.extension, language=env.language or "en")
+        recognition = "off"
+        if self._recognise is not None:
+            found = await self._recognise(env.caller_id, env.caller_name)
+            recognition = found.result
+            state.segment = found.segment
+            state.confidence = found.confidence
+            if found.customer is not None:
+                state.known = True
+                state.customer_id = found.customer.id
+                state.customer = {"id": found.customer.id, "segment": found.customer.segment,
+                                  "language": found.customer.language, "account": found.customer.account}
+                state.language = found.customer.language or state.language
         await self._record(uid, {"state": "ivr", "flow": flow.name, "dialplan_version": plan.version,
-                                 "caller": env.caller_id or "", "dnid": state.dialled or ""})
+                                 "caller": env.caller_id or "", "dnid": state.dialled or "",
+                                 "started_at": f"{started:.3f}", "recognition": recognition,
+                                 "customer_id": state.customer_id or "", "segment": state.segment,
+                                 "confidence": state.confidence})
         try:
+            await self._tell_dialplan(channel, state)
             await self._engine.run(channel, plan, flow, state)
         finally:
             outcome = state.outcome or "failed"
@@ -63,4 +92,26 @@ class DialplanCall:
             await self._record(uid, {"state": "ended", "outcome": outcome, "last_node": state.last_node or "",
                                      "path": " > ".join(state.path[-MAX_RECORDED_PATH:]),
                                      "intents": ",".join(state.intents), "destination": state.destination or "",
-                                     "language": state.language})
+                                     "language": state.language, "customer_id": state.customer_id or "",
+                                     "segment": state.segment, "confidence": state.confidence})
+            await self._remember(state, flow.name, outcome, started)
+
+    @staticmethod
+    async def _tell_dialplan(channel: Channel, state: CallState) -> None:
+        """What the dialplan (and agents' phones) may use: customer id, segment, confidence, language."""
+        if state.customer_id:
+            await channel.set_variable("SWITCHBOARD_CUSTOMER_ID", state.customer_id)
+        await channel.set_variable("SWITCHBOARD_SEGMENT", state.segment)
+        await channel.set_variable("SWITCHBOARD_CONFIDENCE", state.confidence)
+        if state.known and state.language:
+            await channel.set_variable("CHANNEL(language)", state.language)
+
+    async def _remember(self, state: CallState, flow: str, outcome: str, started: float) -> None:
+        """A known customer's self-service history grows with what this call did in the IVR."""
+        if self._history is None or not state.customer_id:
+            return
+        entry = {"at": round(started), "flow": flow, "intents": state.intents, "outcome": outcome}
+        try:
+            await self._history.add_contact(state.customer_id, entry, "self_service")
+        except Exception as exc:
+            self._log.warning("self-service history not recorded (%s)", type(exc).__name__)

@@ -29,7 +29,16 @@ DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "language": {"timeout": 5.0, "retries": 1},
     "route": {"priority": 0, "timeout": 300.0},
     "transfer": {"timeout": 30},
+    "identify": {"attempts": 3, "account_digits": 16, "secret_digits": 12, "timeout": 5.0},
 }
+
+
+class CustomerDirectory(Protocol):
+    """What identify nodes need from the customer store."""
+
+    async def find_by_account(self, account: str) -> Any: ...
+
+    async def verify(self, customer_id: str, secret: str) -> bool: ...
 
 
 class FlowChannel(Protocol):
@@ -64,6 +73,8 @@ class CallState:
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     intents: list[str] = field(default_factory=list)
+    confidence: str = "none"       # none, ani (caller-ID match), verified (identify node)
+    customer_id: str | None = None
     is_open: bool | None = None
     outcome: str | None = None
     destination: str | None = None
@@ -77,6 +88,7 @@ class EngineOptions:
     """Settings the engine needs from the service."""
 
     route_endpoint: str = "PJSIP/agent1"  # until the router exists, route nodes without `endpoint` dial this
+    customers: CustomerDirectory | None = None  # identify nodes fail (on_failure) without one
 
 
 class FlowEngine:
@@ -287,6 +299,61 @@ class FlowEngine:
         state.destination = "hangup"
         await channel.hangup()
         return None
+
+    async def _identify(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        """Identify & verify: the account number (unless caller ID found the customer), then the secret."""
+        directory = self._options.customers
+        if directory is None:
+            self._log.error("identify node %s: no customer store configured", node.name)
+            return node.get("on_failure")
+        timeout = self._opt(node, "timeout")
+        customer = None
+        if state.customer_id:
+            customer = {"id": state.customer_id}
+        for attempt in range(int(self._opt(node, "attempts"))):
+            if customer is None:
+                keys = await self._read_keys(channel, node, state, node.get("account_prompt"),
+                                             int(self._opt(node, "account_digits")) + 1, timeout, timeout, "#")
+                account = keys.rstrip("#")
+                found = await self._lookup_account(directory, account) if account.isdigit() else None
+                if found is None:
+                    self._on_event("identify_unknown_account", state.last_node or node.name)
+                    await self._play_prompts(channel, node.get("invalid_prompt"), state, False)
+                    continue
+                customer = {"id": found.id, "segment": found.segment, "language": found.language}
+            keys = await self._read_keys(channel, node, state, node.get("secret_prompt"),
+                                         int(self._opt(node, "secret_digits")) + 1, timeout, timeout, "#")
+            if await self._verify(directory, customer["id"], keys.rstrip("#")):
+                state.customer_id = customer["id"]
+                state.known = True
+                state.confidence = "verified"
+                if customer.get("segment"):
+                    state.segment = customer["segment"]
+                await channel.set_variable("SWITCHBOARD_CUSTOMER_ID", state.customer_id)
+                await channel.set_variable("SWITCHBOARD_CONFIDENCE", "verified")
+                await channel.set_variable("SWITCHBOARD_SEGMENT", state.segment)
+                self._on_event("identify_verified", state.last_node or node.name)
+                return node.get("next")
+            self._on_event("identify_wrong_secret", state.last_node or node.name)
+            await self._play_prompts(channel, node.get("invalid_prompt"), state, False)
+        self._on_event("identify_failed", state.last_node or node.name)
+        return node.get("on_failure")
+
+    async def _lookup_account(self, directory: CustomerDirectory, account: str) -> Any:
+        try:
+            return await directory.find_by_account(account)
+        except Exception as exc:  # the store's trouble: treat as not found, the caller goes on
+            self._log.warning("identify: account lookup failed (%s)", type(exc).__name__)
+            return None
+
+    async def _verify(self, directory: CustomerDirectory, customer_id: str, secret: str) -> bool:
+        if not secret.isdigit():
+            return False
+        try:
+            return await directory.verify(customer_id, secret)
+        except Exception as exc:
+            self._log.warning("identify: verification failed (%s)", type(exc).__name__)
+            return False
 
     @staticmethod
     async def _status_after_hangup(channel: FlowChannel) -> str:

@@ -5,6 +5,8 @@ dialplan cannot explode the registry (visits beyond the cap count under node="ot
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ivr.dialplan_registry import ReloadResult
@@ -30,6 +32,7 @@ class IVRMetrics:
         self.reloads = Counter("switchboard_dialplan_reloads_total", "Dialplan reloads by result",
                                ["result"], registry=registry)
         self._nodes: set[tuple[str, str]] = set()
+        self.on_verification: Callable[[str], None] | None = None  # identify results go to the CTI metrics
 
     def on_reload(self, result: ReloadResult, plan: Dialplan) -> None:
         self.reloads.labels("ok" if result.ok else "rejected").inc()
@@ -39,6 +42,10 @@ class IVRMetrics:
                 self.info.labels(flow, plan.version).set(1)
 
     def on_event(self, event: str, where: str) -> None:
+        if event.startswith("identify_"):
+            if self.on_verification is not None:
+                self.on_verification(event[len("identify_"):])
+            return
         flow, _, node = where.partition(".")
         if (flow, node) not in self._nodes:
             if len(self._nodes) >= MAX_NODE_SERIES:

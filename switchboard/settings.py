@@ -27,7 +27,9 @@ from ruamel.yaml.error import MarkedYAMLError
 ENV_PREFIX = "SWITCHBOARD_"
 SECRET_ENV = "SWITCHBOARD_AMI_SECRET"
 TOKEN_ENV = "SWITCHBOARD_HTTP_TOKEN"
+PEPPER_ENV = "SWITCHBOARD_CTI_PEPPER"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+SECRET_FIELDS = ("ami_secret", "http_token", "cti_pepper")
 
 
 class SettingsError(ValueError):
@@ -152,6 +154,36 @@ class IVRSettings:
 
 
 @dataclass(frozen=True)
+class CTISettings:
+    """Caller recognition, the customer store and screen pops."""
+
+    default_region: str = "GB"
+    segments: tuple[str, ...] = ("vip", "gold", "standard", "at-risk")
+    default_segment: str = "standard"
+    lookup_budget: float = 0.05
+    pepper_file: str | None = None
+    crm_url: str | None = None
+    crm_timeout: float = 0.3
+    crm_cache_seconds: float = 60.0
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _positive(self, "lookup_budget", "crm_timeout")
+        if self.crm_cache_seconds < 0:
+            out.append(("crm_cache_seconds", "must be 0 or more seconds"))
+        if self.default_segment not in self.segments:
+            out.append(("default_segment", f"{self.default_segment!r} is not in cti.segments"))
+        if len(self.default_region) != 2 or not self.default_region.isupper():
+            out.append(("default_region", "must be an ISO 3166 country code such as GB or US"))
+        if self.pepper_file is not None and not Path(self.pepper_file).is_file():
+            out.append(("pepper_file", f"{self.pepper_file} is not a readable file"))
+        if self.crm_url is not None and not self.crm_url.startswith(("http://", "https://")):
+            out.append(("crm_url", "must start with http:// or https:// and contain {number}"))
+        elif self.crm_url is not None and "{number}" not in self.crm_url:
+            out.append(("crm_url", "must contain {number}, replaced by the caller's E.164 number"))
+        return out
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -173,9 +205,11 @@ class Settings:
     http: HTTPSettings = field(default_factory=HTTPSettings)
     inbound: InboundSettings = field(default_factory=InboundSettings)
     ivr: IVRSettings = field(default_factory=IVRSettings)
+    cti: CTISettings = field(default_factory=CTISettings)
     log: LogSettings = field(default_factory=LogSettings)
     ami_secret: str = field(default="", repr=False)
     http_token: str = field(default="", repr=False)
+    cti_pepper: str = field(default="", repr=False)
 
 
 def _port(name: str, value: int, allow_zero: bool = False) -> list[tuple[str, str]]:
@@ -189,7 +223,7 @@ def _positive(section: Any, *names: str) -> list[tuple[str, str]]:
 
 def _sections() -> dict[str, type]:
     hints = typing.get_type_hints(Settings)
-    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if f.name not in ("ami_secret", "http_token")}
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if f.name not in SECRET_FIELDS}
 
 
 def _coerce(value: Any, hint: Any) -> Any:
@@ -292,7 +326,7 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, tuple[An
     sections = _sections()
     yaml = YAML(typ="safe")
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name or name in (SECRET_ENV, TOKEN_ENV):
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name in (SECRET_ENV, TOKEN_ENV, PEPPER_ENV):
             continue
         section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
         if section not in sections:
@@ -342,7 +376,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
                         f"set {TOKEN_ENV} or http.token_file, or keep http.host on 127.0.0.1")
     if problems:
         raise SettingsError(problems)
-    return Settings(**built, ami_secret=secret, http_token=token)
+    pepper = env.get(PEPPER_ENV) or (Path(built["cti"].pepper_file).read_text(encoding="utf-8").strip()
+                                     if built["cti"].pepper_file else "")
+    return Settings(**built, ami_secret=secret, http_token=token, cti_pepper=pepper)
 
 
 def _ami_secret(ami: AMISettings, env: Mapping[str, str], problems: list[str]) -> str:

@@ -1,0 +1,87 @@
+"""`GET /cti/agents/<id>/events`: each agent's screen pops as a Server-Sent Events stream (Twisted web).
+
+The stream carries customer data, so it listens with the rest of the HTTP side (loopback by default) and, when a
+token is configured, asks for `Authorization: Bearer <token>` like the control endpoints. A comment line every
+`heartbeat` seconds keeps proxies from closing an idle stream.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from cti.screen_pop import AgentStreams
+
+_AGENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class AgentEventsResource(Resource):
+    """/cti/agents/<id>/events."""
+
+    def __init__(self, streams: AgentStreams, token: str, heartbeat: float = 15.0) -> None:
+        super().__init__()
+        self._streams = streams
+        self._token = token
+        self._heartbeat = heartbeat
+
+    def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802 (Twisted's name)
+        return _AgentNode(self, path.decode("utf-8", "replace"))
+
+    def render_stream(self, agent: str, request: Request) -> object:
+        if self._token:
+            given = (request.getHeader("authorization") or "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), self._token.encode()):
+                request.setResponseCode(401)
+                return b"missing or wrong bearer token\n"
+        if not _AGENT.match(agent):
+            request.setResponseCode(404)
+            return b"unknown agent\n"
+        request.setHeader("Content-Type", "text/event-stream")
+        request.setHeader("Cache-Control", "no-cache")
+        request.write(b": connected\n\n")
+        queue = self._streams.subscribe(agent)
+
+        async def pump() -> None:
+            while True:
+                try:
+                    payload = await asyncio.wait_for(queue.get(), self._heartbeat)
+                except asyncio.TimeoutError:
+                    request.write(b": heartbeat\n\n")
+                    continue
+                request.write(f"event: screenpop\ndata: {json.dumps(payload)}\n\n".encode())
+
+        task = asyncio.ensure_future(pump())
+
+        def gone(_: object) -> None:
+            task.cancel()
+            self._streams.unsubscribe(agent, queue)
+        request.notifyFinish().addBoth(gone)
+        return NOT_DONE_YET
+
+
+class _AgentNode(Resource):
+    def __init__(self, parent: AgentEventsResource, agent: str) -> None:
+        super().__init__()
+        self._parent = parent
+        self._agent = agent
+
+    def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802
+        if path == b"events":
+            return _Stream(self._parent, self._agent)
+        return Resource.getChild(self, path, request)
+
+
+class _Stream(Resource):
+    isLeaf = True
+
+    def __init__(self, parent: AgentEventsResource, agent: str) -> None:
+        super().__init__()
+        self._parent = parent
+        self._agent = agent
+
+    def render_GET(self, request: Request) -> object:
+        return self._parent.render_stream(self._agent, request)

@@ -1,0 +1,151 @@
+"""Screen pops: when an agent's phone rings and when the agent answers, hand the agent the whole picture.
+
+AMI `DialBegin` (ringing) and `DialEnd` with `DialStatus: ANSWER` (answered) are turned into one payload: the
+customer (summary, open cases, recent contacts), segment, confidence, IVR path and intents, and how long the
+caller has waited — built from the call-context record (keyed by the caller's uniqueid) and the customer store.
+It is published three ways: to the agent's Server-Sent Events subscribers, on a Redis pub/sub channel for
+integrations, and as an AMI `UserEvent` (ids and labels only; no names or numbers go through Asterisk).
+
+Events are handled one at a time in arrival order, so an agent never sees "answered" before "ringing".
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, Protocol
+
+from cti.customer_store import Customer
+
+CHANNEL = "switchboard:screenpop"
+MAX_PENDING = 1000
+
+
+class ContextReader(Protocol):
+    async def read(self, uniqueid: str) -> dict[str, str]: ...
+
+
+class CustomerReader(Protocol):
+    async def get(self, customer_id: str) -> Customer | None: ...
+
+
+def agent_of(channel: str) -> str | None:
+    """The agent behind a dialled channel: `PJSIP/agent1-0000002a` → `agent1`."""
+    if not channel.startswith("PJSIP/"):
+        return None
+    name = channel[len("PJSIP/"):]
+    return name.rsplit("-", 1)[0] if "-" in name else name
+
+
+@dataclass
+class AgentStreams:
+    """The SSE subscribers of each agent: one bounded queue per open stream."""
+
+    subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = field(default_factory=dict)
+
+    def subscribe(self, agent: str) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+        self.subscribers.setdefault(agent, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, agent: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.subscribers.get(agent, set()).discard(queue)
+
+    def publish(self, agent: str, payload: dict[str, Any]) -> int:
+        delivered = 0
+        for queue in list(self.subscribers.get(agent, ())):
+            if not queue.full():
+                queue.put_nowait(payload)
+                delivered += 1
+        return delivered
+
+
+class ScreenPops:
+    """Turns AMI dial events into screen pops and publishes them; feed it with `on_ami_event`."""
+
+    def __init__(self, context: ContextReader, customers: CustomerReader, streams: AgentStreams,
+                 publish_redis: Callable[[str, str], Awaitable[Any]],
+                 send_user_event: Callable[[Mapping[str, str]], Awaitable[Any]] | None,
+                 logger: logging.Logger, clock: Callable[[], float] = time.time,
+                 on_published: Callable[[str], None] = lambda kind: None) -> None:
+        self._context = context
+        self._customers = customers
+        self._streams = streams
+        self._publish_redis = publish_redis
+        self._send_user_event = send_user_event
+        self._log = logger
+        self._clock = clock
+        self._on_published = on_published
+        self._queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(maxsize=MAX_PENDING)
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._task = loop.create_task(self._work())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def on_ami_event(self, name: str, fields: Mapping[str, str]) -> None:
+        """Picks the dial events out of the AMI stream (called in order by the one event consumer)."""
+        if name == "DialBegin":
+            kind = "ringing"
+        elif name == "DialEnd" and fields.get("DialStatus") == "ANSWER":
+            kind = "answered"
+        else:
+            return
+        agent = agent_of(fields.get("DestChannel", ""))
+        uniqueid = fields.get("Uniqueid", "")
+        if agent is None or not uniqueid:
+            return
+        try:
+            self._queue.put_nowait((kind, agent, uniqueid))
+        except asyncio.QueueFull:
+            self._log.warning("screen pop queue full; %s pop for %s dropped", kind, agent)
+
+    async def _work(self) -> None:
+        while True:
+            kind, agent, uniqueid = await self._queue.get()
+            try:
+                await self.pop(kind, agent, uniqueid)
+            except Exception:
+                self._log.exception("screen pop for %s failed", agent)
+
+    async def build(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
+        record = await self._context.read(uniqueid)
+        customer = None
+        if record.get("customer_id"):
+            customer = await self._customers.get(record["customer_id"])
+        started = float(record.get("started_at") or 0) or None
+        return {"event": kind, "agent": agent, "uniqueid": uniqueid,
+                "customer": customer.summary() if customer else None,
+                "segment": record.get("segment") or (customer.segment if customer else ""),
+                "confidence": record.get("confidence", "none"),
+                "ivr_path": [p for p in record.get("path", "").split(" > ") if p],
+                "intents": [i for i in record.get("intents", "").split(",") if i],
+                "flow": record.get("flow", ""),
+                "waited_seconds": round(self._clock() - started, 1) if started else None}
+
+    async def pop(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
+        payload = await self.build(kind, agent, uniqueid)
+        self._streams.publish(agent, payload)
+        try:
+            await self._publish_redis(CHANNEL, json.dumps(payload))
+        except Exception as exc:
+            self._log.warning("screen pop not published on Redis (%s)", type(exc).__name__)
+        if self._send_user_event is not None:
+            customer = payload["customer"] or {}
+            try:
+                await self._send_user_event({"UserEvent": "SwitchboardScreenPop", "Agent": agent,
+                                             "Pop": kind, "CallUniqueid": uniqueid,
+                                             "CustomerId": str(customer.get("id", "")),
+                                             "Segment": payload["segment"], "Confidence": payload["confidence"],
+                                             "Intents": ",".join(payload["intents"])})
+            except Exception as exc:
+                self._log.warning("screen pop UserEvent not sent (%s)", type(exc).__name__)
+        self.published += 1
+        self._on_published(kind)
+        return payload

@@ -1,0 +1,81 @@
+"""Unit tests of screen pops: AMI dial events become one payload per agent, published three ways, in order."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Mapping
+
+from cti.customer_store import Customer
+from cti.screen_pop import CHANNEL, AgentStreams, ScreenPops, agent_of
+
+ADA = Customer(id="c1", name="Ada Lovelace", segment="vip", open_cases=({"id": "K-1", "title": "refund"},),
+               recent_contacts=({"at": 1}, {"at": 2}))
+RECORD = {"customer_id": "c1", "segment": "vip", "confidence": "ani", "flow": "support",
+          "path": "support.top > support.billing_agents", "intents": "billing", "started_at": "1000.0"}
+
+
+class Context:
+    async def read(self, uniqueid: str) -> dict[str, str]:
+        return dict(RECORD) if uniqueid == "1700.1" else {}
+
+
+class Customers:
+    async def get(self, customer_id: str) -> Customer | None:
+        return ADA if customer_id == "c1" else None
+
+
+def test_agent_of_channel() -> None:
+    """The agent is the PJSIP endpoint name without the channel suffix; other technologies are ignored."""
+    assert agent_of("PJSIP/agent1-0000002a") == "agent1"
+    assert agent_of("PJSIP/sales-team-1-00000001") == "sales-team-1"
+    assert agent_of("Local/100@ctx-00000001;1") is None
+
+
+async def test_ringing_and_answered_pops_reach_all_three_outlets() -> None:
+    """DialBegin and DialEnd(ANSWER) each publish the whole picture to SSE, Redis and an AMI UserEvent."""
+    streams = AgentStreams()
+    stream = streams.subscribe("agent1")
+    redis_messages: list[tuple[str, str]] = []
+    user_events: list[Mapping[str, str]] = []
+
+    async def publish(channel: str, message: str) -> None:
+        redis_messages.append((channel, message))
+
+    async def user_event(fields: Mapping[str, str]) -> None:
+        user_events.append(fields)
+
+    pops = ScreenPops(Context(), Customers(), streams, publish, user_event, logging.getLogger("test"),
+                      clock=lambda: 1042.0)
+    pops.start(asyncio.get_running_loop())
+    pops.on_ami_event("DialBegin", {"Uniqueid": "1700.1", "DestChannel": "PJSIP/agent1-00000001"})
+    pops.on_ami_event("DialEnd", {"Uniqueid": "1700.1", "DestChannel": "PJSIP/agent1-00000001",
+                                  "DialStatus": "NOANSWER"})  # not an answer: no pop
+    pops.on_ami_event("DialEnd", {"Uniqueid": "1700.1", "DestChannel": "PJSIP/agent1-00000001",
+                                  "DialStatus": "ANSWER"})
+    first: dict[str, Any] = await asyncio.wait_for(stream.get(), 5)
+    second: dict[str, Any] = await asyncio.wait_for(stream.get(), 5)
+    await pops.stop()
+    assert [first["event"], second["event"]] == ["ringing", "answered"]
+    assert first["customer"]["name"] == "Ada Lovelace" and first["customer"]["open_cases"][0]["id"] == "K-1"
+    assert (first["segment"], first["confidence"], first["intents"]) == ("vip", "ani", ["billing"])
+    assert first["ivr_path"] == ["support.top", "support.billing_agents"]
+    assert first["waited_seconds"] == 42.0
+    assert [c for c, _ in redis_messages] == [CHANNEL, CHANNEL]
+    assert json.loads(redis_messages[0][1])["agent"] == "agent1"
+    assert user_events[1]["Pop"] == "answered" and user_events[1]["CustomerId"] == "c1"
+    assert all("Ada" not in value for event in user_events for value in event.values())  # no names via AMI
+
+
+async def test_unknown_caller_pop_and_failing_outlets() -> None:
+    """An unknown caller still pops (no customer); Redis and AMI failures do not stop the SSE pop."""
+    streams = AgentStreams()
+    stream = streams.subscribe("agent2")
+
+    async def broken(*args: Any) -> None:
+        raise ConnectionError("down")
+
+    pops = ScreenPops(Context(), Customers(), streams, broken, broken, logging.getLogger("test"))
+    payload = await pops.pop("ringing", "agent2", "9999.9")
+    assert payload["customer"] is None and payload["confidence"] == "none"
+    assert (await asyncio.wait_for(stream.get(), 5))["agent"] == "agent2"
