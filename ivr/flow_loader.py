@@ -350,13 +350,21 @@ KINDS: dict[str, Spec] = {
                  "retries": (RETRIES, False), "next": (NODE, True)},
     "set": {"variables": (_variables, True), "next": (NODE, True)},
     "route": {"skills": (_skills, True), "language": (_str, False), "priority": (_number(0, 1000, True), False),
-              "timeout": (_number(1, 3600), False), "endpoint": (_str, False), "overflow": (NODE, True)},
+              "timeout": (_number(1, 3600), False), "endpoint": (_str, False), "overflow": (NODE, True),
+              "queue": (_name, False), "relaxation": (_name, False)},
     "transfer": {"to": (_str, True), "timeout": (_number(1, 600, integer=True), False)},
     "voicemail": {"mailbox": (_str, True)},
     "hangup": {"prompt": (_prompts, False)},
     "goto": {"flow": (FLOW, True)},
+    "identify": {"account_prompt": (_prompts, True), "secret_prompt": (_prompts, True),
+                 "invalid_prompt": (_prompts, False), "attempts": (_number(1, 10, integer=True), False),
+                 "account_digits": (_number(4, 32, integer=True), False),
+                 "secret_digits": (_number(4, 32, integer=True), False), "timeout": (TIMEOUT, False),
+                 "next": (NODE, True), "on_failure": (NODE, True)},
 }
 COMMON = {"type", "intent"}
+# routing.yaml belongs to the router (which validates the rest); flows only need its closed list of skills.
+ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents")
 
 
 # --- loading --------------------------------------------------------------------------------------------------
@@ -397,7 +405,7 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
         if not isinstance(doc, dict):
             found.error(top, "expected a mapping at the top of the file")
             continue
-        allowed = {"numbers.yaml": ("numbers", "default"), "routing.yaml": ("skills",)}.get(name, ("flows",))
+        allowed = {"numbers.yaml": ("numbers", "default"), "routing.yaml": ROUTING_KEYS}.get(name, ("flows",))
         for key in doc:
             if key not in allowed:
                 found.error(_place_of(doc, key, top), f"unknown top-level key {_show(key)}"

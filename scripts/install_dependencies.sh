@@ -3,7 +3,7 @@
 # in .venv with the project and its test dependencies. Idempotent; run as root (or with sudo available).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-packages=(debootstrap sip-tester redis-server redis-tools python3-venv ca-certificates curl graphviz)
+packages=(debootstrap sip-tester redis-server redis-tools prometheus python3-venv ca-certificates curl graphviz)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,6 +1,6 @@
 """The `switchboard` command: `serve`, `check-settings`, and the admin's tools for YAML flows.
 
-`validate [PATH]` checks a dialplans folder (exit 1 on errors, warnings printed apart); `simulate FLOW` runs a
+`customers import|export FILE` loads or dumps the customer store; `validate [PATH]` checks a dialplans folder (exit 1 on errors, warnings printed apart); `simulate FLOW` runs a
 flow against a scripted caller; `graph FLOW -o flow.svg` draws it; `reload` asks a running service to reload.
 """
 from __future__ import annotations
@@ -165,6 +165,45 @@ def reload(config: Path | None) -> int:
     return 0 if body.get("ok") else 1
 
 
+def customers(args: argparse.Namespace) -> int:
+    """`customers import FILE` / `customers export FILE` against the configured Redis."""
+    import time
+
+    from cti.caller_id import CallerIdNormaliser
+    from cti.customer_import import RowRules, export_file, import_file
+    from cti.customer_store import CustomerStore, StoreUnavailable
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    normaliser = CallerIdNormaliser(default_region=settings.cti.default_region)
+    rules = RowRules(segments=frozenset(settings.cti.segments), normalise=lambda raw: normaliser.normalise(raw).key,
+                     pepper=settings.cti_pepper.encode())
+
+    async def run() -> int:
+        store = CustomerStore.from_url(settings.redis.url, max(settings.redis.timeout, 5.0),
+                                       settings.cti_pepper.encode())
+        try:
+            started = time.perf_counter()
+            if args.action == "export":
+                count = await export_file(args.file, store)
+                print(f"exported {count} customer(s) to {args.file}")
+                return 0
+            report = await import_file(args.file, store, rules)
+            for problem in report.problems:
+                print(problem, file=sys.stderr)
+            print(f"imported {report.imported} customer(s), refused {len(report.problems)} row(s) "
+                  f"in {time.perf_counter() - started:.1f}s")
+            return 1 if report.problems else 0
+        except (ValueError, OSError, StoreUnavailable) as exc:
+            print(f"switchboard: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await store.close()
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -192,7 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     p_graph.add_argument("--dialplans", type=Path, default=Path("dialplans"))
     p_reload = sub.add_parser("reload", help="ask the running service to validate and reload dialplans")
     p_reload.add_argument("--config", type=Path)
+    p_customers = sub.add_parser("customers", help="import or export customers (CSV or JSON)")
+    p_customers.add_argument("action", choices=("import", "export"))
+    p_customers.add_argument("file", type=Path, help="customers.csv or customers.json")
+    p_customers.add_argument("--config", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "customers":
+        return customers(args)
     if args.command == "serve":
         return serve(args.config)
     if args.command == "validate":

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
 
 from prometheus_client import CollectorRegistry, Counter
 from twisted.internet import defer
@@ -18,14 +19,21 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from cti.agent_events_http import AgentEventsResource
 from cti.ami_client import AMIClient, AMIEvent
 from cti.ami_client import AMISettings as AMIClientSettings
 from cti.call_context_store import CallContextStore
+from cti.caller_id import CallerIdNormaliser
+from cti.crm_lookup import CRMLookup
+from cti.customer_store import CustomerStore
+from cti.recognition import CallerRecognizer
+from cti.screen_pop import AgentStreams, ScreenPops
 from ivr.agi_server import AGIServer, Flow
 from ivr.dialplan_call import DialplanCall
 from ivr.dialplan_registry import DialplanRegistry
 from ivr.flow_engine import EngineOptions, FlowEngine
 from ivr.inbound_flow import InboundFlow, InboundOptions
+from metrics.cti_metrics import CTIMetrics
 from metrics.http_resources import build_root
 from metrics.ivr_metrics import IVRMetrics
 from metrics.service_metrics import ServiceMetrics
@@ -50,6 +58,11 @@ class Service:
     http_port: IListeningPort | None = None
     _event_task: asyncio.Task | None = None
     dialplans: DialplanRegistry | None = None
+    customers: CustomerStore | None = None
+    recognizer: CallerRecognizer | None = None
+    cti_metrics: CTIMetrics | None = None
+    screen_pops: ScreenPops | None = None
+    agent_streams: AgentStreams = field(default_factory=AgentStreams)
 
     async def start(self) -> None:
         s = self.settings
@@ -76,6 +89,7 @@ class Service:
             await self.ami.start()
             self._event_task = self.loop.create_task(self._dispatch_events())
         inbound: Flow = flow
+        self._start_cti()
         if s.ivr.dialplans:
             inbound = self._dialplan_flow(metrics)
         self.agi = AGIServer(self.loop, {"inbound": inbound}, allowed_peers=s.agi.allowed_peers,
@@ -93,6 +107,9 @@ class Service:
             dialplans = Resource()
             dialplans.putChild(b"reload", ReloadResource(self.dialplans.reload, s.http_token))
             root.putChild(b"dialplans", dialplans)
+        cti = Resource()
+        cti.putChild(b"agents", AgentEventsResource(self.agent_streams, s.http_token))
+        root.putChild(b"cti", cti)
         self.http_port = self.reactor.listenTCP(s.http.port, Site(root), interface=s.http.host)
         self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
                       s.http.host, self.http_port.getHost().port)
@@ -110,10 +127,41 @@ class Service:
             self.loop.add_signal_handler(signal.SIGHUP, lambda: self.loop.create_task(registry.reload("SIGHUP")))
         except (NotImplementedError, RuntimeError):
             self.log.warning("SIGHUP reload unavailable on this platform; use POST /dialplans/reload")
-        engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint), self.log.getChild("flow"),
-                            on_event=ivr_metrics.on_event)
+        assert self.customers is not None and self.recognizer is not None and self.cti_metrics is not None
+        ivr_metrics.on_verification = self.cti_metrics.verification
+        engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint, customers=self.customers),
+                            self.log.getChild("flow"), on_event=ivr_metrics.on_event)
         return DialplanCall(lambda: registry.current, engine, self.store, ivr_metrics.on_finished,
-                            self.log.getChild("ivr"))
+                            self.log.getChild("ivr"), recognise=self.recognizer.recognise, history=self.customers)
+
+    def _start_cti(self) -> None:
+        """Customer store, caller recognition (with the optional CRM), and screen pops."""
+        s = self.settings
+        assert self.store is not None
+        self.cti_metrics = CTIMetrics(self.registry)
+        self.customers = CustomerStore.from_url(s.redis.url, s.redis.timeout, s.cti_pepper.encode())
+        normaliser = CallerIdNormaliser(default_region=s.cti.default_region)
+
+        def normalise(raw: str | None, name: str | None) -> str | None:
+            return normaliser.normalise(raw, name).key
+
+        crm = None
+        if s.cti.crm_url:
+            crm = CRMLookup(s.cti.crm_url, s.cti.crm_timeout, s.cti.crm_cache_seconds,
+                            frozenset(s.cti.segments), s.cti.default_segment, self.log.getChild("crm"))
+        self.recognizer = CallerRecognizer(self.customers, normalise, s.cti.default_segment, s.cti.lookup_budget,
+                                           self.log.getChild("cti"), on_result=self.cti_metrics.lookup, crm=crm)
+        ami = self.ami
+
+        async def user_event(fields: Mapping[str, str]) -> None:
+            if ami is not None and ami.connected:
+                await ami.send_action("UserEvent", fields)
+
+        customers, cti_metrics = self.customers, self.cti_metrics
+        self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.client.publish,
+                                      user_event, self.log.getChild("screenpop"),
+                                      on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc())
+        self.screen_pops.start(self.loop)
 
     def _ami_state_observer(self, metrics: ServiceMetrics):  # type: ignore[no-untyped-def]
         seen_up = False
@@ -138,6 +186,8 @@ class Service:
             self._on_event(event)
 
     def _on_event(self, event: AMIEvent) -> None:
+        if self.screen_pops is not None:
+            self.screen_pops.on_ami_event(event.name, event.fields)
         if event.name == "UserEvent" and event.get("UserEvent") == "SwitchboardFallback":
             reason = event.get("Reason", "other")
             self._fallbacks.get(reason, self._fallbacks["other"]).inc()
@@ -157,5 +207,9 @@ class Service:
             self._event_task.cancel()
         if self.ami is not None:
             await self.ami.stop()
+        if self.screen_pops is not None:
+            await self.screen_pops.stop()
+        if self.customers is not None:
+            await self.customers.close()
         if self.store is not None:
             await self.store.close()

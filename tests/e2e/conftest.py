@@ -61,5 +61,8 @@ def service(asterisk: AsteriskSandbox, redis_server: RedisServer, tmp_path: Path
 
 
 @pytest.fixture
-def sipp(tmp_path: Path) -> SippFactory:
-    return SippFactory(tmp_path / "sipp")
+def sipp(asterisk: AsteriskSandbox, tmp_path: Path) -> Iterator[SippFactory]:
+    factory = SippFactory(tmp_path / "sipp")
+    yield factory
+    factory.stop_all()
+    asterisk.quiesce()

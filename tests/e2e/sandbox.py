@@ -153,6 +153,12 @@ class AsteriskSandbox:
             raise subprocess.SubprocessError(result.stderr or result.stdout)
         return result.stdout
 
+    def quiesce(self, timeout: float = 15) -> None:
+        """Hang up every channel a test left behind and wait until Asterisk has none, so no ring reaches the next test."""
+        self.cli("channel request hangup all")
+        wait_until(lambda: self.cli("core show channels count").lstrip().startswith("0 active channels"),
+                   timeout, "Asterisk without channels")
+
     def start(self) -> "AsteriskSandbox":
         if os.geteuid() != 0:
             raise SandboxError("the Asterisk sandbox needs root (chroot)")

@@ -131,9 +131,12 @@ class Agent:
                  f'<send> {_cdata(_reply("100 Trying"))} </send>',
                  f'<send> {_cdata(_reply("180 Ringing"))} </send>']
         if not self.answers:
-            steps += ['<recv request="CANCEL"/>',
+            # The 487 answers the INVITE: same CSeq number as the CANCEL, method INVITE.
+            terminated = _reply("487 Request Terminated").replace("[last_CSeq:]", "CSeq: [$cseq] INVITE")
+            steps += ['<recv request="CANCEL"><action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" '
+                      'assign_to="cseq"/></action></recv>',
                       f'<send> {_cdata(_reply("200 OK"))} </send>',
-                      f'<send> {_cdata(_reply("487 Request Terminated"))} </send>',
+                      f'<send> {_cdata(terminated)} </send>',
                       '<recv request="ACK"/>']
             return _document(f"switchboard agent {self.name} (never answers)", steps)
         steps += [f'<pause milliseconds="{self.ring_ms}"/>',
@@ -197,6 +200,12 @@ class SippFactory:
     workdir: Path
     asterisk_sip: str = "127.0.0.1:5060"
     _count: int = field(default=0)
+    runs: list[SippRun] = field(default_factory=list)
+
+    def stop_all(self) -> None:
+        """Stops every sipp still running (a failed test must not leave phones bound to their ports)."""
+        for run in self.runs:
+            run.stop()
 
     def _start(self, role: str, xml: str, args: list[str]) -> SippRun:
         exe = shutil.which("sipp")
@@ -210,7 +219,9 @@ class SippFactory:
         cmd = [exe, "-sf", "scenario.xml", "-i", "127.0.0.1", "-nostdin", "-trace_err", *args]
         with log.open("wb") as out:
             proc = subprocess.Popen(cmd, cwd=folder, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        return SippRun(role, folder, proc, log)
+        run = SippRun(role, folder, proc, log)
+        self.runs.append(run)
+        return run
 
     def caller(self, caller: Caller, calls: int = 1, rate: float = 1.0, timeout_s: int = 60) -> SippRun:
         return self._start("caller", caller.scenario(),

@@ -38,8 +38,13 @@ def test_caller_presses_digit_and_reaches_agent(asterisk: AsteriskSandbox, redis
 
 def test_service_down_sends_caller_to_fallback_agent(asterisk: AsteriskSandbox, sipp: SippFactory) -> None:
     """With no Switchboard listening, the dialplan's fallback still connects the caller to a human."""
+    # The fallback rings every agent: agent2 answers, the others are cancelled (and must be there to take the
+    # CANCEL, or Asterisk's retransmissions would reach the next test's phones).
     agent = sipp.agent(Agent(name="agent2", port=5072, ring_ms=200))
+    others = [sipp.agent(Agent(name=n, port=p, answers=False)) for n, p in (("agent1", 5071), ("agent3", 5073))]
     caller = sipp.caller(Caller(caller_id="+441632960124", hangup_after_ms=1000))
     assert caller.wait(40) == 0, caller.errors()
     assert agent.wait(20) == 0, agent.errors()
+    for other in others:
+        assert other.wait(20) == 0, other.errors()
     assert "FastAGI failed" in asterisk.log_file.read_text()
