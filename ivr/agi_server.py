@@ -129,6 +129,7 @@ class AGIConnection(asyncio.Protocol):
         self._verb = ""
         self._sent_at = 0.0
         self._pending: asyncio.Future[AGIReply] | None = None
+        self._gone: asyncio.Future[None] | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -168,6 +169,7 @@ class AGIConnection(asyncio.Protocol):
         for event in events:
             if isinstance(event, HangupNotice):
                 self._hung_up = True
+                self._mark_gone()
             elif self._pending is not None and not self._pending.done():
                 self.server.events.command_completed(self._verb, time.perf_counter() - self._sent_at)
                 self.deadline = None
@@ -178,6 +180,7 @@ class AGIConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._mark_gone()
         self.deadline = None
         if self._header is not None and self.task is None:
             if self.transport is not None and self in self.server.connections:
@@ -195,6 +198,18 @@ class AGIConnection(asyncio.Protocol):
     @property
     def hung_up(self) -> bool:
         return self._hung_up
+
+    def gone(self) -> asyncio.Future[None]:
+        """Resolves when Asterisk says the caller hung up or the connection closes (even with no command out)."""
+        if self._gone is None:
+            self._gone = self.server.loop.create_future()
+            if self._hung_up or self.closed:
+                self._gone.set_result(None)
+        return self._gone
+
+    def _mark_gone(self) -> None:
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
 
     def transact(self, line: bytes, verb: str, timeout: float | None) -> asyncio.Future[AGIReply]:
         """Writes one command; the returned future gets its reply (or ChannelClosed / CommandTimeout)."""

@@ -48,6 +48,8 @@ class CommandLink(Protocol):
 
     def transact(self, line: bytes, verb: str, timeout: float | None) -> Awaitable[AGIReply]: ...
 
+    def gone(self) -> Awaitable[None]: ...
+
 
 class Channel:
     """The verbs a flow uses on one call."""
@@ -62,6 +64,10 @@ class Channel:
     def hung_up(self) -> bool:
         """True once Asterisk has said the caller hung up."""
         return self._link.hung_up
+
+    def until_hangup(self) -> Awaitable[None]:
+        """Resolves when the caller hangs up, also while no command is running (e.g. waiting in line)."""
+        return self._link.gone()
 
     async def command(self, verb: str, *args: str, allowance: float | None = 0.0) -> AGIReply:
         """Sends one command; `allowance` is the command's own duration (None: it may take as long as it takes)."""

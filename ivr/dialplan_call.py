@@ -65,7 +65,8 @@ class DialplanCall:
             self._on_finished("none", "failed")
             return
         started = self._clock()
-        state = CallState(caller=env.caller_id, dialled=env.dnid or env.extension, language=env.language or "en")
+        state = CallState(caller=env.caller_id, dialled=env.dnid or env.extension, language=env.language or "en",
+                          uniqueid=uid)
         recognition = "off"
         if self._recognise is not None:
             found = await self._recognise(env.caller_id, env.caller_name)

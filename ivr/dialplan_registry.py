@@ -11,7 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ivr.flow_loader import DialplanError, Problem, load_dialplan
 from ivr.flow_model import Dialplan
@@ -24,12 +24,12 @@ class ReloadResult:
     ok: bool
     version: str
     changed: bool
-    problems: tuple[Problem, ...]
+    problems: tuple[Problem | str, ...]
 
     def summary(self) -> str:
         if self.ok:
             return f"dialplan version {self.version} {'now live' if self.changed else 'unchanged'}"
-        errors = [str(p) for p in self.problems if p.severity == "error"]
+        errors = [str(p) for p in self.problems if getattr(p, "severity", "error") == "error"]
         return f"rejected ({len(errors)} error(s)); version {self.version} keeps serving:\n" + "\n".join(errors)
 
 
@@ -50,13 +50,19 @@ class DialplanRegistry:
     """Holds the current dialplan; `reload()` replaces it only with a version that passed validation."""
 
     def __init__(self, folder: Path, sounds_dir: Path | None, logger: logging.Logger,
-                 on_result: Callable[[ReloadResult, Dialplan], None]) -> None:
+                 on_result: Callable[[ReloadResult, Dialplan], None],
+                 companion: Callable[[Path], Any] | None = None) -> None:
+        """`companion` reads what other parts keep in the same folder (the router's routing.yaml): it raises
+        ValueError with `.problems` for an invalid edit, which rejects the whole reload; its value is kept in
+        `companion_value`, swapped together with the flows."""
         self.folder = folder
         self.sounds_dir = sounds_dir
         self.log = logger
         self._on_result = on_result
+        self._companion = companion
         self._fingerprint = fingerprint(folder)
         plan, warnings = load_dialplan(folder, sounds_dir)  # start-up: errors propagate and stop the service
+        self.companion_value: Any = companion(folder) if companion is not None else None
         for warning in warnings:
             self.log.warning("%s", warning)
         self.current: Dialplan = plan
@@ -71,13 +77,17 @@ class DialplanRegistry:
             loop = asyncio.get_running_loop()
             try:
                 plan, warnings = await loop.run_in_executor(None, load_dialplan, self.folder, self.sounds_dir)
-            except DialplanError as exc:
-                result = ReloadResult(False, self.current.version, False, tuple(exc.problems))
+                companion = (await loop.run_in_executor(None, self._companion, self.folder)
+                             if self._companion is not None else None)
+            except (DialplanError, ValueError) as exc:
+                problems = tuple(getattr(exc, "problems", None) or [str(exc)])
+                result = ReloadResult(False, self.current.version, False, problems)
                 self.log.error("dialplan reload (%s) %s", reason, result.summary())
                 self._on_result(result, self.current)
                 return result
             changed = plan.version != self.current.version
             self.current = plan
+            self.companion_value = companion
             for warning in warnings:
                 self.log.warning("%s", warning)
             result = ReloadResult(True, plan.version, changed, tuple(warnings))

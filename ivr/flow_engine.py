@@ -14,11 +14,12 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, cast
 
 from ivr.channel import STATUS_VARIABLE, CallerHungUp
 from ivr.flow_hours import Schedule
 from ivr.flow_model import Dialplan, Flow, Node
+from ivr.queue_wait import RouteDesk, RouteHooks, WaitingChannel, wait_and_connect
 
 DTMF = "0123456789*#"
 MAX_STEPS = 500
@@ -65,6 +66,7 @@ class CallState:
 
     caller: str | None = None
     dialled: str | None = None
+    uniqueid: str | None = None
     language: str = "en"
     segment: str = "standard"
     known: bool = False
@@ -89,6 +91,8 @@ class EngineOptions:
 
     route_endpoint: str = "PJSIP/agent1"  # until the router exists, route nodes without `endpoint` dial this
     customers: CustomerDirectory | None = None  # identify nodes fail (on_failure) without one
+    route_desk: RouteDesk | None = None  # the skills router; without it route nodes dial `route_endpoint`
+    route_hooks: RouteHooks = field(default_factory=RouteHooks)
 
 
 class FlowEngine:
@@ -262,6 +266,9 @@ class FlowEngine:
     async def _route(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
         skills = ",".join(f"{k}:{v}" for k, v in node.get("skills").items())
         await channel.set_variable("SWITCHBOARD_SKILLS", skills)
+        desk = self._options.route_desk
+        if desk is not None and not node.get("endpoint"):
+            return await self._route_by_skills(cast(WaitingChannel, channel), desk, node, state)
         endpoint = node.get("endpoint") or self._options.route_endpoint
         try:
             status = await self._dial(channel, state, endpoint, int(min(self._opt(node, "timeout"), 600)))
@@ -271,6 +278,28 @@ class FlowEngine:
             raise
         if status == "ANSWER":
             state.outcome = "routed"
+            return None
+        return node.get("overflow")
+
+    async def _route_by_skills(self, channel: WaitingChannel, desk: RouteDesk, node: Node,
+                               state: CallState) -> str | None:
+        wanted = dict(node.get("skills"))
+        queue = node.get("queue") or next(iter(wanted))
+        state.destination = f"queue:{queue}"
+        try:
+            done = await wait_and_connect(
+                channel, desk, state.uniqueid or "unknown", skills=wanted,
+                language=node.get("language") or "", segment=state.segment, customer=state.customer_id or "",
+                priority=float(node.get("priority") or 0), relaxation=node.get("relaxation"), queue=queue,
+                hooks=self._options.route_hooks)
+        except CallerHungUp:
+            state.outcome = "abandoned"
+            raise
+        if done.result == "answered":
+            state.outcome = "routed"
+            state.destination = f"agent:{done.agent}"
+            if done.caller_hung_up:
+                raise CallerHungUp("caller hung up after talking to the agent")
             return None
         return node.get("overflow")
 
@@ -320,13 +349,16 @@ class FlowEngine:
                     self._on_event("identify_unknown_account", state.last_node or node.name)
                     await self._play_prompts(channel, node.get("invalid_prompt"), state, False)
                     continue
-                customer = {"id": found.id, "segment": found.segment, "language": found.language}
+                customer = {"id": found.id, "segment": found.segment, "language": found.language,
+                            "account": account}
             keys = await self._read_keys(channel, node, state, node.get("secret_prompt"),
                                          int(self._opt(node, "secret_digits")) + 1, timeout, timeout, "#")
             if await self._verify(directory, customer["id"], keys.rstrip("#")):
                 state.customer_id = customer["id"]
                 state.known = True
                 state.confidence = "verified"
+                # attach the record as caller-ID recognition does, for `customer:` conditions of later branches
+                state.customer = {**state.customer, **{k: str(v) for k, v in customer.items() if v}}
                 if customer.get("segment"):
                     state.segment = customer["segment"]
                 await channel.set_variable("SWITCHBOARD_CUSTOMER_ID", state.customer_id)

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from pathlib import Path
 
 from switchboard.settings import SettingsError, load_settings
@@ -81,6 +82,24 @@ def validate(path: Path, sounds: Path | None) -> int:
         errors = sum(1 for p in exc.problems if p.severity == "error")
         print(f"{path}: {errors} error(s), {len(exc.problems) - errors} warning(s)", file=sys.stderr)
         return 1
+    from router.routing_config import RoutingConfigError, check_route_nodes, load_routing
+    try:
+        routing = load_routing(path)
+    except RoutingConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        print(f"{path}: {len(exc.problems)} error(s) in routing.yaml", file=sys.stderr)
+        return 1
+    if routing is not None:
+        named = [(str(node.places.get("relaxation", node.place)), str(node.get("relaxation")))
+                 for flow in plan.flows.values() for node in flow.nodes.values()
+                 if node.kind == "route" and node.get("relaxation")]
+        bad: list[str] = []
+        check_route_nodes(routing, named, bad.append)
+        for line in bad:
+            print(line, file=sys.stderr)
+        if bad:
+            return 1
     for warning in warnings:
         print(warning, file=sys.stderr)
     nodes = sum(len(f.nodes) for f in plan.flows.values())
@@ -167,7 +186,6 @@ def reload(config: Path | None) -> int:
 
 def customers(args: argparse.Namespace) -> int:
     """`customers import FILE` / `customers export FILE` against the configured Redis."""
-    import time
 
     from cti.caller_id import CallerIdNormaliser
     from cti.customer_import import RowRules, export_file, import_file
@@ -204,6 +222,55 @@ def customers(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def agents(args: argparse.Namespace) -> int:
+    """`agents list` / `agents login|logout|pause|resume ID` and `route explain UNIQUEID`, straight on Redis."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from router.route_store import RouteStore
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        redis = Redis.from_url(settings.redis.url, socket_timeout=max(settings.redis.timeout, 5.0))
+        store = RouteStore(redis)
+        try:
+            if args.command == "route":
+                lines = await store.explain(args.uniqueid)
+                for line in lines:
+                    stamp, _, text = line.partition(" ")
+                    print(f"{time.strftime('%H:%M:%S', time.localtime(int(stamp) / 1000))} {text}")
+                if not lines:
+                    print(f"no routing decisions recorded for {args.uniqueid}", file=sys.stderr)
+                return 0 if lines else 1
+            if args.action == "list":
+                for r in await store.agents():
+                    reason = f" ({r.reason})" if r.reason else ""
+                    print(f"{r.id:<12} {r.state + reason:<24} {r.endpoint:<18} {r.skills} [{r.languages}]")
+                return 0
+            if not args.agent:
+                print(f"switchboard: agents {args.action} needs an agent id", file=sys.stderr)
+                return 2
+            state, uid = await store.action(args.agent, args.action, args.reason or "")
+            if state == "unknown":
+                print(f"switchboard: no agent {args.agent!r} (agents come from routing.yaml)", file=sys.stderr)
+                return 1
+            if state.startswith(("busy:", "refused:")):
+                print(f"switchboard: {args.action} refused: agent is {state.split(':', 1)[1]}", file=sys.stderr)
+                return 1
+            print(f"{args.agent}: {state}" + (f" (offered waiting call {uid})" if uid else ""))
+            return 0
+        except (RedisError, OSError, ValueError) as exc:
+            print(f"switchboard: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await redis.aclose()
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,7 +302,18 @@ def main(argv: list[str] | None = None) -> int:
     p_customers.add_argument("action", choices=("import", "export"))
     p_customers.add_argument("file", type=Path, help="customers.csv or customers.json")
     p_customers.add_argument("--config", type=Path)
+    p_agents = sub.add_parser("agents", help="list agents, or log one in/out, pause or resume")
+    p_agents.add_argument("action", choices=("list", "login", "logout", "pause", "resume"))
+    p_agents.add_argument("agent", nargs="?", help="agent id (from routing.yaml)")
+    p_agents.add_argument("--reason", help="pause reason, e.g. lunch")
+    p_agents.add_argument("--config", type=Path)
+    p_route = sub.add_parser("route", help="routing decisions")
+    p_route.add_argument("what", choices=("explain",))
+    p_route.add_argument("uniqueid", help="the call's Asterisk uniqueid")
+    p_route.add_argument("--config", type=Path)
     args = parser.parse_args(argv)
+    if args.command in ("agents", "route"):
+        return agents(args)
     if args.command == "customers":
         return customers(args)
     if args.command == "serve":

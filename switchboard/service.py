@@ -37,6 +37,12 @@ from metrics.cti_metrics import CTIMetrics
 from metrics.http_resources import build_root
 from metrics.ivr_metrics import IVRMetrics
 from metrics.service_metrics import ServiceMetrics
+from redis.asyncio import Redis
+
+from router.call_router import CallRouter, RouteEvents
+from router.route_store import RouteStore
+from router.routing_config import RoutingConfig, load_routing
+from switchboard.agents_http import AgentsResource
 from switchboard.control_http import ReloadResource
 from switchboard.settings import Settings
 
@@ -63,6 +69,8 @@ class Service:
     cti_metrics: CTIMetrics | None = None
     screen_pops: ScreenPops | None = None
     agent_streams: AgentStreams = field(default_factory=AgentStreams)
+    router: CallRouter | None = None
+    _router_redis: Redis | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -92,6 +100,10 @@ class Service:
         self._start_cti()
         if s.ivr.dialplans:
             inbound = self._dialplan_flow(metrics)
+        if self.router is not None:
+            await self.router.start()
+            if self.ami is not None and self.ami.connected:
+                await self._resync(self.ami)  # the first resync ran before the router existed
         self.agi = AGIServer(self.loop, {"inbound": inbound}, allowed_peers=s.agi.allowed_peers,
                              header_timeout=s.agi.header_timeout, command_timeout=s.agi.command_timeout,
                              events=metrics, logger=self.log.getChild("agi"))
@@ -107,6 +119,9 @@ class Service:
             dialplans = Resource()
             dialplans.putChild(b"reload", ReloadResource(self.dialplans.reload, s.http_token))
             root.putChild(b"dialplans", dialplans)
+        if self.router is not None:
+            router = self.router
+            root.putChild(b"agents", AgentsResource(router.store.agents, router.agent_action, s.http_token))
         cti = Resource()
         cti.putChild(b"agents", AgentEventsResource(self.agent_streams, s.http_token))
         root.putChild(b"cti", cti)
@@ -120,7 +135,8 @@ class Service:
         assert s.ivr.dialplans is not None and self.store is not None
         ivr_metrics = IVRMetrics(self.registry)
         self.dialplans = DialplanRegistry(Path(s.ivr.dialplans), Path(s.ivr.sounds_dir) if s.ivr.sounds_dir else None,
-                                          self.log.getChild("dialplans"), ivr_metrics.on_reload)
+                                          self.log.getChild("dialplans"), ivr_metrics.on_reload,
+                                          companion=load_routing)
         self.dialplans.watch(self.loop, s.ivr.watch_interval)
         registry = self.dialplans
         try:
@@ -129,7 +145,16 @@ class Service:
             self.log.warning("SIGHUP reload unavailable on this platform; use POST /dialplans/reload")
         assert self.customers is not None and self.recognizer is not None and self.cti_metrics is not None
         ivr_metrics.on_verification = self.cti_metrics.verification
-        engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint, customers=self.customers),
+        desk = None
+        if registry.companion_value is not None:
+            def routing() -> RoutingConfig:
+                return registry.companion_value
+            self._router_redis = Redis.from_url(s.redis.url, socket_timeout=max(s.redis.timeout, 2.0))
+            self.router = CallRouter(self._router_redis, RouteStore(self._router_redis), routing, self.loop,
+                                     self.log.getChild("router"), RouteEvents())
+            desk = self.router
+        engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint, customers=self.customers,
+                                          route_desk=desk),
                             self.log.getChild("flow"), on_event=ivr_metrics.on_event)
         return DialplanCall(lambda: registry.current, engine, self.store, ivr_metrics.on_finished,
                             self.log.getChild("ivr"), recognise=self.recognizer.recognise, history=self.customers)
@@ -176,8 +201,9 @@ class Service:
     async def _resync(self, ami: AMIClient) -> None:
         """After every (re)connect: read device states again (events sent while disconnected are lost)."""
         response = await ami.send_action("DeviceStateList")
-        pjsip = [e for e in response.events if e.get("Device", "").startswith("PJSIP/")]
-        self.log.info("AMI resync: %d PJSIP device states", len(pjsip))
+        pjsip = {e.get("Device"): e.get("State") for e in response.events if e.get("Device", "").startswith("PJSIP/")}
+        touched = await self.router.rebuild(pjsip) if self.router is not None else 0
+        self.log.info("AMI resync: %d PJSIP device states, %d agent(s) re-checked", len(pjsip), touched)
 
     async def _dispatch_events(self) -> None:
         """The one ordered consumer of AMI events."""
@@ -186,6 +212,8 @@ class Service:
             self._on_event(event)
 
     def _on_event(self, event: AMIEvent) -> None:
+        if event.name == "DeviceStateChange" and self.router is not None:
+            self.router.feed_device(event.get("Device"), event.get("State"))
         if self.screen_pops is not None:
             self.screen_pops.on_ami_event(event.name, event.fields)
         if event.name == "UserEvent" and event.get("UserEvent") == "SwitchboardFallback":
@@ -201,6 +229,10 @@ class Service:
             await self.agi.stop(self.settings.agi.stop_grace)
         if self.dialplans is not None:
             self.dialplans.stop()
+        if self.router is not None:
+            await self.router.stop()
+        if self._router_redis is not None:
+            await self._router_redis.aclose()
         if self.http_port is not None:
             await defer.maybeDeferred(self.http_port.stopListening).asFuture(self.loop)
         if self._event_task is not None:

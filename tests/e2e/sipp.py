@@ -127,7 +127,11 @@ class Agent:
     talk_ms: int | None = None   # None: stay on the call until the caller hangs up
 
     def scenario(self) -> str:
-        steps = ['<recv request="INVITE" crlf="true"/>',
+        invite = '<recv request="INVITE" crlf="true"/>'
+        if self.answers and self.talk_ms is not None:  # sipp refuses variables that are set but never used
+            invite = ('<recv request="INVITE" crlf="true"><action><ereg regexp="sip:[^>;]*" search_in="hdr" '
+                      'header="Contact:" check_it="true" assign_to="peer"/></action></recv>')
+        steps = [invite,
                  f'<send> {_cdata(_reply("100 Trying"))} </send>',
                  f'<send> {_cdata(_reply("180 Ringing"))} </send>']
         if not self.answers:
@@ -140,15 +144,21 @@ class Agent:
                       '<recv request="ACK"/>']
             return _document(f"switchboard agent {self.name} (never answers)", steps)
         steps += [f'<pause milliseconds="{self.ring_ms}"/>',
-                  f'<send retrans="500"> {_cdata(_reply("200 OK", with_sdp=True))} </send>',
-                  '<recv request="ACK" rtd="true" crlf="true"/>']
+                  f'<send retrans="500"> {_cdata(_reply("200 OK", with_sdp=True))} </send>']
         if self.talk_ms is None:
-            steps += ['<recv request="BYE"/>', f'<send> {_cdata(_answer_bye())} </send>']
+            steps += ['<recv request="ACK" rtd="true" crlf="true"/>',
+                      '<recv request="BYE"/>', f'<send> {_cdata(_answer_bye())} </send>']
         else:
-            bye = """BYE [next_url] SIP/2.0
+            # The agent hangs up: its BYE goes From our side of the dialog (the ACK's To, with our tag) To
+            # Asterisk's side (the ACK's From), at the Contact Asterisk gave in its INVITE.
+            steps.append('<recv request="ACK" rtd="true" crlf="true"><action>'
+                         '<ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="theirs"/>'
+                         '<ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="ours"/>'
+                         '</action></recv>')
+            bye = """BYE [$peer] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[last_From:]
-[last_To:]
+From: [$ours]
+To: [$theirs]
 Call-ID: [call_id]
 CSeq: 2 BYE
 Contact: <sip:[local_ip]:[local_port]>

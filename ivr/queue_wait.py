@@ -1,0 +1,149 @@
+"""The caller's side of a route node: wait in line with music on hold, ring the reserved agent, go back in line.
+
+The routing decisions live in the router; this module only speaks AGI and talks to it through the small
+RouteDesk/RouteTicket interfaces below (the composition root passes the real router). Whatever happens, the
+ticket is left (so no agent stays reserved for a call that is gone), and a caller who hangs up while waiting is
+noticed at once through the channel's hang-up notice, not at the next poll.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Protocol
+
+from ivr.channel import AGICommandFailed, CallerHungUp
+
+MOH_CLASS = "default"
+HOLD_REFRESH = 10.0  # seconds between reservation refreshes while an agent's phone rings or a bridge lasts
+
+
+class OfferLike(Protocol):
+    agent: str
+    endpoint: str
+
+
+class RouteTicket(Protocol):
+    @property
+    def ring_timeout(self) -> float: ...
+
+    async def wait(self) -> OfferLike | None: ...
+
+    async def hold(self, agent: str) -> None: ...
+
+    async def not_answered(self, agent: str) -> None: ...
+
+    async def finished(self, agent: str) -> None: ...
+
+    async def leave(self) -> None: ...
+
+
+class RouteDesk(Protocol):
+    async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
+                      priority: float, relaxation: str | None, queue: str) -> RouteTicket: ...
+
+
+class WaitingChannel(Protocol):
+    async def exec(self, application: str, *args: str, allowance: float | None = None) -> int: ...
+
+    async def get_variable(self, name: str) -> str | None: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+    def until_hangup(self) -> Awaitable[None]: ...
+
+
+@dataclass
+class RouteResult:
+    """How the route node ended: `answered` (agent), `overflow`, or `abandoned`; seconds waited in line."""
+
+    result: str
+    agent: str = ""
+    waited: float = 0.0
+    attempts: int = 0
+    caller_hung_up: bool = False  # answered, and the caller was the one who hung up
+
+
+@dataclass
+class RouteHooks:
+    """Metrics callbacks: offered(queue, segment), answered(queue, segment, wait), abandoned(queue, segment, wait),
+    handled(queue, segment, talk_seconds)."""
+
+    offered: Callable[[str, str], None] = lambda q, s: None
+    answered: Callable[[str, str, float], None] = lambda q, s, w: None
+    abandoned: Callable[[str, str, float], None] = lambda q, s, w: None
+    handled: Callable[[str, str, float], None] = lambda q, s, t: None
+
+
+async def _keep_reserved(ticket: RouteTicket, agent: str) -> None:
+    while True:
+        await asyncio.sleep(HOLD_REFRESH)  # a refresh period: the reservation's TTL is what it protects
+        await ticket.hold(agent)
+
+
+async def _read(channel: WaitingChannel, name: str) -> str | None:
+    """A channel variable, also after the caller hung up (Asterisk still answers GET VARIABLE then)."""
+    try:
+        return await channel.get_variable(name)
+    except (CallerHungUp, AGICommandFailed):
+        return None
+
+
+async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *, skills: dict[str, int],
+                           language: str, segment: str, customer: str, priority: float, relaxation: str | None,
+                           queue: str, hooks: RouteHooks, clock: Callable[[], float] = time.monotonic) -> RouteResult:
+    """Runs the route node on a live call. Raises CallerHungUp when the caller leaves before an agent answers
+    (after cleaning up); an answered call returns, with `caller_hung_up` telling who ended it."""
+    started = clock()
+    hooks.offered(queue, segment)
+    ticket = await desk.request(uid, skills=skills, language=language, segment=segment, customer=customer,
+                                priority=priority, relaxation=relaxation, queue=queue)
+    result = RouteResult("abandoned")
+    answered_at: float | None = None
+    hangup = asyncio.ensure_future(channel.until_hangup())
+    try:
+        while True:
+            offer_task = asyncio.ensure_future(ticket.wait())
+            if not offer_task.done():
+                await channel.exec("StartMusicOnHold", MOH_CLASS)
+            done, _ = await asyncio.wait({offer_task, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            if offer_task not in done:
+                offer_task.cancel()
+                raise CallerHungUp("caller hung up while waiting in line")
+            offer = offer_task.result()
+            await channel.exec("StopMusicOnHold")
+            if offer is None:
+                result = RouteResult("overflow", waited=clock() - started, attempts=result.attempts)
+                return result
+            result.attempts += 1
+            await channel.set_variable("SWITCHBOARD_AGENT", offer.agent)
+            keeper = asyncio.ensure_future(_keep_reserved(ticket, offer.agent))
+            dial_started = clock()
+            caller_left: CallerHungUp | None = None
+            try:
+                await channel.exec("Dial", offer.endpoint, str(int(ticket.ring_timeout)))
+            except CallerHungUp as exc:
+                caller_left = exc  # after the bridge (caller hung up first) or while the agent's phone rang
+            finally:
+                keeper.cancel()
+            status = await _read(channel, "DIALSTATUS") or "UNKNOWN"
+            if status == "ANSWER":
+                answered = await _read(channel, "ANSWEREDTIME")
+                talk = float(answered) if answered and answered.replace(".", "", 1).isdigit() else 0.0
+                waited = max(0.0, clock() - started - talk)
+                result = RouteResult("answered", offer.agent, waited, result.attempts, caller_left is not None)
+                answered_at = dial_started
+                hooks.answered(queue, segment, waited)
+                hooks.handled(queue, segment, talk)
+                await ticket.finished(offer.agent)
+                return result
+            if caller_left is not None:
+                raise caller_left
+            await ticket.not_answered(offer.agent)
+    except CallerHungUp:
+        if answered_at is None:
+            hooks.abandoned(queue, segment, clock() - started)
+        raise
+    finally:
+        hangup.cancel()
+        await asyncio.shield(ticket.leave())

@@ -1,0 +1,317 @@
+"""The router as a running service: tickets for waiting calls, offers over Redis pub/sub, timers, agent state feed.
+
+One CallRouter per Switchboard instance. A route node asks for a Ticket; the ticket resolves when Redis reserves an
+agent for the call (right away, or later when an agent frees, a relaxation step widens the search, or another
+instance frees an agent and publishes the offer). A sweep expires reservations, ends wrap-ups and skip penalties,
+and re-checks waiting calls whose offer message might have been lost. Device states from AMI keep agent states
+true; `rebuild` re-reads them all after an AMI (re)connect or a restart.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable
+
+from redis.asyncio import Redis
+
+from router.route_scripts import OFFERS_CHANNEL
+from router.route_store import OfferResult, QueueSnapshot, RouteStore
+from router.routing_config import RoutingConfig
+
+# Asterisk device states → the agent-state event they mean
+DEVICE_EVENTS = {"RINGING": "ringing", "RINGINUSE": "on_call", "INUSE": "on_call", "BUSY": "on_call",
+                 "ONHOLD": "on_call", "NOT_INUSE": "idle"}
+
+
+@dataclass(frozen=True)
+class Offer:
+    agent: str
+    endpoint: str
+
+
+@dataclass
+class RouteEvents:
+    """Callbacks for metrics (decision latency and result); no-ops by default."""
+
+    decision: Callable[[float, str], None] = lambda seconds, result: None
+
+
+class Ticket:
+    """One call's place in line. `wait()` returns an Offer, or None when the call overflows."""
+
+    def __init__(self, router: "CallRouter", uid: str, first: OfferResult, enqueued: float,
+                 steps_after: Iterable[float], customer: str) -> None:
+        self._router = router
+        self.uid = uid
+        self.customer = customer
+        self.enqueued = enqueued
+        self._result: OfferResult | None = first if first.status in ("assigned", "overflow") else None
+        self._wake = asyncio.Event()
+        self._timers = [router.loop.call_at(router.loop.time() + after, self._poke) for after in steps_after]
+        self._closed = False
+
+    @property
+    def ring_timeout(self) -> float:
+        return self._router.config().ring_timeout
+
+    def _poke(self) -> None:
+        if not self._closed:
+            self._router.spawn(self._retry())
+
+    async def _retry(self) -> None:
+        result = await self._router.timed_offer(lambda: self._router.store.retry(self.uid))
+        self.deliver(result)
+
+    def deliver(self, result: OfferResult) -> None:
+        if result.status in ("assigned", "overflow") and self._result is None:
+            self._result = result
+            self._wake.set()
+
+    def notify(self, agent: str) -> None:
+        """An offer for this call was published (by any instance)."""
+        if self._result is None:
+            self._result = OfferResult("assigned", agent)
+            self._wake.set()
+
+    async def wait(self) -> Offer | None:
+        while self._result is None:
+            self._wake.clear()
+            await self._wake.wait()
+        result, self._result = self._result, None
+        if result.status == "overflow":
+            return None
+        endpoint = result.endpoint
+        if not endpoint:
+            record = await self._router.store.agent(result.agent)
+            endpoint = record.endpoint if record else ""
+        return Offer(result.agent, endpoint)
+
+    async def hold(self, agent: str) -> None:
+        """Keeps the reservation alive while the agent's phone rings or the bridged call lasts."""
+        await self._router.store.device(agent, "hold", self._router.config().wrap_up, self.uid)
+
+    async def not_answered(self, agent: str) -> None:
+        cfg = self._router.config()
+        await self._router.store.ring_no_answer(self.uid, agent, cfg.ring_action, cfg.ring_penalty)
+        self._router.log.info("call %s: %s did not answer; back in line", self.uid, agent)
+        self.deliver(await self._router.timed_offer(lambda: self._router.store.retry(self.uid)))
+
+    async def finished(self, agent: str) -> None:
+        """The bridged call with `agent` ended: wrap-up for the agent, and the agent is remembered for FCR."""
+        cfg = self._router.config()
+        state, uid = await self._router.store.device(agent, "ended", cfg.wrap_up, self.uid)
+        if uid:
+            self._router.offer_made(uid, agent)
+        await self._router.store.remember_agent(self.customer, agent, cfg.last_agent_days)
+
+    async def leave(self) -> None:
+        """The call is done with routing (hung up, overflowed or connected): drop it from line and timers."""
+        if self._closed:
+            return
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._router.forget(self.uid)
+        other = await self._router.store.leave(self.uid)
+        if other:
+            self._router.offer_made(other, "")
+
+
+class CallRouter:
+    def __init__(self, redis: Redis, store: RouteStore, config: Callable[[], RoutingConfig],
+                 loop: asyncio.AbstractEventLoop, logger: logging.Logger, events: RouteEvents | None = None,
+                 sweep_interval: float = 0.5) -> None:
+        self._redis = redis
+        self.store = store
+        self.config = config
+        self.loop = loop
+        self.log = logger
+        self.events = events or RouteEvents()
+        self._tickets: dict[str, Ticket] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweep_interval = sweep_interval
+        self._runner: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.snapshot: QueueSnapshot | None = None
+        self.snapshot_taken = 0.0
+        self.queues: set[str] = set()  # queue names seen in route requests (for the live gauges)
+        self._devices: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=10000)
+        self._device_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.seed(self.config())
+        self._listener = self.loop.create_task(self._listen())
+        self._runner = self.loop.create_task(self._sweeper())
+        self._device_task = self.loop.create_task(self._apply_devices())
+
+    async def stop(self) -> None:
+        for task in (self._listener, self._runner, self._device_task, *self._tasks):
+            if task is not None:
+                task.cancel()
+        for ticket in list(self._tickets.values()):
+            await asyncio.shield(ticket.leave())
+
+    async def seed(self, config: RoutingConfig) -> None:
+        """Creates or updates the agents routing.yaml lists (states already in Redis are kept)."""
+        for seed in config.agents.values():
+            await self.store.upsert_agent(seed)
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.warning("router task failed: %s", type(task.exception()).__name__)
+
+    # --- calls ----------------------------------------------------------------------------------------
+    async def timed_offer(self, offer: Callable[[], Awaitable[OfferResult]]) -> OfferResult:
+        started = time.perf_counter()
+        result = await offer()
+        self.events.decision(time.perf_counter() - started,
+                             {"assigned": "assigned", "queued": "queued", "overflow": "overflow"}.get(result.status,
+                                                                                                   "no_agent"))
+        return result
+
+    async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
+                      priority: float, relaxation: str | None, queue: str) -> Ticket:
+        """Puts the call in line (or straight to a free agent); the returned ticket tells what happens."""
+        cfg = self.config()
+        self.queues.add(queue)
+        seg = cfg.segment(segment)
+        steps = cfg.steps(relaxation)
+        preferred = await self.store.last_agent(customer) if customer else ""
+        first = await self.timed_offer(lambda: self.store.offer(
+            uid, skills, steps, language, seg.priority + priority, seg.aging, customer, preferred, queue,
+            segment if segment in cfg.segments else ""))
+        ticket = Ticket(self, uid, first, time.time(), [s.after for s in steps], customer)
+        if first.status not in ("assigned", "overflow"):
+            self._tickets[uid] = ticket
+            state, agent = await self.store.call_state(uid)  # an offer may have been published already
+            if state == "offered":
+                ticket.notify(agent)
+        return ticket
+
+    def forget(self, uid: str) -> None:
+        self._tickets.pop(uid, None)
+
+    def offer_made(self, uid: str, agent: str) -> None:
+        ticket = self._tickets.get(uid)
+        if ticket is not None and agent:
+            ticket.notify(agent)
+        elif ticket is not None:
+            self.spawn(self._recheck(ticket))
+
+    async def _recheck(self, ticket: Ticket) -> None:
+        state, agent = await self.store.call_state(ticket.uid)
+        if state == "offered" and agent:
+            ticket.notify(agent)
+
+    async def _listen(self) -> None:
+        backoff = 0.5
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(OFFERS_CHANNEL)
+                backoff = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    data = message["data"]
+                    text = data.decode() if isinstance(data, bytes) else str(data)
+                    uid, _, agent = text.partition(" ")
+                    ticket = self._tickets.get(uid)
+                    if ticket is not None:
+                        ticket.notify(agent)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis gone: the sweep's re-checks cover what this misses
+                self.log.warning("router offers channel lost (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(backoff)  # reconnect backoff: there is no event to await for a dead server
+                backoff = min(backoff * 2, 10)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:
+                    pass
+
+    async def _sweeper(self) -> None:
+        rounds = 0
+        while True:
+            await asyncio.sleep(self._sweep_interval)  # periodic by design: reservation/wrap-up deadlines
+            rounds += 1
+            try:
+                for uid in await self.store.sweep():
+                    self.offer_made(uid, "")
+                if rounds % 4 == 0:
+                    for ticket in list(self._tickets.values()):
+                        await self._recheck(ticket)
+                    await self.refresh_snapshot()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.log.warning("router sweep failed (%s)", type(exc).__name__)
+
+    async def refresh_snapshot(self) -> None:
+        queues = set(self.config().skills) | self.queues
+        self.snapshot = await self.store.snapshot(sorted(queues))
+        self.snapshot_taken = time.monotonic()
+
+    # --- agent state from AMI -------------------------------------------------------------------------
+    def feed_device(self, device: str, state: str) -> None:
+        """Takes an AMI DeviceStateChange without blocking the event dispatcher; applied in arrival order."""
+        if device.startswith(("PJSIP/", "SIP/", "IAX2/", "Local/", "DAHDI/")) and state.upper() in DEVICE_EVENTS:
+            try:
+                self._devices.put_nowait((device, state))
+            except asyncio.QueueFull:
+                self.log.warning("agent device updates backlog full; the next resync corrects states")
+
+    async def _apply_devices(self) -> None:
+        while True:
+            device, state = await self._devices.get()
+            try:
+                await self.device_state(device, state)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis trouble: the resync after it recovers sets states right
+                self.log.warning("agent device update not applied (%s)", type(exc).__name__)
+
+    async def device_state(self, device: str, state: str) -> str | None:
+        """Applies an Asterisk device state (e.g. PJSIP/agent1 INUSE); returns the agent's new state."""
+        event = DEVICE_EVENTS.get(state.upper())
+        if event is None:
+            return None
+        agent = await self.store.agent_for_endpoint(device)
+        if agent is None:
+            return None
+        new_state, uid = await self.store.device(agent, event, self.config().wrap_up)
+        if uid:
+            self.offer_made(uid, agent)
+        return new_state
+
+    async def rebuild(self, device_states: dict[str, str]) -> int:
+        """After an AMI (re)connect: re-applies every agent device's current state; returns agents touched."""
+        touched = 0
+        for endpoint, agent in (await self.store.endpoints()).items():
+            state = device_states.get(endpoint)
+            if state is None:
+                continue
+            event = DEVICE_EVENTS.get(state.upper())
+            if event is None:
+                continue
+            new_state, uid = await self.store.device(agent, event, self.config().wrap_up)
+            if uid:
+                self.offer_made(uid, agent)
+            touched += 1
+        return touched
+
+    async def agent_action(self, agent: str, action: str, reason: str = "") -> str:
+        state, uid = await self.store.action(agent, action, reason)
+        if uid:
+            self.offer_made(uid, agent)
+        return state

@@ -1,0 +1,175 @@
+"""The router's Redis: agents, waiting calls and reservations, changed only through the Lua in route_scripts.
+
+The only router module that talks to Redis. Every write is one script call (atomic), so several Switchboard
+instances on one Redis never assign one agent twice. Values are checked for control characters before they are
+stored (they reach logs, AMI events and the CLI).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from redis.asyncio import Redis
+
+from router import route_scripts as lua
+from router.decision import encode_skills, encode_steps
+from router.routing_config import AgentSeed, RelaxStep
+
+P = lua.PREFIX
+STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
+
+
+def _clean(value: str, what: str) -> str:
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError(f"{what} must not contain CR, LF or NUL")
+    return value
+
+
+@dataclass(frozen=True)
+class OfferResult:
+    """What offering a call produced: `assigned` (agent, endpoint), `queued`, `overflow`, `offered`, `left`."""
+
+    status: str
+    agent: str = ""
+    endpoint: str = ""
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    id: str
+    name: str
+    endpoint: str
+    state: str
+    reason: str
+    skills: str
+    languages: str
+    since_ms: int
+    call: str
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    waiting: dict[str, int]
+    oldest_enqueued_ms: dict[str, int]
+    agents: dict[str, int]
+    now_ms: int
+
+
+class RouteStore:
+    """Scripts registered once; each method is one atomic step."""
+
+    def __init__(self, redis: Redis, reservation_ttl: float = 30.0) -> None:
+        self._redis = redis
+        self._ttl_ms = int(reservation_ttl * 1000)
+        self._offer = redis.register_script(lua.OFFER_CALL)
+        self._leave = redis.register_script(lua.LEAVE_CALL)
+        self._ring_no_answer = redis.register_script(lua.RING_NO_ANSWER)
+        self._device = redis.register_script(lua.AGENT_DEVICE)
+        self._action = redis.register_script(lua.AGENT_ACTION)
+        self._sweep = redis.register_script(lua.SWEEP)
+        self._upsert = redis.register_script(lua.UPSERT_AGENT)
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    async def upsert_agent(self, seed: AgentSeed) -> str:
+        langs = "," + ",".join(seed.languages) + ","
+        return _text(await self._upsert(args=[_clean(seed.id, "agent id"), _clean(seed.name, "agent name"),
+                                              _clean(seed.endpoint, "endpoint"), langs, encode_skills(seed.skills)]))
+
+    async def offer(self, uid: str, skills: dict[str, int], steps: Iterable[RelaxStep], language: str,
+                    base: float, aging: float, customer: str, preferred: str, queue: str, segment: str) -> OfferResult:
+        reply = await self._offer(args=[_clean(uid, "uniqueid"), encode_skills(skills), encode_steps(steps),
+                                        _clean(language, "language"), repr(float(base)), f"{aging:g}",
+                                        _clean(customer, "customer id"), _clean(preferred, "agent id"),
+                                        _clean(queue, "queue"), _clean(segment, "segment"), self._ttl_ms])
+        status, agent = _text(reply[0]), _text(reply[1])
+        endpoint = _text(reply[2]) if len(reply) > 2 else ""
+        return OfferResult(status, agent, endpoint)
+
+    async def retry(self, uid: str) -> OfferResult:
+        """Offers an already-known call again (after a relaxation step or a lost message)."""
+        return await self.offer(uid, {}, (), "", 0.0, 0.0, "", "", "", "")
+
+    async def leave(self, uid: str) -> str | None:
+        """The caller left; returns the uid of another call given to the agent this one had reserved, if any."""
+        return _text(await self._leave(args=[_clean(uid, "uniqueid"), self._ttl_ms])) or None
+
+    async def ring_no_answer(self, uid: str, agent: str, action: str, penalty: float) -> None:
+        await self._ring_no_answer(args=[uid, agent, action, int(penalty * 1000), self._ttl_ms])
+
+    async def device(self, agent: str, event: str, wrap_up: float, uid: str = "") -> tuple[str, str]:
+        reply = await self._device(args=[agent, event, self._ttl_ms, int(wrap_up * 1000), uid])
+        return _text(reply[0]), _text(reply[1])
+
+    async def action(self, agent: str, action: str, reason: str = "") -> tuple[str, str]:
+        reply = await self._action(args=[_clean(agent, "agent id"), action, _clean(reason, "reason")[:64],
+                                         self._ttl_ms])
+        return _text(reply[0]), _text(reply[1])
+
+    async def sweep(self) -> list[str]:
+        return [_text(u) for u in await self._sweep(args=[self._ttl_ms])]
+
+    async def call_state(self, uid: str) -> tuple[str, str]:
+        state, agent = await self._redis.hmget(P + "call:" + uid, "state", "agent")
+        return _text(state), _text(agent)
+
+    async def agent_for_endpoint(self, endpoint: str) -> str | None:
+        return _text(await self._redis.hget(P + "endpoints", endpoint)) or None
+
+    async def endpoints(self) -> dict[str, str]:
+        return {_text(k): _text(v) for k, v in (await self._redis.hgetall(P + "endpoints")).items()}
+
+    async def agent(self, agent_id: str) -> AgentRecord | None:
+        h = {_text(k): _text(v) for k, v in (await self._redis.hgetall(P + "agent:" + agent_id)).items()}
+        if not h:
+            return None
+        return AgentRecord(agent_id, h.get("name", ""), h.get("endpoint", ""), h.get("state", ""),
+                           h.get("reason", ""), h.get("skills", ""), h.get("langs", "").strip(","),
+                           int(h.get("since", 0) or 0), h.get("call", ""))
+
+    async def agents(self) -> list[AgentRecord]:
+        ids = sorted(_text(i) for i in await self._redis.smembers(P + "agents"))
+        records = [await self.agent(i) for i in ids]
+        return [r for r in records if r is not None]
+
+    async def explain(self, uid: str) -> list[str]:
+        return [_text(x) for x in await self._redis.lrange(P + "explain:" + uid, 0, -1)]
+
+    async def remember_agent(self, customer: str, agent: str, days: float) -> None:
+        if customer and days > 0:
+            await self._redis.set(P + "last:" + customer, agent, ex=max(1, int(days * 86400)))
+
+    async def last_agent(self, customer: str) -> str:
+        return _text(await self._redis.get(P + "last:" + customer)) if customer else ""
+
+    async def snapshot(self, queues: Iterable[str]) -> QueueSnapshot:
+        pipe = self._redis.pipeline(transaction=False)
+        names = list(queues)
+        for q in names:
+            pipe.zcard(P + "qwait:" + q)
+            pipe.zrange(P + "qwait:" + q, 0, 0, withscores=True)
+        pipe.hvals(P + "states")
+        pipe.time()
+        replies = await pipe.execute()
+        waiting: dict[str, int] = {}
+        oldest: dict[str, int] = {}
+        for i, q in enumerate(names):
+            waiting[q] = int(replies[2 * i])
+            first = replies[2 * i + 1]
+            if first:
+                oldest[q] = int(first[0][1])
+        counts = {s: 0 for s in STATES}
+        for state in replies[-2]:
+            counts[_text(state)] = counts.get(_text(state), 0) + 1
+        seconds, micros = replies[-1]
+        return QueueSnapshot(waiting, oldest, counts, int(seconds) * 1000 + int(micros) // 1000)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)

@@ -1,0 +1,162 @@
+"""End to end: skills routing on real Asterisk 22 + sipp agents + Redis — right agent, VIP first, ring-no-answer, wrap-up."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.e2e.sandbox import (AsteriskSandbox, RedisServer, SwitchboardProcess, http_get, python_exe,
+                               wait_until)
+from tests.e2e.sipp import Agent, Caller, SippFactory
+
+NUMBERS = 'numbers: {"3000": queue}\ndefault: queue\n'
+ROUTING = """\
+skills: [billing, support, sales, general]
+segments:
+  vip: {priority: 100, aging: 1.0}
+  standard: {priority: 10, aging: 0.5}
+wrap_up: 1
+ring_no_answer: {timeout: 4, action: skip, penalty: 60}
+agents:
+  agent1: {name: Ada, endpoint: PJSIP/agent1, skills: {billing: 8, general: 5}, languages: [en]}
+  agent2: {name: Bo, endpoint: PJSIP/agent2, skills: {support: 7}, languages: [en]}
+  agent3: {name: Cy, endpoint: PJSIP/agent3, skills: {billing: 3, sales: 6}, languages: [en]}
+"""
+FLOWS = """\
+flows:
+  queue:
+    start: top
+    nodes:
+      top:
+        type: menu
+        prompt: hello-world
+        choices: {"1": billing, "2": support}
+        timeout: 5
+        retries: 0
+        on_failure: billing
+      billing: {type: route, skills: {billing: 3}, queue: billing, overflow: bye, intent: billing}
+      support: {type: route, skills: {support: 5}, queue: support, overflow: bye, intent: support}
+      bye: {type: hangup, prompt: vm-goodbye}
+"""
+VIP = "+442079460301"
+
+
+@pytest.fixture
+def routing_service(asterisk: AsteriskSandbox, redis_server: RedisServer,
+                    tmp_path: Path) -> Iterator[SwitchboardProcess]:
+    redis_server.command("flushall")  # agents and queues from earlier tests must not leak in
+    folder = tmp_path / "dialplans"
+    folder.mkdir()
+    (folder / "numbers.yaml").write_text(NUMBERS)
+    (folder / "routing.yaml").write_text(ROUTING)
+    (folder / "main.yaml").write_text(FLOWS)
+    proc = SwitchboardProcess(tmp_path / "service", redis_server.url, asterisk.ami_secret,
+                              extra_settings=f"ivr:\n  dialplans: {folder}\n").start()
+    yield proc
+    proc.stop()
+
+
+def _login(service: SwitchboardProcess, *agents: str) -> None:
+    for agent in agents:
+        code, body = service.post(f"/agents/{agent}/login")
+        assert code == 200, body
+
+
+def _agent_state(service: SwitchboardProcess, agent: str) -> str:
+    _, body = http_get(f"http://127.0.0.1:{service.http_port}/agents")
+    return next(a["state"] for a in json.loads(body) if a["id"] == agent)
+
+
+def _uid_of(redis_server: RedisServer, caller_id: str) -> str:
+    found: list[str] = []
+
+    def seen() -> bool:
+        for key in redis_server.command("--scan", "--pattern", "switchboard:call:*").split():
+            if redis_server.command("hget", key, "caller").strip() == caller_id:
+                found.append(key.removeprefix("switchboard:call:").strip("{}"))
+                return True
+        return False
+    wait_until(seen, 20, f"the call record of {caller_id}")
+    return found[0]
+
+
+def _explain(redis_server: RedisServer, uid: str) -> list[str]:
+    return redis_server.command("lrange", "sb:{sb}:explain:" + uid, "0", "-1").splitlines()
+
+
+def _assigned_at(redis_server: RedisServer, uid: str, agent: str) -> int:
+    stamps = [int(line.split(" ", 1)[0]) for line in _explain(redis_server, uid) if f" assigned {agent}:" in line]
+    assert stamps, _explain(redis_server, uid)
+    return stamps[0]
+
+
+def test_menu_choice_reaches_the_skilled_agent_then_wrap_up(routing_service: SwitchboardProcess,
+                                                            redis_server: RedisServer, sipp: SippFactory) -> None:
+    """Billing goes to the best billing agent, support to the support agent; a hang-up ends in wrap-up, then available."""
+    _login(routing_service, "agent1", "agent2", "agent3")
+    billing_agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=200, talk_ms=2000))
+    support_agent = sipp.agent(Agent(name="agent2", port=5072, ring_ms=200))
+    billing = sipp.caller(Caller(caller_id="+442079460311", dialled="3000", digits=((800, "1"),),
+                                 hangup_after_ms=None))
+    support = sipp.caller(Caller(caller_id="+442079460312", dialled="3000", digits=((800, "2"),),
+                                 hangup_after_ms=2500))
+    wait_until(lambda: _agent_state(routing_service, "agent1") == "wrap_up", 30, "agent1 in wrap-up")
+    wait_until(lambda: _agent_state(routing_service, "agent1") == "available", 10, "agent1 available again")
+    assert billing.wait(40) == 0, billing.errors()
+    assert support.wait(40) == 0, support.errors()
+    assert billing_agent.wait(20) == 0, billing_agent.errors()
+    assert support_agent.wait(20) == 0, support_agent.errors()
+    uid = _uid_of(redis_server, "+442079460311")
+    assert "billing level 8" in " ".join(_explain(redis_server, uid))
+    wait_until(lambda: redis_server.command("hget", f"switchboard:call:{{{uid}}}", "destination").strip()
+               == "agent:agent1", 20, "the billing call's destination recorded")
+
+
+def test_vip_arriving_later_is_answered_first(routing_service: SwitchboardProcess, redis_server: RedisServer,
+                                              sipp: SippFactory, tmp_path: Path) -> None:
+    """With the only billing agent busy, a VIP who calls after a standard caller gets the agent first."""
+    customers = tmp_path / "customers.json"
+    customers.write_text(json.dumps([{"id": "c-vip", "name": "Very Important", "phones": [VIP],
+                                      "segment": "vip"}]))
+    done = subprocess.run([python_exe(), "-m", "switchboard.cli", "customers", "import", str(customers),
+                           "--config", str(routing_service.workdir / "settings.yaml")],
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, SWITCHBOARD_AMI_SECRET=routing_service.ami_secret))
+    assert done.returncode == 0, done.stderr
+    _login(routing_service, "agent1")
+    agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=200, talk_ms=3000), calls=3)
+    filler = sipp.caller(Caller(caller_id="+442079460321", dialled="3000", digits=((500, "1"),),
+                                hangup_after_ms=None))
+    wait_until(lambda: _agent_state(routing_service, "agent1") == "on_call", 20, "agent1 busy")
+    standard = sipp.caller(Caller(caller_id="+442079460322", dialled="3000", digits=((500, "1"),),
+                                  hangup_after_ms=None))
+    standard_uid = _uid_of(redis_server, "+442079460322")
+    wait_until(lambda: any("queued" in line for line in _explain(redis_server, standard_uid)), 20,
+               "the standard caller waiting")
+    vip = sipp.caller(Caller(caller_id=VIP, dialled="3000", digits=((500, "1"),), hangup_after_ms=None))
+    for run in (filler, standard, vip):
+        assert run.wait(60) == 0, run.errors()
+    assert agent.wait(20) == 0, agent.errors()
+    vip_uid = _uid_of(redis_server, VIP)
+    assert redis_server.command("hget", f"switchboard:call:{{{vip_uid}}}", "segment").strip() == "vip"
+    assert _assigned_at(redis_server, vip_uid, "agent1") < _assigned_at(redis_server, standard_uid, "agent1")
+
+
+def test_ring_no_answer_agent_is_skipped_and_call_connects(routing_service: SwitchboardProcess,
+                                                           redis_server: RedisServer, sipp: SippFactory) -> None:
+    """The best agent never answers: after the ring timeout the call goes back in line and the next agent takes it."""
+    _login(routing_service, "agent1", "agent3")
+    sleepy = sipp.agent(Agent(name="agent1", port=5071, answers=False))
+    backup = sipp.agent(Agent(name="agent3", port=5073, ring_ms=200))
+    caller = sipp.caller(Caller(caller_id="+442079460331", dialled="3000", digits=((500, "1"),),
+                                hangup_after_ms=9000))
+    assert caller.wait(60) == 0, caller.errors()
+    assert sleepy.wait(20) == 0, sleepy.errors()
+    assert backup.wait(20) == 0, backup.errors()
+    uid = _uid_of(redis_server, "+442079460331")
+    lines = " | ".join(_explain(redis_server, uid))
+    assert "agent1 did not answer" in lines and " assigned agent3:" in lines, lines

@@ -1,0 +1,221 @@
+"""The router's Lua against a real redis-server: assignments, priorities, relaxation, expiry, and no double booking."""
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from router.decision import AgentView, CallView, best_agent
+from router.route_store import P, RouteStore
+from router.routing_config import AgentSeed, RelaxStep
+from tests.e2e.sandbox import RedisServer
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(redis: Redis) -> RouteStore:
+    return RouteStore(redis, reservation_ttl=30)
+
+
+async def _agent(store: RouteStore, agent_id: str, skills: dict[str, int], langs: tuple[str, ...] = ("en",),
+                 login: bool = True) -> None:
+    await store.upsert_agent(AgentSeed(agent_id, agent_id.title(), f"PJSIP/{agent_id}", skills, langs))
+    if login:
+        await store.action(agent_id, "login")
+
+
+async def _offer(store: RouteStore, uid: str, skills: dict[str, int], base: float = 10, aging: float = 0,
+                 steps: tuple[RelaxStep, ...] = (), language: str = "", preferred: str = "",
+                 queue: str = "billing"):
+    return await store.offer(uid, skills, steps, language, base, aging, "", preferred, queue, "standard")
+
+
+async def _backdate(redis: Redis, uid: str, seconds: float) -> None:
+    """Pretends the call has waited `seconds` (moves its enqueue time back; scores follow on the next enqueue)."""
+    enq = int(await redis.hget(P + "call:" + uid, "enq"))
+    await redis.hset(P + "call:" + uid, "enq", enq - int(seconds * 1000))
+
+
+async def test_best_level_then_longest_idle(store: RouteStore) -> None:
+    """Among free agents the highest level in the first skill wins; equal levels go to the longest idle."""
+    await _agent(store, "a1", {"billing": 5})
+    await _agent(store, "a2", {"billing": 8})
+    await _agent(store, "a3", {"billing": 8})
+    first = await _offer(store, "c1", {"billing": 3})
+    second = await _offer(store, "c2", {"billing": 3})
+    third = await _offer(store, "c3", {"billing": 3})
+    assert (first.status, first.agent, first.endpoint) == ("assigned", "a2", "PJSIP/a2")
+    assert [second.agent, third.agent] == ["a3", "a1"]
+    assert (await _offer(store, "c4", {"billing": 3})).status == "queued"
+
+
+async def test_level_language_and_preferred_agent(store: RouteStore) -> None:
+    """Too-low levels and missing languages are skipped; the customer's last agent is preferred when able."""
+    await _agent(store, "low", {"billing": 2})
+    await _agent(store, "fr", {"billing": 9}, ("fr",))
+    await _agent(store, "en", {"billing": 4})
+    await _agent(store, "en2", {"billing": 7})
+    assert (await _offer(store, "c1", {"billing": 3}, language="en", preferred="en")).agent == "en"
+    assert (await _offer(store, "c2", {"billing": 3}, language="en")).agent == "en2"
+    assert (await _offer(store, "c3", {"billing": 3}, language="en")).status == "queued"
+
+
+async def test_freed_agent_takes_highest_priority_call_not_fifo(store: RouteStore, redis: Redis) -> None:
+    """With everyone busy, a VIP call that arrives later is given the next free agent before a standard call."""
+    await _agent(store, "a1", {"billing": 5}, login=False)
+    assert (await _offer(store, "standard", {"billing": 1}, base=10, aging=0.5)).status == "queued"
+    assert (await _offer(store, "vip", {"billing": 1}, base=100, aging=1.0)).status == "queued"
+    state, uid = await store.action("a1", "login")
+    assert (state, uid) == ("available", "vip")
+    assert await store.call_state("vip") == ("offered", "a1")
+    assert "agent freed" in (await store.explain("vip"))[-1]
+
+
+async def test_aging_lets_a_long_wait_overtake(store: RouteStore, redis: Redis) -> None:
+    """A standard call that has waited long enough outranks a fresh gold call (priority grows with waiting)."""
+    await _agent(store, "a1", {"billing": 5}, login=False)
+    await _offer(store, "old", {"billing": 1}, base=10, aging=1.0)
+    await _offer(store, "gold", {"billing": 1}, base=50, aging=0.5)
+    await redis.hset(P + "call:old", "state", "waiting")
+    await _backdate(redis, "old", 120)  # 10 + 120 > 50
+    assert (await store.action("a1", "login"))[1] == "old"
+
+
+async def test_relaxation_widens_then_overflows(store: RouteStore, redis: Redis) -> None:
+    """After the steps' times the call accepts lower levels, then an added skill, then overflows."""
+    steps = (RelaxStep(30, min_level=1), RelaxStep(90, add_skills=("general",)), RelaxStep(180, overflow=True))
+    await _agent(store, "generalist", {"general": 5})
+    assert (await _offer(store, "c1", {"billing": 6}, steps=steps)).status == "queued"
+    await _agent(store, "junior", {"billing": 2}, login=False)
+    await _backdate(redis, "c1", 40)
+    assert (await store.retry("c1")).status == "queued"  # junior is logged out; level 1 is allowed now
+    assert (await store.action("junior", "login"))[1] == "c1"
+    assert (await _offer(store, "c2", {"billing": 6}, steps=steps)).status == "queued"
+    await _backdate(redis, "c2", 100)
+    assert (await store.retry("c2")).agent == "generalist"
+    assert (await _offer(store, "c3", {"billing": 6}, steps=steps)).status == "queued"
+    await _backdate(redis, "c3", 200)
+    assert (await store.retry("c3")).status == "overflow"
+    assert await redis.zcard(P + "qwait:billing") == 0
+
+
+async def test_ring_no_answer_returns_call_and_skips_agent(store: RouteStore) -> None:
+    """A ring-no-answer puts the call back in line and the skipped agent is not offered it again."""
+    await _agent(store, "sleepy", {"billing": 9})
+    await _agent(store, "awake", {"billing": 3}, login=False)
+    assert (await _offer(store, "c1", {"billing": 1})).agent == "sleepy"
+    await store.ring_no_answer("c1", "sleepy", "skip", 60)
+    assert await store.call_state("c1") == ("waiting", "")
+    assert (await store.retry("c1")).status == "queued"  # sleepy is skipped for 60 s
+    assert (await store.action("awake", "login"))[1] == "c1"
+    assert (await store.agent("sleepy")).state == "available"
+
+
+async def test_caller_leaving_frees_the_reserved_agent(store: RouteStore) -> None:
+    """A caller who hangs up while waiting is removed at once; one who leaves an offer frees the agent."""
+    await _agent(store, "a1", {"billing": 5}, login=False)
+    await _offer(store, "gone", {"billing": 1})
+    await store.leave("gone")
+    await _offer(store, "next", {"billing": 1})
+    assert (await store.action("a1", "login"))[1] == "next"
+    assert await store.leave("next") is None
+    assert (await store.agent("a1")).state == "available"
+
+
+async def test_reservation_expiry_puts_both_back(store: RouteStore, redis: Redis) -> None:
+    """A reservation nobody confirms expires: the agent is free again and the call is back in line."""
+    await _agent(store, "a1", {"billing": 5})
+    await _offer(store, "c1", {"billing": 1})
+    await redis.zadd(P + "reserved", {"a1": 0})  # as if the TTL had passed
+    assigned = await store.sweep()
+    assert assigned == ["c1"]  # back in line, and the freed agent takes it again at once
+    assert (await store.agent("a1")).state == "reserved"
+    assert any("expired" in line for line in await store.explain("c1"))
+
+
+async def test_device_events_drive_call_and_wrap_up(store: RouteStore, redis: Redis) -> None:
+    """Ringing, in use and idle device states move a reserved agent through on call and wrap-up to available."""
+    await _agent(store, "a1", {"billing": 5})
+    await _offer(store, "c1", {"billing": 1})
+    assert (await store.device("a1", "ringing", 5))[0] == "ringing"
+    assert (await store.device("a1", "on_call", 5))[0] == "on_call"
+    assert (await store.device("a1", "idle", 5))[0] == "wrap_up"
+    await redis.zadd(P + "wrapping", {"a1": 0})
+    await store.sweep()
+    assert (await store.agent("a1")).state == "available"
+
+
+async def test_pause_logout_and_busy_refusal(store: RouteStore) -> None:
+    """A paused agent gets no calls; an agent on a call cannot log out; resume makes the agent available."""
+    await _agent(store, "a1", {"billing": 5})
+    assert (await store.action("a1", "pause", "lunch"))[0] == "paused"
+    assert (await _offer(store, "c1", {"billing": 1})).status == "queued"
+    assert (await store.agent("a1")).reason == "lunch"
+    assert (await store.action("a1", "resume")) == ("available", "c1")
+    await store.device("a1", "on_call", 5)
+    assert (await store.action("a1", "logout"))[0] == "busy:on_call"
+
+
+async def test_fifty_routers_never_double_assign(redis_server: RedisServer) -> None:
+    """50 concurrent routers (own connections) offering 400 calls to 120 agents assign each agent at most once."""
+    seeder = RouteStore(Redis.from_url(redis_server.url))
+    await seeder.redis.flushdb()
+    rng = random.Random(7)
+    skills = ["billing", "support", "sales"]
+    for i in range(120):
+        await _agent(seeder, f"a{i}", {rng.choice(skills): rng.randint(1, 10)})
+    routers = [RouteStore(Redis.from_url(redis_server.url)) for _ in range(50)]
+
+    async def run(router: RouteStore, n: int) -> list[str]:
+        got = []
+        for j in range(8):
+            result = await _offer(router, f"c{n}-{j}", {rng.choice(skills): 1})
+            if result.status == "assigned":
+                got.append(result.agent)
+        return got
+
+    results = await asyncio.gather(*(run(r, n) for n, r in enumerate(routers)))
+    assigned = [a for batch in results for a in batch]
+    assert len(assigned) == len(set(assigned)) and len(assigned) > 60
+    states = [(await seeder.agent(a)).state for a in assigned]
+    assert set(states) == {"reserved"}
+    for r in routers:
+        await r.redis.aclose()
+    await seeder.redis.aclose()
+
+
+async def test_lua_matches_the_specification(store: RouteStore, redis: Redis) -> None:
+    """On random pools the Lua gives each call the same agent as router.decision.best_agent."""
+    rng = random.Random(11)
+    skills = ["billing", "support", "sales", "general"]
+    for trial in range(20):
+        await redis.flushdb()
+        views = []
+        for i in range(25):
+            own = {s: rng.randint(1, 10) for s in rng.sample(skills, rng.randint(1, 3))}
+            langs = tuple(rng.sample(["en", "fr"], rng.randint(1, 2)))
+            await _agent(store, f"t{trial}a{i}", own, langs)
+            since = int(await redis.hget(P + f"agent:t{trial}a{i}", "idle_since")) / 1000
+            views.append(AgentView(f"t{trial}a{i}", own, langs, since))
+        need = {s: rng.randint(1, 8) for s in rng.sample(skills, rng.randint(1, 2))}
+        language = rng.choice(["", "en", "fr"])
+        expected = best_agent(CallView("x", need, 0, 10, 0, language), views, now=1e12)
+        got = await _offer(store, f"t{trial}c", need, language=language)
+        assert got.agent == (expected.id if expected else ""), (need, language)
