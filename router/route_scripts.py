@@ -11,8 +11,9 @@ Layout:
   sb:{sb}:endpoints          hash endpoint → id (AMI events name devices, not agents)
   sb:{sb}:idle:<skill>       zset of available agents: (10 - level) * 1e13 + idle_since_ms
   sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent
-  sb:{sb}:waiting:<aging>    zset of waiting calls of one aging rate: aging * enq_s - base (lowest first = highest
-                             priority, because base + aging * (now - enq) orders like base - aging * enq)
+  sb:{sb}:wq:<skill>:<aging> zset of waiting calls needing <skill> (first required, or added by relaxation) with
+                             one aging rate, scored aging * enq_s - base: lowest first = highest priority, because
+                             base + aging * (now - enq) orders like base - aging * enq for a shared aging rate
   sb:{sb}:classes            set of aging rates in use;  sb:{sb}:qwait:<queue>  zset uid → enq (live gauges)
   sb:{sb}:reserved, sb:{sb}:wrapping, sb:{sb}:skipping   zsets agent → deadline ms (the sweep's work list)
   sb:{sb}:last:<customer>    the agent who last handled this customer (expires after last_agent_days)
@@ -165,14 +166,25 @@ local function explain(uid, line)
   redis.call('EXPIRE', key, 86400)
 end
 local function unqueue(uid, call)
-  redis.call('ZREM', P .. 'waiting:' .. (call.aging or '0'), uid)
+  for key in string.gmatch(call.wq or '', '%S+') do redis.call('ZREM', key, uid) end
+  redis.call('HSET', P .. 'call:' .. uid, 'wq', '')
+  call.wq = ''
   redis.call('ZREM', P .. 'qwait:' .. (call.queue or ''), uid)
 end
-local function enqueue(uid, call)
-  local aging = tonumber(call.aging) or 0
-  local score = aging * tonumber(call.enq) / 1000 - (tonumber(call.base) or 0)
-  redis.call('ZADD', P .. 'waiting:' .. (call.aging or '0'), score, uid)
-  redis.call('SADD', P .. 'classes', call.aging or '0')
+-- a waiting call is indexed under its first required skill and, once relaxation adds them, under the added
+-- skills, per aging rate: a freed agent only looks at the lines for skills it has
+local function enqueue(uid, call, now)
+  unqueue(uid, call)
+  local _, order, added = requirement(call, (now - tonumber(call.enq)) / 1000)
+  local class = call.aging or '0'
+  local score = (tonumber(call.aging) or 0) * tonumber(call.enq) / 1000 - (tonumber(call.base) or 0)
+  local keys = {}
+  if order[1] then keys[#keys + 1] = P .. 'wq:' .. order[1] .. ':' .. class end
+  for _, s in ipairs(added) do keys[#keys + 1] = P .. 'wq:' .. s .. ':' .. class end
+  for _, key in ipairs(keys) do redis.call('ZADD', key, score, uid) end
+  redis.call('SADD', P .. 'classes', class)
+  redis.call('HSET', P .. 'call:' .. uid, 'wq', table.concat(keys, ' '))
+  call.wq = table.concat(keys, ' ')
   redis.call('ZADD', P .. 'qwait:' .. (call.queue or ''), tonumber(call.enq), uid)
 end
 local function reserve(uid, call, id, agent, now, ttl_ms, why)
@@ -185,35 +197,39 @@ local function reserve(uid, call, id, agent, now, ttl_ms, why)
   redis.call('PUBLISH', P .. 'offers', uid .. ' ' .. id)
   explain(uid, now .. ' assigned ' .. id .. ': ' .. (why or ''))
 end
--- the highest-priority waiting call this agent can serve now
+-- the highest-priority waiting call this agent can serve now (looking only at the lines of its skills)
 local function find_call(id, agent, now)
   local best_uid, best_call, best_priority, looked = nil, nil, nil, 0
+  local _, skills = parse_skills(agent.skills)
   for _, class in ipairs(redis.call('SMEMBERS', P .. 'classes')) do
-    local offset = 0
-    local done = false
-    while not done do
-      local uids = redis.call('ZRANGE', P .. 'waiting:' .. class, offset, offset + 63)
-      if #uids == 0 then break end
-      for _, uid in ipairs(uids) do
-        looked = looked + 1
-        local call = hash(P .. 'call:' .. uid)
-        if call.state == 'waiting' then
-          local waited = (now - tonumber(call.enq)) / 1000
-          local levels, order, added, overflow = requirement(call, waited)
-          if not overflow and fits(agent, levels, order, added, call.lang or '', now) ~= nil then
-            local priority = (tonumber(call.base) or 0) + (tonumber(call.aging) or 0) * waited
-            if best_priority == nil or priority > best_priority
-               or (priority == best_priority and tonumber(call.enq) < tonumber(best_call.enq)) then
-              best_uid, best_call, best_priority = uid, call, priority
+    for _, skill in ipairs(skills) do
+      local key = P .. 'wq:' .. skill .. ':' .. class
+      local offset = 0
+      local done = false
+      while not done do
+        local uids = redis.call('ZRANGE', key, offset, offset + 31)
+        if #uids == 0 then break end
+        for _, uid in ipairs(uids) do
+          looked = looked + 1
+          local call = hash(P .. 'call:' .. uid)
+          if call.state == 'waiting' then
+            local waited = (now - tonumber(call.enq)) / 1000
+            local levels, order, added, overflow = requirement(call, waited)
+            if not overflow and fits(agent, levels, order, added, call.lang or '', now) ~= nil then
+              local priority = (tonumber(call.base) or 0) + (tonumber(call.aging) or 0) * waited
+              if best_priority == nil or priority > best_priority
+                 or (priority == best_priority and tonumber(call.enq) < tonumber(best_call.enq)) then
+                best_uid, best_call, best_priority = uid, call, priority
+              end
+              done = true
+              break
             end
-            done = true
-            break
+          else
+            redis.call('ZREM', key, uid)  -- left, offered or overflowed: drop the stale entry
           end
-        elseif call.state == nil then
-          redis.call('ZREM', P .. 'waiting:' .. class, uid)
         end
+        offset = offset + 32
       end
-      offset = offset + 64
     end
   end
   return best_uid, best_call, best_priority, looked
@@ -269,7 +285,7 @@ if overflow then
   explain(uid, now .. ' overflow after ' .. math.floor((now - tonumber(call.enq)) / 1000) .. 's')
   return {'overflow', ''}
 end
-enqueue(uid, call)
+enqueue(uid, call, now)
 explain(uid, now .. ' queued: no free agent fits (' .. looked .. ' looked at' .. (#relaxed > 0 and ', relaxed ' .. table.concat(relaxed, ' ') or '') .. ')')
 return {'queued', ''}
 """
@@ -317,7 +333,7 @@ if call.state == 'offered' and call.agent == id then
   redis.call('HSET', key, 'state', 'waiting', 'agent', '')
   call.state = 'waiting'
   explain(uid, now .. ' ' .. id .. ' did not answer: back in line, agent ' .. (action == 'pause' and 'paused' or 'skipped'))
-  enqueue(uid, call)
+  enqueue(uid, call, now)
 end
 return true
 """
@@ -422,7 +438,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'reserved', '-inf', now, 'L
     if call.state == 'offered' and call.agent == id then
       redis.call('HSET', ckey, 'state', 'waiting', 'agent', '')
       call.state = 'waiting'
-      enqueue(agent.call, call)
+      enqueue(agent.call, call, now)
       explain(agent.call, now .. ' reservation of ' .. id .. ' expired: back in line')
     end
     local uid = agent_free(id, now, ttl_ms, true)

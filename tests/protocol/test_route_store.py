@@ -219,3 +219,24 @@ async def test_lua_matches_the_specification(store: RouteStore, redis: Redis) ->
         expected = best_agent(CallView("x", need, 0, 10, 0, language), views, now=1e12)
         got = await _offer(store, f"t{trial}c", need, language=language)
         assert got.agent == (expected.id if expected else ""), (need, language)
+
+
+async def test_rebuild_from_device_states_after_reconnect(store: RouteStore, redis: Redis) -> None:
+    """After an AMI reconnect, device states correct agents whose events were missed: none stays busy or double."""
+    import logging
+
+    from router.call_router import CallRouter
+    from router.routing_config import RoutingConfig, Segment
+    config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"default": ()}, wrap_up=0)
+    router = CallRouter(redis, store, lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
+    await _agent(store, "stuck", {"billing": 5})
+    await _agent(store, "busy", {"billing": 5})
+    await _agent(store, "away", {"billing": 5}, login=False)
+    await store.device("stuck", "on_call", 0)  # its hang-up happened while AMI was down
+    touched = await router.rebuild({"PJSIP/stuck": "NOT_INUSE", "PJSIP/busy": "INUSE", "PJSIP/away": "INUSE"})
+    assert touched == 3
+    assert (await store.agent("stuck")).state == "available"
+    assert (await store.agent("busy")).state == "on_call"  # took a call we never saw: not offered again
+    assert (await store.agent("away")).state == "logged_out"
+    assert (await _offer(store, "c1", {"billing": 1})).agent == "stuck"
