@@ -84,18 +84,26 @@ class DialplanCall:
                                  "started_at": f"{started:.3f}", "recognition": recognition,
                                  "customer_id": state.customer_id or "", "segment": state.segment,
                                  "confidence": state.confidence})
+
+        async def before_connect(progress: CallState) -> None:  # screen pops read this while the phone rings
+            await self._record(uid, self._progress(progress))
+        state.before_connect = before_connect
         try:
             await self._tell_dialplan(channel, state)
             await self._engine.run(channel, plan, flow, state)
         finally:
             outcome = state.outcome or "failed"
             self._on_finished(flow.name, outcome)
-            await self._record(uid, {"state": "ended", "outcome": outcome, "last_node": state.last_node or "",
-                                     "path": " > ".join(state.path[-MAX_RECORDED_PATH:]),
-                                     "intents": ",".join(state.intents), "destination": state.destination or "",
-                                     "language": state.language, "customer_id": state.customer_id or "",
-                                     "segment": state.segment, "confidence": state.confidence})
+            await self._record(uid, {"state": "ended", "outcome": outcome, "destination": state.destination or "",
+                                     **self._progress(state)})
             await self._remember(state, flow.name, outcome, started)
+
+    @staticmethod
+    def _progress(state: CallState) -> dict[str, str]:
+        """What the IVR has learnt about the call so far."""
+        return {"last_node": state.last_node or "", "path": " > ".join(state.path[-MAX_RECORDED_PATH:]),
+                "intents": ",".join(state.intents), "language": state.language,
+                "customer_id": state.customer_id or "", "segment": state.segment, "confidence": state.confidence}
 
     @staticmethod
     async def _tell_dialplan(channel: Channel, state: CallState) -> None:

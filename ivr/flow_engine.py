@@ -14,12 +14,12 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Protocol, cast
+from typing import Any, Awaitable, Callable, Mapping, Protocol, cast
 
 from ivr.channel import STATUS_VARIABLE, CallerHungUp
 from ivr.flow_hours import Schedule
 from ivr.flow_model import Dialplan, Flow, Node
-from ivr.queue_wait import RouteDesk, RouteHooks, WaitingChannel, wait_and_connect
+from ivr.queue_wait import RouteDesk, RouteHooks, RouteUnavailable, WaitingChannel, wait_and_connect
 
 DTMF = "0123456789*#"
 MAX_STEPS = 500
@@ -83,6 +83,9 @@ class CallState:
     last_node: str | None = None
     version: str | None = None
     pending_digit: str | None = None
+    # called before a route or transfer node rings anyone: the call's owner records what the IVR learnt so far
+    # (path, intents, a customer identified on the way) for the screen pop the agent gets while the phone rings
+    before_connect: Callable[[CallState], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,8 @@ class FlowEngine:
     async def _route(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
         skills = ",".join(f"{k}:{v}" for k, v in node.get("skills").items())
         await channel.set_variable("SWITCHBOARD_SKILLS", skills)
+        if state.before_connect is not None:
+            await state.before_connect(state)
         desk = self._options.route_desk
         if desk is not None and not node.get("endpoint"):
             return await self._route_by_skills(cast(WaitingChannel, channel), desk, node, state)
@@ -295,6 +300,11 @@ class FlowEngine:
         except CallerHungUp:
             state.outcome = "abandoned"
             raise
+        except RouteUnavailable as exc:
+            self._log.error("call %s: router unavailable (%s): sent to the dialplan's fallback", state.uniqueid, exc)
+            state.outcome = "fallback"
+            await channel.set_variable(STATUS_VARIABLE, "FALLBACK")
+            return None
         if done.result == "answered":
             state.outcome = "routed"
             state.destination = f"agent:{done.agent}"
@@ -304,6 +314,8 @@ class FlowEngine:
         return node.get("overflow")
 
     async def _transfer(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        if state.before_connect is not None:
+            await state.before_connect(state)
         try:
             status = await self._dial(channel, state, node.get("to"), int(self._opt(node, "timeout")))
         except CallerHungUp:

@@ -21,8 +21,9 @@ from typing import Any, Callable, Iterable, Mapping
 import holidays as holidays_lib
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.reader import ReaderError
 
 from ivr.flow_model import WAITING_KINDS, Dialplan, Flow, Node, Place
 
@@ -70,7 +71,7 @@ def _str(value: Any, place: Place, report: Report) -> Any:
 
 def _name(value: Any, place: Place, report: Report) -> Any:
     if not isinstance(value, str) or not _NAME.match(value):
-        report(place, f"expected a name (letters, digits, _ or -, starting with a letter), got {_show(value)}")
+        report(place, f"expected a name (letters, digits, _ or -, starting with a letter or _), got {_show(value)}")
         return None
     return value
 
@@ -110,6 +111,9 @@ def _prompts(value: Any, place: Place, report: Report) -> Any:
                 return None
         return list(items)
     if isinstance(value, dict):
+        if not value:
+            report(place, "expected a prompt name, a list of them, or languages with prompts, e.g. {en: [welcome]}")
+            return None
         out = {}
         for lang, v in value.items():
             lst = one_list(v, _place_of(value, lang, place))
@@ -154,6 +158,7 @@ def _choices_menu(value: Any, place: Place, report: Report) -> Any:
         report(place, "expected a mapping of keys to nodes, e.g. {\"1\": sales, \"2\": support}")
         return None
     out: dict[str, str] = {}
+    places: dict[str, Place] = {}
     for key, target in value.items():
         p = _place_of(value, key, place)
         keys = str(key)
@@ -167,10 +172,11 @@ def _choices_menu(value: Any, place: Place, report: Report) -> Any:
             report(p, f"menu key {keys!r} must name a node, got {_show(target)}")
             continue
         out[keys] = target
+        places[keys] = p
     for a in out:
         for b in out:
             if a != b and b.startswith(a):
-                report(_place_of(value, a, place) if a in value else place,
+                report(places[a],
                        f"menu key {a!r} is a prefix of {b!r}: the caller could never reach {b!r} reliably; "
                        "make keys the same length")
     return out
@@ -371,6 +377,9 @@ ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer",
 class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        # defined but rejected (already reported): references to them are not reported again as unknown
+        self.broken_flows: set[str] = set()
+        self.broken_nodes: set[tuple[str, str]] = set()
 
     def error(self, place: Place, message: str) -> None:
         self.problems.append(Problem(place, message))
@@ -388,7 +397,11 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
     if not files:
         found.error(Place(str(folder), 1, 1), "no *.yaml files here: add a flow file such as main.yaml")
     for path in files:
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:  # e.g. an editor replaced the file between the listing and the read
+            found.error(Place(str(path), 1, 1), f"cannot read the file ({exc.strerror or exc})")
+            continue
         sources[path.name] = raw
         documents[str(path)] = _parse(path, raw, found)
     numbers: dict[str, str] = {}
@@ -416,8 +429,15 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
                 found.error(_place_of(doc, "numbers", top), "expected {dialled number: flow name}")
                 table = {}
             for number, flow in table.items():
+                where = _place_of(table, number, top)
+                written = _written(sources[name], where)
+                if not isinstance(number, str) and written and written != str(number):
+                    # YAML reads 0800123 as 800123 and +4420... as 4420...: the call would never match
+                    found.error(where, f"number {written} is read as {number!r} without quotes; "
+                                       f"write it quoted: \"{written}\": {flow}")
+                    continue
                 numbers[str(number)] = str(flow)
-                number_places[str(number)] = _place_of(table, number, top)
+                number_places[str(number)] = where
             if "default" in doc:
                 default_flow = str(doc["default"])
                 default_place = _place_of(doc, "default", top)
@@ -443,6 +463,8 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
                 flow = _flow(str(flow_name), body, place, found)
                 if flow is not None:
                     flows[flow.name] = flow
+                else:
+                    found.broken_flows.add(str(flow_name))
     _check_references(flows, numbers, number_places, default_flow, default_place, skills, found)
     if sounds_dir is not None:
         _check_sounds(flows, sounds_dir, found)
@@ -453,8 +475,23 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
     return plan, found.problems
 
 
+class _Constructor(RoundTripConstructor):
+    """ruamel's round-trip constructor, except that an impossible date is a YAML error with its place."""
+
+
+def _timestamp(constructor: RoundTripConstructor, node: Any) -> Any:
+    try:
+        return RoundTripConstructor.construct_yaml_timestamp(constructor, node)
+    except ValueError as exc:  # 2026-13-01, 2026-02-30: ruamel lets datetime's ValueError escape
+        raise ConstructorError(None, None, f"{node.value} is not a date ({exc})", node.start_mark) from exc
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
 def _parse(path: Path, raw: bytes, found: _Collector) -> Any:
     yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     try:
         return yaml.load(raw)
@@ -467,6 +504,18 @@ def _parse(path: Path, raw: bytes, found: _Collector) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = Place(str(path), mark.line + 1, mark.column + 1) if mark else Place(str(path), 1, 1)
         found.error(where, f"not valid YAML: {exc.problem or exc.context}")
+    except ReaderError as exc:  # bytes that are not UTF-8 (a file saved as Latin-1, ...) or control characters
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        if exc.encoding == "unicode":  # a forbidden character: its position counts characters
+            text: Any = raw.decode("utf-8", "replace").lstrip("\ufeff")
+            newline: Any = "\n"
+            message = f"character U+{code:04X} is not allowed in YAML text; delete it"
+        else:  # a decoding error: its position counts bytes
+            text, newline = raw, b"\n"
+            message = f"not valid UTF-8 (byte 0x{code:02x}: {exc.reason}); save the file as UTF-8"
+        position = min(max(int(exc.position), 0), len(text))
+        found.error(Place(str(path), text.count(newline, 0, position) + 1,
+                          position - (text.rfind(newline, 0, position) + 1) + 1), message)
     return None
 
 
@@ -490,6 +539,8 @@ def _flow(name: str, body: Any, place: Place, found: _Collector) -> Flow | None:
         node = _node(str(node_name), spec, _place_of(nodes_map, node_name, place), found)
         if node is not None:
             nodes[node.name] = node
+        else:
+            found.broken_nodes.add((name, str(node_name)))
     start = body.get("start")
     start_place = _place_of(body, "start", place) if "start" in body else place
     if not isinstance(start, str):
@@ -506,9 +557,11 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
         return None
     kind = spec.get("type")
     if kind not in KINDS:
-        found.error(_place_of(spec, "type", place) if "type" in spec else place,
-                    f"node {name!r}: unknown or missing type {_show(kind)}{_suggest(str(kind), KINDS)}; "
-                    f"use one of {', '.join(KINDS)}")
+        if "type" in spec:
+            found.error(_place_of(spec, "type", place), f"node {name!r}: unknown type {_show(kind)}"
+                        f"{_suggest(str(kind), KINDS)}; use one of {', '.join(KINDS)}")
+        else:
+            found.error(place, f"node {name!r} needs a `type`: one of {', '.join(KINDS)}")
         return None
     schema = KINDS[kind]
     fields: dict[str, Any] = {}
@@ -535,8 +588,10 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
     for key, (_, required) in schema.items():
         if required and key not in spec:
             found.error(place, f"{kind} node {name!r} needs `{key}`")
-    if kind == "collect" and fields.get("min_digits", 1) > fields.get("max_digits", 32):
-        found.error(places.get("min_digits", place), "min_digits is larger than max_digits")
+    # the defaults are the engine's (flow_engine.DEFAULTS["collect"]: min_digits 1, max_digits 16)
+    if kind == "collect" and fields.get("min_digits", 1) > fields.get("max_digits", 16):
+        found.error(places.get("min_digits", place), f"min_digits {fields.get('min_digits', 1)} is larger than "
+                    f"max_digits {fields.get('max_digits', 16)}{'' if 'max_digits' in fields else ' (the default)'}")
     intent = spec.get("intent")
     if intent is not None and _name(intent, places["intent"], found.error) is None:
         intent = None
@@ -547,23 +602,26 @@ def _check_references(flows: Mapping[str, Flow], numbers: Mapping[str, str], num
                       default_flow: str | None, default_place: Place | None, skills: set[str],
                       found: _Collector) -> None:
     for number, flow in numbers.items():
-        if flow not in flows:
+        if flow not in flows and flow not in found.broken_flows:
             found.error(number_places[number], f"number {number} goes to unknown flow {flow!r}"
                         f"{_suggest(flow, flows)}")
-    if default_flow is not None and default_flow not in flows and default_place is not None:
+    if default_flow is not None and default_flow not in flows and default_flow not in found.broken_flows \
+            and default_place is not None:
         found.error(default_place, f"default flow {default_flow!r} does not exist{_suggest(default_flow, flows)}")
     for flow in flows.values():
         if flow.start not in flow.nodes:
+            if (flow.name, flow.start) in found.broken_nodes:
+                continue
             found.error(flow.place, f"flow {flow.name!r} starts at unknown node {flow.start!r}"
                         f"{_suggest(flow.start, flow.nodes)}")
             continue
         for node in flow.nodes.values():
             for key, target in node.targets():
-                if target not in flow.nodes:
+                if target not in flow.nodes and (flow.name, target) not in found.broken_nodes:
                     found.error(node.places.get(key, node.place),
                                 f"node {node.name!r}: `{key}` goes to unknown node {target!r}"
                                 f"{_suggest(target, flow.nodes)}")
-            if node.kind == "goto" and node.get("flow") not in flows:
+            if node.kind == "goto" and node.get("flow") not in flows and node.get("flow") not in found.broken_flows:
                 found.error(node.places.get("flow", node.place), f"node {node.name!r} goes to unknown flow "
                             f"{node.get('flow')!r}{_suggest(str(node.get('flow')), flows)}")
             if node.kind == "route":
@@ -666,9 +724,21 @@ def _place_of(container: Any, key: Any, fallback: Place) -> Place:
     return Place(fallback.path, line + 1, column + 1)
 
 
+def _written(raw: bytes, place: Place) -> str:
+    """The text of a mapping key as written in the source (up to its `:`), or "" if it cannot be found."""
+    lines = raw.decode("utf-8", "replace").splitlines()
+    if not 1 <= place.line <= len(lines):
+        return ""
+    return lines[place.line - 1][place.column - 1:].split(":", 1)[0].strip()
+
+
 def _suggest(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_KINDS_SHOWN = ((bool, "true/false"), (int, "whole number"), (float, "number"), (date, "date"), (list, "list"),
+                (dict, "mapping"))
 
 
 def _show(value: Any) -> str:
@@ -676,4 +746,8 @@ def _show(value: Any) -> str:
         return repr(value)
     if value is None:
         return "nothing"
-    return f"{value!r} ({type(value).__name__})"
+    # plain words, not ruamel's class names (ScalarFloat, CommentedSeq, ...)
+    kind = next((word for cls, word in _KINDS_SHOWN if isinstance(value, cls)), type(value).__name__)
+    shown = str(value) if isinstance(value, date) else repr(dict(value) if isinstance(value, dict) else
+                                                            list(value) if isinstance(value, list) else value)
+    return f"{shown} ({kind})"

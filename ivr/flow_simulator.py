@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from ivr.channel import CallerHungUp
-from ivr.flow_engine import CallState, EngineOptions, FlowEngine
+from ivr.flow_engine import CallState, CustomerDirectory, EngineOptions, FlowEngine
 from ivr.flow_model import Dialplan
 
 
@@ -106,6 +106,8 @@ class SimulationResult:
     intents: tuple[str, ...]
     events: tuple[str, ...]
     version: str
+    customer_id: str | None = None
+    confidence: str = "none"
 
     def report(self) -> str:
         lines = [f"flow {self.flow} (dialplan version {self.version})",
@@ -115,6 +117,8 @@ class SimulationResult:
                  f"outcome:     {self.outcome}"]
         if self.intents:
             lines.append(f"intents:     {', '.join(self.intents)}")
+        if self.customer_id:
+            lines.append(f"customer:    {self.customer_id} ({self.confidence})")
         if self.variables:
             lines.append("variables:   " + ", ".join(f"{k}={v}" for k, v in sorted(self.variables.items())))
         return "\n".join(lines)
@@ -128,15 +132,22 @@ def simulate(plan: Dialplan, flow_name: str, **options: Any) -> SimulationResult
 async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str] = (), caller: str | None = None,
              at: datetime | None = None, segment: str = "standard", known: bool = False, language: str = "en",
              agents_answer: bool = True, hangup_after: int | None = None,
-             route_endpoint: str = "PJSIP/agent1") -> SimulationResult:
-    """Runs one simulated call through `flow_name` and returns what happened."""
+             route_endpoint: str = "PJSIP/agent1",
+             customers: CustomerDirectory | None = None) -> SimulationResult:
+    """Runs one simulated call through `flow_name` and returns what happened.
+
+    `customers` is what identify nodes look accounts up in and verify secrets against (any object with the
+    `CustomerDirectory` methods); without one, identify nodes go to their `on_failure` node as on a live call
+    with no customer store.
+    """
     if flow_name not in plan.flows:
         raise KeyError(f"no flow {flow_name!r}; flows: {', '.join(sorted(plan.flows))}")
     moment = at or datetime.now(timezone.utc)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     channel = ScriptedChannel(digits=list(digits), agents_answer=agents_answer, hangup_after=hangup_after)
-    engine = FlowEngine(EngineOptions(route_endpoint=route_endpoint), logging.getLogger("switchboard.simulate"),
+    engine = FlowEngine(EngineOptions(route_endpoint=route_endpoint, customers=customers),
+                        logging.getLogger("switchboard.simulate"),
                         clock=lambda: moment)
     state = CallState(caller=caller, segment=segment, known=known, language=language)
     await engine.run(channel, plan, plan.flows[flow_name], state)
@@ -144,4 +155,5 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
                             destination=state.destination, outcome=state.outcome or "contained",
                             variables=dict(state.variables), channel_variables=dict(channel.variables),
                             intents=tuple(state.intents),
-                            events=tuple(channel.events), version=state.version or "")
+                            events=tuple(channel.events), version=state.version or "",
+                            customer_id=state.customer_id, confidence=state.confidence)

@@ -18,6 +18,10 @@ MOH_CLASS = "default"
 HOLD_REFRESH = 10.0  # seconds between reservation refreshes while an agent's phone rings or a bridge lasts
 
 
+class RouteUnavailable(Exception):
+    """The router could not take the call (its store is unreachable): the caller goes to the dialplan's fallback."""
+
+
 class OfferLike(Protocol):
     agent: str
     endpoint: str
@@ -96,8 +100,11 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
     (after cleaning up); an answered call returns, with `caller_hung_up` telling who ended it."""
     started = clock()
     hooks.offered(queue, segment)
-    ticket = await desk.request(uid, skills=skills, language=language, segment=segment, customer=customer,
-                                priority=priority, relaxation=relaxation, queue=queue)
+    try:
+        ticket = await desk.request(uid, skills=skills, language=language, segment=segment, customer=customer,
+                                    priority=priority, relaxation=relaxation, queue=queue)
+    except Exception as exc:  # whatever broke in the router, this caller must still reach a human
+        raise RouteUnavailable(type(exc).__name__) from exc
     result = RouteResult("abandoned")
     answered_at: float | None = None
     hangup = asyncio.ensure_future(channel.until_hangup())
@@ -146,4 +153,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
         raise
     finally:
         hangup.cancel()
-        await asyncio.shield(ticket.leave())
+        try:
+            await asyncio.shield(ticket.leave())
+        except Exception as exc:  # cleanup must not hide how the call ended; the reservation TTL frees the agent
+            _ = exc

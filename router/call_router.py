@@ -14,9 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
-from redis.asyncio import Redis
-
-from router.route_scripts import OFFERS_CHANNEL
 from router.route_store import OfferResult, QueueSnapshot, RouteStore
 from router.routing_config import RoutingConfig
 
@@ -120,10 +117,9 @@ class Ticket:
 
 
 class CallRouter:
-    def __init__(self, redis: Redis, store: RouteStore, config: Callable[[], RoutingConfig],
+    def __init__(self, store: RouteStore, config: Callable[[], RoutingConfig],
                  loop: asyncio.AbstractEventLoop, logger: logging.Logger, events: RouteEvents | None = None,
                  sweep_interval: float = 0.5) -> None:
-        self._redis = redis
         self.store = store
         self.config = config
         self.loop = loop
@@ -215,33 +211,23 @@ class CallRouter:
     async def _listen(self) -> None:
         backoff = 0.5
         while True:
-            pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(OFFERS_CHANNEL)
-                backoff = 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    data = message["data"]
-                    text = data.decode() if isinstance(data, bytes) else str(data)
-                    uid, _, agent = text.partition(" ")
+                async for uid, agent in self.store.offers():
+                    backoff = 0.5
                     ticket = self._tickets.get(uid)
                     if ticket is not None:
                         ticket.notify(agent)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis gone: the sweep's re-checks cover what this misses
-                self.log.warning("router offers channel lost (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(backoff)  # reconnect backoff: there is no event to await for a dead server
-                backoff = min(backoff * 2, 10)
-            finally:
-                try:
-                    await pubsub.aclose()
-                except Exception:
-                    pass
+                if backoff == 0.5:
+                    self.log.warning("router offers channel lost (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(backoff)  # reconnect backoff: there is no event to await for a dead server
+            backoff = min(backoff * 2, 10)
 
     async def _sweeper(self) -> None:
         rounds = 0
+        failing = False
         while True:
             await asyncio.sleep(self._sweep_interval)  # periodic by design: reservation/wrap-up deadlines
             rounds += 1
@@ -252,10 +238,16 @@ class CallRouter:
                     for ticket in list(self._tickets.values()):
                         await self._recheck(ticket)
                     await self.refresh_snapshot()
+                if failing:
+                    self.log.info("router store reachable again")
+                    failing = False
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                self.log.warning("router sweep failed (%s)", type(exc).__name__)
+            except Exception as exc:  # Redis away: say so once, keep trying at the same pace
+                if not failing:
+                    self.log.warning("router sweep failed (%s); retrying quietly until it recovers",
+                                     type(exc).__name__)
+                failing = True
 
     async def refresh_snapshot(self) -> None:
         queues = set(self.config().skills) | self.queues

@@ -7,9 +7,10 @@ stored (they reach logs, AMI events and the CLI).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, AsyncIterator, Iterable
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from router import route_scripts as lua
 from router.decision import encode_skills, encode_steps
@@ -143,6 +144,21 @@ class RouteStore:
 
     async def last_agent(self, customer: str) -> str:
         return _text(await self._redis.get(P + "last:" + customer)) if customer else ""
+
+    async def offers(self) -> AsyncIterator[tuple[str, str]]:
+        """(uid, agent) for every reservation any instance makes, until the connection drops (then it raises)."""
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(lua.OFFERS_CHANNEL)
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    uid, _, agent = _text(message["data"]).partition(" ")
+                    yield uid, agent
+        finally:
+            try:
+                await pubsub.aclose()
+            except (RedisError, OSError) as exc:
+                _ = exc  # the link is already gone; nothing more to close
 
     async def snapshot(self, queues: Iterable[str]) -> QueueSnapshot:
         pipe = self._redis.pipeline(transaction=False)

@@ -150,7 +150,7 @@ class Service:
             def routing() -> RoutingConfig:
                 return registry.companion_value
             self._router_redis = Redis.from_url(s.redis.url, socket_timeout=max(s.redis.timeout, 2.0))
-            self.router = CallRouter(self._router_redis, RouteStore(self._router_redis), routing, self.loop,
+            self.router = CallRouter(RouteStore(self._router_redis), routing, self.loop,
                                      self.log.getChild("router"), RouteEvents())
             desk = self.router
         engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint, customers=self.customers,

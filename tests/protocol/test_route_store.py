@@ -229,7 +229,7 @@ async def test_rebuild_from_device_states_after_reconnect(store: RouteStore, red
     from router.routing_config import RoutingConfig, Segment
     config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
                            relaxation={"default": ()}, wrap_up=0)
-    router = CallRouter(redis, store, lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
+    router = CallRouter(store, lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
     await _agent(store, "stuck", {"billing": 5})
     await _agent(store, "busy", {"billing": 5})
     await _agent(store, "away", {"billing": 5}, login=False)
