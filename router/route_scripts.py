@@ -299,7 +299,7 @@ if call.state == nil then return false end
 local now = now_ms()
 unqueue(uid, call)
 redis.call('HSET', key, 'state', 'left')
-explain(uid, now .. ' caller left (' .. (call.state or '') .. ')')
+explain(uid, now .. (call.state == 'offered' and ' done with routing' or ' caller left while ' .. (call.state or '')))
 if call.state == 'offered' and call.agent and call.agent ~= '' then
   local a = hash(P .. 'agent:' .. call.agent)
   if (a.state == 'reserved' or a.state == 'ringing') and a.call == uid then
