@@ -23,6 +23,9 @@ from ivr.queue_wait import RouteDesk, RouteHooks, RouteUnavailable, WaitingChann
 
 DTMF = "0123456789*#"
 MAX_STEPS = 500
+# survey questions: the keys a caller may press and the answer each records
+SURVEY_ANSWERS: dict[str, dict[str, str]] = {"resolved": {"1": "yes", "2": "no"},
+                                             "csat": {d: d for d in "12345"}}
 DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "play": {"barge_in": True},
     "menu": {"timeout": 5.0, "inter_digit_timeout": 2.0, "retries": 2},
@@ -31,6 +34,7 @@ DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "route": {"priority": 0, "timeout": 300.0},
     "transfer": {"timeout": 30},
     "identify": {"attempts": 3, "account_digits": 16, "secret_digits": 12, "timeout": 5.0},
+    "survey": {"timeout": 5.0, "retries": 1},
 }
 
 
@@ -67,6 +71,7 @@ class CallState:
     caller: str | None = None
     dialled: str | None = None
     uniqueid: str | None = None
+    queue: str | None = None  # the route node's queue once the call was offered to agents
     language: str = "en"
     segment: str = "standard"
     known: bool = False
@@ -96,6 +101,7 @@ class EngineOptions:
     customers: CustomerDirectory | None = None  # identify nodes fail (on_failure) without one
     route_desk: RouteDesk | None = None  # the skills router; without it route nodes dial `route_endpoint`
     route_hooks: RouteHooks = field(default_factory=RouteHooks)
+    on_survey: Callable[[str, str, str], None] = lambda flow, question, answer: None  # for FCR/CSAT metrics
 
 
 class FlowEngine:
@@ -283,7 +289,7 @@ class FlowEngine:
             raise
         if status == "ANSWER":
             state.outcome = "routed"
-            return None
+            return node.get("after")  # the agent hung up first: e.g. a survey, else the call ends
         return node.get("overflow")
 
     async def _route_by_skills(self, channel: WaitingChannel, desk: RouteDesk, node: Node,
@@ -291,6 +297,7 @@ class FlowEngine:
         wanted = dict(node.get("skills"))
         queue = node.get("queue") or next(iter(wanted))
         state.destination = f"queue:{queue}"
+        state.queue = queue
         try:
             done = await wait_and_connect(
                 channel, desk, state.uniqueid or "unknown", skills=wanted,
@@ -310,8 +317,25 @@ class FlowEngine:
             state.destination = f"agent:{done.agent}"
             if done.caller_hung_up:
                 raise CallerHungUp("caller hung up after talking to the agent")
-            return None
+            return node.get("after")  # the agent hung up first: e.g. a survey, else the call ends
         return node.get("overflow")
+
+    async def _survey(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
+        """One question after the agent leg: resolved (1 yes, 2 no) or satisfaction (1-5); silence is no answer."""
+        question = node.get("question")
+        valid = SURVEY_ANSWERS[question]
+        for _attempt in range(int(self._opt(node, "retries")) + 1):
+            keys = await self._read_keys(channel, node, state, node.get("prompt"), 1, self._opt(node, "timeout"),
+                                         1.0, None)
+            if keys in valid:
+                answer = valid[keys]
+                state.variables[f"survey_{question}"] = answer
+                self._options.on_survey(state.path[0].split(".", 1)[0] if state.path else "", question, answer)
+                return node.get("next")
+            if not keys:
+                break
+        self._on_event("survey_unanswered", state.last_node or node.name)
+        return node.get("next")
 
     async def _transfer(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
         if state.before_connect is not None:
@@ -336,8 +360,9 @@ class FlowEngine:
 
     async def _hangup(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
         await self._play_prompts(channel, node.get("prompt"), state, False)
-        state.outcome = "contained"
-        state.destination = "hangup"
+        if state.outcome is None:  # a goodbye after the agent leg (e.g. a survey) keeps the call `routed`
+            state.outcome = "contained"
+            state.destination = "hangup"
         await channel.hangup()
         return None
 

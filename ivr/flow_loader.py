@@ -76,6 +76,15 @@ def _name(value: Any, place: Place, report: Report) -> Any:
     return value
 
 
+def _choice(*allowed: str) -> Checker:
+    def check(value: Any, place: Place, report: Report) -> Any:
+        if value not in allowed:
+            report(place, f"expected one of {', '.join(allowed)}, got {_show(value)}")
+            return None
+        return value
+    return check
+
+
 def _bool(value: Any, place: Place, report: Report) -> Any:
     if not isinstance(value, bool):
         report(place, f"expected true or false, got {_show(value)}")
@@ -357,11 +366,13 @@ KINDS: dict[str, Spec] = {
     "set": {"variables": (_variables, True), "next": (NODE, True)},
     "route": {"skills": (_skills, True), "language": (_str, False), "priority": (_number(0, 1000, True), False),
               "timeout": (_number(1, 3600), False), "endpoint": (_str, False), "overflow": (NODE, True),
-              "queue": (_name, False), "relaxation": (_name, False)},
+              "queue": (_name, False), "relaxation": (_name, False), "after": (NODE, False)},
     "transfer": {"to": (_str, True), "timeout": (_number(1, 600, integer=True), False)},
     "voicemail": {"mailbox": (_str, True)},
     "hangup": {"prompt": (_prompts, False)},
     "goto": {"flow": (FLOW, True)},
+    "survey": {"question": (_choice("resolved", "csat"), True), "prompt": (_prompts, True),
+               "timeout": (TIMEOUT, False), "retries": (RETRIES, False), "next": (NODE, True)},
     "identify": {"account_prompt": (_prompts, True), "secret_prompt": (_prompts, True),
                  "invalid_prompt": (_prompts, False), "attempts": (_number(1, 10, integer=True), False),
                  "account_digits": (_number(4, 32, integer=True), False),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 # Node kinds that wait for the caller (a cycle through none of these would spin without a caller's action).
-WAITING_KINDS = frozenset({"menu", "collect", "language", "identify"})
+WAITING_KINDS = frozenset({"menu", "collect", "language", "identify", "survey"})
 # Node kinds that end the flow (no `next`).
 TERMINAL_KINDS = frozenset({"hangup", "transfer", "voicemail", "route", "goto"})
 
@@ -46,7 +46,7 @@ class Node:
         """(field, node name) for every node this one can go to within its flow."""
         out: list[tuple[str, str]] = []
         for key in ("next", "on_failure", "on_invalid", "on_no_input", "open", "closed", "holiday", "else",
-                    "overflow", "on_verified"):
+                    "overflow", "on_verified", "after"):
             value = self.fields.get(key)
             if isinstance(value, str):
                 out.append((key, value))

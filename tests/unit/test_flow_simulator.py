@@ -356,14 +356,16 @@ MONDAY_10_LONDON = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
 def test_main_billing_with_identify_and_verify(repo_plan: Dialplan) -> None:
     """An unrecognised caller presses 1 for billing, identifies and verifies, and reaches a billing agent."""
-    result = simulate(repo_plan, "main", digits=["-", "1", "12345678#", "4321#"], at=MONDAY_10_LONDON,
+    result = simulate(repo_plan, "main", digits=["-", "1", "12345678#", "4321#", "1", "5"], at=MONDAY_10_LONDON,
                       caller="+442079460123", customers=directory())
     assert result.path == ("main.office_hours", "main.welcome", "main.choose_language", "main.recognised",
                            "main.main_menu", "main.billing", "main.billing_check", "main.verify_caller",
-                           "main.verified", "main.billing_agents")
+                           "main.verified", "main.billing_agents", "main.billing_resolved", "main.billing_rating",
+                           "main.goodbye")
     assert result.outcome == "routed" and result.confidence == "verified"
     assert result.intents == ("billing", "identify")
-    assert result.variables == {"topic": "billing"}
+    # the agent hung up first, so the caller heard the surveys: resolved (1 = yes) and a rating of 5
+    assert result.variables == {"topic": "billing", "survey_resolved": "yes", "survey_csat": "5"}
     assert result.channel_variables["SWITCHBOARD_SKILLS"] == "billing:3"
 
 
@@ -371,7 +373,7 @@ def test_main_recognised_caller_skips_identify(repo_plan: Dialplan) -> None:
     """A caller recognised by caller ID (known) goes from billing straight to the agents."""
     result = simulate(repo_plan, "main", digits=["-", "1"], at=MONDAY_10_LONDON, known=True)
     assert "main.verify_caller" not in result.path
-    assert result.path[-1] == "main.billing_agents"
+    assert result.path[-4:] == ("main.billing_agents", "main.billing_resolved", "main.billing_rating", "main.goodbye")
 
 
 def test_main_french_support_case_through_the_subflow(repo_plan: Dialplan) -> None:
