@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from ivr.channel import STATUS_VARIABLE, Channel
@@ -29,13 +30,28 @@ class ContactHistory(Protocol):
     async def add_contact(self, customer_id: str, contact: Mapping[str, Any], field_name: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class ContactFacts:
+    """What first-contact resolution needs about one finished call (labels from closed sets only)."""
+
+    uniqueid: str
+    customer_id: str | None
+    number: str | None   # E.164 from recognition, None when withheld or invalid
+    started: float
+    queue: str           # the route node's queue, or "self-service" when no agent was asked for
+    segment: str
+    flow: str
+    intent: str          # the first intent the IVR tagged, or ""
+
+
 class DialplanCall:
     """One instance serves every call of the `inbound` script when dialplans are configured."""
 
     def __init__(self, current: Callable[[], Dialplan], engine: FlowEngine, recorder: CallRecorder,
                  on_finished: Callable[[str, str], None], logger: logging.Logger,
                  recognise: Callable[[str | None, str | None], Awaitable[Any]] | None = None,
-                 history: ContactHistory | None = None, clock: Callable[[], float] = time.time) -> None:
+                 history: ContactHistory | None = None, clock: Callable[[], float] = time.time,
+                 on_contact: Callable[[ContactFacts], Awaitable[None]] | None = None) -> None:
         self._current = current
         self._engine = engine
         self._recorder = recorder
@@ -43,6 +59,7 @@ class DialplanCall:
         self._log = logger
         self._recognise = recognise
         self._history = history
+        self._on_contact = on_contact
         self._clock = clock
 
     async def _record(self, uniqueid: str, fields: Mapping[str, str]) -> None:
@@ -68,9 +85,11 @@ class DialplanCall:
         state = CallState(caller=env.caller_id, dialled=env.dnid or env.extension, language=env.language or "en",
                           uniqueid=uid)
         recognition = "off"
+        number: str | None = None
         if self._recognise is not None:
             found = await self._recognise(env.caller_id, env.caller_name)
             recognition = found.result
+            number = found.number
             state.segment = found.segment
             state.confidence = found.confidence
             if found.customer is not None:
@@ -97,6 +116,17 @@ class DialplanCall:
             await self._record(uid, {"state": "ended", "outcome": outcome, "destination": state.destination or "",
                                      **self._progress(state)})
             await self._remember(state, flow.name, outcome, started)
+            await self._count_contact(ContactFacts(uid, state.customer_id, number, started,
+                                                   state.queue or "self-service", state.segment, flow.name,
+                                                   state.intents[0] if state.intents else ""))
+
+    async def _count_contact(self, facts: ContactFacts) -> None:
+        if self._on_contact is None:
+            return
+        try:
+            await self._on_contact(facts)
+        except Exception as exc:  # FCR bookkeeping must never disturb the call
+            self._log.warning("call %s: contact not counted for FCR (%s)", facts.uniqueid, type(exc).__name__)
 
     @staticmethod
     def _progress(state: CallState) -> dict[str, str]:

@@ -184,6 +184,24 @@ class CTISettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """KPI thresholds and first-contact resolution (docs/metrics.md)."""
+
+    service_level_thresholds: tuple[float, ...] = (10.0, 20.0, 30.0, 60.0)
+    short_abandon_seconds: float = 5.0
+    fcr_window_days: float = 7.0
+    fcr_same_intent: bool = False
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _positive(self, "fcr_window_days")
+        if self.short_abandon_seconds < 0:
+            out.append(("short_abandon_seconds", "must be 0 or more seconds"))
+        if not self.service_level_thresholds or any(t <= 0 for t in self.service_level_thresholds):
+            out.append(("service_level_thresholds", "must list positive seconds, e.g. [10, 20, 30, 60]"))
+        return out
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -206,6 +224,7 @@ class Settings:
     inbound: InboundSettings = field(default_factory=InboundSettings)
     ivr: IVRSettings = field(default_factory=IVRSettings)
     cti: CTISettings = field(default_factory=CTISettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     ami_secret: str = field(default="", repr=False)
     http_token: str = field(default="", repr=False)
