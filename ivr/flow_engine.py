@@ -347,6 +347,7 @@ class FlowEngine:
             raise
         if status == "ANSWER":
             state.outcome = "transferred"
+            self._options.route_hooks.transferred(state.queue or "ivr")
         else:
             state.outcome = "fallback"  # never dead air: the dialplan's fallback rings a human
             await channel.set_variable(STATUS_VARIABLE, "FALLBACK")

@@ -71,12 +71,13 @@ class RouteResult:
 @dataclass
 class RouteHooks:
     """Metrics callbacks: offered(queue, segment), answered(queue, segment, wait), abandoned(queue, segment, wait),
-    handled(queue, segment, talk_seconds)."""
+    handled(queue, segment, talk_seconds), transferred(queue)."""
 
     offered: Callable[[str, str], None] = lambda q, s: None
     answered: Callable[[str, str, float], None] = lambda q, s, w: None
     abandoned: Callable[[str, str, float], None] = lambda q, s, w: None
     handled: Callable[[str, str, float], None] = lambda q, s, t: None
+    transferred: Callable[[str], None] = lambda q: None
 
 
 async def _keep_reserved(ticket: RouteTicket, agent: str) -> None:

@@ -33,7 +33,13 @@ from ivr.dialplan_call import DialplanCall
 from ivr.dialplan_registry import DialplanRegistry
 from ivr.flow_engine import EngineOptions, FlowEngine
 from ivr.inbound_flow import InboundFlow, InboundOptions
+from cti.repeat_contacts import RepeatContacts
+from ivr.dialplan_call import ContactFacts
+from ivr.queue_wait import RouteHooks
 from metrics.cti_metrics import CTIMetrics
+from metrics.fcr_metrics import FCRMetrics
+from metrics.live_state import LiveState, LiveStateCollector
+from metrics.queue_metrics import QueueMetrics
 from metrics.http_resources import build_root
 from metrics.ivr_metrics import IVRMetrics
 from metrics.service_metrics import ServiceMetrics
@@ -145,19 +151,47 @@ class Service:
             self.log.warning("SIGHUP reload unavailable on this platform; use POST /dialplans/reload")
         assert self.customers is not None and self.recognizer is not None and self.cti_metrics is not None
         ivr_metrics.on_verification = self.cti_metrics.verification
+        queue_metrics = QueueMetrics(self.registry, s.metrics.service_level_thresholds,
+                                     s.metrics.short_abandon_seconds)
+        fcr_metrics = FCRMetrics(self.registry)
         desk = None
+        hooks = RouteHooks(offered=queue_metrics.offered, answered=queue_metrics.answered,
+                           abandoned=queue_metrics.abandoned, transferred=queue_metrics.transferred)
         if registry.companion_value is not None:
             def routing() -> RoutingConfig:
                 return registry.companion_value
             self._router_redis = Redis.from_url(s.redis.url, socket_timeout=max(s.redis.timeout, 2.0))
             self.router = CallRouter(RouteStore(self._router_redis), routing, self.loop,
-                                     self.log.getChild("router"), RouteEvents())
+                                     self.log.getChild("router"), RouteEvents(decision=queue_metrics.decision))
             desk = self.router
+            hooks.handled = lambda q, seg, talk: queue_metrics.handled(q, seg, talk, routing().wrap_up)
+            LiveStateCollector(self.registry, self._live_state)
         engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint, customers=self.customers,
-                                          route_desk=desk),
+                                          route_desk=desk, route_hooks=hooks, on_survey=fcr_metrics.survey),
                             self.log.getChild("flow"), on_event=ivr_metrics.on_event)
+        repeats = RepeatContacts(self.customers.client, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
+
+        async def count_contact(facts: ContactFacts) -> None:
+            key = RepeatContacts.caller_key(facts.customer_id, facts.number)
+            if key is None:
+                return  # withheld and unverified: nobody to match a repeat against
+            first = await repeats.record(key, facts.uniqueid, facts.started, queue=facts.queue,
+                                         segment=facts.segment, flow=facts.flow, intent=facts.intent)
+            fcr_metrics.contact(facts.queue, facts.segment, facts.flow)
+            if first is not None:
+                fcr_metrics.repeat(first.queue, first.segment, first.flow)
         return DialplanCall(lambda: registry.current, engine, self.store, ivr_metrics.on_finished,
-                            self.log.getChild("ivr"), recognise=self.recognizer.recognise, history=self.customers)
+                            self.log.getChild("ivr"), recognise=self.recognizer.recognise, history=self.customers,
+                            on_contact=count_contact)
+
+    def _live_state(self) -> LiveState | None:
+        """The router's latest Redis snapshot in the form the live-state collector exports."""
+        router = self.router
+        if router is None or router.snapshot is None:
+            return None
+        snap = router.snapshot
+        longest = {q: max(0.0, (snap.now_ms - enq) / 1000) for q, enq in snap.oldest_enqueued_ms.items()}
+        return LiveState(dict(snap.waiting), longest, dict(snap.agents), router.snapshot_taken)
 
     def _start_cti(self) -> None:
         """Customer store, caller recognition (with the optional CRM), and screen pops."""

@@ -1,0 +1,46 @@
+"""First-contact resolution and satisfaction instruments (the formulas are in docs/metrics.md).
+
+Repeat-contact method: every counted contact increments `switchboard_fcr_contacts_total`; a repeat increments
+`switchboard_fcr_repeat_contacts_total` with the labels of the FIRST contact (the one that was not resolved), so
+FCR per queue = 1 - increase(repeats) / increase(contacts) over any window of at least N days.
+Survey method: `switchboard_survey_answers_total{flow,question,answer}` — question `resolved` (yes/no) and `csat`
+(1-5); FCR by survey = yes / all resolved answers, CSAT = answers 4 and 5 / all csat answers.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+ANSWERS = {"resolved": ("yes", "no"), "csat": ("1", "2", "3", "4", "5")}
+MAX_SERIES = 1000
+
+
+class FCRMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["queue", "segment", "flow"]
+        self._contacts = Counter("switchboard_fcr_contacts_total", "Contacts counted for first-contact resolution",
+                                 labels, registry=registry)
+        self._repeats = Counter("switchboard_fcr_repeat_contacts_total",
+                                "Contacts repeated within the FCR window, by the first contact's labels", labels,
+                                registry=registry)
+        self._survey = Counter("switchboard_survey_answers_total", "Survey answers after the agent leg",
+                               ["flow", "question", "answer"], registry=registry)
+        self._seen: set[tuple[str, str, str]] = set()
+
+    def _key(self, queue: str, segment: str, flow: str) -> tuple[str, str, str]:
+        key = (queue or "none", segment or "unknown", flow or "none")
+        if key not in self._seen:
+            if len(self._seen) >= MAX_SERIES:
+                return ("other", key[1], "other")
+            self._seen.add(key)
+        return key
+
+    def contact(self, queue: str, segment: str, flow: str) -> None:
+        self._contacts.labels(*self._key(queue, segment, flow)).inc()
+
+    def repeat(self, queue: str, segment: str, flow: str) -> None:
+        self._repeats.labels(*self._key(queue, segment, flow)).inc()
+
+    def survey(self, flow: str, question: str, answer: str) -> None:
+        if answer not in ANSWERS.get(question, ()):
+            raise ValueError(f"survey {question!r} has no answer {answer!r}")
+        self._survey.labels(flow or "none", question, answer).inc()

@@ -1,0 +1,89 @@
+"""Queue instruments: calls offered, answered, abandoned (short abandons apart), waits, handle time, transfers,
+and the router's decision latency — all on an injected registry, label children cached for the hot path.
+
+Labels come from closed sets only: `queue` from the route nodes' queue names, `segment` from cti.segments, `result`
+from the router's fixed outcomes. The wait histograms have buckets at the configured service-level thresholds, so
+service level is `answered_wait_seconds_bucket{le="20"} / (offered - short_abandoned)` with no estimation.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+DECISION_RESULTS = ("assigned", "queued", "no_agent", "overflow")
+WAIT_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
+HANDLE_BUCKETS = (30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0)
+DECISION_BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 1.0)
+MAX_SERIES = 500  # queue × segment pairs; beyond it they are folded into queue="other"
+
+
+class QueueMetrics:
+    """What happens to calls once a route node offers them to agents."""
+
+    def __init__(self, registry: CollectorRegistry, service_level_thresholds: Iterable[float] = (10, 20, 30, 60),
+                 short_abandon_seconds: float = 5.0) -> None:
+        self.short_abandon_seconds = short_abandon_seconds
+        buckets = tuple(sorted(set(WAIT_BUCKETS) | {float(t) for t in service_level_thresholds}))
+        labels = ["queue", "segment"]
+        self._offered = Counter("switchboard_queue_offered_total", "Calls offered to agents by a route node",
+                                labels, registry=registry)
+        self._answered = Counter("switchboard_queue_answered_total", "Offered calls an agent answered", labels,
+                                 registry=registry)
+        self._abandoned = Counter("switchboard_queue_abandoned_total",
+                                  "Callers who hung up while waiting, after the short-abandon threshold", labels,
+                                  registry=registry)
+        self._short = Counter("switchboard_queue_short_abandoned_total",
+                              "Callers who hung up while waiting, before the short-abandon threshold", labels,
+                              registry=registry)
+        self._answered_wait = Histogram("switchboard_queue_answered_wait_seconds",
+                                        "Time in line of answered calls (to the agent's answer)", labels,
+                                        buckets=buckets, registry=registry)
+        self._abandoned_wait = Histogram("switchboard_queue_abandoned_wait_seconds",
+                                         "Time in line of callers who hung up while waiting", labels,
+                                         buckets=buckets, registry=registry)
+        self._handle = Histogram("switchboard_queue_handle_seconds", "Handle time: talk plus wrap-up", labels,
+                                 buckets=HANDLE_BUCKETS, registry=registry)
+        self._transfers = Counter("switchboard_queue_transfers_total", "Calls transferred out of a queue",
+                                  ["queue"], registry=registry)
+        self._decision_time = Histogram("switchboard_routing_decision_duration_seconds",
+                                        "One routing decision, Redis round trip included", buckets=DECISION_BUCKETS,
+                                        registry=registry)
+        decisions = Counter("switchboard_routing_decisions_total", "Routing decisions by result", ["result"],
+                            registry=registry)
+        self._decisions = {r: decisions.labels(r) for r in DECISION_RESULTS}
+        self._pairs: set[tuple[str, str]] = set()
+
+    def _key(self, queue: str, segment: str) -> tuple[str, str]:
+        pair = (queue or "none", segment or "unknown")
+        if pair not in self._pairs:
+            if len(self._pairs) >= MAX_SERIES:
+                return ("other", pair[1])
+            self._pairs.add(pair)
+        return pair
+
+    def offered(self, queue: str, segment: str) -> None:
+        self._offered.labels(*self._key(queue, segment)).inc()
+
+    def answered(self, queue: str, segment: str, wait_seconds: float) -> None:
+        key = self._key(queue, segment)
+        self._answered.labels(*key).inc()
+        self._answered_wait.labels(*key).observe(max(0.0, wait_seconds))
+
+    def abandoned(self, queue: str, segment: str, wait_seconds: float) -> None:
+        key = self._key(queue, segment)
+        if wait_seconds < self.short_abandon_seconds:
+            self._short.labels(*key).inc()
+            return
+        self._abandoned.labels(*key).inc()
+        self._abandoned_wait.labels(*key).observe(wait_seconds)
+
+    def handled(self, queue: str, segment: str, talk_seconds: float, wrap_up_seconds: float = 0.0) -> None:
+        self._handle.labels(*self._key(queue, segment)).observe(max(0.0, talk_seconds) + max(0.0, wrap_up_seconds))
+
+    def transferred(self, queue: str) -> None:
+        self._transfers.labels(self._key(queue, "")[0]).inc()
+
+    def decision(self, seconds: float, result: str) -> None:
+        self._decision_time.observe(seconds)
+        self._decisions.get(result, self._decisions["no_agent"]).inc()
