@@ -51,7 +51,8 @@ class DialplanCall:
                  on_finished: Callable[[str, str], None], logger: logging.Logger,
                  recognise: Callable[[str | None, str | None], Awaitable[Any]] | None = None,
                  history: ContactHistory | None = None, clock: Callable[[], float] = time.time,
-                 on_contact: Callable[[ContactFacts], Awaitable[None]] | None = None) -> None:
+                 on_contact: Callable[[ContactFacts], Awaitable[None]] | None = None,
+                 on_abandoned: Callable[[str], None] | None = None) -> None:
         self._current = current
         self._engine = engine
         self._recorder = recorder
@@ -60,6 +61,7 @@ class DialplanCall:
         self._recognise = recognise
         self._history = history
         self._on_contact = on_contact
+        self._on_abandoned = on_abandoned
         self._clock = clock
 
     async def _record(self, uniqueid: str, fields: Mapping[str, str]) -> None:
@@ -113,6 +115,8 @@ class DialplanCall:
         finally:
             outcome = state.outcome or "failed"
             self._on_finished(flow.name, outcome)
+            if outcome == "abandoned" and state.queue is None and state.last_node and self._on_abandoned:
+                self._on_abandoned(state.last_node)  # hung up in the IVR itself, not while waiting for an agent
             await self._record(uid, {"state": "ended", "outcome": outcome, "destination": state.destination or "",
                                      **self._progress(state)})
             await self._remember(state, flow.name, outcome, started)

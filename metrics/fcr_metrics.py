@@ -35,7 +35,9 @@ class FCRMetrics:
         return key
 
     def contact(self, queue: str, segment: str, flow: str) -> None:
-        self._contacts.labels(*self._key(queue, segment, flow)).inc()
+        key = self._key(queue, segment, flow)
+        self._contacts.labels(*key).inc()
+        self._repeats.labels(*key)  # present at 0 from the first contact: FCR reads 100 %, not "no data"
 
     def repeat(self, queue: str, segment: str, flow: str) -> None:
         self._repeats.labels(*self._key(queue, segment, flow)).inc()
@@ -43,4 +45,6 @@ class FCRMetrics:
     def survey(self, flow: str, question: str, answer: str) -> None:
         if answer not in ANSWERS.get(question, ()):
             raise ValueError(f"survey {question!r} has no answer {answer!r}")
+        for other in ANSWERS[question]:
+            self._survey.labels(flow or "none", question, other)
         self._survey.labels(flow or "none", question, answer).inc()

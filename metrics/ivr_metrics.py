@@ -31,6 +31,11 @@ class IVRMetrics:
                           ["flow", "version"], registry=registry)
         self.reloads = Counter("switchboard_dialplan_reloads_total", "Dialplan reloads by result",
                                ["result"], registry=registry)
+        for result in ("ok", "rejected"):
+            self.reloads.labels(result)
+        self.abandoned = Counter("switchboard_ivr_abandoned_total",
+                                 "Callers who hung up inside the IVR (not in a queue), by the node they were at",
+                                 ["flow", "node"], registry=registry)
         self._nodes: set[tuple[str, str]] = set()
         self.on_verification: Callable[[str], None] | None = None  # identify results go to the CTI metrics
 
@@ -40,18 +45,28 @@ class IVRMetrics:
             self.info.clear()
             for flow in plan.flows:
                 self.info.labels(flow, plan.version).set(1)
+                for outcome in OUTCOMES:  # present from the start, so rates and ratios read 0, not "no data"
+                    self.calls.labels(flow, outcome)
 
-    def on_event(self, event: str, where: str) -> None:
-        if event.startswith("identify_"):
-            if self.on_verification is not None:
-                self.on_verification(event[len("identify_"):])
-            return
+    def _where(self, where: str) -> tuple[str, str]:
         flow, _, node = where.partition(".")
         if (flow, node) not in self._nodes:
             if len(self._nodes) >= MAX_NODE_SERIES:
                 node = "other"
             else:
                 self._nodes.add((flow, node))
+        return flow, node
+
+    def on_abandoned(self, where: str) -> None:
+        """A caller hung up at `flow.node` before reaching anyone: the IVR drop-off panel."""
+        self.abandoned.labels(*self._where(where)).inc()
+
+    def on_event(self, event: str, where: str) -> None:
+        if event.startswith("identify_"):
+            if self.on_verification is not None:
+                self.on_verification(event[len("identify_"):])
+            return
+        flow, node = self._where(where)
         if event == "visit":
             self.visits.labels(flow, node).inc()
         else:

@@ -60,6 +60,10 @@ class QueueMetrics:
             if len(self._pairs) >= MAX_SERIES:
                 return ("other", pair[1])
             self._pairs.add(pair)
+            # every series of a new queue/segment starts at 0, so rates and ratios read 0, not "no data"
+            for counter in (self._offered, self._answered, self._abandoned, self._short):
+                counter.labels(*pair)
+            self._transfers.labels(pair[0])
         return pair
 
     def offered(self, queue: str, segment: str) -> None:

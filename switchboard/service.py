@@ -182,7 +182,7 @@ class Service:
                 fcr_metrics.repeat(first.queue, first.segment, first.flow)
         return DialplanCall(lambda: registry.current, engine, self.store, ivr_metrics.on_finished,
                             self.log.getChild("ivr"), recognise=self.recognizer.recognise, history=self.customers,
-                            on_contact=count_contact)
+                            on_contact=count_contact, on_abandoned=ivr_metrics.on_abandoned)
 
     def _live_state(self) -> LiveState | None:
         """The router's latest Redis snapshot in the form the live-state collector exports."""
