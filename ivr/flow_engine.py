@@ -269,7 +269,7 @@ class FlowEngine:
 
     async def _dial(self, channel: FlowChannel, state: CallState, endpoint: str, timeout: int) -> str:
         state.destination = endpoint
-        await channel.exec("Dial", endpoint, str(timeout))
+        await channel.exec("Dial", endpoint, str(timeout), "g")  # g: the call goes on when the agent hangs up
         return await channel.get_variable("DIALSTATUS") or "UNKNOWN"
 
     async def _route(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:

@@ -129,7 +129,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
             dial_started = clock()
             caller_left: CallerHungUp | None = None
             try:
-                await channel.exec("Dial", offer.endpoint, str(int(ticket.ring_timeout)))
+                await channel.exec("Dial", offer.endpoint, str(int(ticket.ring_timeout)), "g")
             except CallerHungUp as exc:
                 caller_left = exc  # after the bridge (caller hung up first) or while the agent's phone rang
             finally:

@@ -8,6 +8,8 @@ Survey method: `switchboard_survey_answers_total{flow,question,answer}` — ques
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from prometheus_client import CollectorRegistry, Counter
 
 ANSWERS = {"resolved": ("yes", "no"), "csat": ("1", "2", "3", "4", "5")}
@@ -33,6 +35,20 @@ class FCRMetrics:
                 return ("other", key[1], "other")
             self._seen.add(key)
         return key
+
+    def prepare(self, queues: Iterable[str], segments: Iterable[str], flows: Iterable[str]) -> None:
+        """Creates the contact, repeat and survey series at 0 before the first call (increase() then counts it)."""
+        flows = list(flows)
+        for queue in queues:
+            for segment in segments:
+                for flow in flows:
+                    key = self._key(queue, segment, flow)
+                    self._contacts.labels(*key)
+                    self._repeats.labels(*key)
+        for flow in flows:
+            for question, answers in ANSWERS.items():
+                for answer in answers:
+                    self._survey.labels(flow, question, answer)
 
     def contact(self, queue: str, segment: str, flow: str) -> None:
         key = self._key(queue, segment, flow)

@@ -47,6 +47,8 @@ class IVRMetrics:
                 self.info.labels(flow, plan.version).set(1)
                 for outcome in OUTCOMES:  # present from the start, so rates and ratios read 0, not "no data"
                     self.calls.labels(flow, outcome)
+                for node in plan.flows[flow].nodes:
+                    self.abandoned.labels(*self._where(f"{flow}.{node}"))
 
     def _where(self, where: str) -> tuple[str, str]:
         flow, _, node = where.partition(".")

@@ -66,6 +66,12 @@ class QueueMetrics:
             self._transfers.labels(pair[0])
         return pair
 
+    def prepare(self, queues: Iterable[str], segments: Iterable[str]) -> None:
+        """Creates every queue × segment series at 0 before the first call, so increase() counts the first one."""
+        for queue in queues:
+            for segment in segments:
+                self._key(queue, segment)
+
     def offered(self, queue: str, segment: str) -> None:
         self._offered.labels(*self._key(queue, segment)).inc()
 

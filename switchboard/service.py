@@ -30,7 +30,8 @@ from cti.recognition import CallerRecognizer
 from cti.screen_pop import AgentStreams, ScreenPops
 from ivr.agi_server import AGIServer, Flow
 from ivr.dialplan_call import DialplanCall
-from ivr.dialplan_registry import DialplanRegistry
+from ivr.dialplan_registry import DialplanRegistry, ReloadResult
+from ivr.flow_model import Dialplan
 from ivr.flow_engine import EngineOptions, FlowEngine
 from ivr.inbound_flow import InboundFlow, InboundOptions
 from cti.repeat_contacts import RepeatContacts
@@ -140,9 +141,19 @@ class Service:
         s = self.settings
         assert s.ivr.dialplans is not None and self.store is not None
         ivr_metrics = IVRMetrics(self.registry)
+        queue_metrics = QueueMetrics(self.registry, s.metrics.service_level_thresholds,
+                                     s.metrics.short_abandon_seconds)
+        fcr_metrics = FCRMetrics(self.registry)
+
+        def on_reload(result: ReloadResult, plan: Dialplan) -> None:
+            ivr_metrics.on_reload(result, plan)
+            if result.ok:  # every series a call of this version can touch starts at 0 (increase() sees the 1st)
+                queues = {str(n.get("queue") or next(iter(n.get("skills")))) for f in plan.flows.values()
+                          for n in f.nodes.values() if n.kind == "route"} | {"self-service"}
+                queue_metrics.prepare(queues, s.cti.segments)
+                fcr_metrics.prepare(queues, s.cti.segments, plan.flows)
         self.dialplans = DialplanRegistry(Path(s.ivr.dialplans), Path(s.ivr.sounds_dir) if s.ivr.sounds_dir else None,
-                                          self.log.getChild("dialplans"), ivr_metrics.on_reload,
-                                          companion=load_routing)
+                                          self.log.getChild("dialplans"), on_reload, companion=load_routing)
         self.dialplans.watch(self.loop, s.ivr.watch_interval)
         registry = self.dialplans
         try:
@@ -151,9 +162,6 @@ class Service:
             self.log.warning("SIGHUP reload unavailable on this platform; use POST /dialplans/reload")
         assert self.customers is not None and self.recognizer is not None and self.cti_metrics is not None
         ivr_metrics.on_verification = self.cti_metrics.verification
-        queue_metrics = QueueMetrics(self.registry, s.metrics.service_level_thresholds,
-                                     s.metrics.short_abandon_seconds)
-        fcr_metrics = FCRMetrics(self.registry)
         desk = None
         hooks = RouteHooks(offered=queue_metrics.offered, answered=queue_metrics.answered,
                            abandoned=queue_metrics.abandoned, transferred=queue_metrics.transferred)
