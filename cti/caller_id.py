@@ -71,8 +71,10 @@ class CallerIdNormaliser:
             parsed = phonenumbers.parse(digits, None if digits.startswith("+") else home)
         except NumberParseException:
             return CallerNumber("invalid", raw=text)
-        if not phonenumbers.is_valid_number(parsed):
+        # number_type is UNKNOWN exactly when is_valid_number is false; asking once saves two of the costly
+        # region look-ups (+44 alone is shared by GB, GG, IM and JE) per call
+        kind = phonenumbers.number_type(parsed)
+        if kind == PhoneNumberType.UNKNOWN:
             return CallerNumber("invalid", raw=text)
         return CallerNumber("e164", phonenumbers.format_number(parsed, PhoneNumberFormat.E164),
-                            phonenumbers.region_code_for_number(parsed),
-                            _TYPES.get(phonenumbers.number_type(parsed), "unknown"), raw=text)
+                            phonenumbers.region_code_for_number(parsed), _TYPES.get(kind, "unknown"), raw=text)
