@@ -147,6 +147,10 @@ class Service:
 
         def on_reload(result: ReloadResult, plan: Dialplan) -> None:
             ivr_metrics.on_reload(result, plan)
+            if result.ok and self.router is not None and self.dialplans is not None:
+                routing = self.dialplans.companion_value  # agents added to routing.yaml join (states are kept)
+                if routing is not None:
+                    self.router.spawn(self.router.seed(routing))
             if result.ok:  # every series a call of this version can touch starts at 0 (increase() sees the 1st)
                 queues = {str(n.get("queue") or next(iter(n.get("skills")))) for f in plan.flows.values()
                           for n in f.nodes.values() if n.kind == "route"} | {"self-service"}
