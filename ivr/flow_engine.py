@@ -5,7 +5,8 @@ admin simulates is what callers get. Every node kind of `flow_loader.KINDS` is e
 blocks the loop (every step awaits the channel), never loops for ever (a step budget ends a runaway flow as
 `failed`), and a caller hang-up at any node ends the run cleanly with the outcome and the last node recorded.
 
-Outcomes: `contained` (ended in self-service), `routed` (an agent answered), `transferred`, `voicemail`,
+Outcomes: `contained` (ended in self-service), `routed` (an agent answered), `overflow` (a queue sent the caller on
+and the flow ended without an agent), `transferred`, `voicemail`,
 `abandoned` (the caller hung up in the IVR), `fallback` (the dialplan's fallback takes over), `failed`.
 """
 from __future__ import annotations
@@ -362,7 +363,8 @@ class FlowEngine:
     async def _hangup(self, channel: FlowChannel, node: Node, state: CallState) -> str | None:
         await self._play_prompts(channel, node.get("prompt"), state, False)
         if state.outcome is None:  # a goodbye after the agent leg (e.g. a survey) keeps the call `routed`
-            state.outcome = "contained"
+            # after a queue sent the caller on (overflow) the IVR did not resolve the call: not `contained`
+            state.outcome = "overflow" if state.queue else "contained"
             state.destination = "hangup"
         await channel.hangup()
         return None

@@ -31,6 +31,9 @@ class RouteTicket(Protocol):
     @property
     def ring_timeout(self) -> float: ...
 
+    @property
+    def ready(self) -> bool: ...
+
     async def wait(self) -> OfferLike | None: ...
 
     async def hold(self, agent: str) -> None: ...
@@ -111,15 +114,17 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
     hangup = asyncio.ensure_future(channel.until_hangup())
     try:
         while True:
+            waiting = not ticket.ready  # an agent already reserved: straight to the ring, no music blip
             offer_task = asyncio.ensure_future(ticket.wait())
-            if not offer_task.done():
+            if waiting:
                 await channel.exec("StartMusicOnHold", MOH_CLASS)
             done, _ = await asyncio.wait({offer_task, hangup}, return_when=asyncio.FIRST_COMPLETED)
             if offer_task not in done:
                 offer_task.cancel()
                 raise CallerHungUp("caller hung up while waiting in line")
             offer = offer_task.result()
-            await channel.exec("StopMusicOnHold")
+            if waiting:
+                await channel.exec("StopMusicOnHold")
             if offer is None:
                 result = RouteResult("overflow", waited=clock() - started, attempts=result.attempts)
                 return result

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from ivr.dialplan_registry import ReloadResult
 from ivr.flow_model import Dialplan
 
-OUTCOMES = ("contained", "routed", "transferred", "voicemail", "abandoned", "fallback", "failed")
+OUTCOMES = ("contained", "routed", "overflow", "transferred", "voicemail", "abandoned", "fallback", "failed")
 MAX_NODE_SERIES = 2000
 
 

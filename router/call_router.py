@@ -53,6 +53,11 @@ class Ticket:
     def ring_timeout(self) -> float:
         return self._router.config().ring_timeout
 
+    @property
+    def ready(self) -> bool:
+        """An offer (or the overflow) is already here: `wait()` will not wait."""
+        return self._result is not None
+
     def _poke(self) -> None:
         if not self._closed:
             self._router.spawn(self._retry())

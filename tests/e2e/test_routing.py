@@ -21,6 +21,9 @@ segments:
   standard: {priority: 10, aging: 0.5}
 wrap_up: 1
 ring_no_answer: {timeout: 4, action: skip, penalty: 60}
+relaxation:
+  default: []
+  quick: [{after: 3, overflow: true}]
 agents:
   agent1: {name: Ada, endpoint: PJSIP/agent1, skills: {billing: 8, general: 5}, languages: [en]}
   agent2: {name: Bo, endpoint: PJSIP/agent2, skills: {support: 7}, languages: [en]}
@@ -34,12 +37,13 @@ flows:
       top:
         type: menu
         prompt: hello-world
-        choices: {"1": billing, "2": support}
+        choices: {"1": billing, "2": support, "3": sales}
         timeout: 5
         retries: 0
         on_failure: billing
       billing: {type: route, skills: {billing: 3}, queue: billing, overflow: bye, intent: billing}
       support: {type: route, skills: {support: 5}, queue: support, overflow: bye, intent: support}
+      sales: {type: route, skills: {sales: 9}, queue: sales, relaxation: quick, overflow: bye, intent: sales}
       bye: {type: hangup, prompt: vm-goodbye}
 """
 VIP = "+442079460301"
@@ -160,3 +164,38 @@ def test_ring_no_answer_agent_is_skipped_and_call_connects(routing_service: Swit
     uid = _uid_of(redis_server, "+442079460331")
     lines = " | ".join(_explain(redis_server, uid))
     assert "agent1 did not answer" in lines and " assigned agent3:" in lines, lines
+
+
+def test_caller_hanging_up_in_line_is_removed_at_once(routing_service: SwitchboardProcess,
+                                                      redis_server: RedisServer, sipp: SippFactory) -> None:
+    """A caller who hangs up while waiting leaves the line at once and the agent is not reserved for them."""
+    _login(routing_service, "agent1")
+    agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=200, talk_ms=6000))
+    busy = sipp.caller(Caller(caller_id="+442079460341", dialled="3000", digits=((500, "1"),),
+                              hangup_after_ms=None))
+    wait_until(lambda: _agent_state(routing_service, "agent1") == "on_call", 20, "agent1 busy")
+    leaver = sipp.caller(Caller(caller_id="+442079460342", dialled="3000", digits=((500, "1"),),
+                                hangup_after_ms=2000))
+    assert leaver.wait(30) == 0, leaver.errors()
+    uid = _uid_of(redis_server, "+442079460342")
+    wait_until(lambda: any("caller left while waiting" in line for line in _explain(redis_server, uid)), 10,
+               "the router told at once")
+    assert redis_server.command("zcard", "sb:{sb}:qwait:billing").strip() == "0"
+    assert routing_service.metric("switchboard_queue_short_abandoned_total",
+                                  'queue="billing",segment="standard"') == 1
+    assert busy.wait(30) == 0, busy.errors()
+    assert agent.wait(20) == 0, agent.errors()
+    wait_until(lambda: _agent_state(routing_service, "agent1") == "available", 10, "agent1 free, not reserved")
+
+
+def test_relaxation_overflow_sends_the_caller_on(routing_service: SwitchboardProcess, redis_server: RedisServer,
+                                                 sipp: SippFactory) -> None:
+    """Nobody has the skill level: at the profile's overflow step the caller leaves the line for the overflow node."""
+    _login(routing_service, "agent3")  # sales 6, the node asks for 9
+    caller = sipp.caller(Caller(caller_id="+442079460351", dialled="3000", digits=((500, "3"),),
+                                hangup_after_ms=None))
+    assert caller.wait(30) == 0, caller.errors()  # the goodbye node hangs up on the caller
+    uid = _uid_of(redis_server, "+442079460351")
+    assert any("overflow after 3s" in line for line in _explain(redis_server, uid)), _explain(redis_server, uid)
+    wait_until(lambda: redis_server.command("hget", f"switchboard:call:{{{uid}}}", "path").strip()
+               .endswith("queue.sales > queue.bye"), 10, "the overflow path recorded")
