@@ -138,15 +138,25 @@ class CallRouter:
         self.snapshot: QueueSnapshot | None = None
         self.snapshot_taken = 0.0
         self.queues: set[str] = set()  # queue names seen in route requests (for the live gauges)
+        self._subscribed = asyncio.Event()
+        self._needs_seed = False
         self._devices: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=10000)
         self._device_task: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.seed(self.config())
+        try:
+            await self.seed(self.config())
+        except Exception as exc:  # Redis not there yet: start anyway (calls go to the fallback), seed when it is
+            self.log.warning("router could not seed agents (%s); will retry", type(exc).__name__)
+            self._needs_seed = True
         self._listener = self.loop.create_task(self._listen())
         self._runner = self.loop.create_task(self._sweeper())
         self._device_task = self.loop.create_task(self._apply_devices())
+        try:  # offers published from now on reach this instance (a dead Redis is retried in the background)
+            await asyncio.wait_for(self._subscribed.wait(), 5)
+        except asyncio.TimeoutError:
+            self.log.warning("router offers channel not subscribed yet; waiting calls are re-checked by the sweep")
 
     async def stop(self) -> None:
         for task in (self._listener, self._runner, self._device_task, *self._tasks):
@@ -217,7 +227,7 @@ class CallRouter:
         backoff = 0.5
         while True:
             try:
-                async for uid, agent in self.store.offers():
+                async for uid, agent in self.store.offers(self._subscribed.set):
                     backoff = 0.5
                     ticket = self._tickets.get(uid)
                     if ticket is not None:
@@ -237,6 +247,9 @@ class CallRouter:
             await asyncio.sleep(self._sweep_interval)  # periodic by design: reservation/wrap-up deadlines
             rounds += 1
             try:
+                if self._needs_seed:
+                    await self.seed(self.config())
+                    self._needs_seed = False
                 for uid in await self.store.sweep():
                     self.offer_made(uid, "")
                 if rounds % 4 == 0:

@@ -83,12 +83,12 @@ local function set_state(id, state, reason, now)
 end
 -- can this (available) agent take this call now? returns tier (0 base skills, 1 added skill) and fit level
 local function fits(agent, levels, order, added, lang, now)
-  if (tonumber(agent.skip_until) or 0) > now then return nil end
-  if lang ~= '' and not string.find(agent.langs or '', ',' .. lang .. ',', 1, true) then return nil end
-  local ok = true
+  if (tonumber(agent.skip_until) or 0) > now then return nil, 'ring-no-answer penalty' end
+  if lang ~= '' and not string.find(agent.langs or '', ',' .. lang .. ',', 1, true) then return nil, 'no ' .. lang end
+  local ok, short = true, ''
   for _, s in ipairs(order) do
     local have = tonumber(agent['s:' .. s]) or 0
-    if have < levels[s] then ok = false; break end
+    if have < levels[s] then ok = false; short = s .. ' ' .. have .. '<' .. levels[s]; break end
   end
   if ok then return 0, tonumber(agent['s:' .. order[1]]) or 0 end
   local best = nil
@@ -97,7 +97,7 @@ local function fits(agent, levels, order, added, lang, now)
     if have >= 1 and (best == nil or have > best) then best = have end
   end
   if best ~= nil then return 1, best end
-  return nil
+  return nil, short
 end
 -- best available agent for a call: preferred agent, then base skills by level then longest idle, then added skills
 local function find_agent(call, now)
@@ -105,6 +105,7 @@ local function find_agent(call, now)
   local levels, order, added, overflow, relaxed = requirement(call, waited)
   local lang = call.lang or ''
   local looked = 0
+  local passed = {}  -- the first few free agents skipped, with the reason (for `route explain`)
   if call.pref and call.pref ~= '' then
     local a = hash(P .. 'agent:' .. call.pref)
     if a.state == 'available' then
@@ -126,7 +127,11 @@ local function find_agent(call, now)
         if a.state == 'available' then
           local tier, fit = fits(a, levels, order, {}, lang, now)
           if tier ~= nil then
-            return id, a, first .. ' level ' .. fit .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's', looked, overflow, relaxed
+            local why = first .. ' level ' .. fit .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's'
+            if #passed > 0 then why = why .. '; passed over ' .. table.concat(passed, ', ') end
+            return id, a, why, looked, overflow, relaxed
+          elseif #passed < 5 then
+            passed[#passed + 1] = id .. ' (' .. fit .. ')'
           end
         end
       end
@@ -157,6 +162,7 @@ local function find_agent(call, now)
       offset = offset + 64
     end
   end
+  if best_id == nil and #passed > 0 then best_why = 'passed over ' .. table.concat(passed, ', ') end
   return best_id, best_agent, best_why, looked, overflow, relaxed
 end
 local function explain(uid, line)
@@ -286,7 +292,7 @@ if overflow then
   return {'overflow', ''}
 end
 enqueue(uid, call, now)
-explain(uid, now .. ' queued: no free agent fits (' .. looked .. ' looked at' .. (#relaxed > 0 and ', relaxed ' .. table.concat(relaxed, ' ') or '') .. ')')
+explain(uid, now .. ' queued: no free agent fits (' .. looked .. ' looked at' .. (#relaxed > 0 and ', relaxed ' .. table.concat(relaxed, ' ') or '') .. ')' .. (why and ('; ' .. why) or ''))
 return {'queued', ''}
 """
 

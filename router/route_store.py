@@ -7,7 +7,7 @@ stored (they reach logs, AMI events and the CLI).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -145,11 +145,13 @@ class RouteStore:
     async def last_agent(self, customer: str) -> str:
         return _text(await self._redis.get(P + "last:" + customer)) if customer else ""
 
-    async def offers(self) -> AsyncIterator[tuple[str, str]]:
-        """(uid, agent) for every reservation any instance makes, until the connection drops (then it raises)."""
+    async def offers(self, subscribed: Callable[[], None] = lambda: None) -> AsyncIterator[tuple[str, str]]:
+        """(uid, agent) for every reservation any instance makes, until the connection drops (then it raises);
+        `subscribed` is called once the subscription is in place."""
         pubsub = self._redis.pubsub()
         try:
             await pubsub.subscribe(lua.OFFERS_CHANNEL)
+            subscribed()
             async for message in pubsub.listen():
                 if message.get("type") == "message":
                     uid, _, agent = _text(message["data"]).partition(" ")

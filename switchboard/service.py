@@ -248,7 +248,12 @@ class Service:
         """After every (re)connect: read device states again (events sent while disconnected are lost)."""
         response = await ami.send_action("DeviceStateList")
         pjsip = {e.get("Device"): e.get("State") for e in response.events if e.get("Device", "").startswith("PJSIP/")}
-        touched = await self.router.rebuild(pjsip) if self.router is not None else 0
+        touched = 0
+        if self.router is not None:
+            try:
+                touched = await self.router.rebuild(pjsip)
+            except Exception as exc:  # Redis away: the next resync (or device events) set agent states right
+                self.log.warning("agent states not rebuilt (%s)", type(exc).__name__)
         self.log.info("AMI resync: %d PJSIP device states, %d agent(s) re-checked", len(pjsip), touched)
 
     async def _dispatch_events(self) -> None:

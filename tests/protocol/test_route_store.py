@@ -240,3 +240,46 @@ async def test_rebuild_from_device_states_after_reconnect(store: RouteStore, red
     assert (await store.agent("busy")).state == "on_call"  # took a call we never saw: not offered again
     assert (await store.agent("away")).state == "logged_out"
     assert (await _offer(store, "c1", {"billing": 1})).agent == "stuck"
+
+
+async def test_offer_made_by_another_instance_reaches_the_waiting_ticket(redis_server: RedisServer) -> None:
+    """Instance A holds a waiting call; an agent freed through instance B is offered to it over pub/sub."""
+    import logging
+
+    from router.call_router import CallRouter
+    from router.routing_config import RoutingConfig, Segment
+    config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"default": ()})
+    loop = asyncio.get_running_loop()
+    clients = [Redis.from_url(redis_server.url) for _ in range(2)]
+    await clients[0].flushdb()
+    a, b = (CallRouter(RouteStore(c), lambda: config, loop, logging.getLogger(f"router{i}"), sweep_interval=60)
+            for i, c in enumerate(clients))
+    await a.start()
+    await b.start()
+    try:
+        await _agent(b.store, "late", {"billing": 5}, login=False)
+        ticket = await a.request("call-1", skills={"billing": 1}, language="", segment="standard", customer="",
+                                 priority=0, relaxation=None, queue="billing")
+        assert not ticket.ready
+        assert await b.agent_action("late", "login") == "available"
+        offer = await asyncio.wait_for(ticket.wait(), 5)
+        assert (offer.agent, offer.endpoint) == ("late", "PJSIP/late")
+        await ticket.leave()
+    finally:
+        await a.stop()
+        await b.stop()
+        for c in clients:
+            await c.aclose()
+
+
+async def test_explanation_names_the_agents_passed_over(store: RouteStore) -> None:
+    """`route explain` says which free agents were passed over and why, and why the winner won."""
+    await _agent(store, "junior", {"billing": 2})
+    await _agent(store, "french", {"billing": 9}, ("fr",))
+    await _agent(store, "senior", {"billing": 6})
+    assert (await _offer(store, "c1", {"billing": 5}, language="en")).agent == "senior"
+    [line] = await store.explain("c1")
+    assert "assigned senior: billing level 6" in line and "passed over french (no en)" in line
+    assert (await _offer(store, "c2", {"billing": 5}, language="en")).status == "queued"
+    assert "passed over french (no en)" in (await store.explain("c2"))[-1]
