@@ -23,8 +23,11 @@ class RouteUnavailable(Exception):
 
 
 class OfferLike(Protocol):
-    agent: str
-    endpoint: str
+    @property
+    def agent(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str: ...
 
 
 class RouteTicket(Protocol):

@@ -29,6 +29,12 @@ class LiveState:
 
 
 class LiveStateCollector(Collector):
+    """Exports the latest `LiveState` at scrape time; `collect()` only reads memory (no Redis, no I/O).
+
+    Before the first snapshot (`snapshot()` returns None) the families are empty: an absent series, not a false
+    "nobody logged in". With a snapshot every agent state is present, 0 when nobody is in it.
+    """
+
     def __init__(self, registry: CollectorRegistry, snapshot: Callable[[], LiveState | None],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._snapshot = snapshot
@@ -37,20 +43,13 @@ class LiveStateCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         state = self._snapshot()
-        waiting = GaugeMetricFamily("switchboard_queue_waiting_calls", "Calls waiting for an agent now",
-                                    labels=["queue"])
-        longest = GaugeMetricFamily("switchboard_queue_longest_wait_seconds",
-                                    "How long the longest-waiting call of the queue has waited", labels=["queue"])
-        agents = GaugeMetricFamily("switchboard_agents", "Agents in each state now", labels=["state"])
-        age = GaugeMetricFamily("switchboard_live_state_age_seconds", "Age of the live-state snapshot")
+        waiting, longest, agents, age = _families()
         if state is not None:
-            for queue, count in sorted(state.waiting.items()):
-                waiting.add_metric([queue], count)
+            for queue in sorted(set(state.waiting) | set(state.longest_wait)):
+                waiting.add_metric([queue], state.waiting.get(queue, 0))
                 longest.add_metric([queue], state.longest_wait.get(queue, 0.0))
-            counts = {s: 0 for s in AGENT_STATES}
-            counts.update({s: n for s, n in state.agents.items() if s in counts})
-            for name, count in counts.items():
-                agents.add_metric([name], count)
+            for name in AGENT_STATES:
+                agents.add_metric([name], state.agents.get(name, 0))
             age.add_metric([], max(0.0, self._clock() - state.taken_at))
         yield waiting
         yield longest
@@ -58,4 +57,16 @@ class LiveStateCollector(Collector):
         yield age
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
-        return iter(())
+        """The four names, so the registry refuses a second collector (or instrument) exporting them."""
+        return iter(_families())
+
+
+def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    return (GaugeMetricFamily("switchboard_queue_waiting_calls", "Calls waiting for an agent now (aggregate with max)",
+                              labels=["queue"]),
+            GaugeMetricFamily("switchboard_queue_longest_wait_seconds",
+                              "How long the longest-waiting call of the queue has waited (aggregate with max)",
+                              labels=["queue"]),
+            GaugeMetricFamily("switchboard_agents", "Agents in each state now (aggregate with max)",
+                              labels=["state"]),
+            GaugeMetricFamily("switchboard_live_state_age_seconds", "Age of this instance's live-state snapshot"))

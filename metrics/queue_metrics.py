@@ -53,6 +53,7 @@ class QueueMetrics:
                             registry=registry)
         self._decisions = {r: decisions.labels(r) for r in DECISION_RESULTS}
         self._pairs: set[tuple[str, str]] = set()
+        self._transfer_queues: set[str] = set()
 
     def _key(self, queue: str, segment: str) -> tuple[str, str]:
         pair = (queue or "none", segment or "unknown")
@@ -63,8 +64,18 @@ class QueueMetrics:
             # every series of a new queue/segment starts at 0, so rates and ratios read 0, not "no data"
             for counter in (self._offered, self._answered, self._abandoned, self._short):
                 counter.labels(*pair)
-            self._transfers.labels(pair[0])
+            self._transfer_queue(pair[0])
         return pair
+
+    def _transfer_queue(self, queue: str) -> str:
+        """The `queue` label of a transfer: its own cap, and no queue × segment series created on the side."""
+        queue = queue or "none"
+        if queue not in self._transfer_queues:
+            if len(self._transfer_queues) >= MAX_SERIES:
+                return "other"
+            self._transfer_queues.add(queue)
+            self._transfers.labels(queue)
+        return queue
 
     def prepare(self, queues: Iterable[str], segments: Iterable[str]) -> None:
         """Creates every queue × segment series at 0 before the first call, so increase() counts the first one."""
@@ -92,8 +103,9 @@ class QueueMetrics:
         self._handle.labels(*self._key(queue, segment)).observe(max(0.0, talk_seconds) + max(0.0, wrap_up_seconds))
 
     def transferred(self, queue: str) -> None:
-        self._transfers.labels(self._key(queue, "")[0]).inc()
+        self._transfers.labels(self._transfer_queue(queue)).inc()
 
     def decision(self, seconds: float, result: str) -> None:
+        """One routing decision; a result outside DECISION_RESULTS counts as `no_agent` (the label set stays closed)."""
         self._decision_time.observe(seconds)
         self._decisions.get(result, self._decisions["no_agent"]).inc()

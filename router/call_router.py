@@ -171,7 +171,7 @@ class CallRouter:
             await self.store.upsert_agent(seed)
 
     def spawn(self, coro: Awaitable[None]) -> None:
-        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+        task: asyncio.Task[None] = self.loop.create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._done)
 

@@ -75,7 +75,8 @@ class _AgentResource(Resource):
         if action not in ACTIONS:
             request.setResponseCode(404)
             return json.dumps({"error": f"unknown action {action!r}; use one of {', '.join(ACTIONS)}"}).encode()
-        reason = (request.args.get(b"reason") or [b""])[0].decode("utf-8", "replace")
+        args: dict[bytes, list[bytes]] = request.args or {}
+        reason = (args.get(b"reason") or [b""])[0].decode("utf-8", "replace")
         if any(c in reason for c in "\r\n\0") or len(reason) > 64:
             request.setResponseCode(400)
             return b'{"error": "reason must be one short line (64 characters at most)"}\n'

@@ -23,13 +23,6 @@ def _normalise(raw: str) -> str | None:
 RULES = RowRules(segments=SEGMENTS, normalise=_normalise, pepper=PEPPER)
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 async def store(redis_server: RedisServer) -> AsyncIterator[CustomerStore]:
     s = CustomerStore.from_url(redis_server.url, 1.0, PEPPER)

@@ -12,21 +12,6 @@ from tests.e2e.sandbox import RedisServer
 DAY = 86400.0
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
-
-
 async def _call(contacts: RepeatContacts, key: str, uid: str, at: float, queue: str = "billing",
                 intent: str = "billing") -> FirstContact | None:
     return await contacts.record(key, uid, at, queue=queue, segment="gold", flow="main", intent=intent)

@@ -14,21 +14,6 @@ from router.routing_config import AgentSeed, RelaxStep
 from tests.e2e.sandbox import RedisServer
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
-
-
 @pytest.fixture
 async def store(redis: Redis) -> RouteStore:
     return RouteStore(redis, reservation_ttl=30)
