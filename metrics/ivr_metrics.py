@@ -48,7 +48,9 @@ class IVRMetrics:
                 for outcome in OUTCOMES:  # present from the start, so rates and ratios read 0, not "no data"
                     self.calls.labels(flow, outcome)
                 for node in plan.flows[flow].nodes:
-                    self.abandoned.labels(*self._where(f"{flow}.{node}"))
+                    where = self._where(f"{flow}.{node}")
+                    self.abandoned.labels(*where)
+                    self.visits.labels(*where)  # drop-off = abandoned / visits: increase() sees the first visit
 
     def _where(self, where: str) -> tuple[str, str]:
         flow, _, node = where.partition(".")

@@ -13,12 +13,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO / "asterisk-conf"
@@ -203,6 +205,53 @@ def http_get(url: str, timeout: float = 2) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+class AMIWatcher:
+    """A second AMI session on the sandbox that records events, so tests check what Asterisk itself reported.
+
+    A reader thread logs in with the sandbox's manager user and keeps every event as a dict; `wait_for` blocks on a
+    condition variable until a matching event arrives (no polling).
+    """
+
+    def __init__(self, secret: str, port: int = 5038) -> None:
+        self.events: list[dict[str, str]] = []
+        self._changed = threading.Condition()
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self._sock.sendall(f"Action: Login\r\nUsername: switchboard\r\nSecret: {secret}\r\n"
+                           "Events: call\r\n\r\n".encode())
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        buffer = b""
+        try:
+            while chunk := self._sock.recv(65536):
+                buffer += chunk
+                while b"\r\n\r\n" in buffer:
+                    block, buffer = buffer.split(b"\r\n\r\n", 1)
+                    fields = dict(line.split(": ", 1) for line in block.decode(errors="replace").split("\r\n")
+                                  if ": " in line)
+                    if "Event" in fields:
+                        with self._changed:
+                            self.events.append(fields)
+                            self._changed.notify_all()
+        except OSError:
+            return  # closed by close()
+
+    def wait_for(self, match: Callable[[dict[str, str]], bool], timeout: float, what: str) -> dict[str, str]:
+        with self._changed:
+            found = self._changed.wait_for(lambda: next((e for e in self.events if match(e)), None), timeout)
+        if not found:
+            raise SandboxError(f"no AMI event: {what} (within {timeout:.0f}s)")
+        return found
+
+    def close(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
 
 
 @dataclass

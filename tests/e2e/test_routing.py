@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.sandbox import (AsteriskSandbox, RedisServer, SwitchboardProcess, http_get, python_exe,
+from tests.e2e.sandbox import (AMIWatcher, AsteriskSandbox, RedisServer, SwitchboardProcess, http_get, python_exe,
                                wait_until)
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
@@ -47,6 +47,20 @@ flows:
       bye: {type: hangup, prompt: vm-goodbye}
 """
 VIP = "+442079460301"
+
+
+@pytest.fixture
+def ami_events(asterisk: AsteriskSandbox) -> Iterator[AMIWatcher]:
+    watcher = AMIWatcher(asterisk.ami_secret)
+    yield watcher
+    watcher.close()
+
+
+def _dialled(ami: AMIWatcher, caller_id: str, agent: str) -> dict[str, str]:
+    """Asterisk's own DialBegin for this caller to this agent's phone."""
+    return ami.wait_for(lambda e: e.get("Event") == "DialBegin" and e.get("CallerIDNum") == caller_id
+                        and e.get("DestChannel", "").startswith(f"PJSIP/{agent}-"), 20,
+                        f"DialBegin {caller_id} -> {agent}")
 
 
 @pytest.fixture
@@ -99,7 +113,8 @@ def _assigned_at(redis_server: RedisServer, uid: str, agent: str) -> int:
 
 
 def test_menu_choice_reaches_the_skilled_agent_then_wrap_up(routing_service: SwitchboardProcess,
-                                                            redis_server: RedisServer, sipp: SippFactory) -> None:
+                                                            redis_server: RedisServer, sipp: SippFactory,
+                                                            ami_events: AMIWatcher) -> None:
     """Billing goes to the best billing agent, support to the support agent; a hang-up ends in wrap-up, then available."""
     _login(routing_service, "agent1", "agent2", "agent3")
     billing_agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=200, talk_ms=2000))
@@ -114,6 +129,10 @@ def test_menu_choice_reaches_the_skilled_agent_then_wrap_up(routing_service: Swi
     assert support.wait(40) == 0, support.errors()
     assert billing_agent.wait(20) == 0, billing_agent.errors()
     assert support_agent.wait(20) == 0, support_agent.errors()
+    _dialled(ami_events, "+442079460311", "agent1")  # billing: the level-8 agent, not agent3 (level 3)
+    _dialled(ami_events, "+442079460312", "agent2")  # support
+    assert not [e for e in ami_events.events if e.get("Event") == "DialBegin"
+                and e.get("DestChannel", "").startswith("PJSIP/agent3-")]
     uid = _uid_of(redis_server, "+442079460311")
     assert "billing level 8" in " ".join(_explain(redis_server, uid))
     wait_until(lambda: redis_server.command("hget", f"switchboard:call:{{{uid}}}", "destination").strip()
@@ -121,7 +140,7 @@ def test_menu_choice_reaches_the_skilled_agent_then_wrap_up(routing_service: Swi
 
 
 def test_vip_arriving_later_is_answered_first(routing_service: SwitchboardProcess, redis_server: RedisServer,
-                                              sipp: SippFactory, tmp_path: Path) -> None:
+                                              sipp: SippFactory, tmp_path: Path, ami_events: AMIWatcher) -> None:
     """With the only billing agent busy, a VIP who calls after a standard caller gets the agent first."""
     customers = tmp_path / "customers.json"
     customers.write_text(json.dumps([{"id": "c-vip", "name": "Very Important", "phones": [VIP],
@@ -148,10 +167,14 @@ def test_vip_arriving_later_is_answered_first(routing_service: SwitchboardProces
     vip_uid = _uid_of(redis_server, VIP)
     assert redis_server.command("hget", f"switchboard:call:{{{vip_uid}}}", "segment").strip() == "vip"
     assert _assigned_at(redis_server, vip_uid, "agent1") < _assigned_at(redis_server, standard_uid, "agent1")
+    vip_dial = _dialled(ami_events, VIP, "agent1")
+    standard_dial = _dialled(ami_events, "+442079460322", "agent1")
+    assert ami_events.events.index(vip_dial) < ami_events.events.index(standard_dial)  # as Asterisk saw it
 
 
 def test_ring_no_answer_agent_is_skipped_and_call_connects(routing_service: SwitchboardProcess,
-                                                           redis_server: RedisServer, sipp: SippFactory) -> None:
+                                                           redis_server: RedisServer, sipp: SippFactory,
+                                                           ami_events: AMIWatcher) -> None:
     """The best agent never answers: after the ring timeout the call goes back in line and the next agent takes it."""
     _login(routing_service, "agent1", "agent3")
     sleepy = sipp.agent(Agent(name="agent1", port=5071, answers=False))
@@ -161,6 +184,11 @@ def test_ring_no_answer_agent_is_skipped_and_call_connects(routing_service: Swit
     assert caller.wait(60) == 0, caller.errors()
     assert sleepy.wait(20) == 0, sleepy.errors()
     assert backup.wait(20) == 0, backup.errors()
+    first = _dialled(ami_events, "+442079460331", "agent1")
+    second = _dialled(ami_events, "+442079460331", "agent3")
+    assert ami_events.events.index(first) < ami_events.events.index(second)
+    assert any(e.get("Event") == "DialEnd" and e.get("DestChannel") == first["DestChannel"]
+               and e.get("DialStatus") == "NOANSWER" for e in ami_events.events)
     uid = _uid_of(redis_server, "+442079460331")
     lines = " | ".join(_explain(redis_server, uid))
     assert "agent1 did not answer" in lines and " assigned agent3:" in lines, lines
