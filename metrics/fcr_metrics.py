@@ -38,7 +38,7 @@ class FCRMetrics:
 
     def prepare(self, queues: Iterable[str], segments: Iterable[str], flows: Iterable[str]) -> None:
         """Creates the contact, repeat and survey series at 0 before the first call (increase() then counts it)."""
-        flows = list(flows)
+        segments, flows = list(segments), list(flows)  # iterated once per queue (and segment)
         for queue in queues:
             for segment in segments:
                 for flow in flows:

@@ -79,6 +79,7 @@ class QueueMetrics:
 
     def prepare(self, queues: Iterable[str], segments: Iterable[str]) -> None:
         """Creates every queue × segment series at 0 before the first call, so increase() counts the first one."""
+        segments = list(segments)  # iterated once per queue
         for queue in queues:
             for segment in segments:
                 self._key(queue, segment)

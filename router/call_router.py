@@ -67,21 +67,29 @@ class Ticket:
         self.deliver(result)
 
     def deliver(self, result: OfferResult) -> None:
-        if result.status in ("assigned", "overflow") and self._result is None:
+        """A result straight from the Lua (authoritative): it replaces an unverified pub/sub notice."""
+        if result.status in ("assigned", "overflow") and (self._result is None or self._result.status == "notified"):
             self._result = result
             self._wake.set()
 
     def notify(self, agent: str) -> None:
-        """An offer for this call was published (by any instance)."""
-        if self._result is None:
-            self._result = OfferResult("assigned", agent)
+        """An offer for this call was published (by any instance); `wait()` checks it against Redis, since the
+        message may be the echo of an offer this ticket already had (and the agent then did not answer)."""
+        if self._result is None and not self._closed:
+            self._result = OfferResult("notified", agent)
             self._wake.set()
 
     async def wait(self) -> Offer | None:
-        while self._result is None:
-            self._wake.clear()
-            await self._wake.wait()
-        result, self._result = self._result, None
+        while True:
+            while self._result is None:
+                self._wake.clear()
+                await self._wake.wait()
+            result, self._result = self._result, None
+            if result.status != "notified":
+                break
+            state, agent = await self._router.store.call_state(self.uid)
+            if state == "offered" and agent == result.agent:
+                break
         if result.status == "overflow":
             return None
         endpoint = result.endpoint
@@ -201,8 +209,9 @@ class CallRouter:
             uid, skills, steps, language, seg.priority + priority, seg.aging, customer, preferred, queue,
             segment if segment in cfg.segments else ""))
         ticket = Ticket(self, uid, first, time.time(), [s.after for s in steps], customer)
+        # registered even when an agent is reserved at once: after a ring-no-answer the call waits in line again
+        self._tickets[uid] = ticket
         if first.status not in ("assigned", "overflow"):
-            self._tickets[uid] = ticket
             state, agent = await self.store.call_state(uid)  # an offer may have been published already
             if state == "offered":
                 ticket.notify(agent)

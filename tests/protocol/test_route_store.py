@@ -268,3 +268,35 @@ async def test_explanation_names_the_agents_passed_over(store: RouteStore) -> No
     assert "assigned senior: billing level 6" in line and "passed over french (no en)" in line
     assert (await _offer(store, "c2", {"billing": 5}, language="en")).status == "queued"
     assert "passed over french (no en)" in (await store.explain("c2"))[-1]
+
+
+async def test_after_ring_no_answer_the_call_waits_and_gets_the_next_agent(redis_server: RedisServer) -> None:
+    """A call whose first agent did not answer waits in line again and is offered the next agent that frees up,
+    never the echo of its first offer."""
+    import logging
+
+    from router.call_router import CallRouter
+    from router.routing_config import RoutingConfig, Segment
+    config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"default": ()}, ring_action="skip", ring_penalty=60)
+    client = Redis.from_url(redis_server.url)
+    await client.flushdb()
+    router = CallRouter(RouteStore(client), lambda: config, asyncio.get_running_loop(), logging.getLogger("r"),
+                        sweep_interval=60)
+    await router.start()
+    try:
+        await _agent(router.store, "sleepy", {"billing": 9})
+        await _agent(router.store, "late", {"billing": 5}, login=False)
+        ticket = await router.request("call-1", skills={"billing": 1}, language="", segment="standard",
+                                      customer="", priority=0, relaxation=None, queue="billing")
+        first = await ticket.wait()
+        assert first is not None and first.agent == "sleepy"
+        await ticket.not_answered("sleepy")
+        ticket.notify("sleepy")  # a late echo of the first offer must not be taken for a new one
+        assert await router.agent_action("late", "login") == "available"
+        second = await asyncio.wait_for(ticket.wait(), 5)
+        assert second is not None and second.agent == "late"
+        await ticket.leave()
+    finally:
+        await router.stop()
+        await client.aclose()
