@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
-MAX_INPUT = 64
+MAX_INPUT = 64      # longest number part (after any URI wrapper is removed) worth parsing
+MAX_RAW = 256       # longest raw value looked at all (a URI with a display name and a long host fits)
 WITHHELD = frozenset({"anonymous", "restricted", "private", "withheld", "unavailable", "blocked",
                       "privatenumber", "unknown caller", "anon"})
 UNKNOWN = frozenset({"", "unknown", "asterisk", "none", "null", "<unknown>"})
@@ -51,12 +52,14 @@ class CallerIdNormaliser:
 
     def normalise(self, raw: str | None, name: str | None = None, region: str | None = None) -> CallerNumber:
         text = (raw or "").strip()
-        if len(text) > MAX_INPUT:
+        if len(text) > MAX_RAW:
             return CallerNumber("invalid", raw=text[:MAX_INPUT])
         match = _URI.match(text)
         if match:
             text = match.group(1)
         text = text.split(";", 1)[0].strip()
+        if len(text) > MAX_INPUT:
+            return CallerNumber("invalid", raw=text[:MAX_INPUT])
         lowered = text.lower()
         if lowered in WITHHELD:
             return CallerNumber("withheld", raw=text)

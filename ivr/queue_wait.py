@@ -92,6 +92,10 @@ async def _keep_reserved(ticket: RouteTicket, agent: str) -> None:
         await ticket.hold(agent)
 
 
+async def _hang_up(channel: WaitingChannel) -> None:
+    await asyncio.shield(channel.until_hangup())
+
+
 async def _read(channel: WaitingChannel, name: str) -> str | None:
     """A channel variable, also after the caller hung up (Asterisk still answers GET VARIABLE then)."""
     try:
@@ -114,7 +118,9 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
         raise RouteUnavailable(type(exc).__name__) from exc
     result = RouteResult("abandoned")
     answered_at: float | None = None
-    hangup = asyncio.ensure_future(channel.until_hangup())
+    # shielded: cancelling our watcher must not cancel the connection's own hang-up future (a later route node
+    # of the same call watches it again)
+    hangup = asyncio.ensure_future(_hang_up(channel))
     try:
         while True:
             waiting = not ticket.ready  # an agent already reserved: straight to the ring, no music blip

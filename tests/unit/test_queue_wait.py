@@ -1,0 +1,133 @@
+"""The caller's side of a route node (ivr.queue_wait) on a scripted channel and a scripted router."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from ivr.channel import CallerHungUp
+from ivr.queue_wait import RouteHooks, RouteUnavailable, wait_and_connect
+
+
+@dataclass
+class Offer:
+    agent: str
+    endpoint: str
+
+
+@dataclass
+class ScriptedTicket:
+    offers: list[Offer | None]
+    ring_timeout: float = 15.0
+    left: int = 0
+    unanswered: list[str] = field(default_factory=list)
+    finished_with: list[str] = field(default_factory=list)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ready(self) -> bool:
+        return self.gate.is_set()
+
+    async def wait(self) -> Offer | None:
+        await self.gate.wait()
+        return self.offers.pop(0)
+
+    async def hold(self, agent: str) -> None:
+        return None
+
+    async def not_answered(self, agent: str) -> None:
+        self.unanswered.append(agent)
+
+    async def finished(self, agent: str) -> None:
+        self.finished_with.append(agent)
+
+    async def leave(self) -> None:
+        self.left += 1
+
+
+@dataclass
+class ScriptedDesk:
+    ticket: ScriptedTicket
+    fail: bool = False
+
+    async def request(self, uid: str, **_: object) -> ScriptedTicket:
+        if self.fail:
+            raise ConnectionError("redis down")
+        return self.ticket
+
+
+@dataclass
+class ScriptedChannel:
+    dial_status: list[str]
+    gone: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    apps: list[str] = field(default_factory=list)
+    status: str = ""
+    on_hold: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
+        self.apps.append(application)
+        if application == "StartMusicOnHold":
+            self.on_hold.set()
+        if application == "Dial":
+            self.status = self.dial_status.pop(0)
+        return 0
+
+    async def get_variable(self, name: str) -> str | None:
+        return {"DIALSTATUS": self.status, "ANSWEREDTIME": "42"}.get(name)
+
+    async def set_variable(self, name: str, value: str) -> None:
+        return None
+
+    def until_hangup(self) -> asyncio.Future[None]:
+        return self.gone
+
+
+def _run(channel: ScriptedChannel, desk: ScriptedDesk, hooks: RouteHooks | None = None):
+    return wait_and_connect(channel, desk, "u1", skills={"billing": 1}, language="", segment="gold", customer="c",
+                            priority=0, relaxation=None, queue="billing", hooks=hooks or RouteHooks())
+
+
+async def test_reserved_agent_is_rung_without_music_then_the_next_after_no_answer() -> None:
+    """An agent ready at once is dialled with no hold music; after a no-answer the caller waits with music."""
+    ticket = ScriptedTicket([Offer("a1", "PJSIP/a1"), Offer("a2", "PJSIP/a2")])
+    ticket.gate.set()
+    channel = ScriptedChannel(["NOANSWER", "ANSWER"])
+    answered: list[tuple[str, str, float]] = []
+    result = await _run(channel, ScriptedDesk(ticket), RouteHooks(answered=lambda q, s, w: answered.append((q, s, w))))
+    assert result.result == "answered" and result.agent == "a2" and result.attempts == 2
+    assert channel.apps == ["Dial", "Dial"]  # gate still set: no music blip either time
+    assert ticket.unanswered == ["a1"] and ticket.finished_with == ["a2"] and ticket.left == 1
+    assert answered and answered[0][:2] == ("billing", "gold")
+
+
+async def test_hang_up_in_line_leaves_at_once_and_keeps_the_connection_future() -> None:
+    """A caller hanging up while waiting ends the wait at once; the channel's own hang-up future is not cancelled."""
+    ticket = ScriptedTicket([])
+    channel = ScriptedChannel([])
+    abandoned: list[float] = []
+    task = asyncio.ensure_future(_run(channel, ScriptedDesk(ticket), RouteHooks(abandoned=lambda q, s, w:
+                                                                                 abandoned.append(w))))
+    await channel.on_hold.wait()  # the caller is in line, hearing music
+    channel.gone.set_result(None)
+    with pytest.raises(CallerHungUp):
+        await task
+    assert channel.apps == ["StartMusicOnHold"] and ticket.left == 1 and len(abandoned) == 1
+    assert not channel.gone.cancelled()
+
+
+async def test_second_route_node_is_not_fooled_by_the_first_watcher() -> None:
+    """After an overflow, a second route node in the same call waits normally (the first watcher left no trace)."""
+    ticket = ScriptedTicket([None, Offer("a1", "PJSIP/a1")])
+    ticket.gate.set()
+    channel = ScriptedChannel(["ANSWER"])
+    first = await _run(channel, ScriptedDesk(ticket))
+    second = await _run(channel, ScriptedDesk(ticket))
+    assert (first.result, second.result) == ("overflow", "answered")
+    assert not channel.gone.done()
+
+
+async def test_router_failure_becomes_route_unavailable() -> None:
+    """When the router cannot take the call, the caller side says so (the engine then sends it to the fallback)."""
+    with pytest.raises(RouteUnavailable):
+        await _run(ScriptedChannel([]), ScriptedDesk(ScriptedTicket([]), fail=True))
