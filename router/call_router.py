@@ -73,8 +73,8 @@ class Ticket:
             self._wake.set()
 
     def notify(self, agent: str) -> None:
-        """An offer for this call was published (by any instance); `wait()` checks it against Redis, since the
-        message may be the echo of an offer this ticket already had (and the agent then did not answer)."""
+        """An offer for this call was published (by any instance); `wait()` checks Redis, since the message may be
+        the echo of an offer this ticket already had (and the agent then did not answer)."""
         if self._result is None and not self._closed:
             self._result = OfferResult("notified", agent)
             self._wake.set()
@@ -87,8 +87,11 @@ class Ticket:
             result, self._result = self._result, None
             if result.status != "notified":
                 break
+            # a notice only says "look": Redis says what is offered now. wait() runs only while the call is in
+            # line (an unanswered offer is put back before not_answered returns), so `offered` here is a new offer
             state, agent = await self._router.store.call_state(self.uid)
-            if state == "offered" and agent == result.agent:
+            if state == "offered" and agent:
+                result = OfferResult("assigned", agent)
                 break
         if result.status == "overflow":
             return None
