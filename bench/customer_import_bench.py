@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 import phonenumbers
 from redis.asyncio import Redis
@@ -63,12 +64,12 @@ class Generated:
     """The CSV on disk and, per row, the hash fields the store will write (for the bare baseline)."""
 
     path: Path
-    hashes: list[dict[str, str]]
+    hashes: list[dict[Any, str]]   # keys typed Any only to satisfy redis-py's Mapping[EncodableT, ...]
     phone_keys: int
     account_keys: int
 
 
-def valid_numbers(prefix: str, width: int, count: int, start: int = 0):  # type: ignore[no-untyped-def]
+def valid_numbers(prefix: str, width: int, count: int, start: int = 0) -> Iterator[str]:
     """Yield `count` E.164 numbers prefix + width digits that phonenumbers calls valid (skipping any that are not)."""
     n = start
     made = 0
@@ -91,7 +92,7 @@ def generate(folder: Path, rows: int) -> Generated:
     mobiles = valid_numbers(MOBILE_BLOCK, 6, rows // 5 + 1)
     fake_hash = hash_secret("0000", PEPPER.encode())   # same length as every real one; the floor does not hash
     path = folder / "customers.csv"
-    hashes: list[dict[str, str]] = []
+    hashes: list[dict[Any, str]] = []
     phone_keys = 0
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, fieldnames=["id", "name", "phones", "segment", "language", "account",
@@ -109,7 +110,7 @@ def generate(folder: Path, rows: int) -> Generated:
                    "account": f"{40_000_000 + i}", "secret": f"{rng.randrange(10 ** 6):0{rng.choice((4, 6))}d}",
                    "open_cases": json.dumps(cases) if cases else ""}
             writer.writerow(row)
-            mapping = {k: row[k] for k in ("id", "name", "segment", "language", "account")}
+            mapping: dict[Any, str] = {k: row[k] for k in ("id", "name", "segment", "language", "account")}
             mapping["phones"] = ",".join(phones)
             for name in LIST_FIELDS:
                 mapping[name] = json.dumps(cases if name == "open_cases" else [])
@@ -130,7 +131,7 @@ async def flush(url: str) -> int:
         await redis.aclose()
 
 
-async def bare(url: str, hashes: list[dict[str, str]]) -> float:
+async def bare(url: str, hashes: list[dict[Any, str]]) -> float:
     """Seconds for one pipelined HSET per customer, BATCH per round trip, no transaction."""
     redis = Redis.from_url(url, decode_responses=True)
     try:

@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                   "switchboard_agi_sessions_total{", "switchboard_ami_connected ", "switchboard_agents{")
         print("metrics snapshot:")
         for line in body.splitlines():
-            if line.startswith(wanted) and not line.endswith(" 0.0") and "_bucket" not in line:
+            if (line.startswith(wanted) and not line.endswith(" 0.0")
+                    and not any(part in line for part in ("_bucket", "_created", "_sum{"))):
                 print(f"   {line}")
         print(f"\nmetrics: {service.metrics_url}   health: http://127.0.0.1:{service.http_port}/readyz")
         print(f"logs: {service.log_file}  {asterisk.log_file}")
