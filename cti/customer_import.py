@@ -121,7 +121,8 @@ def check_row(row: Mapping[str, Any], rules: RowRules) -> CustomerRecord | str:
 
 
 async def import_file(path: Path, store: CustomerStore, rules: RowRules) -> ImportReport:
-    """Validates every row, writes the good ones (a batch per transaction), reports the bad ones."""
+    """Validates every row, writes the good ones (a batch per round trip, each customer atomic), reports the bad
+    ones."""
     report = ImportReport()
     seen: dict[str, str] = {}
     good: list[CustomerRecord] = []

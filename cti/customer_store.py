@@ -7,8 +7,9 @@ Only this module talks to Redis about customers. Layout (one hash per customer, 
 * `switchboard:phone:{e164}` — set of customer ids (a number shared by several customers is ambiguous);
 * `switchboard:account:{account}` — the customer id.
 
-A customer and its index entries are written in one MULTI/EXEC, so a reader never sees half a customer and a
-re-import that changes a customer's phones removes the stale index entries in the same transaction.
+A customer and its index entries are written by one Lua script, so a reader never sees half a customer and a
+re-import that changes a customer's phones removes the stale index entries atomically (no read-then-write race
+between two importers); contact history a re-import does not carry is kept.
 
 Verification secrets are short digit strings: no amount of key stretching protects 10^6 possibilities from an
 offline guesser, so the hash is an HMAC-SHA256 keyed with a pepper that lives outside Redis (a file or the
@@ -77,6 +78,34 @@ def check_secret(secret: str, stored: str, pepper: bytes) -> bool:
     return hmac.compare_digest(hash_secret(secret, pepper, bytes.fromhex(salt_hex)), stored)
 
 
+# One customer and its indexes, atomically: index entries the customer no longer has are removed, a re-import
+# keeps the contact history it does not carry, and the secret hash is kept unless a new one is given.
+WRITE_CUSTOMER = r"""
+local key, prefix, id = KEYS[1], ARGV[1], ARGV[2]
+local account, phones = ARGV[6], ARGV[7]
+local old = redis.call('HMGET', key, 'phones', 'account')
+local keep = {}
+for p in string.gmatch(phones, '[^,]+') do keep[p] = true end
+if old[1] then
+  for p in string.gmatch(old[1], '[^,]+') do
+    if not keep[p] then redis.call('SREM', prefix .. ':phone:' .. p, id) end
+  end
+end
+if old[2] and old[2] ~= '' and old[2] ~= account and redis.call('GET', prefix .. ':account:' .. old[2]) == id then
+  redis.call('DEL', prefix .. ':account:' .. old[2])
+end
+redis.call('HSET', key, 'id', id, 'name', ARGV[3], 'segment', ARGV[4], 'language', ARGV[5], 'account', account,
+           'phones', phones, 'open_cases', ARGV[8])
+for i, name in ipairs({'recent_contacts', 'self_service'}) do
+  if ARGV[8 + i] ~= '' then redis.call('HSET', key, name, ARGV[8 + i]) else redis.call('HSETNX', key, name, '[]') end
+end
+if ARGV[11] ~= '' then redis.call('HSET', key, 'secret', ARGV[11]) end
+for p in pairs(keep) do redis.call('SADD', prefix .. ':phone:' .. p, id) end
+if account ~= '' then redis.call('SET', prefix .. ':account:' .. account, id) end
+return 1
+"""
+
+
 @dataclass
 class CustomerStore:
     """Reads and writes customers; every Redis error surfaces as StoreUnavailable."""
@@ -97,47 +126,21 @@ class CustomerStore:
         return f"{PREFIX}:{kind}:{value}"
 
     async def write(self, records: Sequence[CustomerRecord]) -> None:
-        """Writes customers (each with its indexes) in one transaction per call."""
+        """Writes customers, each with its indexes in one atomic script (pipelined: one round trip per call)."""
         try:
-            existing = await self._current_indexes([r.customer.id for r in records])
-            async with self.client.pipeline(transaction=True) as pipe:
+            script = self.client.register_script(WRITE_CUSTOMER)
+            async with self.client.pipeline(transaction=False) as pipe:
                 for record in records:
-                    self._queue_write(pipe, record, existing.get(record.customer.id))
+                    c = record.customer
+                    await script(keys=[self._key("customer", c.id)], client=pipe, args=[
+                        PREFIX, c.id, c.name, c.segment, c.language, c.account, ",".join(c.phones),
+                        json.dumps(list(c.open_cases)),
+                        json.dumps(list(c.recent_contacts)) if c.recent_contacts else "",
+                        json.dumps(list(c.self_service)) if c.self_service else "",
+                        record.secret_hash or ""])
                 await pipe.execute()
         except redis_async.RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
-
-    async def _current_indexes(self, ids: Sequence[str]) -> dict[str, tuple[list[str], str]]:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for cid in ids:
-                pipe.hmget(self._key("customer", cid), "phones", "account")
-            rows = await pipe.execute()
-        out = {}
-        for cid, (phones, account) in zip(ids, rows):
-            if phones is not None or account is not None:
-                out[cid] = ([p for p in (phones or "").split(",") if p], account or "")
-        return out
-
-    def _queue_write(self, pipe: Any, record: CustomerRecord, previous: tuple[list[str], str] | None) -> None:
-        c = record.customer
-        key = self._key("customer", c.id)
-        if previous is not None:
-            old_phones, old_account = previous
-            for phone in set(old_phones) - set(c.phones):
-                pipe.srem(self._key("phone", phone), c.id)
-            if old_account and old_account != c.account:
-                pipe.delete(self._key("account", old_account))
-        mapping = {"id": c.id, "name": c.name, "segment": c.segment, "language": c.language,
-                   "account": c.account, "phones": ",".join(c.phones)}
-        for name in LIST_FIELDS:
-            mapping[name] = json.dumps(list(getattr(c, name)))
-        if record.secret_hash:
-            mapping["secret"] = record.secret_hash
-        pipe.hset(key, mapping=mapping)
-        for phone in c.phones:
-            pipe.sadd(self._key("phone", phone), c.id)
-        if c.account:
-            pipe.set(self._key("account", c.account), c.id)
 
     async def get(self, customer_id: str) -> Customer | None:
         try:

@@ -76,8 +76,9 @@ def test_dashboard_queries_and_fcr_through_prometheus(scraped_service: tuple[Swi
     service, prometheus = scraped_service
     agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=300, talk_ms=1500), calls=len(SEQUENCE))
     for caller_id, resolved, rating in SEQUENCE:
-        # the agent hangs up after 1.5 s; the caller stays for the two survey questions, then the goodbye
-        run = sipp.caller(Caller(caller_id=caller_id, dialled="5000", digits=((3500, resolved), (1500, rating)),
+        # the agent hangs up after 1.5 s (about 2.6 s into the call); the caller stays for the two survey
+        # questions (4 s each to answer: the first key at 4.5 s sits mid-window), then the goodbye
+        run = sipp.caller(Caller(caller_id=caller_id, dialled="5000", digits=((4500, resolved), (1500, rating)),
                                  hangup_after_ms=None))
         assert run.wait(60) == 0, run.errors()
     assert agent.wait(20) == 0, agent.errors()

@@ -151,7 +151,8 @@ def test_vip_arriving_later_is_answered_first(routing_service: SwitchboardProces
                           env=dict(os.environ, SWITCHBOARD_AMI_SECRET=routing_service.ami_secret))
     assert done.returncode == 0, done.stderr
     _login(routing_service, "agent1")
-    agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=200, talk_ms=3000), calls=3)
+    # 5 s calls: time for the standard caller, then the VIP, to be in line before agent1 frees up
+    agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=200, talk_ms=5000), calls=3)
     filler = sipp.caller(Caller(caller_id="+442079460321", dialled="3000", digits=((500, "1"),),
                                 hangup_after_ms=None))
     wait_until(lambda: _agent_state(routing_service, "agent1") == "on_call", 20, "agent1 busy")

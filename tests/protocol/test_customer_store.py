@@ -58,6 +58,19 @@ async def test_rewrite_removes_stale_indexes(store: CustomerStore) -> None:
     assert [c.id for c in await store.find_by_phone("+442079460005")] == ["c1"]
 
 
+async def test_reimport_keeps_history_and_another_customers_account(store: CustomerStore) -> None:
+    """A re-import keeps the contact history it does not carry, and never drops an account index now owned by
+    another customer."""
+    await store.write([_record("c1", ("+442079460001",), account="1001")])
+    await store.add_contact("c1", {"at": 1, "flow": "main"}, "self_service")
+    await store.write([_record("c2", ("+442079460002",), account="1001")])  # the account moved to c2
+    await store.write([_record("c1", ("+442079460001",), account="3003")])  # c1 re-imported with a new one
+    found = await store.get("c1")
+    assert found is not None and len(found.self_service) == 1
+    moved = await store.find_by_account("1001")
+    assert moved is not None and moved.id == "c2"
+
+
 async def test_secret_is_stored_hashed_and_verifies(store: CustomerStore, redis_server: RedisServer) -> None:
     """Only a salted, peppered hash is stored; the right secret verifies, a wrong one does not."""
     await store.write([_record("c1", ("+442079460001",), secret="4321")])
