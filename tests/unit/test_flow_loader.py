@@ -287,9 +287,12 @@ def test_repo_dialplans_validate_cleanly() -> None:
     assert {n.kind for f in plan.flows.values() for n in f.nodes.values()} == set(KINDS)
 
 
+SANDBOX_ROOT = Path(os.environ.get("SANDBOX_DIR", REPO_DIALPLANS.parent / ".sandbox" / "asterisk-root"))
+
+
 def _asterisk_sounds() -> Path | None:
     for candidate in (Path("/usr/share/asterisk/sounds/en"), Path("/var/lib/asterisk/sounds/en"),
-                      REPO_DIALPLANS.parent / ".sandbox/asterisk-root/usr/share/asterisk/sounds/en_US_f_Allison"):
+                      SANDBOX_ROOT / "usr/share/asterisk/sounds/en_US_f_Allison"):
         if candidate.is_dir() and any(candidate.glob("hello-world.*")):
             return candidate
     return None
