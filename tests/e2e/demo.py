@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,8 +20,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from tests.e2e.sandbox import (REPO, AsteriskSandbox, RedisServer, SandboxError, SwitchboardProcess, http_get,
-                               python_exe, wait_until)
+from tests.e2e.sandbox import REPO, AsteriskSandbox, RedisServer, SandboxError, SwitchboardProcess, http_get, wait_until
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
 DEMO_PEPPER = "demo-pepper-not-a-secret"
@@ -122,12 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         service = SwitchboardProcess(work / "service", redis.url, asterisk.ami_secret,
                                      extra_env={"SWITCHBOARD_CTI_PEPPER": DEMO_PEPPER},
                                      extra_settings=f"ivr:\n  dialplans: {dialplans}\n").start()
-        customers = work / "customers.json"
-        customers.write_text(json.dumps(CUSTOMERS))
-        imported = subprocess.run([python_exe(), "-m", "switchboard.cli", "customers", "import", str(customers),
-                                   "--config", str(service.workdir / "settings.yaml")], capture_output=True,
-                                  text=True, env=dict(os.environ, SWITCHBOARD_AMI_SECRET=service.ami_secret,
-                                                      SWITCHBOARD_CTI_PEPPER=DEMO_PEPPER))
+        imported = service.import_customers(CUSTOMERS)
         print(f"customers: {imported.stdout.strip() or imported.stderr.strip()}")
         for agent_id in ("agent1", "agent2", "agent3"):
             service.post(f"/agents/{agent_id}/login")

@@ -353,6 +353,14 @@ class SwitchboardProcess:
             raise SandboxError(f"{exc}\n--- switchboard log ---\n{self.log_file.read_text()[-3000:]}") from None
         return self
 
+    def import_customers(self, rows: list[dict]) -> subprocess.CompletedProcess[str]:
+        """Runs `switchboard customers import` with this service's settings and secrets on `rows` (as JSON)."""
+        path = self.workdir / "customers.json"
+        path.write_text(json.dumps(rows))
+        return subprocess.run([python_exe(), "-m", "switchboard.cli", "customers", "import", str(path), "--config",
+                               str(self.workdir / "settings.yaml")], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, SWITCHBOARD_AMI_SECRET=self.ami_secret, **self.extra_env))
+
     def post(self, path: str) -> tuple[int, str]:
         """POST to the service's HTTP side (the control endpoints)."""
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method="POST")

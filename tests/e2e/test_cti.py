@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import urllib.request
 from pathlib import Path
@@ -11,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess, python_exe, wait_until
+from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess, wait_until
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
 PEPPER = "e2e-pepper-not-a-real-secret"
@@ -64,13 +62,8 @@ def _service(asterisk: AsteriskSandbox, redis_url: str, tmp_path: Path) -> Switc
                                              "cti:\n  lookup_budget: 0.2\n").start()
 
 
-def _import(service: SwitchboardProcess, tmp_path: Path) -> None:
-    path = tmp_path / "customers.json"
-    path.write_text(json.dumps(CUSTOMERS))
-    done = subprocess.run([python_exe(), "-m", "switchboard.cli", "customers", "import", str(path),
-                           "--config", str(service.workdir / "settings.yaml")], capture_output=True, text=True,
-                          timeout=60, env=dict(os.environ, SWITCHBOARD_AMI_SECRET=service.ami_secret,
-                                               SWITCHBOARD_CTI_PEPPER=PEPPER))
+def _import(service: SwitchboardProcess) -> None:
+    done = service.import_customers(CUSTOMERS)
     assert done.returncode == 0, done.stderr
 
 
@@ -79,7 +72,7 @@ def cti_service(asterisk: AsteriskSandbox, redis_server: RedisServer,
                 tmp_path: Path) -> Iterator[SwitchboardProcess]:
     redis_server.command("flushall")
     proc = _service(asterisk, redis_server.url, tmp_path)
-    _import(proc, tmp_path)
+    _import(proc)
     assert proc.post("/agents/agent1/login")[0] == 200
     yield proc
     proc.stop()
@@ -164,7 +157,7 @@ def test_redis_stopped_mid_run_calls_still_reach_a_human(asterisk: AsteriskSandb
     own = RedisServer(tmp_path / "own-redis").start()
     service = _service(asterisk, own.url, tmp_path)
     try:
-        _import(service, tmp_path)
+        _import(service)
         own.stop()
         agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=300))
         others = [sipp.agent(Agent(name=n, port=p, answers=False)) for n, p in (("agent2", 5072), ("agent3", 5073))]

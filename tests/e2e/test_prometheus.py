@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.e2e.sandbox import (REPO, AsteriskSandbox, PrometheusServer, RedisServer, SwitchboardProcess, python_exe,
+from tests.e2e.sandbox import (REPO, AsteriskSandbox, PrometheusServer, RedisServer, SwitchboardProcess,
                                wait_until)
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
@@ -48,13 +46,8 @@ def scraped_service(asterisk: AsteriskSandbox, redis_server: RedisServer,
     service = SwitchboardProcess(tmp_path / "service", redis_server.url, asterisk.ami_secret,
                                  extra_env={"SWITCHBOARD_CTI_PEPPER": PEPPER},
                                  extra_settings=f"ivr:\n  dialplans: {folder}\n").start()
-    customers = tmp_path / "customers.json"
-    customers.write_text(json.dumps([{"id": "c-rep", "name": "Rita Repeat", "phones": [REPEATER], "segment": "gold"},
-                                     {"id": "c-one", "name": "Otto Once", "phones": [ONCE], "segment": "gold"}]))
-    done = subprocess.run([python_exe(), "-m", "switchboard.cli", "customers", "import", str(customers), "--config",
-                           str(service.workdir / "settings.yaml")], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, SWITCHBOARD_AMI_SECRET=service.ami_secret,
-                                   SWITCHBOARD_CTI_PEPPER=PEPPER))
+    done = service.import_customers([{"id": "c-rep", "name": "Rita Repeat", "phones": [REPEATER], "segment": "gold"},
+                                     {"id": "c-one", "name": "Otto Once", "phones": [ONCE], "segment": "gold"}])
     assert done.returncode == 0, done.stderr
     assert service.post("/agents/agent1/login")[0] == 200
     prometheus = PrometheusServer(tmp_path / "prometheus", f"127.0.0.1:{service.http_port}").start()

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.e2e.sandbox import (AMIWatcher, AsteriskSandbox, RedisServer, SwitchboardProcess, http_get, python_exe,
+from tests.e2e.sandbox import (AMIWatcher, AsteriskSandbox, RedisServer, SwitchboardProcess, http_get,
                                wait_until)
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
@@ -142,13 +140,8 @@ def test_menu_choice_reaches_the_skilled_agent_then_wrap_up(routing_service: Swi
 def test_vip_arriving_later_is_answered_first(routing_service: SwitchboardProcess, redis_server: RedisServer,
                                               sipp: SippFactory, tmp_path: Path, ami_events: AMIWatcher) -> None:
     """With the only billing agent busy, a VIP who calls after a standard caller gets the agent first."""
-    customers = tmp_path / "customers.json"
-    customers.write_text(json.dumps([{"id": "c-vip", "name": "Very Important", "phones": [VIP],
-                                      "segment": "vip"}]))
-    done = subprocess.run([python_exe(), "-m", "switchboard.cli", "customers", "import", str(customers),
-                           "--config", str(routing_service.workdir / "settings.yaml")],
-                          capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, SWITCHBOARD_AMI_SECRET=routing_service.ami_secret))
+    done = routing_service.import_customers([{"id": "c-vip", "name": "Very Important", "phones": [VIP],
+                                              "segment": "vip"}])
     assert done.returncode == 0, done.stderr
     _login(routing_service, "agent1")
     # 5 s calls: time for the standard caller, then the VIP, to be in line before agent1 frees up

@@ -1,13 +1,9 @@
 """First-contact resolution bookkeeping (cti.repeat_contacts) against a real redis-server."""
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator
-
-import pytest
 from redis.asyncio import Redis
 
 from cti.repeat_contacts import FirstContact, RepeatContacts
-from tests.e2e.sandbox import RedisServer
 
 DAY = 86400.0
 

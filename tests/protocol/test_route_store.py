@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import AsyncIterator, Iterator
 
 import pytest
 from redis.asyncio import Redis
