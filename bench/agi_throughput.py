@@ -75,9 +75,9 @@ async def serve_bare(port: int, per_call: int) -> None:
 async def serve_switchboard(port: int, per_call: int) -> None:
     from prometheus_client import CollectorRegistry
 
-    from ivr.agi_server import AGIServer
-    from ivr.channel import CallerHungUp, Channel
-    from metrics.service_metrics import ServiceMetrics
+    from switchboard.ivr.agi_server import AGIServer
+    from switchboard.ivr.channel import CallerHungUp, Channel
+    from switchboard.metrics.service_metrics import ServiceMetrics
 
     async def flow(channel: Channel) -> None:
         try:

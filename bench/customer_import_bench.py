@@ -41,9 +41,9 @@ from redis.asyncio import Redis
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cti.caller_id import CallerIdNormaliser  # noqa: E402
-from cti.customer_import import BATCH, RowRules, check_row, read_rows  # noqa: E402
-from cti.customer_store import LIST_FIELDS, hash_secret  # noqa: E402
+from switchboard.cti.caller_id import CallerIdNormaliser  # noqa: E402
+from switchboard.cti.customer_import import BATCH, RowRules, check_row, read_rows  # noqa: E402
+from switchboard.cti.customer_store import LIST_FIELDS, hash_secret  # noqa: E402
 from switchboard import cli  # noqa: E402
 from tests.e2e.sandbox import RedisServer  # noqa: E402
 

@@ -24,11 +24,11 @@ from ruamel.yaml import YAML
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ivr.agi_server import AGIServer  # noqa: E402
-from ivr.channel import CallerHungUp, Channel  # noqa: E402
-from ivr.flow_engine import CallState, EngineOptions, FlowEngine  # noqa: E402
-from ivr.flow_loader import load_dialplan  # noqa: E402
-from metrics.service_metrics import ServiceMetrics  # noqa: E402
+from switchboard.ivr.agi_server import AGIServer  # noqa: E402
+from switchboard.ivr.channel import CallerHungUp, Channel  # noqa: E402
+from switchboard.ivr.flow_engine import CallState, EngineOptions, FlowEngine  # noqa: E402
+from switchboard.ivr.flow_loader import load_dialplan  # noqa: E402
+from switchboard.metrics.service_metrics import ServiceMetrics  # noqa: E402
 
 NODES = 500
 

@@ -29,9 +29,9 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from router.decision import AgentView, CallView, best_agent  # noqa: E402
-from router.route_store import P, RouteStore  # noqa: E402
-from router.routing_config import AgentSeed  # noqa: E402
+from switchboard.router.decision import AgentView, CallView, best_agent  # noqa: E402
+from switchboard.router.route_store import P, RouteStore  # noqa: E402
+from switchboard.router.routing_config import AgentSeed  # noqa: E402
 from tests.e2e.sandbox import RedisServer  # noqa: E402
 
 WAITING = 1000

@@ -14,7 +14,7 @@ import re
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from cti.screen_pop import AgentStreams
+from switchboard.cti.screen_pop import AgentStreams
 
 _AGENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 

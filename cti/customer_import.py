@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from cti.customer_store import Customer, CustomerRecord, CustomerStore, chunks, hash_secret
+from switchboard.cti.customer_store import Customer, CustomerRecord, CustomerStore, chunks, hash_secret
 
 FIELDS = ("id", "name", "phones", "segment", "language", "account", "secret", "open_cases")
 REQUIRED = ("id", "name", "phones", "segment")

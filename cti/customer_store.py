@@ -26,7 +26,7 @@ from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
 import redis.asyncio as redis_async
 
-from cti.call_context_store import StoreUnavailable
+from switchboard.cti.call_context_store import StoreUnavailable
 
 PREFIX = "switchboard"
 LIST_FIELDS = ("open_cases", "recent_contacts", "self_service")

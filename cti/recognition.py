@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
-from cti.customer_store import Customer, StoreUnavailable
+from switchboard.cti.customer_store import Customer, StoreUnavailable
 
 RESULTS = ("hit", "miss", "anonymous", "ambiguous", "timeout", "error")
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
-from cti.customer_store import Customer
+from switchboard.cti.customer_store import Customer
 
 CHANNEL = "switchboard:screenpop"
 MAX_PENDING = 1000

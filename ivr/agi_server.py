@@ -15,8 +15,8 @@ import logging
 import time
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol, cast
 
-from ivr.agi_codec import AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder, ReplyDecoder
-from ivr.channel import STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed, CommandTimeout
+from switchboard.ivr.agi_codec import AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder, ReplyDecoder
+from switchboard.ivr.channel import STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed, CommandTimeout
 
 Flow = Callable[[Channel], Awaitable[None]]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Awaitable, Protocol
 
-from ivr.agi_codec import AGIEnvironment, AGIReply, format_command
+from switchboard.ivr.agi_codec import AGIEnvironment, AGIReply, format_command
 
 STATUS_VARIABLE = "SWITCHBOARD_STATUS"
 # Prompts have no length known in advance: a STREAM FILE may run this long beyond the command timeout.

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
-from ivr.channel import STATUS_VARIABLE, Channel
-from ivr.flow_engine import CallState, FlowEngine
-from ivr.flow_model import Dialplan
+from switchboard.ivr.channel import STATUS_VARIABLE, Channel
+from switchboard.ivr.flow_engine import CallState, FlowEngine
+from switchboard.ivr.flow_model import Dialplan
 
 MAX_RECORDED_PATH = 200
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ivr.flow_loader import DialplanError, Problem, load_dialplan
-from ivr.flow_model import Dialplan
+from switchboard.ivr.flow_loader import DialplanError, Problem, load_dialplan
+from switchboard.ivr.flow_model import Dialplan
 
 
 @dataclass(frozen=True)

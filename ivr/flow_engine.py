@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping, Protocol, cast
 
-from ivr.channel import STATUS_VARIABLE, CallerHungUp
-from ivr.flow_hours import Schedule
-from ivr.flow_model import Dialplan, Flow, Node
-from ivr.queue_wait import RouteDesk, RouteHooks, RouteUnavailable, WaitingChannel, wait_and_connect
+from switchboard.ivr.channel import STATUS_VARIABLE, CallerHungUp
+from switchboard.ivr.flow_hours import Schedule
+from switchboard.ivr.flow_model import Dialplan, Flow, Node
+from switchboard.ivr.queue_wait import RouteDesk, RouteHooks, RouteUnavailable, WaitingChannel, wait_and_connect
 
 DTMF = "0123456789*#"
 MAX_STEPS = 500

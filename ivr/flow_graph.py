@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ivr.flow_model import Dialplan, Flow, Node
+from switchboard.ivr.flow_model import Dialplan, Flow, Node
 
 SHAPES = {"menu": "box", "collect": "box", "language": "box", "branch": "diamond", "hours": "diamond",
           "play": "ellipse", "set": "note", "route": "doubleoctagon", "transfer": "doubleoctagon",

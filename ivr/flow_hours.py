@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import holidays as holidays_lib
 
-from ivr.flow_loader import DAYS
+from switchboard.ivr.flow_loader import DAYS
 
 
 @lru_cache(maxsize=64)

@@ -25,7 +25,7 @@ from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTr
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.reader import ReaderError
 
-from ivr.flow_model import WAITING_KINDS, Dialplan, Flow, Node, Place
+from switchboard.ivr.flow_model import WAITING_KINDS, Dialplan, Flow, Node, Place
 
 DIGITS = set("0123456789*#")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -5,7 +5,7 @@ opportunity (a prompt that can be interrupted, or a wait for a key). `-` is a to
 wait times out). `12#` keys three keys in a row. Agents answer unless `agents_answer=False`; `hangup_after=N`
 makes the caller hang up at the Nth input opportunity.
 
-    from ivr.flow_simulator import simulate
+    from switchboard.ivr.flow_simulator import simulate
     result = simulate(plan, "main", digits=["1", "4"], segment="vip")
     assert result.destination == "PJSIP/agent1"
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from ivr.channel import CallerHungUp
-from ivr.flow_engine import CallState, CustomerDirectory, EngineOptions, FlowEngine
-from ivr.flow_model import Dialplan
+from switchboard.ivr.channel import CallerHungUp
+from switchboard.ivr.flow_engine import CallState, CustomerDirectory, EngineOptions, FlowEngine
+from switchboard.ivr.flow_model import Dialplan
 
 
 @dataclass

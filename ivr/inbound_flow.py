@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol
 
-from ivr.channel import CallerHungUp, Channel
+from switchboard.ivr.channel import CallerHungUp, Channel
 
 DIGITS = "0123456789*#"
 

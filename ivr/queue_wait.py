@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
-from ivr.channel import AGICommandFailed, CallerHungUp
+from switchboard.ivr.channel import AGICommandFailed, CallerHungUp
 
 MOH_CLASS = "default"
 HOLD_REFRESH = 10.0  # seconds between reservation refreshes while an agent's phone rings or a bridge lasts

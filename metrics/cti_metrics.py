@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from cti.recognition import RESULTS
+from switchboard.cti.recognition import RESULTS
 
 LOOKUP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
 VERIFY_RESULTS = ("verified", "wrong_secret", "unknown_account", "failed")

@@ -9,8 +9,8 @@ from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ivr.dialplan_registry import ReloadResult
-from ivr.flow_model import Dialplan
+from switchboard.ivr.dialplan_registry import ReloadResult
+from switchboard.ivr.flow_model import Dialplan
 
 OUTCOMES = ("contained", "routed", "overflow", "transferred", "voicemail", "abandoned", "fallback", "failed")
 MAX_NODE_SERIES = 2000

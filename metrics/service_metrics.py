@@ -10,7 +10,7 @@ from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from metrics.command_latency import CommandLatency
+from switchboard.metrics.command_latency import CommandLatency
 
 AGI_OUTCOMES = ("completed", "hangup", "error", "timeout", "no_route")
 # AGI verbs we label by; anything else is counted as "other" so the label set stays closed.

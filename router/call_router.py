@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
-from router.route_store import OfferResult, QueueSnapshot, RouteStore
-from router.routing_config import RoutingConfig
+from switchboard.router.route_store import OfferResult, QueueSnapshot, RouteStore
+from switchboard.router.routing_config import RoutingConfig
 
 # Asterisk device states → the agent-state event they mean
 DEVICE_EVENTS = {"RINGING": "ringing", "RINGINUSE": "on_call", "INUSE": "on_call", "BUSY": "on_call",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from router.routing_config import RelaxStep
+from switchboard.router.routing_config import RelaxStep
 
 
 @dataclass(frozen=True)

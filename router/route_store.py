@@ -12,9 +12,9 @@ from typing import Any, AsyncIterator, Callable, Iterable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from router import route_scripts as lua
-from router.decision import encode_skills, encode_steps
-from router.routing_config import AgentSeed, RelaxStep
+from switchboard.router import route_scripts as lua
+from switchboard.router.decision import encode_skills, encode_steps
+from switchboard.router.routing_config import AgentSeed, RelaxStep
 
 P = lua.PREFIX
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")

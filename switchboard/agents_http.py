@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from router.route_store import AgentRecord
+from switchboard.router.route_store import AgentRecord
 
 ACTIONS = ("login", "logout", "pause", "resume")
 

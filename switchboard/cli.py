@@ -73,7 +73,7 @@ def check_settings(config: Path | None) -> int:
 
 
 def validate(path: Path, sounds: Path | None) -> int:
-    from ivr.flow_loader import DialplanError, load_dialplan
+    from switchboard.ivr.flow_loader import DialplanError, load_dialplan
     try:
         plan, warnings = load_dialplan(path, sounds)
     except DialplanError as exc:
@@ -82,7 +82,7 @@ def validate(path: Path, sounds: Path | None) -> int:
         errors = sum(1 for p in exc.problems if p.severity == "error")
         print(f"{path}: {errors} error(s), {len(exc.problems) - errors} warning(s)", file=sys.stderr)
         return 1
-    from router.routing_config import RoutingConfigError, check_route_nodes, load_routing
+    from switchboard.router.routing_config import RoutingConfigError, check_route_nodes, load_routing
     try:
         routing = load_routing(path)
     except RoutingConfigError as exc:
@@ -111,8 +111,8 @@ def validate(path: Path, sounds: Path | None) -> int:
 def simulate(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from ivr.flow_loader import DialplanError, load_dialplan
-    from ivr.flow_simulator import simulate as run
+    from switchboard.ivr.flow_loader import DialplanError, load_dialplan
+    from switchboard.ivr.flow_simulator import simulate as run
     try:
         plan, _ = load_dialplan(args.dialplans)
     except DialplanError as exc:
@@ -137,8 +137,8 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def graph(args: argparse.Namespace) -> int:
-    from ivr.flow_graph import render
-    from ivr.flow_loader import DialplanError, load_dialplan
+    from switchboard.ivr.flow_graph import render
+    from switchboard.ivr.flow_loader import DialplanError, load_dialplan
     try:
         plan, _ = load_dialplan(args.dialplans)
     except DialplanError as exc:
@@ -187,9 +187,9 @@ def reload(config: Path | None) -> int:
 def customers(args: argparse.Namespace) -> int:
     """`customers import FILE` / `customers export FILE` against the configured Redis."""
 
-    from cti.caller_id import CallerIdNormaliser
-    from cti.customer_import import RowRules, export_file, import_file
-    from cti.customer_store import CustomerStore, StoreUnavailable
+    from switchboard.cti.caller_id import CallerIdNormaliser
+    from switchboard.cti.customer_import import RowRules, export_file, import_file
+    from switchboard.cti.customer_store import CustomerStore, StoreUnavailable
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
@@ -227,7 +227,7 @@ def agents(args: argparse.Namespace) -> int:
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
-    from router.route_store import RouteStore
+    from switchboard.router.route_store import RouteStore
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:

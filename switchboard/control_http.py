@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from ivr.dialplan_registry import ReloadResult
+from switchboard.ivr.dialplan_registry import ReloadResult
 
 
 class ReloadResource(Resource):

@@ -19,36 +19,36 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from cti.agent_events_http import AgentEventsResource
-from cti.ami_client import AMIClient, AMIEvent
-from cti.ami_client import AMISettings as AMIClientSettings
-from cti.call_context_store import CallContextStore
-from cti.caller_id import CallerIdNormaliser
-from cti.crm_lookup import CRMLookup
-from cti.customer_store import CustomerStore
-from cti.recognition import CallerRecognizer
-from cti.screen_pop import AgentStreams, ScreenPops
-from ivr.agi_server import AGIServer, Flow
-from ivr.dialplan_call import DialplanCall
-from ivr.dialplan_registry import DialplanRegistry, ReloadResult
-from ivr.flow_model import Dialplan
-from ivr.flow_engine import EngineOptions, FlowEngine
-from ivr.inbound_flow import InboundFlow, InboundOptions
-from cti.repeat_contacts import RepeatContacts
-from ivr.dialplan_call import ContactFacts
-from ivr.queue_wait import RouteHooks
-from metrics.cti_metrics import CTIMetrics
-from metrics.fcr_metrics import FCRMetrics
-from metrics.live_state import LiveState, LiveStateCollector
-from metrics.queue_metrics import QueueMetrics
-from metrics.http_resources import build_root
-from metrics.ivr_metrics import IVRMetrics
-from metrics.service_metrics import ServiceMetrics
+from switchboard.cti.agent_events_http import AgentEventsResource
+from switchboard.cti.ami_client import AMIClient, AMIEvent
+from switchboard.cti.ami_client import AMISettings as AMIClientSettings
+from switchboard.cti.call_context_store import CallContextStore
+from switchboard.cti.caller_id import CallerIdNormaliser
+from switchboard.cti.crm_lookup import CRMLookup
+from switchboard.cti.customer_store import CustomerStore
+from switchboard.cti.recognition import CallerRecognizer
+from switchboard.cti.screen_pop import AgentStreams, ScreenPops
+from switchboard.ivr.agi_server import AGIServer, Flow
+from switchboard.ivr.dialplan_call import DialplanCall
+from switchboard.ivr.dialplan_registry import DialplanRegistry, ReloadResult
+from switchboard.ivr.flow_model import Dialplan
+from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
+from switchboard.ivr.inbound_flow import InboundFlow, InboundOptions
+from switchboard.cti.repeat_contacts import RepeatContacts
+from switchboard.ivr.dialplan_call import ContactFacts
+from switchboard.ivr.queue_wait import RouteHooks
+from switchboard.metrics.cti_metrics import CTIMetrics
+from switchboard.metrics.fcr_metrics import FCRMetrics
+from switchboard.metrics.live_state import LiveState, LiveStateCollector
+from switchboard.metrics.queue_metrics import QueueMetrics
+from switchboard.metrics.http_resources import build_root
+from switchboard.metrics.ivr_metrics import IVRMetrics
+from switchboard.metrics.service_metrics import ServiceMetrics
 from redis.asyncio import Redis
 
-from router.call_router import CallRouter, RouteEvents
-from router.route_store import RouteStore
-from router.routing_config import RoutingConfig, load_routing
+from switchboard.router.call_router import CallRouter, RouteEvents
+from switchboard.router.route_store import RouteStore
+from switchboard.router.routing_config import RoutingConfig, load_routing
 from switchboard.agents_http import AgentsResource
 from switchboard.control_http import ReloadResource
 from switchboard.settings import Settings

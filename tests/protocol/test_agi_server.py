@@ -7,8 +7,8 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from ivr.agi_server import AGIServer
-from ivr.channel import CallerHungUp, Channel
+from switchboard.ivr.agi_server import AGIServer
+from switchboard.ivr.channel import CallerHungUp, Channel
 from tests.protocol.fake_asterisk import WAIT, FakeAsterisk, RecordingEvents
 
 Flow = Callable[[Channel], Awaitable[None]]

@@ -9,7 +9,7 @@ from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 import pytest
 
-from cti.ami_client import (AMIActionFailed, AMIActionTimeout, AMIClient, AMIError, AMIEvent, AMINotConnected,
+from switchboard.cti.ami_client import (AMIActionFailed, AMIActionTimeout, AMIClient, AMIError, AMIEvent, AMINotConnected,
                             AMISettings, UnsafeAMIValue, backoff_delays)
 from tests.protocol.fake_ami import WAIT, FakeAMI
 

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from cti.crm_lookup import CRMLookup
+from switchboard.cti.crm_lookup import CRMLookup
 
 
 class CRM(BaseHTTPRequestHandler):

@@ -7,8 +7,8 @@ from typing import AsyncIterator
 
 import pytest
 
-from cti.customer_import import RowRules, export_file, import_file
-from cti.customer_store import Customer, CustomerRecord, CustomerStore, StoreUnavailable, hash_secret
+from switchboard.cti.customer_import import RowRules, export_file, import_file
+from switchboard.cti.customer_store import Customer, CustomerRecord, CustomerStore, StoreUnavailable, hash_secret
 from tests.e2e.sandbox import RedisServer, free_port
 
 PEPPER = b"test-pepper-not-a-secret"

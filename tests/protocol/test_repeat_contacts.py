@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from cti.repeat_contacts import FirstContact, RepeatContacts
+from switchboard.cti.repeat_contacts import FirstContact, RepeatContacts
 
 DAY = 86400.0
 

@@ -7,9 +7,9 @@ import random
 import pytest
 from redis.asyncio import Redis
 
-from router.decision import AgentView, CallView, best_agent
-from router.route_store import P, RouteStore
-from router.routing_config import AgentSeed, RelaxStep
+from switchboard.router.decision import AgentView, CallView, best_agent
+from switchboard.router.route_store import P, RouteStore
+from switchboard.router.routing_config import AgentSeed, RelaxStep
 from tests.e2e.sandbox import RedisServer
 
 
@@ -209,8 +209,8 @@ async def test_rebuild_from_device_states_after_reconnect(store: RouteStore, red
     """After an AMI reconnect, device states correct agents whose events were missed: none stays busy or double."""
     import logging
 
-    from router.call_router import CallRouter
-    from router.routing_config import RoutingConfig, Segment
+    from switchboard.router.call_router import CallRouter
+    from switchboard.router.routing_config import RoutingConfig, Segment
     config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
                            relaxation={"default": ()}, wrap_up=0)
     router = CallRouter(store, lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
@@ -230,8 +230,8 @@ async def test_offer_made_by_another_instance_reaches_the_waiting_ticket(redis_s
     """Instance A holds a waiting call; an agent freed through instance B is offered to it over pub/sub."""
     import logging
 
-    from router.call_router import CallRouter
-    from router.routing_config import RoutingConfig, Segment
+    from switchboard.router.call_router import CallRouter
+    from switchboard.router.routing_config import RoutingConfig, Segment
     config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
                            relaxation={"default": ()})
     loop = asyncio.get_running_loop()
@@ -274,8 +274,8 @@ async def test_after_ring_no_answer_the_call_waits_and_gets_the_next_agent(redis
     never the echo of its first offer."""
     import logging
 
-    from router.call_router import CallRouter
-    from router.routing_config import RoutingConfig, Segment
+    from switchboard.router.call_router import CallRouter
+    from switchboard.router.routing_config import RoutingConfig, Segment
     config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
                            relaxation={"default": ()}, ring_action="skip", ring_penalty=60)
     client = Redis.from_url(redis_server.url)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from twisted.web.test.requesthelper import DummyRequest
 
-from router.route_store import AgentRecord
+from switchboard.router.route_store import AgentRecord
 from switchboard.agents_http import AgentsResource
 
 

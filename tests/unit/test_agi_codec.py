@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.agi_codec import (
+from switchboard.ivr.agi_codec import (
     AGIProtocolError,
     AGIReply,
     CommandTooLong,

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumber, PhoneNumberFormat, PhoneNumberType
 
-from cti.caller_id import CallerIdNormaliser, CallerNumber
+from switchboard.cti.caller_id import CallerIdNormaliser, CallerNumber
 
 KINDS = ("e164", "withheld", "unknown", "invalid")
 GB = CallerIdNormaliser("GB")

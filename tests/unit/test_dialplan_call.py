@@ -8,12 +8,12 @@ from typing import Mapping
 
 import pytest
 
-from ivr.agi_codec import AGIEnvironment
-from ivr.dialplan_call import DialplanCall
-from ivr.flow_engine import EngineOptions, FlowEngine
-from ivr.flow_loader import load_dialplan
-from ivr.flow_model import Dialplan
-from ivr.flow_simulator import ScriptedChannel
+from switchboard.ivr.agi_codec import AGIEnvironment
+from switchboard.ivr.dialplan_call import DialplanCall
+from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
+from switchboard.ivr.flow_loader import load_dialplan
+from switchboard.ivr.flow_model import Dialplan
+from switchboard.ivr.flow_simulator import ScriptedChannel
 
 FLOWS = """
 flows:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from twisted.web.test.requesthelper import DummyRequest
 
-from ivr.dialplan_registry import DialplanRegistry, ReloadResult, fingerprint
-from ivr.flow_graph import render, to_dot
-from ivr.flow_loader import DialplanError
-from ivr.flow_model import Dialplan
+from switchboard.ivr.dialplan_registry import DialplanRegistry, ReloadResult, fingerprint
+from switchboard.ivr.flow_graph import render, to_dot
+from switchboard.ivr.flow_loader import DialplanError
+from switchboard.ivr.flow_model import Dialplan
 from switchboard.control_http import ReloadResource
 
 GOOD = """flows:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-import metrics.fcr_metrics as fcr_metrics
-from metrics.fcr_metrics import FCRMetrics
+import switchboard.metrics.fcr_metrics as fcr_metrics
+from switchboard.metrics.fcr_metrics import FCRMetrics
 
 MAIN = {"queue": "billing", "segment": "gold", "flow": "main"}
 

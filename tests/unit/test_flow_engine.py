@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.flow_loader import load_dialplan
-from ivr.flow_model import Dialplan
-from ivr.flow_simulator import simulate
+from switchboard.ivr.flow_loader import load_dialplan
+from switchboard.ivr.flow_model import Dialplan
+from switchboard.ivr.flow_simulator import simulate
 
 FLOWS = """
 flows:

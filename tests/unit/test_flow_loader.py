@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.flow_loader import KINDS, DialplanError, Problem, load_dialplan
-from ivr.flow_model import Dialplan
+from switchboard.ivr.flow_loader import KINDS, DialplanError, Problem, load_dialplan
+from switchboard.ivr.flow_model import Dialplan
 from switchboard.cli import main as cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialplans"

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-import metrics.queue_metrics as queue_metrics
-from metrics.live_state import AGENT_STATES, LiveState, LiveStateCollector
-from metrics.queue_metrics import QueueMetrics
+import switchboard.metrics.queue_metrics as queue_metrics
+from switchboard.metrics.live_state import AGENT_STATES, LiveState, LiveStateCollector
+from switchboard.metrics.queue_metrics import QueueMetrics
 
 BILLING = {"queue": "billing", "segment": "vip"}
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ivr.channel import CallerHungUp
-from ivr.queue_wait import RouteHooks, RouteUnavailable, wait_and_connect
+from switchboard.ivr.channel import CallerHungUp
+from switchboard.ivr.queue_wait import RouteHooks, RouteUnavailable, wait_and_connect
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cti.customer_store import Customer, StoreUnavailable
-from cti.recognition import CallerRecognizer
+from switchboard.cti.customer_store import Customer, StoreUnavailable
+from switchboard.cti.recognition import CallerRecognizer
 
 ADA = Customer(id="c1", name="Ada", segment="vip", phones=("+442079460001",))
 GRACE = Customer(id="c2", name="Grace", segment="gold", phones=("+442079460009",))

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from router.decision import AgentView, CallView, best_agent, best_call, encode_steps, requirement
-from router.routing_config import RelaxStep, RoutingConfigError, parse_routing
+from switchboard.router.decision import AgentView, CallView, best_agent, best_call, encode_steps, requirement
+from switchboard.router.routing_config import RelaxStep, RoutingConfigError, parse_routing
 
 STEPS = (RelaxStep(30, min_level=1), RelaxStep(90, add_skills=("general",)), RelaxStep(180, overflow=True))
 

@@ -6,8 +6,8 @@ import json
 import logging
 from typing import Any, Mapping
 
-from cti.customer_store import Customer
-from cti.screen_pop import CHANNEL, AgentStreams, ScreenPops, agent_of
+from switchboard.cti.customer_store import Customer
+from switchboard.cti.screen_pop import CHANNEL, AgentStreams, ScreenPops, agent_of
 
 ADA = Customer(id="c1", name="Ada Lovelace", segment="vip", open_cases=({"id": "K-1", "title": "refund"},),
                recent_contacts=({"at": 1}, {"at": 2}))

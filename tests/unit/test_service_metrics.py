@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from metrics.service_metrics import ServiceMetrics
+from switchboard.metrics.service_metrics import ServiceMetrics
 
 
 def _value(registry: CollectorRegistry, name: str, labels: dict[str, str] | None = None) -> float:
