@@ -20,7 +20,9 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol, cast
 from switchboard.ivr.channel import STATUS_VARIABLE, CallerHungUp
 from switchboard.ivr.flow_hours import Schedule
 from switchboard.ivr.flow_model import Dialplan, Flow, Node
-from switchboard.ivr.queue_wait import RouteDesk, RouteHooks, RouteUnavailable, WaitingChannel, wait_and_connect
+from switchboard.ivr.call_ports import (FlowObserver, QueueObserver, QuietFlow, QuietQueue, QuietResolution,
+                                        ResolutionObserver, RouteDesk)
+from switchboard.ivr.queue_wait import RouteUnavailable, WaitingChannel, wait_and_connect
 
 DTMF = "0123456789*#"
 MAX_STEPS = 500
@@ -45,6 +47,12 @@ class CustomerDirectory(Protocol):
     async def find_by_account(self, account: str) -> Any: ...
 
     async def verify(self, customer_id: str, secret: str) -> bool: ...
+
+
+class ConnectNotice(Protocol):
+    """The call's owner, told before a route or transfer node rings anyone (to record what the IVR learnt)."""
+
+    async def before_connect(self, state: CallState) -> None: ...
 
 
 class FlowChannel(Protocol):
@@ -101,8 +109,8 @@ class EngineOptions:
     route_endpoint: str = "PJSIP/agent1"  # until the router exists, route nodes without `endpoint` dial this
     customers: CustomerDirectory | None = None  # identify nodes fail (on_failure) without one
     route_desk: RouteDesk | None = None  # the skills router; without it route nodes dial `route_endpoint`
-    route_hooks: RouteHooks = field(default_factory=RouteHooks)
-    on_survey: Callable[[str, str, str], None] = lambda flow, question, answer: None  # for FCR/CSAT metrics
+    queue: QueueObserver = field(default_factory=QuietQueue)
+    resolution: ResolutionObserver = field(default_factory=QuietResolution)  # survey answers (FCR, CSAT)
 
 
 class FlowEngine:
@@ -110,15 +118,18 @@ class FlowEngine:
 
     def __init__(self, options: EngineOptions, logger: logging.Logger,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 on_event: Callable[[str, str], None] | None = None) -> None:
+                 observer: FlowObserver | None = None) -> None:
         self._options = options
         self._log = logger
         self._clock = clock
         # (event, "flow.node"): event is "visit", "invalid" or "no_input" (menu inputs), for metrics.
-        self._on_event = on_event or (lambda event, where: None)
+        self._on_event = (observer or QuietFlow()).on_event
 
-    async def run(self, channel: FlowChannel, dialplan: Dialplan, flow: Flow, state: CallState) -> CallState:
+    async def run(self, channel: FlowChannel, dialplan: Dialplan, flow: Flow, state: CallState,
+                  progress: ConnectNotice | None = None) -> CallState:
         """Runs `flow` from its start to an end; returns the state with outcome and path filled in."""
+        if progress is not None:
+            state.before_connect = progress.before_connect
         state.version = dialplan.version
         current_flow, name = flow, flow.start
         steps = 0
@@ -304,7 +315,7 @@ class FlowEngine:
                 channel, desk, state.uniqueid or "unknown", skills=wanted,
                 language=node.get("language") or "", segment=state.segment, customer=state.customer_id or "",
                 priority=float(node.get("priority") or 0), relaxation=node.get("relaxation"), queue=queue,
-                hooks=self._options.route_hooks)
+                observer=self._options.queue)
         except CallerHungUp:
             state.outcome = "abandoned"
             raise
@@ -331,7 +342,7 @@ class FlowEngine:
             if keys in valid:
                 answer = valid[keys]
                 state.variables[f"survey_{question}"] = answer
-                self._options.on_survey(state.path[0].split(".", 1)[0] if state.path else "", question, answer)
+                self._options.resolution.survey(state.path[0].split(".", 1)[0] if state.path else "", question, answer)
                 return node.get("next")
             if not keys:
                 break
@@ -348,7 +359,7 @@ class FlowEngine:
             raise
         if status == "ANSWER":
             state.outcome = "transferred"
-            self._options.route_hooks.transferred(state.queue or "ivr")
+            self._options.queue.transferred(state.queue or "ivr")
         else:
             state.outcome = "fallback"  # never dead air: the dialplan's fallback rings a human
             await channel.set_variable(STATUS_VARIABLE, "FALLBACK")

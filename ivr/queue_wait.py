@@ -1,7 +1,7 @@
 """The caller's side of a route node: wait in line with music on hold, ring the reserved agent, go back in line.
 
 The routing decisions live in the router; this module only speaks AGI and talks to it through the small
-RouteDesk/RouteTicket interfaces below (the composition root passes the real router). Whatever happens, the
+RouteDesk/RouteTicket ports of `ivr.call_ports` (the composition root passes the real router). Whatever happens, the
 ticket is left (so no agent stays reserved for a call that is gone), and a caller who hangs up while waiting is
 noticed at once through the channel's hang-up notice, not at the next poll.
 """
@@ -12,7 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
+from switchboard.ivr.call_ports import QueueObserver, RouteDesk, RouteTicket
+
 from switchboard.ivr.channel import AGICommandFailed, CallerHungUp
+from switchboard.ivr.channel_variables import AGENT, ANSWEREDTIME, DIALSTATUS
 
 MOH_CLASS = "default"
 HOLD_REFRESH = 10.0  # seconds between reservation refreshes while an agent's phone rings or a bridge lasts
@@ -22,38 +25,9 @@ class RouteUnavailable(Exception):
     """The router could not take the call (its store is unreachable): the caller goes to the dialplan's fallback."""
 
 
-class OfferLike(Protocol):
-    @property
-    def agent(self) -> str: ...
-
-    @property
-    def endpoint(self) -> str: ...
-
-
-class RouteTicket(Protocol):
-    @property
-    def ring_timeout(self) -> float: ...
-
-    @property
-    def ready(self) -> bool: ...
-
-    async def wait(self) -> OfferLike | None: ...
-
-    async def hold(self, agent: str) -> None: ...
-
-    async def not_answered(self, agent: str) -> None: ...
-
-    async def finished(self, agent: str) -> None: ...
-
-    async def leave(self) -> None: ...
-
-
-class RouteDesk(Protocol):
-    async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
-                      priority: float, relaxation: str | None, queue: str) -> RouteTicket: ...
-
-
 class WaitingChannel(Protocol):
+    """The channel verbs waiting in line needs."""
+
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int: ...
 
     async def get_variable(self, name: str) -> str | None: ...
@@ -72,18 +46,6 @@ class RouteResult:
     waited: float = 0.0
     attempts: int = 0
     caller_hung_up: bool = False  # answered, and the caller was the one who hung up
-
-
-@dataclass
-class RouteHooks:
-    """Metrics callbacks: offered(queue, segment), answered(queue, segment, wait), abandoned(queue, segment, wait),
-    handled(queue, segment, talk_seconds), transferred(queue)."""
-
-    offered: Callable[[str, str], None] = lambda q, s: None
-    answered: Callable[[str, str, float], None] = lambda q, s, w: None
-    abandoned: Callable[[str, str, float], None] = lambda q, s, w: None
-    handled: Callable[[str, str, float], None] = lambda q, s, t: None
-    transferred: Callable[[str], None] = lambda q: None
 
 
 async def _keep_reserved(ticket: RouteTicket, agent: str) -> None:
@@ -106,11 +68,11 @@ async def _read(channel: WaitingChannel, name: str) -> str | None:
 
 async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *, skills: dict[str, int],
                            language: str, segment: str, customer: str, priority: float, relaxation: str | None,
-                           queue: str, hooks: RouteHooks, clock: Callable[[], float] = time.monotonic) -> RouteResult:
+                           queue: str, observer: QueueObserver, clock: Callable[[], float] = time.monotonic) -> RouteResult:
     """Runs the route node on a live call. Raises CallerHungUp when the caller leaves before an agent answers
     (after cleaning up); an answered call returns, with `caller_hung_up` telling who ended it."""
     started = clock()
-    hooks.offered(queue, segment)
+    observer.offered(queue, segment)
     try:
         ticket = await desk.request(uid, skills=skills, language=language, segment=segment, customer=customer,
                                     priority=priority, relaxation=relaxation, queue=queue)
@@ -138,7 +100,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
                 result = RouteResult("overflow", waited=clock() - started, attempts=result.attempts)
                 return result
             result.attempts += 1
-            await channel.set_variable("SWITCHBOARD_AGENT", offer.agent)
+            await channel.set_variable(AGENT, offer.agent)
             keeper = asyncio.ensure_future(_keep_reserved(ticket, offer.agent))
             dial_started = clock()
             caller_left: CallerHungUp | None = None
@@ -148,15 +110,15 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
                 caller_left = exc  # after the bridge (caller hung up first) or while the agent's phone rang
             finally:
                 keeper.cancel()
-            status = await _read(channel, "DIALSTATUS") or "UNKNOWN"
+            status = await _read(channel, DIALSTATUS) or "UNKNOWN"
             if status == "ANSWER":
-                answered = await _read(channel, "ANSWEREDTIME")
+                answered = await _read(channel, ANSWEREDTIME)
                 talk = float(answered) if answered and answered.replace(".", "", 1).isdigit() else 0.0
                 waited = max(0.0, clock() - started - talk)
                 result = RouteResult("answered", offer.agent, waited, result.attempts, caller_left is not None)
                 answered_at = dial_started
-                hooks.answered(queue, segment, waited)
-                hooks.handled(queue, segment, talk)
+                observer.answered(queue, segment, waited)
+                observer.handled(queue, segment, talk, ticket.wrap_up)
                 await ticket.finished(offer.agent)
                 return result
             if caller_left is not None:
@@ -164,7 +126,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
             await ticket.not_answered(offer.agent)
     except CallerHungUp:
         if answered_at is None:
-            hooks.abandoned(queue, segment, clock() - started)
+            observer.abandoned(queue, segment, clock() - started)
         raise
     finally:
         hangup.cancel()

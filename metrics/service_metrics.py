@@ -16,7 +16,6 @@ AGI_OUTCOMES = ("completed", "hangup", "error", "timeout", "no_route")
 # AGI verbs we label by; anything else is counted as "other" so the label set stays closed.
 AGI_VERBS = ("ANSWER", "STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SET VARIABLE", "GET VARIABLE",
              "GET FULL VARIABLE", "EXEC", "HANGUP", "VERBOSE", "CHANNEL STATUS", "NOOP", "other")
-CALL_RESULTS = ("connected", "no_answer", "abandoned_ivr", "failed")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -42,9 +41,6 @@ class ServiceMetrics:
                                    registry=registry)
         self.ami_reconnects = Counter("switchboard_ami_reconnects_total", "AMI links re-opened after a loss",
                                       registry=registry)
-        calls = Counter("switchboard_inbound_calls_total", "Calls through the inbound flow by result",
-                        ["result"], registry=registry)
-        self._calls = {r: calls.labels(r) for r in CALL_RESULTS}
 
     # --- FastAGI server observer -------------------------------------------------------------------
     def session_started(self) -> None:
@@ -67,6 +63,3 @@ class ServiceMetrics:
     def ami_reconnected(self) -> None:
         self.ami_reconnects.inc()
 
-    # --- calls ---------------------------------------------------------------------------------------
-    def call_result(self, result: str) -> None:
-        self._calls.get(result, self._calls["failed"]).inc()

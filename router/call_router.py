@@ -54,6 +54,11 @@ class Ticket:
         return self._router.config().ring_timeout
 
     @property
+    def wrap_up(self) -> float:
+        """Seconds of after-call work an agent of this call gets (part of the handle time)."""
+        return self._router.config().wrap_up
+
+    @property
     def ready(self) -> bool:
         """An offer (or the overflow) is already here: `wait()` will not wait."""
         return self._result is not None

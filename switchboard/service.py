@@ -28,15 +28,12 @@ from switchboard.cti.crm_lookup import CRMLookup
 from switchboard.cti.customer_store import CustomerStore
 from switchboard.cti.recognition import CallerRecognizer
 from switchboard.cti.screen_pop import AgentStreams, ScreenPops
-from switchboard.ivr.agi_server import AGIServer, Flow
-from switchboard.ivr.dialplan_call import DialplanCall
+from switchboard.ivr.agi_server import AGIServer
+from switchboard.ivr.call_script import CallPorts, InboundCalls
 from switchboard.ivr.dialplan_registry import DialplanRegistry, ReloadResult
 from switchboard.ivr.flow_model import Dialplan
 from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
-from switchboard.ivr.inbound_flow import InboundFlow, InboundOptions
 from switchboard.cti.repeat_contacts import RepeatContacts
-from switchboard.ivr.dialplan_call import ContactFacts
-from switchboard.ivr.queue_wait import RouteHooks
 from switchboard.metrics.cti_metrics import CTIMetrics
 from switchboard.metrics.fcr_metrics import FCRMetrics
 from switchboard.metrics.live_state import LiveState, LiveStateCollector
@@ -51,6 +48,7 @@ from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
 from switchboard.agents_http import AgentsResource
 from switchboard.control_http import ReloadResource
+from switchboard.call_wiring import ContextJournal, RepeatContactLedger
 from switchboard.settings import Settings
 
 FALLBACK_REASONS = ("agi-FAILURE", "agi-NOTFOUND", "agi-HANGUP", "FAILED", "INCOMPLETE", "FALLBACK", "other")
@@ -87,11 +85,6 @@ class Service:
                             ["reason"], registry=self.registry)
         self._fallbacks = {r: fallbacks.labels(r) for r in FALLBACK_REASONS}
         self.store = CallContextStore.from_url(s.redis.url, s.redis.timeout)
-        flow = InboundFlow(
-            InboundOptions(greeting=s.inbound.greeting, digit_timeout=s.inbound.digit_timeout,
-                           agent_endpoint=s.inbound.agent_endpoint, dial_timeout=s.inbound.dial_timeout,
-                           sorry_prompt=s.inbound.sorry_prompt),
-            recorder=self.store, on_result=metrics.call_result, logger=self.log.getChild("inbound"))
         if s.ami.enabled:
             self.ami = AMIClient(
                 AMIClientSettings(host=s.ami.host, port=s.ami.port, username=s.ami.username,
@@ -103,10 +96,8 @@ class Service:
                 on_state=self._ami_state_observer(metrics))
             await self.ami.start()
             self._event_task = self.loop.create_task(self._dispatch_events())
-        inbound: Flow = flow
         self._start_cti()
-        if s.ivr.dialplans:
-            inbound = self._dialplan_flow(metrics)
+        inbound = self._inbound_calls()
         if self.router is not None:
             await self.router.start()
             if self.ami is not None and self.ami.connected:
@@ -136,10 +127,11 @@ class Service:
         self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
                       s.http.host, self.http_port.getHost().port)
 
-    def _dialplan_flow(self, metrics: ServiceMetrics) -> Flow:
-        """The YAML flows: load (errors stop start-up), watch for edits, reload on SIGHUP."""
+    def _inbound_calls(self) -> InboundCalls:
+        """The `inbound` script: the YAML flows (load errors stop start-up, edits are watched, SIGHUP reloads),
+        the engine and the call script with every port wired."""
         s = self.settings
-        assert s.ivr.dialplans is not None and self.store is not None
+        assert self.store is not None
         ivr_metrics = IVRMetrics(self.registry)
         queue_metrics = QueueMetrics(self.registry, s.metrics.service_level_thresholds,
                                      s.metrics.short_abandon_seconds)
@@ -166,9 +158,7 @@ class Service:
             self.log.warning("SIGHUP reload unavailable on this platform; use POST /dialplans/reload")
         assert self.customers is not None and self.recognizer is not None and self.cti_metrics is not None
         ivr_metrics.on_verification = self.cti_metrics.verification
-        desk = None
-        hooks = RouteHooks(offered=queue_metrics.offered, answered=queue_metrics.answered,
-                           abandoned=queue_metrics.abandoned, transferred=queue_metrics.transferred)
+        desk: CallRouter | None = None
         if registry.companion_value is not None:
             def routing() -> RoutingConfig:
                 return registry.companion_value
@@ -176,25 +166,14 @@ class Service:
             self.router = CallRouter(RouteStore(self._router_redis), routing, self.loop,
                                      self.log.getChild("router"), RouteEvents(decision=queue_metrics.decision))
             desk = self.router
-            hooks.handled = lambda q, seg, talk: queue_metrics.handled(q, seg, talk, routing().wrap_up)
             LiveStateCollector(self.registry, self._live_state)
-        engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint, customers=self.customers,
-                                          route_desk=desk, route_hooks=hooks, on_survey=fcr_metrics.survey),
-                            self.log.getChild("flow"), on_event=ivr_metrics.on_event)
+        engine = FlowEngine(EngineOptions(route_endpoint=s.ivr.agent_endpoint, customers=self.customers,
+                                          route_desk=desk, queue=queue_metrics, resolution=fcr_metrics),
+                            self.log.getChild("flow"), observer=ivr_metrics)
         repeats = RepeatContacts(self.customers.client, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
-
-        async def count_contact(facts: ContactFacts) -> None:
-            key = RepeatContacts.caller_key(facts.customer_id, facts.number)
-            if key is None:
-                return  # withheld and unverified: nobody to match a repeat against
-            first = await repeats.record(key, facts.uniqueid, facts.started, queue=facts.queue,
-                                         segment=facts.segment, flow=facts.flow, intent=facts.intent)
-            fcr_metrics.contact(facts.queue, facts.segment, facts.flow)
-            if first is not None:
-                fcr_metrics.repeat(first.queue, first.segment, first.flow)
-        return DialplanCall(lambda: registry.current, engine, self.store, ivr_metrics.on_finished,
-                            self.log.getChild("ivr"), recognise=self.recognizer.recognise, history=self.customers,
-                            on_contact=count_contact, on_abandoned=ivr_metrics.on_abandoned)
+        ports = CallPorts(journal=ContextJournal(self.store), flows=ivr_metrics, recognizer=self.recognizer,
+                          customers=self.customers, contacts=RepeatContactLedger(repeats), resolution=fcr_metrics)
+        return InboundCalls(registry, engine, ports, self.log.getChild("ivr"))
 
     def _live_state(self) -> LiveState | None:
         """The router's latest Redis snapshot in the form the live-state collector exports."""

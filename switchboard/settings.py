@@ -118,35 +118,19 @@ class HTTPSettings:
 
 
 @dataclass(frozen=True)
-class InboundSettings:
-    """The first call flow (`inbound`): greet, take one digit, hand the caller to an agent."""
-
-    greeting: str = "hello-world"
-    digit_timeout: float = 5.0
-    agent_endpoint: str = "PJSIP/agent1"
-    dial_timeout: int = 20
-    sorry_prompt: str = "sorry-youre-having-problems"
-
-    def check(self) -> list[tuple[str, str]]:
-        out = _positive(self, "digit_timeout", "dial_timeout")
-        for name in ("greeting", "agent_endpoint", "sorry_prompt"):
-            value = getattr(self, name)
-            if not value or any(c in value for c in "\r\n\0,|"):
-                out.append((name, "must be non-empty and contain no comma, |, CR, LF or NUL"))
-        return out
-
-
-@dataclass(frozen=True)
 class IVRSettings:
     """The YAML call flows (dialplans/)."""
 
-    dialplans: str | None = None
+    dialplans: str = "dialplans"
     sounds_dir: str | None = None
     watch_interval: float = 2.0
+    agent_endpoint: str = "PJSIP/agent1"  # route nodes dial it when there is no skills router and no `endpoint`
 
     def check(self) -> list[tuple[str, str]]:
         out = _positive(self, "watch_interval")
-        if self.dialplans is not None and not Path(self.dialplans).exists():
+        if not self.agent_endpoint or any(c in self.agent_endpoint for c in "\r\n\0,|"):
+            out.append(("agent_endpoint", "must be non-empty and contain no comma, |, CR, LF or NUL"))
+        if not Path(self.dialplans).exists():
             out.append(("dialplans", f"{self.dialplans} does not exist; point it at the dialplans/ folder"))
         if self.sounds_dir is not None and not Path(self.sounds_dir).is_dir():
             out.append(("sounds_dir", f"{self.sounds_dir} is not a folder"))
@@ -221,7 +205,6 @@ class Settings:
     ami: AMISettings = field(default_factory=AMISettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     http: HTTPSettings = field(default_factory=HTTPSettings)
-    inbound: InboundSettings = field(default_factory=InboundSettings)
     ivr: IVRSettings = field(default_factory=IVRSettings)
     cti: CTISettings = field(default_factory=CTISettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)

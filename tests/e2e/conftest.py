@@ -55,7 +55,10 @@ def redis_server(e2e_dir: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def service(asterisk: AsteriskSandbox, redis_server: RedisServer, tmp_path: Path) -> Iterator[SwitchboardProcess]:
-    proc = SwitchboardProcess(tmp_path / "service", redis_server.url, asterisk.ami_secret).start()
+    """The service running the first flow (examples/first-flow: greet, one key, agent1)."""
+    first_flow = Path(__file__).resolve().parents[2] / "examples" / "first-flow"
+    proc = SwitchboardProcess(tmp_path / "service", redis_server.url, asterisk.ami_secret,
+                              extra_settings=f"ivr:\n  dialplans: {first_flow}\n").start()
     yield proc
     proc.stop()
 

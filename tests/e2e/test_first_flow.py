@@ -1,4 +1,5 @@
-"""End to end through real Asterisk 22, sipp and Redis: the first flow, and the fallback when the service is down."""
+"""End to end through real Asterisk 22, sipp and Redis: the first flow (examples/first-flow), and the fallback when
+the service is down."""
 from __future__ import annotations
 
 from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess, wait_until
@@ -15,7 +16,7 @@ def _call_records(redis_server: RedisServer) -> dict[str, dict[str, str]]:
 
 def test_caller_presses_digit_and_reaches_agent(asterisk: AsteriskSandbox, redis_server: RedisServer,
                                                 service: SwitchboardProcess, sipp: SippFactory) -> None:
-    """A caller with a caller ID presses 2 during the greeting, the choice is set and agent1 answers."""
+    """A caller with a caller ID presses 2 during the greeting, the choice is kept and agent1 answers."""
     before = set(_call_records(redis_server))
     agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=300))
     caller = sipp.caller(Caller(caller_id="+441632960123", digits=((600, "2"),), hangup_after_ms=1500))
@@ -28,11 +29,12 @@ def test_caller_presses_digit_and_reaches_agent(asterisk: AsteriskSandbox, redis
     new = {k: v for k, v in _call_records(redis_server).items() if k not in before}
     assert len(new) == 1, new
     record = next(iter(new.values()))
-    assert record["choice"] == "2"
+    assert record["flow"] == "first"
+    assert record["path"] == "first.greeting > first.agent"
     assert record["caller"] == "+441632960123"
-    assert record["dial_status"] == "ANSWER"
-    assert record["result"] == "connected"
-    assert service.metric("switchboard_inbound_calls_total", 'result="connected"') == 1
+    assert record["destination"] == "PJSIP/agent1"
+    assert record["outcome"] == "routed"
+    assert service.metric("switchboard_ivr_calls_total", 'flow="first",outcome="routed"') == 1
     assert service.metric("switchboard_agi_sessions_total", 'outcome="completed"') == 1
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from switchboard.ivr.channel import CallerHungUp
-from switchboard.ivr.queue_wait import RouteHooks, RouteUnavailable, wait_and_connect
+from switchboard.ivr.call_ports import QuietQueue
+from switchboard.ivr.queue_wait import RouteUnavailable, wait_and_connect
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Offer:
 class ScriptedTicket:
     offers: list[Offer | None]
     ring_timeout: float = 15.0
+    wrap_up: float = 0.0
     left: int = 0
     unanswered: list[str] = field(default_factory=list)
     finished_with: list[str] = field(default_factory=list)
@@ -83,9 +85,23 @@ class ScriptedChannel:
         return self.gone
 
 
-def _run(channel: ScriptedChannel, desk: ScriptedDesk, hooks: RouteHooks | None = None):
+class SeenInLine(QuietQueue):
+    """A queue observer that keeps the answered and abandoned waits it is told about."""
+
+    def __init__(self) -> None:
+        self.answered_waits: list[tuple[str, str, float]] = []
+        self.abandoned_waits: list[float] = []
+
+    def answered(self, queue: str, segment: str, wait_seconds: float) -> None:
+        self.answered_waits.append((queue, segment, wait_seconds))
+
+    def abandoned(self, queue: str, segment: str, wait_seconds: float) -> None:
+        self.abandoned_waits.append(wait_seconds)
+
+
+def _run(channel: ScriptedChannel, desk: ScriptedDesk, seen: SeenInLine | None = None):
     return wait_and_connect(channel, desk, "u1", skills={"billing": 1}, language="", segment="gold", customer="c",
-                            priority=0, relaxation=None, queue="billing", hooks=hooks or RouteHooks())
+                            priority=0, relaxation=None, queue="billing", observer=seen or SeenInLine())
 
 
 async def test_reserved_agent_is_rung_without_music_then_the_next_after_no_answer() -> None:
@@ -93,8 +109,9 @@ async def test_reserved_agent_is_rung_without_music_then_the_next_after_no_answe
     ticket = ScriptedTicket([Offer("a1", "PJSIP/a1"), Offer("a2", "PJSIP/a2")])
     ticket.gate.set()
     channel = ScriptedChannel(["NOANSWER", "ANSWER"])
-    answered: list[tuple[str, str, float]] = []
-    result = await _run(channel, ScriptedDesk(ticket), RouteHooks(answered=lambda q, s, w: answered.append((q, s, w))))
+    seen = SeenInLine()
+    result = await _run(channel, ScriptedDesk(ticket), seen)
+    answered = seen.answered_waits
     assert result.result == "answered" and result.agent == "a2" and result.attempts == 2
     assert channel.apps == ["Dial", "Dial"]  # gate still set: no music blip either time
     assert ticket.unanswered == ["a1"] and ticket.finished_with == ["a2"] and ticket.left == 1
@@ -105,9 +122,9 @@ async def test_hang_up_in_line_leaves_at_once_and_keeps_the_connection_future() 
     """A caller hanging up while waiting ends the wait at once; the channel's own hang-up future is not cancelled."""
     ticket = ScriptedTicket([])
     channel = ScriptedChannel([])
-    abandoned: list[float] = []
-    task = asyncio.ensure_future(_run(channel, ScriptedDesk(ticket), RouteHooks(abandoned=lambda q, s, w:
-                                                                                 abandoned.append(w))))
+    seen = SeenInLine()
+    abandoned = seen.abandoned_waits
+    task = asyncio.ensure_future(_run(channel, ScriptedDesk(ticket), seen))
     await channel.on_hold.wait()  # the caller is in line, hearing music
     channel.gone.set_result(None)
     with pytest.raises(CallerHungUp):

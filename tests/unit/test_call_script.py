@@ -1,15 +1,15 @@
-"""The live-call wrapper of YAML flows: what it records in the call context before an agent's phone rings."""
+"""The call script: what it records in the call journal before an agent's phone rings, and how a call ends."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import pytest
 
 from switchboard.ivr.agi_codec import AGIEnvironment
-from switchboard.ivr.dialplan_call import DialplanCall
+from switchboard.ivr.call_ports import CallSnapshot
+from switchboard.ivr.call_script import CallPorts, InboundCalls
 from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
 from switchboard.ivr.flow_loader import load_dialplan
 from switchboard.ivr.flow_model import Dialplan
@@ -54,14 +54,37 @@ class Directory:
 
 
 @dataclass
-class Recorder:
-    """The call-context store: every write with the channel events seen so far."""
+class Journal:
+    """The call journal: every snapshot with the channel events seen so far."""
 
     channel: ScriptedChannel
-    writes: list[tuple[dict[str, str], tuple[str, ...]]] = field(default_factory=list)
+    writes: list[tuple[CallSnapshot, tuple[str, ...]]] = field(default_factory=list)
 
-    async def record(self, uniqueid: str, fields: Mapping[str, str]) -> None:
-        self.writes.append((dict(fields), tuple(self.channel.events)))
+    async def write(self, call: CallSnapshot) -> None:
+        self.writes.append((call, tuple(self.channel.events)))
+
+
+@dataclass
+class Finished:
+    """The flow observer: how each call ended."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def on_event(self, event: str, where: str) -> None:
+        """Node events are not what these tests look at."""
+
+    def on_abandoned(self, where: str) -> None:
+        """IVR hang-ups are not what these tests look at."""
+
+    def on_finished(self, flow: str, outcome: str) -> None:
+        self.calls.append((flow, outcome))
+
+
+@dataclass
+class Plan:
+    """A dialplan source that always has the same version."""
+
+    current: Dialplan
 
 
 class LiveChannel(ScriptedChannel):
@@ -82,31 +105,29 @@ def plan(tmp_path: Path) -> Dialplan:
 async def test_progress_is_recorded_before_the_agent_rings(plan: Dialplan) -> None:
     """Path, intents and the customer verified on the way are in the call context before Dial (screen pops)."""
     channel = LiveChannel(digits=["1", "5555#", "1234#"])
-    recorder = Recorder(channel)
-    finished: list[tuple[str, str]] = []
+    journal = Journal(channel)
+    finished = Finished()
     engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
-    call = DialplanCall(lambda: plan, engine, recorder, lambda flow, outcome: finished.append((flow, outcome)),
-                        logging.getLogger("test"))
-    await call(channel)  # type: ignore[arg-type]
-    before_dial = [fields for fields, events in recorder.writes
-                   if "path" in fields and not any(e.startswith("Dial(") for e in events)]
-    assert before_dial == [{"last_node": "billing.agents",
-                            "path": "billing.menu > billing.verify > billing.agents",
-                            "intents": "billing,identify", "language": "en", "customer_id": "c-7",
-                            "segment": "gold", "confidence": "verified"}]
-    ended = recorder.writes[-1][0]
-    assert ended["state"] == "ended" and ended["outcome"] == "routed" and ended["customer_id"] == "c-7"
-    assert finished == [("billing", "routed")]
+    calls = InboundCalls(Plan(plan), engine, CallPorts(journal=journal, flows=finished), logging.getLogger("test"))
+    await calls(channel)  # type: ignore[arg-type]
+    before_dial = [call for call, events in journal.writes
+                   if call.last_node and not any(e.startswith("Dial(") for e in events)]
+    assert [(c.last_node, c.path, c.intents, c.language, c.customer_id, c.segment, c.confidence, c.state)
+            for c in before_dial] == [("billing.agents", ("billing.menu", "billing.verify", "billing.agents"),
+                                       ("billing", "identify"), "en", "c-7", "gold", "verified", "ivr")]
+    ended = journal.writes[-1][0]
+    assert ended.state == "ended" and ended.outcome == "routed" and ended.customer_id == "c-7"
+    assert finished.calls == [("billing", "routed")]
 
 
 async def test_transfer_records_progress_too(plan: Dialplan) -> None:
     """A transfer node also records the call's progress before it dials."""
     channel = LiveChannel(digits=["1", "-", "-", "-"])  # no account: identify fails, the desk gets the call
-    recorder = Recorder(channel)
+    journal = Journal(channel)
     engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
-    await DialplanCall(lambda: plan, engine, recorder, lambda flow, outcome: None,
+    await InboundCalls(Plan(plan), engine, CallPorts(journal=journal, flows=Finished()),
                        logging.getLogger("test"))(channel)  # type: ignore[arg-type]
-    progress = [fields for fields, events in recorder.writes if fields.get("last_node") == "billing.desk"
+    progress = [call for call, events in journal.writes if call.last_node == "billing.desk"
                 and not any(e.startswith("Dial(") for e in events)]
-    assert progress and progress[0]["confidence"] == "none"
-    assert progress[0]["path"].endswith("billing.verify > billing.desk")
+    assert progress and progress[0].confidence == "none"
+    assert progress[0].path[-2:] == ("billing.verify", "billing.desk")

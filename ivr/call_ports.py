@@ -1,0 +1,236 @@
+"""The ports of a call: what the call script and the flow engine need from the rest of Switchboard.
+
+ivr defines these Protocols; cti (caller directory, customer directory, contact ledger), router (route desk) and
+metrics (observers) implement them structurally, without importing ivr, and the composition root wires the
+implementations in. `CallSnapshot` is what the call script hands the call journal: the call's context as ivr
+knows it (the journal — cti's context store, behind an adapter in the composition root — decides how it is kept).
+Nothing here does I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol
+
+
+# --- caller recognition and customers (implemented by cti) --------------------------------------------------
+class CustomerLike(Protocol):
+    """A customer record as the IVR sees it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def segment(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def account(self) -> str: ...
+
+
+class RecognitionLike(Protocol):
+    """The outcome of looking up the caller ID: who it is, how sure, which segment."""
+
+    @property
+    def result(self) -> str: ...
+
+    @property
+    def number(self) -> str | None: ...
+
+    @property
+    def segment(self) -> str: ...
+
+    @property
+    def confidence(self) -> str: ...
+
+    @property
+    def customer(self) -> CustomerLike | None: ...
+
+
+class CallerRecognizer(Protocol):
+    """Caller ID (and name) → customer, segment and confidence, within a time budget; never raises."""
+
+    async def recognise(self, caller_id: str | None, caller_name: str | None = None) -> RecognitionLike: ...
+
+
+class CustomerDirectory(Protocol):
+    """What identify-and-verify needs, and where a known customer's self-service history goes."""
+
+    async def find_by_account(self, account: str) -> CustomerLike | None: ...
+
+    async def verify(self, customer_id: str, secret: str) -> bool: ...
+
+    async def add_contact(self, customer_id: str, contact: Mapping[str, object], field_name: str) -> None: ...
+
+
+class EarlierContactLike(Protocol):
+    """The earlier contact a repeat was counted against (labels from closed sets only)."""
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def segment(self) -> str: ...
+
+    @property
+    def flow(self) -> str: ...
+
+
+class ContactLedger(Protocol):
+    """First-contact resolution by repeat contacts: records this contact, returns the earlier one it repeats."""
+
+    async def record_contact(self, *, customer_id: str | None, number: str | None, uniqueid: str, started: float,
+                             queue: str, segment: str, flow: str, intent: str) -> EarlierContactLike | None: ...
+
+
+# --- the call journal (cti's call-context store, through the composition root) ------------------------------
+@dataclass(frozen=True)
+class CallSnapshot:
+    """The call's context at one moment: written when the IVR starts, before an agent rings, and at the end."""
+
+    uniqueid: str
+    state: str                     # "ivr" while the call is in Switchboard's hands, "ended" after
+    flow: str
+    dialplan_version: str
+    caller: str
+    dnid: str
+    started_at: float
+    recognition: str               # the caller-ID lookup's result ("off" when no recognizer is wired)
+    customer_id: str | None
+    segment: str
+    confidence: str                # none, ani (caller-ID match), verified (identify node)
+    language: str
+    last_node: str
+    path: tuple[str, ...]
+    intents: tuple[str, ...]
+    queue: str | None
+    outcome: str | None
+    destination: str | None
+
+
+class CallJournal(Protocol):
+    """Keeps each call's context where screen pops and reports read it."""
+
+    async def write(self, call: CallSnapshot) -> None: ...
+
+
+# --- routing (implemented by router) -------------------------------------------------------------------------
+class OfferLike(Protocol):
+    """An agent reserved for the call."""
+
+    @property
+    def agent(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+
+class RouteTicket(Protocol):
+    """A call's place in line."""
+
+    @property
+    def ring_timeout(self) -> float: ...
+
+    @property
+    def wrap_up(self) -> float: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def wait(self) -> OfferLike | None: ...
+
+    async def hold(self, agent: str) -> None: ...
+
+    async def not_answered(self, agent: str) -> None: ...
+
+    async def finished(self, agent: str) -> None: ...
+
+    async def leave(self) -> None: ...
+
+
+class RouteDesk(Protocol):
+    """Puts a call in line for agents with the skills it needs."""
+
+    async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
+                      priority: float, relaxation: str | None, queue: str) -> RouteTicket: ...
+
+
+# --- observers (implemented by metrics) ----------------------------------------------------------------------
+class FlowObserver(Protocol):
+    """What happens in the IVR: node visits and inputs, where callers hang up, how calls end."""
+
+    def on_event(self, event: str, where: str) -> None: ...
+
+    def on_abandoned(self, where: str) -> None: ...
+
+    def on_finished(self, flow: str, outcome: str) -> None: ...
+
+
+class QueueObserver(Protocol):
+    """What happens in line: offered, answered (with wait), abandoned (with wait), handled, transferred."""
+
+    def offered(self, queue: str, segment: str) -> None: ...
+
+    def answered(self, queue: str, segment: str, wait_seconds: float) -> None: ...
+
+    def abandoned(self, queue: str, segment: str, wait_seconds: float) -> None: ...
+
+    def handled(self, queue: str, segment: str, talk_seconds: float, wrap_up_seconds: float = 0.0) -> None: ...
+
+    def transferred(self, queue: str) -> None: ...
+
+
+class ResolutionObserver(Protocol):
+    """First-contact resolution and satisfaction: contacts, repeats and survey answers."""
+
+    def contact(self, queue: str, segment: str, flow: str) -> None: ...
+
+    def repeat(self, queue: str, segment: str, flow: str) -> None: ...
+
+    def survey(self, flow: str, question: str, answer: str) -> None: ...
+
+
+class QuietFlow:
+    """A FlowObserver that observes nothing (simulator, tests)."""
+
+    def on_event(self, event: str, where: str) -> None:
+        """Ignores a node event."""
+
+    def on_abandoned(self, where: str) -> None:
+        """Ignores an IVR hang-up."""
+
+    def on_finished(self, flow: str, outcome: str) -> None:
+        """Ignores a call's end."""
+
+
+class QuietQueue:
+    """A QueueObserver that observes nothing (simulator, tests)."""
+
+    def offered(self, queue: str, segment: str) -> None:
+        """Ignores an offer."""
+
+    def answered(self, queue: str, segment: str, wait_seconds: float) -> None:
+        """Ignores an answer."""
+
+    def abandoned(self, queue: str, segment: str, wait_seconds: float) -> None:
+        """Ignores an abandon."""
+
+    def handled(self, queue: str, segment: str, talk_seconds: float, wrap_up_seconds: float = 0.0) -> None:
+        """Ignores a handled call."""
+
+    def transferred(self, queue: str) -> None:
+        """Ignores a transfer."""
+
+
+class QuietResolution:
+    """A ResolutionObserver that observes nothing (simulator, tests)."""
+
+    def contact(self, queue: str, segment: str, flow: str) -> None:
+        """Ignores a contact."""
+
+    def repeat(self, queue: str, segment: str, flow: str) -> None:
+        """Ignores a repeat."""
+
+    def survey(self, flow: str, question: str, answer: str) -> None:
+        """Ignores a survey answer."""

@@ -1,0 +1,212 @@
+"""The call script: one inbound call's life, from FastAGI accept to its recorded end.
+
+    choose the flow → recognise the caller → record → tell the dialplan → run the flow (route nodes ask the route
+    desk for an agent) → finish: outcome, self-service history, first-contact resolution, metrics
+
+`InboundCalls` is the FastAGI `inbound` script (one per process); it hands each call to an `InboundCall`, which
+owns that call's state. Collaborators are the ports of `ivr.call_ports`, wired in by the composition root. The
+dialplan version is pinned for the whole call (a reload during a call does not change its flow). Nothing a
+collaborator does wrong reaches the caller: a store that fails is logged and the call goes on; a number with no
+flow sends the caller to the dialplan's fallback.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from switchboard.ivr.call_ports import (CallerRecognizer, CallJournal, CallSnapshot, ContactLedger,
+                                        CustomerDirectory, FlowObserver, QuietResolution, ResolutionObserver)
+from switchboard.ivr.channel import Channel
+from switchboard.ivr.channel_variables import (CHANNEL_LANGUAGE, CONFIDENCE, CUSTOMER_ID, SEGMENT, STATUS,
+                                               STATUS_FAILED)
+from switchboard.ivr.flow_engine import CallState, FlowEngine
+from switchboard.ivr.flow_model import Dialplan, Flow
+
+MAX_RECORDED_PATH = 200
+SELF_SERVICE = "self-service"  # the queue label of a contact that never asked for an agent
+
+
+class DialplanSource(Protocol):
+    """The live, validated dialplan version (the registry swaps it on reload)."""
+
+    @property
+    def current(self) -> Dialplan: ...
+
+
+@dataclass(frozen=True)
+class CallPorts:
+    """Everything outside ivr that a call talks to; optional ports are simply not used when absent."""
+
+    journal: CallJournal
+    flows: FlowObserver
+    recognizer: CallerRecognizer | None = None
+    customers: CustomerDirectory | None = None
+    contacts: ContactLedger | None = None
+    resolution: ResolutionObserver = field(default_factory=QuietResolution)
+
+
+class InboundCalls:
+    """The `inbound` FastAGI script: every call gets its own `InboundCall` on the current dialplan version."""
+
+    def __init__(self, dialplans: DialplanSource, engine: FlowEngine, ports: CallPorts, logger: logging.Logger,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._dialplans = dialplans
+        self._engine = engine
+        self._ports = ports
+        self._log = logger
+        self._clock = clock
+
+    async def __call__(self, channel: Channel) -> None:
+        call = InboundCall(channel, self._dialplans.current, self._engine, self._ports, self._log, self._clock)
+        await call.run()
+
+
+class InboundCall:
+    """One call; `run()` is its whole life."""
+
+    def __init__(self, channel: Channel, plan: Dialplan, engine: FlowEngine, ports: CallPorts,
+                 logger: logging.Logger, clock: Callable[[], float]) -> None:
+        env = channel.env
+        self.channel = channel
+        self.plan = plan
+        self._engine = engine
+        self._ports = ports
+        self._log = logger
+        self.uniqueid = env.uniqueid or "unknown"
+        self.started = clock()
+        self.state = CallState(caller=env.caller_id, dialled=env.dnid or env.extension,
+                               language=env.language or "en", uniqueid=self.uniqueid)
+        self.recognition = "off"
+        self.number: str | None = None  # E.164 from recognition; None when withheld or invalid
+        self.flow: Flow | None = None
+        self.ended = False
+
+    async def run(self) -> None:
+        """The whole call, in order."""
+        self.flow = self.choose_flow()
+        if self.flow is None:
+            await self.send_to_fallback()
+            return
+        await self.recognise()
+        await self.record()
+        try:
+            await self.tell_dialplan()
+            await self._engine.run(self.channel, self.plan, self.flow, self.state, progress=self)
+        finally:
+            await self.finish()
+
+    # --- the verbs ------------------------------------------------------------------------------------------
+    def choose_flow(self) -> Flow | None:
+        """The flow of the dialled number (DNID, else extension), else numbers.yaml's default."""
+        env = self.channel.env
+        plan = self.plan
+        name = next((plan.numbers[n] for n in (env.dnid, env.extension) if n and n in plan.numbers),
+                    plan.default_flow)
+        return plan.flows.get(name) if name else None
+
+    async def send_to_fallback(self) -> None:
+        """No flow for this number: the dialplan's fallback rings a human."""
+        env = self.channel.env
+        self._log.error("call %s: no flow for dialled number %s and no default in numbers.yaml",
+                        self.uniqueid, env.dnid or env.extension)
+        await self.channel.set_variable(STATUS, STATUS_FAILED)
+        self._ports.flows.on_finished("none", "failed")
+
+    async def recognise(self) -> None:
+        """Caller ID → customer, segment, confidence, language (within the recognizer's time budget)."""
+        recognizer = self._ports.recognizer
+        if recognizer is None:
+            return
+        env, state = self.channel.env, self.state
+        found = await recognizer.recognise(env.caller_id, env.caller_name)
+        self.recognition = found.result
+        self.number = found.number
+        state.segment = found.segment
+        state.confidence = found.confidence
+        customer = found.customer
+        if customer is not None:
+            state.known = True
+            state.customer_id = customer.id
+            state.customer = {"id": customer.id, "segment": customer.segment, "language": customer.language,
+                              "account": customer.account}
+            state.language = customer.language or state.language
+
+    async def tell_dialplan(self) -> None:
+        """What the dialplan (and agents' phones) may use: customer id, segment, confidence, language."""
+        state, channel = self.state, self.channel
+        if state.customer_id:
+            await channel.set_variable(CUSTOMER_ID, state.customer_id)
+        await channel.set_variable(SEGMENT, state.segment)
+        await channel.set_variable(CONFIDENCE, state.confidence)
+        if state.known and state.language:
+            await channel.set_variable(CHANNEL_LANGUAGE, state.language)
+
+    async def before_connect(self, state: CallState) -> None:
+        """Called by route and transfer nodes before anyone rings: the screen pop reads what the IVR learnt."""
+        await self.record()
+
+    async def record(self) -> None:
+        """Writes the call's context to the journal; its trouble never reaches the caller."""
+        try:
+            await self._ports.journal.write(self.snapshot())
+        except Exception as exc:
+            self._log.warning("call %s: context not recorded (%s)", self.uniqueid, type(exc).__name__)
+
+    async def finish(self) -> None:
+        """The call's end: outcome for metrics and the journal, the customer's history, FCR."""
+        assert self.flow is not None
+        state = self.state
+        state.outcome = state.outcome or "failed"
+        self.ended = True
+        flows = self._ports.flows
+        flows.on_finished(self.flow.name, state.outcome)
+        if state.outcome == "abandoned" and state.queue is None and state.last_node:
+            flows.on_abandoned(state.last_node)  # hung up in the IVR itself, not while waiting for an agent
+        await self.record()
+        await self.remember()
+        await self.count_contact()
+
+    async def remember(self) -> None:
+        """A known customer's self-service history grows with what this call did in the IVR."""
+        customers, state = self._ports.customers, self.state
+        if customers is None or not state.customer_id or self.flow is None:
+            return
+        entry = {"at": round(self.started), "flow": self.flow.name, "intents": list(state.intents),
+                 "outcome": state.outcome}
+        try:
+            await customers.add_contact(state.customer_id, entry, "self_service")
+        except Exception as exc:
+            self._log.warning("call %s: self-service history not recorded (%s)", self.uniqueid, type(exc).__name__)
+
+    async def count_contact(self) -> None:
+        """First-contact resolution: this contact, and the earlier one it repeats (if any)."""
+        contacts, state = self._ports.contacts, self.state
+        if contacts is None or self.flow is None or not (state.customer_id or self.number):
+            return  # withheld and unverified: nobody to match a repeat against, not counted
+        queue = state.queue or SELF_SERVICE
+        try:
+            earlier = await contacts.record_contact(
+                customer_id=state.customer_id, number=self.number, uniqueid=self.uniqueid, started=self.started,
+                queue=queue, segment=state.segment, flow=self.flow.name,
+                intent=state.intents[0] if state.intents else "")
+        except Exception as exc:  # FCR bookkeeping must never disturb the call
+            self._log.warning("call %s: contact not counted for FCR (%s)", self.uniqueid, type(exc).__name__)
+            return
+        resolution = self._ports.resolution
+        resolution.contact(queue, state.segment, self.flow.name)
+        if earlier is not None:
+            resolution.repeat(earlier.queue, earlier.segment, earlier.flow)
+
+    def snapshot(self) -> CallSnapshot:
+        """The call's context as it stands."""
+        state, env = self.state, self.channel.env
+        return CallSnapshot(
+            uniqueid=self.uniqueid, state="ended" if self.ended else "ivr",
+            flow=self.flow.name if self.flow else "", dialplan_version=self.plan.version,
+            caller=env.caller_id or "", dnid=state.dialled or "", started_at=self.started,
+            recognition=self.recognition, customer_id=state.customer_id, segment=state.segment,
+            confidence=state.confidence, language=state.language, last_node=state.last_node or "",
+            path=tuple(state.path[-MAX_RECORDED_PATH:]), intents=tuple(state.intents), queue=state.queue,
+            outcome=state.outcome if self.ended else None, destination=state.destination)
