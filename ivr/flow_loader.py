@@ -10,22 +10,21 @@ route skills the routing config does not define, prompts missing from the sounds
 """
 from __future__ import annotations
 
-import difflib
 import re
 import zoneinfo
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import holidays as holidays_lib
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.reader import ReaderError
 
 from switchboard.ivr.flow_model import WAITING_KINDS, Dialplan, Flow, Node, Place
+from switchboard.yamldoc.parsing import parse
+from switchboard.yamldoc.positions import place_of as _place_of
+from switchboard.yamldoc.positions import written_key as _written
+from switchboard.yamldoc.problems import DocumentError, Problem
+from switchboard.yamldoc.problems import show as _show
+from switchboard.yamldoc.problems import suggest as _suggest
 
 DIGITS = set("0123456789*#")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -34,25 +33,11 @@ _PROMPT = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
 _SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One finding, with its place, what is wrong and what would fix it."""
-
-    place: Place
-    message: str
-    severity: str = "error"
-
-    def __str__(self) -> str:
-        return f"{self.place}: {self.severity}: {self.message}"
-
-
-class DialplanError(ValueError):
+class DialplanError(DocumentError):
     """The dialplans folder has errors; `problems` lists every finding (errors and warnings)."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        errors = [p for p in problems if p.severity == "error"]
-        super().__init__(f"{len(errors)} error(s) in dialplans:\n" + "\n".join(str(p) for p in errors))
-        self.problems = problems
+        super().__init__(problems, "dialplans")
 
 
 # --- field checkers: (value, place, report) -> normalised value -------------------------------------------
@@ -486,48 +471,12 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
     return plan, found.problems
 
 
-class _Constructor(RoundTripConstructor):
-    """ruamel's round-trip constructor, except that an impossible date is a YAML error with its place."""
-
-
-def _timestamp(constructor: RoundTripConstructor, node: Any) -> Any:
-    try:
-        return RoundTripConstructor.construct_yaml_timestamp(constructor, node)
-    except ValueError as exc:  # 2026-13-01, 2026-02-30: ruamel lets datetime's ValueError escape
-        raise ConstructorError(None, None, f"{node.value} is not a date ({exc})", node.start_mark) from exc
-
-
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
-
-
 def _parse(path: Path, raw: bytes, found: _Collector) -> Any:
-    yaml = YAML(typ="rt")
-    yaml.Constructor = _Constructor
-    yaml.allow_duplicate_keys = False
     try:
-        return yaml.load(raw)
-    except DuplicateKeyError as exc:
-        mark = exc.problem_mark
-        key = (exc.problem or "").split('"')[1] if '"' in (exc.problem or "") else "a key"
-        found.error(Place(str(path), mark.line + 1, mark.column + 1) if mark else Place(str(path), 1, 1),
-                    f"duplicate key {key!r}: YAML keeps only one; remove or rename the other")
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Place(str(path), mark.line + 1, mark.column + 1) if mark else Place(str(path), 1, 1)
-        found.error(where, f"not valid YAML: {exc.problem or exc.context}")
-    except ReaderError as exc:  # bytes that are not UTF-8 (a file saved as Latin-1, ...) or control characters
-        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
-        if exc.encoding == "unicode":  # a forbidden character: its position counts characters
-            text: Any = raw.decode("utf-8", "replace").lstrip("\ufeff")
-            newline: Any = "\n"
-            message = f"character U+{code:04X} is not allowed in YAML text; delete it"
-        else:  # a decoding error: its position counts bytes
-            text, newline = raw, b"\n"
-            message = f"not valid UTF-8 (byte 0x{code:02x}: {exc.reason}); save the file as UTF-8"
-        position = min(max(int(exc.position), 0), len(text))
-        found.error(Place(str(path), text.count(newline, 0, position) + 1,
-                          position - (text.rfind(newline, 0, position) + 1) + 1), message)
-    return None
+        return parse(raw, str(path))
+    except DocumentError as exc:
+        found.problems.extend(exc.problems)
+        return None
 
 
 def _flow(name: str, body: Any, place: Place, found: _Collector) -> Flow | None:
@@ -718,47 +667,3 @@ def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector
                                 found.error(node.places.get(key, node.place),
                                             f"prompt {prompt!r} is not in {sounds_dir}; record it or fix the name"
                                             f"{_suggest(prompt, present)}")
-
-
-# --- small helpers --------------------------------------------------------------------------------------------
-def _place_of(container: Any, key: Any, fallback: Place) -> Place:
-    """The position of `key` in a ruamel mapping or sequence, else the fallback."""
-    try:
-        if isinstance(container, CommentedMap):
-            line, column = container.lc.key(key)
-        elif isinstance(container, CommentedSeq):
-            line, column = container.lc.item(key)
-        else:
-            return fallback
-    except (KeyError, IndexError, TypeError):
-        return fallback
-    return Place(fallback.path, line + 1, column + 1)
-
-
-def _written(raw: bytes, place: Place) -> str:
-    """The text of a mapping key as written in the source (up to its `:`), or "" if it cannot be found."""
-    lines = raw.decode("utf-8", "replace").splitlines()
-    if not 1 <= place.line <= len(lines):
-        return ""
-    return lines[place.line - 1][place.column - 1:].split(":", 1)[0].strip()
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-_KINDS_SHOWN = ((bool, "true/false"), (int, "whole number"), (float, "number"), (date, "date"), (list, "list"),
-                (dict, "mapping"))
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if value is None:
-        return "nothing"
-    # plain words, not ruamel's class names (ScalarFloat, CommentedSeq, ...)
-    kind = next((word for cls, word in _KINDS_SHOWN if isinstance(value, cls)), type(value).__name__)
-    shown = str(value) if isinstance(value, date) else repr(dict(value) if isinstance(value, dict) else
-                                                            list(value) if isinstance(value, list) else value)
-    return f"{shown} ({kind})"

@@ -10,22 +10,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from switchboard.yamldoc.positions import Place as Place  # re-exported: many modules import it from here
+
 # Node kinds that wait for the caller (a cycle through none of these would spin without a caller's action).
 WAITING_KINDS = frozenset({"menu", "collect", "language", "identify", "survey"})
 # Node kinds that end the flow (no `next`).
 TERMINAL_KINDS = frozenset({"hangup", "transfer", "voicemail", "route", "goto"})
-
-
-@dataclass(frozen=True)
-class Place:
-    """A position in a YAML file (1-based line and column, as editors show them)."""
-
-    path: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,14 @@ The result is an immutable RoutingConfig; a reload swaps it whole or not at all.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.comments import CommentedMap
+
+from switchboard.yamldoc import DocumentError, Place, Problem, parse, place_of, show, suggest
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _ENDPOINT = re.compile(r"^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_@.+-]{1,80}$")
@@ -23,12 +21,11 @@ TOP_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "la
 RING_ACTIONS = ("skip", "pause")
 
 
-class RoutingConfigError(ValueError):
-    """routing.yaml has errors; `problems` lists them as `file:line:column: error: message`."""
+class RoutingConfigError(DocumentError):
+    """routing.yaml has errors; `problems` lists each (its str() is `file:line:column: error: message`)."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems, "routing.yaml")
 
 
 @dataclass(frozen=True)
@@ -79,31 +76,24 @@ class RoutingConfig:
 
 
 class _Reader:
+    """Collects the problems of one routing.yaml, each at the place of the key or item it is about."""
+
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.problems: list[str] = []
+        self.top = Place(path, 1, 1)
+        self.problems: list[Problem] = []
 
-    def where(self, parent: Any, key: Any) -> str:
-        try:
-            if isinstance(parent, CommentedMap):
-                line, col = parent.lc.key(key)
-            elif isinstance(parent, CommentedSeq):
-                line, col = parent.lc.item(key)
-            else:
-                line, col = parent.lc.line, parent.lc.col
-            return f"{self.path}:{line + 1}:{col + 1}"
-        except (AttributeError, KeyError, IndexError, TypeError):
-            return f"{self.path}:1:1"
+    def where(self, parent: Any, key: Any) -> Place:
+        return place_of(parent, key, self.top)
 
-    def error(self, place: str, message: str) -> None:
-        self.problems.append(f"{place}: error: {message}")
+    def error(self, place: Place, message: str) -> None:
+        self.problems.append(Problem(place, message))
 
     def number(self, parent: Any, key: Any, low: float, high: float, integer: bool = False) -> float | None:
         value = parent[key]
         ok = isinstance(value, int) if integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok:
             self.error(self.where(parent, key), f"`{key}` expects {'a whole number' if integer else 'a number'} "
-                                                f"from {low:g} to {high:g}, got {value!r}")
+                                                f"from {low:g} to {high:g}, got {show(value)}")
             return None
         if not low <= value <= high:
             self.error(self.where(parent, key), f"`{key}` = {value} is out of range: use {low:g} to {high:g}")
@@ -116,39 +106,25 @@ class _Reader:
         good = True
         for key in mapping:
             if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
-                self.error(self.where(mapping, key), f"unknown key {key!r} in {what}{hint}")
+                self.error(self.where(mapping, key),
+                           f"unknown key {show(key)} in {what}{suggest(str(key), allowed, list_choices=True)}")
                 good = False
         return good
-
-
-def _suggest(name: str, known: set[str] | frozenset[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse_routing(path: Path, raw: bytes | None = None) -> RoutingConfig:
     """Reads routing.yaml; raises RoutingConfigError listing every problem."""
     r = _Reader(str(path))
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
     try:
-        doc = yaml.load(raw if raw is not None else path.read_bytes())
-    except DuplicateKeyError as exc:
-        mark = exc.problem_mark
-        raise RoutingConfigError([f"{path}:{mark.line + 1}:{mark.column + 1}: error: duplicate key; YAML keeps "
-                                  "only one, remove or rename the other"]) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else f"{path}:1:1"
-        raise RoutingConfigError([f"{where}: error: not valid YAML: {exc.problem or exc.context}"]) from None
+        doc = parse(raw if raw is not None else path.read_bytes(), str(path))
+    except DocumentError as exc:
+        raise RoutingConfigError(exc.problems) from None
     except OSError as exc:
-        raise RoutingConfigError([f"{path}:1:1: error: cannot read ({exc.strerror})"]) from None
+        raise RoutingConfigError([Problem(r.top, f"cannot read the file ({exc.strerror or exc})")]) from None
     if doc is None:
         doc = CommentedMap()
     if not isinstance(doc, dict):
-        raise RoutingConfigError([f"{path}:1:1: error: expected a mapping with keys {', '.join(TOP_KEYS)}"])
+        raise RoutingConfigError([Problem(r.top, f"expected a mapping with keys {', '.join(TOP_KEYS)}")])
     r.keys(doc, TOP_KEYS, "routing.yaml")
     skills = _read_skills(r, doc)
     segments = _read_segments(r, doc)
@@ -169,7 +145,7 @@ def parse_routing(path: Path, raw: bytes | None = None) -> RoutingConfig:
             if "action" in ring:
                 if ring["action"] not in RING_ACTIONS:
                     r.error(r.where(ring, "action"), f"`action` must be one of {', '.join(RING_ACTIONS)}, got "
-                                                     f"{ring['action']!r}")
+                                                     f"{show(ring['action'])}")
                 else:
                     values["ring_action"] = ring["action"]
     agents = _read_agents(r, doc, skills)
@@ -182,7 +158,7 @@ def parse_routing(path: Path, raw: bytes | None = None) -> RoutingConfig:
 def _read_skills(r: _Reader, doc: Any) -> set[str]:
     listed = doc.get("skills")
     if listed is None:
-        r.error(r.where(doc, next(iter(doc), None)) if doc else f"{r.path}:1:1",
+        r.error(r.where(doc, next(iter(doc), None)),
                 "`skills:` is missing: list the skills agents can have, e.g. skills: [billing, support]")
         return set()
     if not isinstance(listed, list):
@@ -191,7 +167,7 @@ def _read_skills(r: _Reader, doc: Any) -> set[str]:
     skills: set[str] = set()
     for i, skill in enumerate(listed):
         if not isinstance(skill, str) or not _NAME.match(skill):
-            r.error(r.where(listed, i), f"{skill!r} is not a skill name (letters, digits, _ or -)")
+            r.error(r.where(listed, i), f"{show(skill)} is not a skill name (letters, digits, _ or -)")
         elif skill in skills:
             r.error(r.where(listed, i), f"skill {skill!r} is listed twice")
         else:
@@ -209,7 +185,7 @@ def _read_segments(r: _Reader, doc: Any) -> dict[str, Segment]:
     out: dict[str, Segment] = {}
     for name, body in table.items():
         if not isinstance(name, str) or not _NAME.match(name):
-            r.error(r.where(table, name), f"{name!r} is not a segment name")
+            r.error(r.where(table, name), f"{show(name)} is not a segment name")
             continue
         if not isinstance(body, dict) or not r.keys(body, ("priority", "aging"), f"segment {name!r}"):
             if not isinstance(body, dict):
@@ -259,7 +235,7 @@ def _read_relaxation(r: _Reader, doc: Any, skills: set[str]) -> dict[str, tuple[
             for j, skill in enumerate(step.get("add_skills") or []):
                 if skill not in skills:
                     r.error(r.where(step["add_skills"], j), f"skill {skill!r} is not in `skills:`"
-                                                            f"{_suggest(str(skill), skills)}")
+                                                            f"{suggest(str(skill), sorted(skills))}")
                 else:
                     added.append(skill)
             overflow = step.get("overflow", False)
@@ -283,7 +259,7 @@ def _read_agents(r: _Reader, doc: Any, skills: set[str]) -> dict[str, AgentSeed]
     for agent_id, body in table.items():
         place = r.where(table, agent_id)
         if not isinstance(agent_id, str) or not _NAME.match(agent_id):
-            r.error(place, f"{agent_id!r} is not an agent id (letters, digits, _ or -)")
+            r.error(place, f"{show(agent_id)} is not an agent id (letters, digits, _ or -)")
             continue
         if not isinstance(body, dict):
             r.error(place, f"agent {agent_id!r} expects {{name, endpoint, skills, languages}}")
@@ -296,11 +272,11 @@ def _read_agents(r: _Reader, doc: Any, skills: set[str]) -> dict[str, AgentSeed]
     return out
 
 
-def _agent(r: _Reader, agent_id: str, body: Any, place: str, skills: set[str]) -> AgentSeed | None:
+def _agent(r: _Reader, agent_id: str, body: Any, place: Place, skills: set[str]) -> AgentSeed | None:
     endpoint = body.get("endpoint")
     if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
         r.error(r.where(body, "endpoint") if "endpoint" in body else place,
-                f"agent {agent_id!r} needs `endpoint` like PJSIP/{agent_id}, got {endpoint!r}")
+                f"agent {agent_id!r} needs `endpoint` like PJSIP/{agent_id}, got {show(endpoint)}")
         return None
     levels = body.get("skills")
     if not isinstance(levels, dict) or not levels:
@@ -311,7 +287,7 @@ def _agent(r: _Reader, agent_id: str, body: Any, place: str, skills: set[str]) -
     for skill in levels:
         if skill not in skills:
             r.error(r.where(levels, skill), f"agent {agent_id!r} has skill {skill!r}, which `skills:` does not "
-                                            f"list{_suggest(str(skill), skills)}")
+                                            f"list{suggest(str(skill), sorted(skills))}")
             continue
         level = r.number(levels, skill, 1, 10, integer=True)
         if level is not None:
@@ -329,13 +305,13 @@ def _agent(r: _Reader, agent_id: str, body: Any, place: str, skills: set[str]) -
     return AgentSeed(agent_id, name, endpoint, good, tuple(languages))
 
 
-def check_route_nodes(config: RoutingConfig, relaxation_names: list[tuple[str, str]],
-                      report: Callable[[str], None]) -> None:
+def check_route_nodes(config: RoutingConfig, relaxation_names: list[tuple[Place, str]],
+                      report: Callable[[Problem], None]) -> None:
     """Reports route nodes naming a relaxation profile routing.yaml lacks (`(place, name)` pairs)."""
     for place, name in relaxation_names:
         if name not in config.relaxation:
-            report(f"{place}: error: relaxation profile {name!r} is not defined in routing.yaml"
-                   f"{_suggest(name, set(config.relaxation))}")
+            report(Problem(place, f"relaxation profile {name!r} is not defined in routing.yaml"
+                                  f"{suggest(name, sorted(config.relaxation))}"))
 
 
 def load_routing(folder: Path) -> RoutingConfig | None:

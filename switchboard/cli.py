@@ -83,6 +83,7 @@ def validate(path: Path, sounds: Path | None) -> int:
         print(f"{path}: {errors} error(s), {len(exc.problems) - errors} warning(s)", file=sys.stderr)
         return 1
     from switchboard.router.routing_config import RoutingConfigError, check_route_nodes, load_routing
+    from switchboard.yamldoc import Problem
     try:
         routing = load_routing(path)
     except RoutingConfigError as exc:
@@ -91,10 +92,10 @@ def validate(path: Path, sounds: Path | None) -> int:
         print(f"{path}: {len(exc.problems)} error(s) in routing.yaml", file=sys.stderr)
         return 1
     if routing is not None:
-        named = [(str(node.places.get("relaxation", node.place)), str(node.get("relaxation")))
+        named = [(node.places.get("relaxation", node.place), str(node.get("relaxation")))
                  for flow in plan.flows.values() for node in flow.nodes.values()
                  if node.kind == "route" and node.get("relaxation")]
-        bad: list[str] = []
+        bad: list[Problem] = []
         check_route_nodes(routing, named, bad.append)
         for line in bad:
             print(line, file=sys.stderr)

@@ -11,7 +11,6 @@ The AMI secret is never in the file: `SWITCHBOARD_AMI_SECRET`, or `ami.secret_fi
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import os
 import typing
@@ -21,8 +20,9 @@ from typing import Any, Mapping
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
+
+from switchboard.yamldoc import DocumentError, Place, Problem, parse, place_of, show, suggest
 
 ENV_PREFIX = "SWITCHBOARD_"
 SECRET_ENV = "SWITCHBOARD_AMI_SECRET"
@@ -32,12 +32,12 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 SECRET_FIELDS = ("ami_secret", "http_token", "cti_pepper")
 
 
-class SettingsError(ValueError):
-    """Settings that cannot be used; `problems` lists each one with its place."""
+class SettingsError(DocumentError):
+    """Settings that cannot be used; `problems` lists each one with its place (`file:line:column`, or the
+    environment variable, or the section a missing value belongs to)."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
-        self.problems = problems
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems, "settings")
 
 
 @dataclass(frozen=True)
@@ -261,102 +261,87 @@ def _coerce(value: Any, hint: Any) -> Any:
     raise ValueError(f"unsupported type {hint}")
 
 
-def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(sorted(choices))})"
+Found = dict[str, tuple[Any, Place]]  # 'section.key' -> (value, where it was given)
 
 
-def _where(path: str, node: Any, key: Any = None) -> str:
-    lc = getattr(node, "lc", None)
-    if lc is None:
-        return path
-    try:
-        line, col = lc.key(key) if key is not None else (lc.line, lc.col)
-    except (KeyError, TypeError):
-        line, col = lc.line, lc.col
-    return f"{path}:{line + 1}:{col + 1}"
-
-
-def _read_file(path: Path, problems: list[str]) -> dict[str, tuple[Any, str]]:
+def _read_file(path: Path, problems: list[Problem]) -> Found:
     """Return {'section.key': (value, place)} from the YAML file."""
-    found: dict[str, tuple[Any, str]] = {}
+    found: Found = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        problems.append(f"{path}: cannot read settings file ({exc.strerror}); pass --config with an existing file")
+        problems.append(Problem(Place(str(path)), f"cannot read settings file ({exc.strerror}); pass --config "
+                                                  "with an existing file"))
         return found
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
     try:
-        doc = yaml.load(text)
-    except DuplicateKeyError as exc:
-        mark = exc.problem_mark
-        problems.append(f"{path}:{mark.line + 1}:{mark.column + 1}: duplicate key; keep one of them")
-        return found
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problems.append(f"{where}: not valid YAML: {exc.problem}")
+        doc = parse(raw, str(path))
+    except DocumentError as exc:
+        problems.extend(exc.problems)
         return found
     if doc is None:
         return found
+    top = Place(str(path), 1, 1)
     if not isinstance(doc, CommentedMap):
-        problems.append(f"{path}:1:1: the settings file must be a mapping of sections (agi:, ami:, ...)")
+        problems.append(Problem(top, "the settings file must be a mapping of sections (agi:, ami:, ...)"))
         return found
     sections = _sections()
     for section, body in doc.items():
+        where = place_of(doc, section, top)
         if section not in sections:
-            problems.append(f"{_where(str(path), doc, section)}: unknown section {section!r}"
-                            f"{_suggest(str(section), list(sections))}")
+            problems.append(Problem(where, f"unknown section {show(section)}"
+                                           f"{suggest(str(section), sections, list_choices=True)}"))
             continue
         if body is None:
             continue
         if not isinstance(body, CommentedMap):
-            problems.append(f"{_where(str(path), doc, section)}: section {section!r} must be a mapping of keys")
+            problems.append(Problem(where, f"section {section!r} must be a mapping of keys"))
             continue
         keys = [f.name for f in dataclasses.fields(sections[section])]
         for key, value in body.items():
             if key not in keys:
-                problems.append(f"{_where(str(path), body, key)}: unknown key {section}.{key}{_suggest(str(key), keys)}")
+                problems.append(Problem(place_of(body, key, where), f"unknown key {section}.{key}"
+                                                                    f"{suggest(str(key), keys, list_choices=True)}"))
                 continue
-            found[f"{section}.{key}"] = (value, _where(str(path), body, key))
+            found[f"{section}.{key}"] = (value, place_of(body, key, where))
     return found
 
 
-def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, tuple[Any, str]]:
-    found: dict[str, tuple[Any, str]] = {}
+def _read_env(env: Mapping[str, str], problems: list[Problem]) -> Found:
+    found: Found = {}
     sections = _sections()
     yaml = YAML(typ="safe")
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name or name in (SECRET_ENV, TOKEN_ENV, PEPPER_ENV):
             continue
         section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        where = Place(f"environment {name}")
         if section not in sections:
-            problems.append(f"environment {name}: unknown section {section!r}{_suggest(section, list(sections))}")
+            problems.append(Problem(where, f"unknown section {section!r}"
+                                           f"{suggest(section, sections, list_choices=True)}"))
             continue
         keys = [f.name for f in dataclasses.fields(sections[section])]
         if key not in keys:
-            problems.append(f"environment {name}: unknown key {section}.{key}{_suggest(key, keys)}")
+            problems.append(Problem(where, f"unknown key {section}.{key}{suggest(key, keys, list_choices=True)}"))
             continue
         try:
             value = yaml.load(raw) if raw.strip() else ""
         except MarkedYAMLError:
             value = raw
-        found[f"{section}.{key}"] = (value, f"environment {name}")
+        found[f"{section}.{key}"] = (value, where)
     return found
 
 
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings file (if any), apply environment overrides, check everything; raise SettingsError."""
     env = os.environ if env is None else env
-    problems: list[str] = []
+    problems: list[Problem] = []
     values = _read_file(path, problems) if path is not None else {}
     values.update(_read_env(env, problems))
     built: dict[str, Any] = {}
     for section, cls in _sections().items():
         hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {}
-        places: dict[str, str] = {}
+        places: dict[str, Place] = {}
         for f in dataclasses.fields(cls):
             if f"{section}.{f.name}" not in values:
                 continue
@@ -365,17 +350,19 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             try:
                 kwargs[f.name] = _coerce(value, hints[f.name])
             except ValueError as exc:
-                problems.append(f"{place}: {section}.{f.name}: {exc}, got {value!r}")
+                problems.append(Problem(place, f"{section}.{f.name}: {exc}, got {show(value)}"))
         obj = cls(**kwargs)
         for key, message in obj.check():
-            problems.append(f"{places.get(key, 'default')}: {section}.{key}: {message}")
+            problems.append(Problem(places.get(key, Place("default")), f"{section}.{key}: {message}"))
         built[section] = obj
-    secret = _ami_secret(built["ami"], env, problems)
+    given = {name: place for name, (_, place) in values.items()}
+    secret = _ami_secret(built["ami"], env, given.get("ami.secret_file", Place("ami.secret_file")), problems)
     token = env.get(TOKEN_ENV) or (Path(built["http"].token_file).read_text(encoding="utf-8").strip()
                                    if built["http"].token_file else "")
     if not token and built["http"].host not in LOOPBACK:
-        problems.append(f"http.host is {built['http'].host}: state-changing endpoints need a token when exposed; "
-                        f"set {TOKEN_ENV} or http.token_file, or keep http.host on 127.0.0.1")
+        problems.append(Problem(given.get("http.host", Place("http.host")),
+                                f"http.host is {built['http'].host}: state-changing endpoints need a token when "
+                                f"exposed; set {TOKEN_ENV} or http.token_file, or keep http.host on 127.0.0.1"))
     if problems:
         raise SettingsError(problems)
     pepper = env.get(PEPPER_ENV) or (Path(built["cti"].pepper_file).read_text(encoding="utf-8").strip()
@@ -383,15 +370,18 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     return Settings(**built, ami_secret=secret, http_token=token, cti_pepper=pepper)
 
 
-def _ami_secret(ami: AMISettings, env: Mapping[str, str], problems: list[str]) -> str:
+def _ami_secret(ami: AMISettings, env: Mapping[str, str], secret_file_place: Place,
+                problems: list[Problem]) -> str:
     if env.get(SECRET_ENV):
         return env[SECRET_ENV]
     if ami.secret_file:
         try:
             return Path(ami.secret_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            problems.append(f"ami.secret_file: cannot read {ami.secret_file} ({exc.strerror})")
+            problems.append(Problem(secret_file_place, f"ami.secret_file: cannot read {ami.secret_file} "
+                                                       f"({exc.strerror})"))
             return ""
     if ami.enabled:
-        problems.append(f"ami: no secret: set {SECRET_ENV} or ami.secret_file (or ami.enabled: false)")
+        problems.append(Problem(Place("ami"), f"no secret: set {SECRET_ENV} or ami.secret_file "
+                                              "(or ami.enabled: false)"))
     return ""

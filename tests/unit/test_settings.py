@@ -49,7 +49,8 @@ def test_unknown_key_is_named_with_position_and_suggestion(tmp_path: Path) -> No
     path = _write(tmp_path, "agi:\n  host: 127.0.0.1\n  prot: 4574\n")
     with pytest.raises(SettingsError) as err:
         load_settings(path, SECRET)
-    assert err.value.problems == [f"{path}:3:3: unknown key agi.prot (did you mean 'port'?)"]
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:3:3: error: unknown key agi.prot (did you mean 'port'?)"]
 
 
 def test_unknown_section_is_named(tmp_path: Path) -> None:
@@ -57,7 +58,8 @@ def test_unknown_section_is_named(tmp_path: Path) -> None:
     path = _write(tmp_path, "agj:\n  port: 1\n")
     with pytest.raises(SettingsError) as err:
         load_settings(path, SECRET)
-    assert err.value.problems == [f"{path}:1:1: unknown section 'agj' (did you mean 'agi'?)"]
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:1:1: error: unknown section 'agj' (did you mean 'agi'?)"]
 
 
 def test_wrong_type_and_range_are_reported_together(tmp_path: Path) -> None:
@@ -65,19 +67,20 @@ def test_wrong_type_and_range_are_reported_together(tmp_path: Path) -> None:
     path = _write(tmp_path, "agi:\n  port: seventy\n  header_timeout: -1\nhttp:\n  port: 70000\n")
     with pytest.raises(SettingsError) as err:
         load_settings(path, SECRET)
-    assert err.value.problems == [
-        f"{path}:2:3: agi.port: expected a whole number, got 'seventy'",
-        f"{path}:3:3: agi.header_timeout: must be greater than 0",
-        f"{path}:5:3: http.port: must be a TCP port 0-65535",
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:2:3: error: agi.port: expected a whole number, got 'seventy'",
+        f"{path}:3:3: error: agi.header_timeout: must be greater than 0",
+        f"{path}:5:3: error: http.port: must be a TCP port 0-65535",
     ]
 
 
 def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
-    """A key given twice is refused rather than silently taking the last one."""
+    """A key given twice is refused at the second one, naming the key, rather than silently taking the last."""
     path = _write(tmp_path, "agi:\n  port: 1\n  port: 2\n")
     with pytest.raises(SettingsError) as err:
         load_settings(path, SECRET)
-    assert "duplicate key" in err.value.problems[0] and err.value.problems[0].startswith(f"{path}:")
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:3:3: error: duplicate key 'port': YAML keeps only one; remove or rename the other"]
 
 
 def test_environment_overrides_file(tmp_path: Path) -> None:
@@ -93,14 +96,15 @@ def test_unknown_environment_key_is_named() -> None:
     """A misspelt override names the variable."""
     with pytest.raises(SettingsError) as err:
         load_settings(None, dict(SECRET, SWITCHBOARD_REDIS__URI="redis://x"))
-    assert err.value.problems == ["environment SWITCHBOARD_REDIS__URI: unknown key redis.uri (did you mean 'url'?)"]
+    assert [str(p) for p in err.value.problems] == [
+        "environment SWITCHBOARD_REDIS__URI: error: unknown key redis.uri (did you mean 'url'?)"]
 
 
 def test_bad_allowed_peer_is_refused() -> None:
     """An allow-list entry that is not a network is refused with an example of a good one."""
     with pytest.raises(SettingsError) as err:
         load_settings(None, dict(SECRET, SWITCHBOARD_AGI__ALLOWED_PEERS="[localhost]"))
-    assert "agi.allowed_peers: 'localhost' is not an address or network" in err.value.problems[0]
+    assert "agi.allowed_peers: 'localhost' is not an address or network" in str(err.value.problems[0])
 
 
 def test_secret_from_file_and_missing_secret(tmp_path: Path) -> None:
@@ -110,16 +114,17 @@ def test_secret_from_file_and_missing_secret(tmp_path: Path) -> None:
     assert load_settings(None, {"SWITCHBOARD_AMI__SECRET_FILE": str(secret)}).ami_secret == "from-file"
     with pytest.raises(SettingsError) as err:
         load_settings(None, {})
-    assert "no secret" in err.value.problems[0]
+    assert "no secret" in str(err.value.problems[0])
     assert load_settings(None, {"SWITCHBOARD_AMI__ENABLED": "false"}).ami_secret == ""
 
 
 def test_invalid_yaml_names_position(tmp_path: Path) -> None:
-    """Broken YAML is reported with its line and column."""
+    """Broken YAML is reported with its line and column and what the parser expected."""
     path = _write(tmp_path, "agi:\n  port: [1\n")
     with pytest.raises(SettingsError) as err:
         load_settings(path, SECRET)
-    assert err.value.problems[0].startswith(f"{path}:") and "not valid YAML" in err.value.problems[0]
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:3:1: error: not valid YAML: expected ',' or ']', but got '<stream end>'"]
 
 
 def test_exposed_http_needs_a_token() -> None:
@@ -128,3 +133,13 @@ def test_exposed_http_needs_a_token() -> None:
     with pytest.raises(SettingsError, match="need a token when exposed"):
         load_settings(None, env)
     assert load_settings(None, {**env, "SWITCHBOARD_HTTP_TOKEN": "t0ken"}).http_token == "t0ken"
+
+
+def test_settings_file_not_utf8_names_position(tmp_path: Path) -> None:
+    """A settings file saved as Latin-1 is a positioned error saying to save it as UTF-8, not a crash."""
+    path = tmp_path / "settings.yaml"
+    path.write_bytes(b"agi:\n  host: caf\xe9\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:2:12: error: not valid UTF-8 (byte 0xe9: invalid continuation byte); save the file as UTF-8"]
