@@ -80,7 +80,8 @@ class _AgentNode(Resource):
     def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802
         if path == b"events":
             return _Stream(self._parent, self._agent)
-        return Resource.getChild(self, path, request)
+        missing: Resource = Resource.getChild(self, path, request)  # Twisted's 404 page
+        return missing
 
 
 class _Stream(Resource):
