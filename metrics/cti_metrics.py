@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from switchboard.cti.recognition import RESULTS
-
+# The closed label set of lookup results (what cti's recognition reports); anything else counts as "error".
+LOOKUP_RESULTS = ("hit", "miss", "anonymous", "ambiguous", "timeout", "error")
 LOOKUP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
 VERIFY_RESULTS = ("verified", "wrong_secret", "unknown_account", "failed")
 
@@ -15,7 +15,7 @@ class CTIMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         lookups = Counter("switchboard_cti_lookups_total", "Caller-ID lookups by result", ["result"],
                           registry=registry)
-        self._lookups = {r: lookups.labels(r) for r in RESULTS}
+        self._lookups = {r: lookups.labels(r) for r in LOOKUP_RESULTS}
         self._latency = Histogram("switchboard_cti_lookup_duration_seconds", "Time to recognise a caller",
                                   buckets=LOOKUP_BUCKETS, registry=registry)
         verifications = Counter("switchboard_cti_verifications_total", "Identify & verify steps by result",

@@ -5,15 +5,36 @@ dialplan cannot explode the registry (visits beyond the cap count under node="ot
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable, Mapping, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from switchboard.ivr.dialplan_registry import ReloadResult
-from switchboard.ivr.flow_model import Dialplan
-
 OUTCOMES = ("contained", "routed", "overflow", "transferred", "voicemail", "abandoned", "fallback", "failed")
 MAX_NODE_SERIES = 2000
+
+
+class ReloadVerdict(Protocol):
+    """Whether a dialplan reload went live (ivr's `ReloadResult` satisfies it structurally)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+
+class FlowNodes(Protocol):
+    """A flow as the instruments see it: the names of its nodes (ivr's `Flow` satisfies it)."""
+
+    @property
+    def nodes(self) -> Iterable[str]: ...
+
+
+class LivePlan(Protocol):
+    """A dialplan version as the instruments see it: its version and flows (ivr's `Dialplan` satisfies it)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def flows(self) -> Mapping[str, FlowNodes]: ...
 
 
 class IVRMetrics:
@@ -39,7 +60,8 @@ class IVRMetrics:
         self._nodes: set[tuple[str, str]] = set()
         self.on_verification: Callable[[str], None] | None = None  # identify results go to the CTI metrics
 
-    def on_reload(self, result: ReloadResult, plan: Dialplan) -> None:
+    def on_reload(self, result: ReloadVerdict, plan: LivePlan) -> None:
+        """Counts the reload; a version that went live replaces the info series and pre-creates its flow series."""
         self.reloads.labels("ok" if result.ok else "rejected").inc()
         if result.ok:
             self.info.clear()

@@ -13,13 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
-from twisted.web.resource import Resource
-from twisted.web.server import Site
 
-from switchboard.cti.agent_events_http import AgentEventsResource
 from switchboard.cti.ami_client import AMIClient, AMIEvent
 from switchboard.cti.ami_client import AMISettings as AMIClientSettings
 from switchboard.cti.call_context_store import CallContextStore
@@ -38,7 +35,7 @@ from switchboard.metrics.cti_metrics import CTIMetrics
 from switchboard.metrics.fcr_metrics import FCRMetrics
 from switchboard.metrics.live_state import LiveState, LiveStateCollector
 from switchboard.metrics.queue_metrics import QueueMetrics
-from switchboard.metrics.http_resources import build_root
+from switchboard.metrics.fallback_metrics import FallbackMetrics
 from switchboard.metrics.ivr_metrics import IVRMetrics
 from switchboard.metrics.service_metrics import ServiceMetrics
 from redis.asyncio import Redis
@@ -46,12 +43,9 @@ from redis.asyncio import Redis
 from switchboard.router.call_router import CallRouter, RouteEvents
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
-from switchboard.agents_http import AgentsResource
-from switchboard.control_http import ReloadResource
 from switchboard.call_wiring import ContextJournal, RepeatContactLedger
+from switchboard.http_site import AgentControls, HttpCollaborators, build_site
 from switchboard.settings import Settings
-
-FALLBACK_REASONS = ("agi-FAILURE", "agi-NOTFOUND", "agi-HANGUP", "FAILED", "INCOMPLETE", "FALLBACK", "other")
 
 
 @dataclass
@@ -80,10 +74,7 @@ class Service:
     async def start(self) -> None:
         s = self.settings
         metrics = ServiceMetrics(self.registry)
-        fallbacks = Counter("switchboard_fallback_calls_total",
-                            "Calls the dialplan sent to its fallback (service down, flow failure or flow's choice)",
-                            ["reason"], registry=self.registry)
-        self._fallbacks = {r: fallbacks.labels(r) for r in FALLBACK_REASONS}
+        self._fallbacks = FallbackMetrics(self.registry)
         self.store = CallContextStore.from_url(s.redis.url, s.redis.timeout)
         if s.ami.enabled:
             self.ami = AMIClient(
@@ -112,18 +103,11 @@ class Service:
             async def ami_ready() -> bool:
                 return ami.connected
             checks["ami"] = ami_ready
-        root = build_root(self.registry, checks)
-        if self.dialplans is not None:
-            dialplans = Resource()
-            dialplans.putChild(b"reload", ReloadResource(self.dialplans.reload, s.http_token))
-            root.putChild(b"dialplans", dialplans)
-        if self.router is not None:
-            router = self.router
-            root.putChild(b"agents", AgentsResource(router.store.agents, router.agent_action, s.http_token))
-        cti = Resource()
-        cti.putChild(b"agents", AgentEventsResource(self.agent_streams, s.http_token))
-        root.putChild(b"cti", cti)
-        self.http_port = self.reactor.listenTCP(s.http.port, Site(root), interface=s.http.host)
+        agents = None if self.router is None else AgentControls(self.router.store.agents, self.router.agent_action)
+        site = build_site(HttpCollaborators(
+            registry=self.registry, token=s.http_token, agent_streams=self.agent_streams, readiness=checks,
+            reload=None if self.dialplans is None else self.dialplans.reload, agents=agents))
+        self.http_port = self.reactor.listenTCP(s.http.port, site, interface=s.http.host)
         self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
                       s.http.host, self.http_port.getHost().port)
 
@@ -248,7 +232,7 @@ class Service:
             self.screen_pops.on_ami_event(event.name, event.fields)
         if event.name == "UserEvent" and event.get("UserEvent") == "SwitchboardFallback":
             reason = event.get("Reason", "other")
-            self._fallbacks.get(reason, self._fallbacks["other"]).inc()
+            self._fallbacks.fallback(reason)
             self.log.warning("call sent to the dialplan fallback (reason %s)", reason)
 
     async def stop(self) -> None:

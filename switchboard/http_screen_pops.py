@@ -1,42 +1,50 @@
-"""`GET /cti/agents/<id>/events`: each agent's screen pops as a Server-Sent Events stream (Twisted web).
+"""`GET /cti/agents/<id>/events`: each agent's screen pops as a Server-Sent Events stream.
 
-The stream carries customer data, so it listens with the rest of the HTTP side (loopback by default) and, when a
-token is configured, asks for `Authorization: Bearer <token>` like the control endpoints. A comment line every
-`heartbeat` seconds keeps proxies from closing an idle stream.
+The stream carries customer data, so it listens with the rest of the HTTP side (loopback by default) and asks for
+the bearer token like the control endpoints. A comment line every `heartbeat` seconds keeps proxies from closing an
+idle stream. The streams themselves (one bounded queue per open stream) are cti's; this module only serves them.
 """
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import re
+from typing import Any, Protocol
 
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from switchboard.cti.screen_pop import AgentStreams
+from switchboard.http_auth import BearerToken
 
 _AGENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+ScreenPopQueue = asyncio.Queue[dict[str, Any]]
+
+
+class AgentEventStreams(Protocol):
+    """Where an open stream gets its queue of screen pops (cti's `AgentStreams` satisfies it)."""
+
+    def subscribe(self, agent: str) -> ScreenPopQueue: ...
+
+    def unsubscribe(self, agent: str, queue: ScreenPopQueue) -> None: ...
 
 
 class AgentEventsResource(Resource):
     """/cti/agents/<id>/events."""
 
-    def __init__(self, streams: AgentStreams, token: str, heartbeat: float = 15.0) -> None:
+    def __init__(self, streams: AgentEventStreams, auth: BearerToken, heartbeat: float = 15.0) -> None:
         super().__init__()
         self._streams = streams
-        self._token = token
+        self._auth = auth
         self._heartbeat = heartbeat
 
     def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802 (Twisted's name)
         return _AgentNode(self, path.decode("utf-8", "replace"))
 
     def render_stream(self, agent: str, request: Request) -> object:
-        if self._token:
-            given = (request.getHeader("authorization") or "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), self._token.encode()):
-                request.setResponseCode(401)
-                return b"missing or wrong bearer token\n"
+        if not self._auth.allows(request):
+            request.setResponseCode(401)
+            return b"missing or wrong bearer token\n"
         if not _AGENT.match(agent):
             request.setResponseCode(404)
             return b"unknown agent\n"
@@ -72,7 +80,8 @@ class _AgentNode(Resource):
     def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802
         if path == b"events":
             return _Stream(self._parent, self._agent)
-        return Resource.getChild(self, path, request)
+        missing: Resource = Resource.getChild(self, path, request)  # Twisted's 404 page
+        return missing
 
 
 class _Stream(Resource):
@@ -83,5 +92,5 @@ class _Stream(Resource):
         self._parent = parent
         self._agent = agent
 
-    def render_GET(self, request: Request) -> object:
+    def render_GET(self, request: Request) -> object:  # noqa: N802
         return self._parent.render_stream(self._agent, request)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from twisted.web.test.requesthelper import DummyRequest
 
 from switchboard.router.route_store import AgentRecord
-from switchboard.agents_http import AgentsResource
+from switchboard.http_agents import AgentsResource
+from switchboard.http_auth import BearerToken
 
 
 def _resource(calls: list[tuple[str, str, str]], token: str = "s3cret") -> AgentsResource:
@@ -14,7 +15,7 @@ def _resource(calls: list[tuple[str, str, str]], token: str = "s3cret") -> Agent
     async def act(agent: str, action: str, reason: str) -> str:
         calls.append((agent, action, reason))
         return "paused"
-    return AgentsResource(agents, act, token)
+    return AgentsResource(agents, act, BearerToken(token))
 
 
 def _post(resource: AgentsResource, agent: bytes, action: bytes, auth: bytes | None,

@@ -1,7 +1,9 @@
-"""The HTTP side of the service (Twisted web): `/metrics`, `/healthz` (alive) and `/readyz` (dependencies up).
+"""What monitoring reads over HTTP: `/metrics`, `/healthz` (alive) and `/readyz` (dependencies up).
 
-Readiness is a set of named asynchronous checks passed in by the composition root (e.g. AMI logged in, Redis
-reachable); each must answer within its own time budget or counts as failed. Nothing here changes state.
+The exposition renders the injected registry with prometheus_client, in the text or the OpenMetrics format as the
+scraper's `Accept` header asks. Readiness is a set of named asynchronous checks passed in by the composition root
+(e.g. AMI logged in, Redis reachable); each must answer within its own time budget or counts as failed. Nothing
+here changes state.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ class MetricsResource(Resource):
         super().__init__()
         self._registry = registry
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: Request) -> bytes:  # noqa: N802
         accept = (request.getHeader("accept") or "")
         encoder, content_type = choose_encoder(accept)
         request.setHeader("Content-Type", content_type)
@@ -39,7 +41,7 @@ class HealthResource(Resource):
 
     isLeaf = True
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: Request) -> bytes:  # noqa: N802
         request.setHeader("Content-Type", "application/json")
         return b'{"status": "alive"}\n'
 
@@ -65,7 +67,7 @@ class ReadinessResource(Resource):
         values = await asyncio.gather(*(one(c) for c in self._checks.values()))
         return dict(zip(self._checks, values))
 
-    def render_GET(self, request: Request) -> object:
+    def render_GET(self, request: Request) -> object:  # noqa: N802
         def done(results: dict[str, bool]) -> None:
             ready = all(results.values())
             request.setResponseCode(200 if ready else 503)
@@ -75,11 +77,3 @@ class ReadinessResource(Resource):
         Deferred.fromFuture(asyncio.ensure_future(self.results())).addCallback(done)
         return NOT_DONE_YET
 
-
-def build_root(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> Resource:
-    """The resource tree served by the service."""
-    root = Resource()
-    root.putChild(b"metrics", MetricsResource(registry))
-    root.putChild(b"healthz", HealthResource())
-    root.putChild(b"readyz", ReadinessResource(checks))
-    return root

@@ -6,24 +6,47 @@ is configured (mandatory when HTTP is exposed). `pause` takes `?reason=...` (a s
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol, Sequence
 
 from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from switchboard.router.route_store import AgentRecord
+from switchboard.http_auth import BearerToken
 
 ACTIONS = ("login", "logout", "pause", "resume")
 
 
-def _authorised(request: Request, token: str) -> bool:
-    if not token:
-        return True
-    given = (request.getHeader("authorization") or "").removeprefix("Bearer ").strip()
-    return hmac.compare_digest(given.encode(), token.encode())
+class AgentView(Protocol):
+    """One agent as the listing shows it (the router's `AgentRecord` satisfies it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def skills(self) -> str: ...
+
+    @property
+    def languages(self) -> str: ...
+
+
+ListAgents = Callable[[], Awaitable[Sequence[AgentView]]]
+"""Every agent with its state."""
+AgentAction = Callable[[str, str, str], Awaitable[str]]
+"""(agent, action, reason) -> the new state, "unknown", or "busy:<why>" / "refused:<why>"."""
 
 
 def _reply(request: Request, code: int, body: object) -> None:
@@ -34,20 +57,21 @@ def _reply(request: Request, code: int, body: object) -> None:
 
 
 class AgentsResource(Resource):
-    def __init__(self, agents: Callable[[], Awaitable[list[AgentRecord]]],
-                 act: Callable[[str, str, str], Awaitable[str]], token: str) -> None:
+    """/agents (GET: the listing) and the parent of /agents/<id>/<action>."""
+
+    def __init__(self, agents: ListAgents, act: AgentAction, auth: BearerToken) -> None:
         super().__init__()
         self._agents = agents
         self._act = act
-        self._token = token
+        self._auth = auth
 
-    def getChild(self, path: bytes, request: Request) -> Resource:
+    def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802
         if not path:
             return self
-        return _AgentResource(path.decode("utf-8", "replace"), self._act, self._token)
+        return _AgentResource(path.decode("utf-8", "replace"), self._act, self._auth)
 
-    def render_GET(self, request: Request) -> object:
-        def done(records: list[AgentRecord]) -> None:
+    def render_GET(self, request: Request) -> object:  # noqa: N802
+        def done(records: Sequence[AgentView]) -> None:
             _reply(request, 200, [{"id": r.id, "name": r.name, "endpoint": r.endpoint, "state": r.state,
                                    "reason": r.reason, "skills": r.skills, "languages": r.languages}
                                   for r in records])
@@ -61,14 +85,14 @@ class AgentsResource(Resource):
 class _AgentResource(Resource):
     isLeaf = True
 
-    def __init__(self, agent: str, act: Callable[[str, str, str], Awaitable[str]], token: str) -> None:
+    def __init__(self, agent: str, act: AgentAction, auth: BearerToken) -> None:
         super().__init__()
         self._agent = agent
         self._act = act
-        self._token = token
+        self._auth = auth
 
-    def render_POST(self, request: Request) -> object:
-        if not _authorised(request, self._token):
+    def render_POST(self, request: Request) -> object:  # noqa: N802
+        if not self._auth.allows(request):
             request.setResponseCode(401)
             return b'{"error": "missing or wrong bearer token"}\n'
         action = request.postpath[0].decode("utf-8", "replace") if request.postpath else ""

@@ -1,0 +1,71 @@
+"""The one HTTP layer of the service: the twisted.web resource tree and its site, built from typed collaborators.
+
+Every URL the service answers is put together here, and every endpoint that needs the bearer token gets the same
+`BearerToken` check:
+
+    /metrics                         Prometheus exposition of the registry            (switchboard/http_monitoring.py)
+    /healthz, /readyz                liveness; readiness of the named dependency checks
+    /dialplans/reload                POST: validate and swap the dialplans (token)     (switchboard/http_dialplans.py)
+    /agents, /agents/<id>/<action>   agent listing; login/logout/pause/resume (token)  (switchboard/http_agents.py)
+    /cti/agents/<id>/events          an agent's screen pops as SSE (token)             (switchboard/http_screen_pops.py)
+
+The collaborators are plain callables and Protocols, so cti, ivr, router and metrics need no web framework.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from prometheus_client import CollectorRegistry
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from switchboard.http_agents import AgentAction, AgentsResource, ListAgents
+from switchboard.http_auth import BearerToken
+from switchboard.http_dialplans import Reload, ReloadResource
+from switchboard.http_monitoring import HealthResource, MetricsResource, ReadinessCheck, ReadinessResource
+from switchboard.http_screen_pops import AgentEventStreams, AgentEventsResource
+
+
+@dataclass(frozen=True)
+class AgentControls:
+    """What the agent API needs from the router: the listing and one state change."""
+
+    listing: ListAgents
+    act: AgentAction
+
+
+@dataclass(frozen=True)
+class HttpCollaborators:
+    """Everything the HTTP side serves; optional parts leave their URLs out (404) when absent."""
+
+    registry: CollectorRegistry
+    token: str
+    agent_streams: AgentEventStreams
+    readiness: Mapping[str, ReadinessCheck] = field(default_factory=dict)
+    reload: Reload | None = None
+    agents: AgentControls | None = None
+
+
+def build_root(parts: HttpCollaborators) -> Resource:
+    """The resource tree served by the service."""
+    auth = BearerToken(parts.token)
+    root = Resource()
+    root.putChild(b"metrics", MetricsResource(parts.registry))
+    root.putChild(b"healthz", HealthResource())
+    root.putChild(b"readyz", ReadinessResource(parts.readiness))
+    if parts.reload is not None:
+        dialplans = Resource()
+        dialplans.putChild(b"reload", ReloadResource(parts.reload, auth))
+        root.putChild(b"dialplans", dialplans)
+    if parts.agents is not None:
+        root.putChild(b"agents", AgentsResource(parts.agents.listing, parts.agents.act, auth))
+    cti = Resource()
+    cti.putChild(b"agents", AgentEventsResource(parts.agent_streams, auth))
+    root.putChild(b"cti", cti)
+    return root
+
+
+def build_site(parts: HttpCollaborators) -> Site:
+    """The site to listen with (`reactor.listenTCP(port, build_site(parts), interface=host)`)."""
+    return Site(build_root(parts))
