@@ -22,10 +22,9 @@ from twisted.web.server import Site
 from switchboard.cti.agent_events_http import AgentEventsResource
 from switchboard.cti.ami_client import AMIClient, AMIEvent
 from switchboard.cti.ami_client import AMISettings as AMIClientSettings
-from switchboard.cti.call_context_store import CallContextStore
+from switchboard.cti.cti_store import CtiStore
 from switchboard.cti.caller_id import CallerIdNormaliser
 from switchboard.cti.crm_lookup import CRMLookup
-from switchboard.cti.customer_store import CustomerStore
 from switchboard.cti.recognition import CallerRecognizer
 from switchboard.cti.screen_pop import AgentStreams, ScreenPops
 from switchboard.ivr.agi_server import AGIServer, Flow
@@ -67,11 +66,11 @@ class Service:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     agi: AGIServer | None = None
     ami: AMIClient | None = None
-    store: CallContextStore | None = None
+    store: CtiStore | None = None
     http_port: IListeningPort | None = None
     _event_task: asyncio.Task | None = None
     dialplans: DialplanRegistry | None = None
-    customers: CustomerStore | None = None
+    customers: CtiStore | None = None
     recognizer: CallerRecognizer | None = None
     cti_metrics: CTIMetrics | None = None
     screen_pops: ScreenPops | None = None
@@ -86,7 +85,7 @@ class Service:
                             "Calls the dialplan sent to its fallback (service down, flow failure or flow's choice)",
                             ["reason"], registry=self.registry)
         self._fallbacks = {r: fallbacks.labels(r) for r in FALLBACK_REASONS}
-        self.store = CallContextStore.from_url(s.redis.url, s.redis.timeout)
+        self.store = CtiStore.from_url(s.redis.url, s.redis.timeout, s.cti_pepper.encode())
         flow = InboundFlow(
             InboundOptions(greeting=s.inbound.greeting, digit_timeout=s.inbound.digit_timeout,
                            agent_endpoint=s.inbound.agent_endpoint, dial_timeout=s.inbound.dial_timeout,
@@ -181,7 +180,7 @@ class Service:
         engine = FlowEngine(EngineOptions(route_endpoint=s.inbound.agent_endpoint, customers=self.customers,
                                           route_desk=desk, route_hooks=hooks, on_survey=fcr_metrics.survey),
                             self.log.getChild("flow"), on_event=ivr_metrics.on_event)
-        repeats = RepeatContacts(self.customers.client, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
+        repeats = RepeatContacts(self.customers, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
 
         async def count_contact(facts: ContactFacts) -> None:
             key = RepeatContacts.caller_key(facts.customer_id, facts.number)
@@ -210,7 +209,7 @@ class Service:
         s = self.settings
         assert self.store is not None
         self.cti_metrics = CTIMetrics(self.registry)
-        self.customers = CustomerStore.from_url(s.redis.url, s.redis.timeout, s.cti_pepper.encode())
+        self.customers = self.store
         normaliser = CallerIdNormaliser(default_region=s.cti.default_region)
 
         def normalise(raw: str | None, name: str | None) -> str | None:
@@ -229,7 +228,7 @@ class Service:
                 await ami.send_action("UserEvent", fields)
 
         customers, cti_metrics = self.customers, self.cti_metrics
-        self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.client.publish,
+        self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.publish_screen_pop,
                                       user_event, self.log.getChild("screenpop"),
                                       on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc())
         self.screen_pops.start(self.loop)
@@ -292,7 +291,5 @@ class Service:
             await self.ami.stop()
         if self.screen_pops is not None:
             await self.screen_pops.stop()
-        if self.customers is not None:
-            await self.customers.close()
         if self.store is not None:
             await self.store.close()
