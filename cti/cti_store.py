@@ -174,7 +174,7 @@ class CtiStore:
                     try:
                         await pipe.watch(key)
                         current = json.loads(_text(await pipe.hget(key, field_name)) or "[]")
-                        pipe.multi()
+                        pipe.multi()  # type: ignore[no-untyped-call]
                         pipe.hset(key, field_name, json.dumps((current + [dict(contact)])[-MAX_RECENT:]))
                         await pipe.execute()
                         return
@@ -201,7 +201,7 @@ class CtiStore:
         async def write() -> None:
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
-                pipe.hset(key, mapping=_encode_call(ctx))
+                pipe.hset(key, items=_flat(_encode_call(ctx)))
                 pipe.expire(key, CALL_TTL_SECONDS)
                 await pipe.execute()
         await self._bounded(write())
@@ -226,7 +226,7 @@ class CtiStore:
 
         async def write() -> None:
             async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=encoded)
+                pipe.hset(key, items=_flat(encoded))
                 pipe.expire(key, CALL_TTL_SECONDS)
                 await pipe.execute()
         await self._bounded(write())
@@ -264,6 +264,11 @@ def _text(value: Any) -> str:
 
 def _texts(row: Mapping[Any, Any]) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in row.items()}
+
+
+def _flat(fields: Mapping[str, str]) -> list[str]:
+    """Hash fields as HSET's field value field value ... arguments."""
+    return [part for pair in fields.items() for part in pair]
 
 
 def _json_list(items: Sequence[str]) -> str:
