@@ -43,7 +43,8 @@ sys.path.insert(0, str(REPO))
 
 from switchboard.cti.caller_id import CallerIdNormaliser  # noqa: E402
 from switchboard.cti.customer_import import BATCH, RowRules, check_row, read_rows  # noqa: E402
-from switchboard.cti.customer_store import LIST_FIELDS, hash_secret  # noqa: E402
+from switchboard.cti.cti_store import customer_key  # noqa: E402
+from switchboard.cti.customer import LIST_FIELDS, hash_secret  # noqa: E402
 from switchboard import cli  # noqa: E402
 from tests.e2e.sandbox import RedisServer  # noqa: E402
 
@@ -140,7 +141,7 @@ async def bare(url: str, hashes: list[dict[Any, str]]) -> float:
         for start in range(0, len(hashes), BATCH):
             async with redis.pipeline(transaction=False) as pipe:
                 for mapping in hashes[start:start + BATCH]:
-                    pipe.hset(f"switchboard:customer:{mapping['id']}", mapping=mapping)
+                    pipe.hset(customer_key(mapping["id"]), mapping=mapping)
                 await pipe.execute()
         return time.perf_counter() - started
     finally:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from switchboard.cti.customer_store import Customer
+from switchboard.cti.customer import Customer
 
 
 class CRMLookup:

@@ -15,15 +15,23 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Protocol, Sequence
 
-from switchboard.cti.customer_store import Customer, CustomerRecord, CustomerStore, chunks, hash_secret
+from switchboard.cti.customer import Customer, CustomerRecord, chunks, hash_secret
 
 FIELDS = ("id", "name", "phones", "segment", "language", "account", "secret", "open_cases")
 REQUIRED = ("id", "name", "phones", "segment")
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _LANG = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
 BATCH = 1000
+
+
+class CustomerDirectory(Protocol):
+    """Where customers are written and read back for export (cti.cti_store.CtiStore)."""
+
+    async def write(self, records: Sequence[CustomerRecord]) -> None: ...
+
+    def scan(self, batch: int = 1000) -> AsyncIterator[tuple[Customer, str | None]]: ...
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ def check_row(row: Mapping[str, Any], rules: RowRules) -> CustomerRecord | str:
     return CustomerRecord(customer, hash_secret(secret, rules.pepper) if secret else None)
 
 
-async def import_file(path: Path, store: CustomerStore, rules: RowRules) -> ImportReport:
+async def import_file(path: Path, store: CustomerDirectory, rules: RowRules) -> ImportReport:
     """Validates every row, writes the good ones (a batch per round trip, each customer atomic), reports the bad
     ones."""
     report = ImportReport()
@@ -142,7 +150,7 @@ async def import_file(path: Path, store: CustomerStore, rules: RowRules) -> Impo
     return report
 
 
-async def export_file(path: Path, store: CustomerStore) -> int:
+async def export_file(path: Path, store: CustomerDirectory) -> int:
     """Writes every customer to .json or .csv (secrets stay hashed and are not exported)."""
     customers = [c async for c, _ in store.scan()]
     customers.sort(key=lambda c: c.id)

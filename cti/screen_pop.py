@@ -2,9 +2,10 @@
 
 AMI `DialBegin` (ringing) and `DialEnd` with `DialStatus: ANSWER` (answered) are turned into one payload: the
 customer (summary, open cases, recent contacts), segment, confidence, IVR path and intents, and how long the
-caller has waited — built from the call-context record (keyed by the caller's uniqueid) and the customer store.
-It is published three ways: to the agent's Server-Sent Events subscribers, on a Redis pub/sub channel for
-integrations, and as an AMI `UserEvent` (ids and labels only; no names or numbers go through Asterisk).
+caller has waited — built from the typed call-context record (keyed by the caller's uniqueid) and the customer,
+both read through the CTI store. It is published three ways: to the agent's Server-Sent Events subscribers, through
+the CTI store's pub/sub outlet for integrations, and as an AMI `UserEvent` (ids and labels only; no names or
+numbers go through Asterisk).
 
 Events are handled one at a time in arrival order, so an agent never sees "answered" before "ringing".
 """
@@ -17,17 +18,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
-from switchboard.cti.customer_store import Customer
+from switchboard.cti.call_context import CallContext
+from switchboard.cti.customer import Customer
 
-CHANNEL = "switchboard:screenpop"
 MAX_PENDING = 1000
 
 
 class ContextReader(Protocol):
-    async def read(self, uniqueid: str) -> dict[str, str]: ...
+    """Reads call-context records (cti.cti_store.CtiStore)."""
+
+    async def read_call(self, uniqueid: str) -> CallContext | None: ...
 
 
 class CustomerReader(Protocol):
+    """Reads customers by id (cti.cti_store.CtiStore)."""
+
     async def get(self, customer_id: str) -> Customer | None: ...
 
 
@@ -66,14 +71,14 @@ class ScreenPops:
     """Turns AMI dial events into screen pops and publishes them; feed it with `on_ami_event`."""
 
     def __init__(self, context: ContextReader, customers: CustomerReader, streams: AgentStreams,
-                 publish_redis: Callable[[str, str], Awaitable[Any]],
+                 publish_integrations: Callable[[str], Awaitable[Any]],
                  send_user_event: Callable[[Mapping[str, str]], Awaitable[Any]] | None,
                  logger: logging.Logger, clock: Callable[[], float] = time.time,
                  on_published: Callable[[str], None] = lambda kind: None) -> None:
         self._context = context
         self._customers = customers
         self._streams = streams
-        self._publish_redis = publish_redis
+        self._publish_integrations = publish_integrations
         self._send_user_event = send_user_event
         self._log = logger
         self._clock = clock
@@ -115,27 +120,25 @@ class ScreenPops:
                 self._log.exception("screen pop for %s failed", agent)
 
     async def build(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
-        record = await self._context.read(uniqueid)
-        customer = None
-        if record.get("customer_id"):
-            customer = await self._customers.get(record["customer_id"])
-        started = float(record.get("started_at") or 0) or None
+        """The payload: the call's record (an empty one when unknown) and the customer it names."""
+        record = await self._context.read_call(uniqueid) or CallContext(uniqueid)
+        customer = await self._customers.get(record.customer_id) if record.customer_id else None
         return {"event": kind, "agent": agent, "uniqueid": uniqueid,
                 "customer": customer.summary() if customer else None,
-                "segment": record.get("segment") or (customer.segment if customer else ""),
-                "confidence": record.get("confidence", "none"),
-                "ivr_path": [p for p in record.get("path", "").split(" > ") if p],
-                "intents": [i for i in record.get("intents", "").split(",") if i],
-                "flow": record.get("flow", ""),
-                "waited_seconds": round(self._clock() - started, 1) if started else None}
+                "segment": record.segment or (customer.segment if customer else ""),
+                "confidence": record.confidence,
+                "ivr_path": list(record.path),
+                "intents": list(record.intents),
+                "flow": record.flow,
+                "waited_seconds": round(self._clock() - record.started_at, 1) if record.started_at else None}
 
     async def pop(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
         payload = await self.build(kind, agent, uniqueid)
         self._streams.publish(agent, payload)
         try:
-            await self._publish_redis(CHANNEL, json.dumps(payload))
+            await self._publish_integrations(json.dumps(payload))
         except Exception as exc:
-            self._log.warning("screen pop not published on Redis (%s)", type(exc).__name__)
+            self._log.warning("screen pop not published for integrations (%s)", type(exc).__name__)
         if self._send_user_event is not None:
             customer = payload["customer"] or {}
             try:

@@ -1,6 +1,6 @@
 """The routing rules, written plainly: who may take a call, which agent a call gets, which call a free agent gets.
 
-This is the specification. The Lua in router/route_scripts.py applies the same rules atomically inside Redis;
+This is the specification. The Lua in router/lua/*.lua applies the same rules atomically inside Redis;
 tests run both on the same cases, and the benchmark checks the Lua's picks against `best_agent` by brute force.
 
 - A call needs skills with minimum levels (and a language when given). After waiting, relaxation steps apply:

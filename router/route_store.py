@@ -1,23 +1,59 @@
-"""The router's Redis: agents, waiting calls and reservations, changed only through the Lua in route_scripts.
+"""The router's Redis: agents, waiting calls and reservations, changed only through the Lua in `router/lua/`.
 
 The only router module that talks to Redis. Every write is one script call (atomic), so several Switchboard
 instances on one Redis never assign one agent twice. Values are checked for control characters before they are
 stored (they reach logs, AMI events and the CLI).
+
+Scripts live in `router/lua/<name>.lua`; each is built once at start as `local P = '<PREFIX>'` + `prelude.lua` (the
+shared functions) + its body, so the key prefix is defined here only. Keys all carry the hash tag `{sb}`: one
+cluster slot, so each script touches only keys of its own slot and works unchanged on Redis Cluster. Time comes
+from Redis `TIME`, so several instances share one clock. The rules mirror router/decision.py (the readable
+specification; tests compare the two). docs/redis.md gives the key layout of every package.
+
+Layout (PREFIX = `sb:{sb}:`):
+  sb:{sb}:agent:<id>         hash: name endpoint langs(,en,fr,) skills(billing:8,...) s:<skill>=level state reason
+                             since idle_since skip_until wrap_until reserved_until call
+  sb:{sb}:agents             set of agent ids;  sb:{sb}:states  hash id → state (for counts)
+  sb:{sb}:endpoints          hash endpoint → id (AMI events name devices, not agents)
+  sb:{sb}:idle:<skill>       zset of available agents: (10 - level) * 1e13 + idle_since_ms
+  sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent
+  sb:{sb}:wq:<skill>:<aging> zset of waiting calls needing <skill> (first required, or added by relaxation) with
+                             one aging rate, scored aging * enq_s - base: lowest first = highest priority, because
+                             base + aging * (now - enq) orders like base - aging * enq for a shared aging rate
+  sb:{sb}:classes            set of aging rates in use;  sb:{sb}:qwait:<queue>  zset uid → enq (live gauges)
+  sb:{sb}:reserved, sb:{sb}:wrapping, sb:{sb}:skipping   zsets agent → deadline ms (the sweep's work list)
+  sb:{sb}:last:<customer>    the agent who last handled this customer (expires after last_agent_days)
+  sb:{sb}:explain:<uid>      list of decision explanations (1 day)
+  channel sb:{sb}:offers     "uid agent" for every reservation made
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, AsyncIterator, Callable, Iterable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from switchboard.router import route_scripts as lua
 from switchboard.router.decision import encode_skills, encode_steps
 from switchboard.router.routing_config import AgentSeed, RelaxStep
 
-P = lua.PREFIX
+PREFIX = "sb:{sb}:"
+P = PREFIX
+OFFERS_CHANNEL = PREFIX + "offers"
+SCRIPTS = ("offer_call", "leave_call", "ring_no_answer", "agent_device", "agent_action", "sweep", "upsert_agent")
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
+
+
+def lua_source(name: str) -> str:
+    """The text of `router/lua/<name>.lua`, read from the installed package."""
+    return resources.files("switchboard.router").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+def build_scripts() -> dict[str, str]:
+    """Each script as Redis runs it: the key prefix, then the shared prelude, then the script's body."""
+    head = f"local P = '{PREFIX}'\n" + lua_source("prelude")
+    return {name: head + lua_source(name) for name in SCRIPTS}
 
 
 def _clean(value: str, what: str) -> str:
@@ -62,13 +98,14 @@ class RouteStore:
     def __init__(self, redis: Redis, reservation_ttl: float = 30.0) -> None:
         self._redis = redis
         self._ttl_ms = int(reservation_ttl * 1000)
-        self._offer = redis.register_script(lua.OFFER_CALL)
-        self._leave = redis.register_script(lua.LEAVE_CALL)
-        self._ring_no_answer = redis.register_script(lua.RING_NO_ANSWER)
-        self._device = redis.register_script(lua.AGENT_DEVICE)
-        self._action = redis.register_script(lua.AGENT_ACTION)
-        self._sweep = redis.register_script(lua.SWEEP)
-        self._upsert = redis.register_script(lua.UPSERT_AGENT)
+        scripts = build_scripts()
+        self._offer = redis.register_script(scripts["offer_call"])
+        self._leave = redis.register_script(scripts["leave_call"])
+        self._ring_no_answer = redis.register_script(scripts["ring_no_answer"])
+        self._device = redis.register_script(scripts["agent_device"])
+        self._action = redis.register_script(scripts["agent_action"])
+        self._sweep = redis.register_script(scripts["sweep"])
+        self._upsert = redis.register_script(scripts["upsert_agent"])
 
     @property
     def redis(self) -> Redis:
@@ -150,7 +187,7 @@ class RouteStore:
         `subscribed` is called once the subscription is in place."""
         pubsub = self._redis.pubsub()
         try:
-            await pubsub.subscribe(lua.OFFERS_CHANNEL)
+            await pubsub.subscribe(OFFERS_CHANNEL)
             subscribed()
             async for message in pubsub.listen():
                 if message.get("type") == "message":
@@ -158,7 +195,7 @@ class RouteStore:
                     yield uid, agent
         finally:
             try:
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
             except (RedisError, OSError) as exc:
                 _ = exc  # the link is already gone; nothing more to close
 

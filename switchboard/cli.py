@@ -190,7 +190,7 @@ def customers(args: argparse.Namespace) -> int:
 
     from switchboard.cti.caller_id import CallerIdNormaliser
     from switchboard.cti.customer_import import RowRules, export_file, import_file
-    from switchboard.cti.customer_store import CustomerStore, StoreUnavailable
+    from switchboard.cti.cti_store import CtiStore, StoreUnavailable
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
@@ -201,8 +201,8 @@ def customers(args: argparse.Namespace) -> int:
                      pepper=settings.cti_pepper.encode())
 
     async def run() -> int:
-        store = CustomerStore.from_url(settings.redis.url, max(settings.redis.timeout, 5.0),
-                                       settings.cti_pepper.encode())
+        store = CtiStore.from_url(settings.redis.url, max(settings.redis.timeout, 5.0),
+                                  settings.cti_pepper.encode())
         try:
             started = time.perf_counter()
             if args.action == "export":

@@ -19,10 +19,9 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP
 
 from switchboard.cti.ami_client import AMIClient, AMIEvent
 from switchboard.cti.ami_client import AMISettings as AMIClientSettings
-from switchboard.cti.call_context_store import CallContextStore
+from switchboard.cti.cti_store import CtiStore
 from switchboard.cti.caller_id import CallerIdNormaliser
 from switchboard.cti.crm_lookup import CRMLookup
-from switchboard.cti.customer_store import CustomerStore
 from switchboard.cti.recognition import CallerRecognizer
 from switchboard.cti.screen_pop import AgentStreams, ScreenPops
 from switchboard.ivr.agi_server import AGIServer
@@ -43,7 +42,7 @@ from redis.asyncio import Redis
 from switchboard.router.call_router import CallRouter, RouteEvents
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
-from switchboard.call_wiring import ContextJournal, RepeatContactLedger
+from switchboard.call_wiring import ContextJournal
 from switchboard.http_site import AgentControls, HttpCollaborators, build_site
 from switchboard.settings import Settings
 
@@ -59,11 +58,11 @@ class Service:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     agi: AGIServer | None = None
     ami: AMIClient | None = None
-    store: CallContextStore | None = None
+    store: CtiStore | None = None
     http_port: IListeningPort | None = None
     _event_task: asyncio.Task | None = None
     dialplans: DialplanRegistry | None = None
-    customers: CustomerStore | None = None
+    customers: CtiStore | None = None
     recognizer: CallerRecognizer | None = None
     cti_metrics: CTIMetrics | None = None
     screen_pops: ScreenPops | None = None
@@ -75,7 +74,7 @@ class Service:
         s = self.settings
         metrics = ServiceMetrics(self.registry)
         self._fallbacks = FallbackMetrics(self.registry)
-        self.store = CallContextStore.from_url(s.redis.url, s.redis.timeout)
+        self.store = CtiStore.from_url(s.redis.url, s.redis.timeout, s.cti_pepper.encode())
         if s.ami.enabled:
             self.ami = AMIClient(
                 AMIClientSettings(host=s.ami.host, port=s.ami.port, username=s.ami.username,
@@ -154,9 +153,9 @@ class Service:
         engine = FlowEngine(EngineOptions(route_endpoint=s.ivr.agent_endpoint, customers=self.customers,
                                           route_desk=desk, queue=queue_metrics, resolution=fcr_metrics),
                             self.log.getChild("flow"), observer=ivr_metrics)
-        repeats = RepeatContacts(self.customers.client, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
+        repeats = RepeatContacts(self.customers, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
         ports = CallPorts(journal=ContextJournal(self.store), flows=ivr_metrics, recognizer=self.recognizer,
-                          customers=self.customers, contacts=RepeatContactLedger(repeats), resolution=fcr_metrics)
+                          customers=self.customers, contacts=repeats, resolution=fcr_metrics)
         return InboundCalls(registry, engine, ports, self.log.getChild("ivr"))
 
     def _live_state(self) -> LiveState | None:
@@ -173,7 +172,7 @@ class Service:
         s = self.settings
         assert self.store is not None
         self.cti_metrics = CTIMetrics(self.registry)
-        self.customers = CustomerStore.from_url(s.redis.url, s.redis.timeout, s.cti_pepper.encode())
+        self.customers = self.store
         normaliser = CallerIdNormaliser(default_region=s.cti.default_region)
 
         def normalise(raw: str | None, name: str | None) -> str | None:
@@ -192,7 +191,7 @@ class Service:
                 await ami.send_action("UserEvent", fields)
 
         customers, cti_metrics = self.customers, self.cti_metrics
-        self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.client.publish,
+        self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.publish_screen_pop,
                                       user_event, self.log.getChild("screenpop"),
                                       on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc())
         self.screen_pops.start(self.loop)
@@ -255,7 +254,5 @@ class Service:
             await self.ami.stop()
         if self.screen_pops is not None:
             await self.screen_pops.stop()
-        if self.customers is not None:
-            await self.customers.close()
         if self.store is not None:
             await self.store.close()

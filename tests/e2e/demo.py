@@ -78,7 +78,7 @@ def _all_available(service: SwitchboardProcess) -> bool:
 
 def _records(redis: RedisServer) -> dict[str, dict[str, str]]:
     out = {}
-    for key in redis.command("--scan", "--pattern", "switchboard:call:*").split():
+    for key in redis.command("--scan", "--pattern", "sb:call:*").split():
         fields = redis.command("hgetall", key).splitlines()
         out[key] = dict(zip(fields[::2], fields[1::2]))
     return out
@@ -96,7 +96,7 @@ def _ended_record(redis: RedisServer, before: set[str]) -> tuple[str, dict[str, 
     if not records:
         return "", {}
     key, record = next(iter(records.items()))
-    return key.removeprefix("switchboard:call:").strip("{}"), record
+    return key.removeprefix("sb:call:").strip("{}"), record
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,7 +138,7 @@ def test_withheld_number_goes_through_identify_and_verify(cti_service: Switchboa
     assert agent.wait(20) == 0, agent.errors()
     records = {}
     def ended() -> bool:
-        for key in redis_server.command("--scan", "--pattern", "switchboard:call:*").split():
+        for key in redis_server.command("--scan", "--pattern", "sb:call:*").split():
             fields = redis_server.command("hgetall", key).splitlines()
             record = dict(zip(fields[::2], fields[1::2]))
             if record.get("recognition") == "anonymous" and record.get("state") == "ended":

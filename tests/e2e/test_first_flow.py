@@ -8,7 +8,7 @@ from tests.e2e.sipp import Agent, Caller, SippFactory
 
 def _call_records(redis_server: RedisServer) -> dict[str, dict[str, str]]:
     records = {}
-    for key in redis_server.command("--scan", "--pattern", "switchboard:call:*").split():
+    for key in redis_server.command("--scan", "--pattern", "sb:call:*").split():
         fields = redis_server.command("hgetall", key).splitlines()
         records[key] = dict(zip(fields[::2], fields[1::2]))
     return records

@@ -66,7 +66,7 @@ def ivr_service(asterisk: AsteriskSandbox, redis_server: RedisServer, tmp_path: 
 
 def _records(redis_server: RedisServer) -> dict[str, dict[str, str]]:
     out = {}
-    for key in redis_server.command("--scan", "--pattern", "switchboard:call:*").split():
+    for key in redis_server.command("--scan", "--pattern", "sb:call:*").split():
         fields = redis_server.command("hgetall", key).splitlines()
         out[key] = dict(zip(fields[::2], fields[1::2]))
     return out
@@ -91,10 +91,10 @@ def test_two_level_menu_reaches_the_billing_agent(ivr_service: SwitchboardProces
     assert caller.wait(40) == 0, caller.errors()
     assert agent.wait(20) == 0, agent.errors()
     [record] = _new_records(redis_server, before)
-    assert record["path"] == "support.top > support.billing_menu > support.billing_agents"
+    assert json.loads(record["path"]) == ["support.top", "support.billing_menu", "support.billing_agents"]
     assert record["destination"] == "PJSIP/agent1"
     assert record["outcome"] == "routed"
-    assert record["intents"] == "billing"
+    assert json.loads(record["intents"]) == ["billing"]
     assert ivr_service.metric("switchboard_ivr_calls_total", 'flow="support",outcome="routed"') == 1
 
 
@@ -109,7 +109,7 @@ def test_invalid_then_silence_ends_at_failure_destination(ivr_service: Switchboa
     assert caller.wait(40) == 0, caller.errors()
     assert agent.wait(20) == 0, agent.errors()
     [record] = _new_records(redis_server, before)
-    assert record["path"] == "support.top > support.third_line"
+    assert json.loads(record["path"]) == ["support.top", "support.third_line"]
     assert record["outcome"] == "transferred" and record["destination"] == "PJSIP/agent3"
     where = ',flow="support",node="top"'  # the exposition sorts labels by name
     assert ivr_service.metric("switchboard_ivr_menu_inputs_total", 'event="invalid"' + where) == 1

@@ -1,4 +1,4 @@
-"""The customer store and its import/export against a real redis-server on a free loopback port."""
+"""The CTI store's customer directory and its import/export against a real redis-server on a free loopback port."""
 from __future__ import annotations
 
 import json
@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from switchboard.cti.customer_import import RowRules, export_file, import_file
-from switchboard.cti.customer_store import Customer, CustomerRecord, CustomerStore, StoreUnavailable, hash_secret
+from switchboard.cti.cti_store import CtiStore, StoreUnavailable, customer_key
+from switchboard.cti.customer import Customer, CustomerRecord, hash_secret
 from tests.e2e.sandbox import RedisServer, free_port
 
 PEPPER = b"test-pepper-not-a-secret"
@@ -24,9 +26,8 @@ RULES = RowRules(segments=SEGMENTS, normalise=_normalise, pepper=PEPPER)
 
 
 @pytest.fixture
-async def store(redis_server: RedisServer) -> AsyncIterator[CustomerStore]:
-    s = CustomerStore.from_url(redis_server.url, 1.0, PEPPER)
-    await s.client.flushdb()
+async def store(redis_server: RedisServer, redis: Redis) -> AsyncIterator[CtiStore]:
+    s = CtiStore.from_url(redis_server.url, 1.0, PEPPER)  # `redis` has flushed the database
     yield s
     await s.close()
 
@@ -36,7 +37,7 @@ def _record(cid: str, phones: tuple[str, ...], account: str = "", secret: str | 
     return CustomerRecord(customer, hash_secret(secret, PEPPER) if secret else None)
 
 
-async def test_lookup_by_phone_account_and_ambiguity(store: CustomerStore) -> None:
+async def test_lookup_by_phone_account_and_ambiguity(store: CtiStore) -> None:
     """A number maps to its customer; a number shared by two customers returns both (ambiguous)."""
     await store.write([_record("c1", ("+442079460001",), account="1001"),
                        _record("c2", ("+442079460002", "+442079460009")),
@@ -49,7 +50,7 @@ async def test_lookup_by_phone_account_and_ambiguity(store: CustomerStore) -> No
     assert found is not None and found.id == "c1"
 
 
-async def test_rewrite_removes_stale_indexes(store: CustomerStore) -> None:
+async def test_rewrite_removes_stale_indexes(store: CtiStore) -> None:
     """Re-writing a customer with a new number and account drops the old index entries."""
     await store.write([_record("c1", ("+442079460001",), account="1001")])
     await store.write([_record("c1", ("+442079460005",), account="2002")])
@@ -58,7 +59,7 @@ async def test_rewrite_removes_stale_indexes(store: CustomerStore) -> None:
     assert [c.id for c in await store.find_by_phone("+442079460005")] == ["c1"]
 
 
-async def test_reimport_keeps_history_and_another_customers_account(store: CustomerStore) -> None:
+async def test_reimport_keeps_history_and_another_customers_account(store: CtiStore) -> None:
     """A re-import keeps the contact history it does not carry, and never drops an account index now owned by
     another customer."""
     await store.write([_record("c1", ("+442079460001",), account="1001")])
@@ -71,18 +72,19 @@ async def test_reimport_keeps_history_and_another_customers_account(store: Custo
     assert moved is not None and moved.id == "c2"
 
 
-async def test_secret_is_stored_hashed_and_verifies(store: CustomerStore, redis_server: RedisServer) -> None:
+async def test_secret_is_stored_hashed_and_verifies(store: CtiStore, redis_server: RedisServer, redis: Redis) -> None:
     """Only a salted, peppered hash is stored; the right secret verifies, a wrong one does not."""
     await store.write([_record("c1", ("+442079460001",), secret="4321")])
-    stored = redis_server.command("hget", "switchboard:customer:c1", "secret").strip()
+    stored = redis_server.command("hget", "sb:{cust}:customer:c1", "secret").strip()
     assert stored.startswith("v1$") and "4321" not in stored
     assert await store.verify("c1", "4321")
     assert not await store.verify("c1", "1234")
-    other_pepper = CustomerStore(store.client, b"another-pepper")
+    assert customer_key("c1") == "sb:{cust}:customer:c1"
+    other_pepper = CtiStore(redis, 1.0, b"another-pepper")
     assert not await other_pepper.verify("c1", "4321")
 
 
-async def test_recent_contacts_are_appended_and_capped(store: CustomerStore) -> None:
+async def test_recent_contacts_are_appended_and_capped(store: CtiStore) -> None:
     """Contacts append in order and only the newest 20 are kept."""
     await store.write([_record("c1", ("+442079460001",))])
     for n in range(25):
@@ -92,7 +94,7 @@ async def test_recent_contacts_are_appended_and_capped(store: CustomerStore) -> 
     assert [c["n"] for c in customer.recent_contacts] == list(range(5, 25))
 
 
-async def test_import_reports_bad_rows_and_writes_good_ones(store: CustomerStore, tmp_path: Path) -> None:
+async def test_import_reports_bad_rows_and_writes_good_ones(store: CtiStore, tmp_path: Path) -> None:
     """Bad rows are reported with their line and reason (no personal data); good rows are imported whole."""
     path = tmp_path / "customers.csv"
     path.write_text("id,name,phones,segment,language,account,secret\n"
@@ -119,7 +121,7 @@ async def test_import_reports_bad_rows_and_writes_good_ones(store: CustomerStore
     assert await store.get("c2") is None
 
 
-async def test_export_then_import_round_trips(store: CustomerStore, tmp_path: Path) -> None:
+async def test_export_then_import_round_trips(store: CtiStore, redis: Redis, tmp_path: Path) -> None:
     """Exported customers import back to the same data (secrets are never exported)."""
     await store.write([_record("c1", ("+442079460001",), account="1001", secret="4321"),
                        _record("c2", ("+442079460002",))])
@@ -128,7 +130,7 @@ async def test_export_then_import_round_trips(store: CustomerStore, tmp_path: Pa
     data = json.loads(out.read_text())
     assert [c["id"] for c in data["customers"]] == ["c1", "c2"]
     assert "secret" not in out.read_text()
-    await store.client.flushdb()
+    await redis.flushdb()
     report = await import_file(out, store, RULES)
     assert report.imported == 2 and report.problems == []
     found = await store.find_by_account("1001")
@@ -137,7 +139,7 @@ async def test_export_then_import_round_trips(store: CustomerStore, tmp_path: Pa
 
 async def test_unreachable_redis_raises_store_unavailable() -> None:
     """With nothing listening, every call raises StoreUnavailable (callers then go on as unknown)."""
-    dead = CustomerStore.from_url(f"redis://127.0.0.1:{free_port()}/0", 0.2, PEPPER)
+    dead = CtiStore.from_url(f"redis://127.0.0.1:{free_port()}/0", 0.2, PEPPER)
     with pytest.raises(StoreUnavailable):
         await dead.find_by_phone("+442079460001")
     await dead.close()

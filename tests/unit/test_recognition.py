@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from switchboard.cti.customer_store import Customer, StoreUnavailable
+from switchboard.cti.cti_store import StoreUnavailable
+from switchboard.cti.customer import Customer
 from switchboard.cti.recognition import CallerRecognizer
 
 ADA = Customer(id="c1", name="Ada", segment="vip", phones=("+442079460001",))

@@ -6,18 +6,19 @@ import json
 import logging
 from typing import Any, Mapping
 
-from switchboard.cti.customer_store import Customer
-from switchboard.cti.screen_pop import CHANNEL, AgentStreams, ScreenPops, agent_of
+from switchboard.cti.call_context import CallContext
+from switchboard.cti.customer import Customer
+from switchboard.cti.screen_pop import AgentStreams, ScreenPops, agent_of
 
 ADA = Customer(id="c1", name="Ada Lovelace", segment="vip", open_cases=({"id": "K-1", "title": "refund"},),
                recent_contacts=({"at": 1}, {"at": 2}))
-RECORD = {"customer_id": "c1", "segment": "vip", "confidence": "ani", "flow": "support",
-          "path": "support.top > support.billing_agents", "intents": "billing", "started_at": "1000.0"}
+RECORD = CallContext("1700.1", customer_id="c1", segment="vip", confidence="ani", flow="support",
+                     path=("support.top", "support.billing_agents"), intents=("billing",), started_at=1000.0)
 
 
 class Context:
-    async def read(self, uniqueid: str) -> dict[str, str]:
-        return dict(RECORD) if uniqueid == "1700.1" else {}
+    async def read_call(self, uniqueid: str) -> CallContext | None:
+        return RECORD if uniqueid == "1700.1" else None
 
 
 class Customers:
@@ -36,11 +37,11 @@ async def test_ringing_and_answered_pops_reach_all_three_outlets() -> None:
     """DialBegin and DialEnd(ANSWER) each publish the whole picture to SSE, Redis and an AMI UserEvent."""
     streams = AgentStreams()
     stream = streams.subscribe("agent1")
-    redis_messages: list[tuple[str, str]] = []
+    redis_messages: list[str] = []
     user_events: list[Mapping[str, str]] = []
 
-    async def publish(channel: str, message: str) -> None:
-        redis_messages.append((channel, message))
+    async def publish(message: str) -> None:
+        redis_messages.append(message)
 
     async def user_event(fields: Mapping[str, str]) -> None:
         user_events.append(fields)
@@ -61,8 +62,8 @@ async def test_ringing_and_answered_pops_reach_all_three_outlets() -> None:
     assert (first["segment"], first["confidence"], first["intents"]) == ("vip", "ani", ["billing"])
     assert first["ivr_path"] == ["support.top", "support.billing_agents"]
     assert first["waited_seconds"] == 42.0
-    assert [c for c, _ in redis_messages] == [CHANNEL, CHANNEL]
-    assert json.loads(redis_messages[0][1])["agent"] == "agent1"
+    assert [json.loads(m)["event"] for m in redis_messages] == ["ringing", "answered"]
+    assert json.loads(redis_messages[0])["agent"] == "agent1"
     assert user_events[1]["Pop"] == "answered" and user_events[1]["CustomerId"] == "c1"
     assert all("Ada" not in value for event in user_events for value in event.values())  # no names via AMI
 

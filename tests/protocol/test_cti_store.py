@@ -1,0 +1,90 @@
+"""The CTI store's call-context records and screen-pop outlet against a real redis-server."""
+from __future__ import annotations
+
+import dataclasses
+
+from redis.asyncio import Redis
+
+from switchboard.cti.call_context import MAX_RECORDED_PATH, CallContext
+from switchboard.cti.cti_store import CALL_TTL_SECONDS, SCREEN_POP_CHANNEL, CtiStore, call_key
+
+FULL = CallContext(uniqueid="1700000000.42", state="ended", flow="support", dialplan_version="v7", caller="+441632960123",
+                   dnid="2000", started_at=1700000000.123456, recognition="hit", customer_id="c-1", segment="vip",
+                   confidence="verified", last_node="support.billing_agents",
+                   path=("support.top", "support.billing_menu", "support.billing_agents"),
+                   intents=("billing", "refund"), language="en", queue="billing", agent="agent1", outcome="routed",
+                   destination="agent:agent1")
+
+
+async def test_every_field_round_trips(redis: Redis) -> None:
+    """A record saved with every field set reads back equal, and expires a day after the write."""
+    store = CtiStore(redis, 1.0)
+    await store.save_call(FULL)
+    assert await store.read_call(FULL.uniqueid) == FULL
+    assert 0 < await redis.ttl(call_key(FULL.uniqueid)) <= CALL_TTL_SECONDS
+
+
+async def test_defaults_and_unknown_call(redis: Redis) -> None:
+    """Optional fields left unset read back as None; a call never written reads as None."""
+    store = CtiStore(redis, 1.0)
+    bare = CallContext("1.1", caller="+441632960999")
+    await store.save_call(bare)
+    assert await store.read_call("1.1") == bare
+    assert await store.read_call("9.9") is None
+
+
+async def test_save_replaces_the_whole_record(redis: Redis) -> None:
+    """Saving again replaces every field: a field cleared in the new record is cleared in Redis."""
+    store = CtiStore(redis, 1.0)
+    await store.save_call(FULL)
+    cleared = dataclasses.replace(FULL, queue=None, agent=None, intents=(), state="ivr")
+    await store.save_call(cleared)
+    assert await store.read_call(FULL.uniqueid) == cleared
+
+
+async def test_path_is_bounded_to_the_newest_entries(redis: Redis) -> None:
+    """A looping flow's path is kept to its newest MAX_RECORDED_PATH nodes."""
+    store = CtiStore(redis, 1.0)
+    long = tuple(f"loop.n{i}" for i in range(MAX_RECORDED_PATH + 50))
+    await store.save_call(CallContext("2.2", path=long))
+    read = await store.read_call("2.2")
+    assert read is not None and read.path == long[-MAX_RECORDED_PATH:] and len(read.path) == MAX_RECORDED_PATH
+
+
+async def test_unicode_and_separator_characters_survive(redis: Redis) -> None:
+    """Non-ASCII text and characters that were separators in the old string form (" > ", ",") round-trip."""
+    store = CtiStore(redis, 1.0)
+    ctx = CallContext("3.3", flow="accueil-é", caller="Zoë 📞", segment="ünïcode", path=("menü > ñ", "日本語"),
+                      intents=("a,b", "çà"), customer_id="客户-1", destination="PJSIP/agent-ø")
+    await store.save_call(ctx)
+    assert await store.read_call("3.3") == ctx
+
+
+async def test_compatibility_record_merges_legacy_strings(redis: Redis) -> None:
+    """`record` (today's IVR writer) merges string fields; its " > " path and comma intents read back typed."""
+    store = CtiStore(redis, 1.0)
+    await store.record("4.4", {"state": "ivr", "flow": "support", "started_at": "1000.500", "customer_id": "",
+                               "confidence": "ani", "caller": "+441632960123"})
+    await store.record("4.4", {"path": "support.top > support.billing", "intents": "billing,refund",
+                               "last_node": "support.billing"})
+    await store.record("4.4", {"state": "ended", "outcome": "routed", "destination": "PJSIP/agent1"})
+    read = await store.read_call("4.4")
+    assert read == CallContext("4.4", state="ended", flow="support", started_at=1000.5, caller="+441632960123",
+                               confidence="ani", path=("support.top", "support.billing"),
+                               intents=("billing", "refund"), last_node="support.billing", outcome="routed",
+                               destination="PJSIP/agent1")
+    assert await redis.ttl(call_key("4.4")) > 0
+
+
+async def test_screen_pops_are_published_on_the_channel(redis: Redis) -> None:
+    """publish_screen_pop puts the payload on the screen-pop channel integrations subscribe to."""
+    store = CtiStore(redis, 1.0)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(SCREEN_POP_CHANNEL)
+    assert await store.publish_screen_pop('{"event": "ringing"}') == 1
+    message = None
+    for _ in range(3):  # the subscribe confirmation may come first
+        message = message or await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+    assert message is not None
+    assert message["channel"] == SCREEN_POP_CHANNEL.encode() and message["data"] == b'{"event": "ringing"}'
+    await pubsub.aclose()
