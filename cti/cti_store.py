@@ -211,26 +211,6 @@ class CtiStore:
         row = _texts(await self._bounded(self._client.hgetall(call_key(uniqueid))))
         return _decode_call(uniqueid, row) if row else None
 
-    async def record(self, uniqueid: str, fields: Mapping[str, str]) -> None:
-        """TEMPORARY compatibility for today's IVR writers (string fields, merged into the record); use save_call.
-
-        `path` (" > "-joined) and `intents` (comma-joined) are converted to the record's encoding; other fields
-        are stored as given."""
-        encoded = dict(fields)
-        if "path" in encoded:
-            path = [p for p in encoded["path"].split(LEGACY_PATH_SEPARATOR) if p]
-            encoded["path"] = _json_list(path[-MAX_RECORDED_PATH:])
-        if "intents" in encoded:
-            encoded["intents"] = _json_list([i for i in encoded["intents"].split(LEGACY_INTENT_SEPARATOR) if i])
-        key = call_key(uniqueid)
-
-        async def write() -> None:
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hset(key, items=_flat(encoded))
-                pipe.expire(key, CALL_TTL_SECONDS)
-                await pipe.execute()
-        await self._bounded(write())
-
     # --- first-contact resolution -----------------------------------------------------------------------------
 
     async def record_contact(self, caller_key: str, uniqueid: str, at: float, window_seconds: float,

@@ -60,22 +60,6 @@ async def test_unicode_and_separator_characters_survive(redis: Redis) -> None:
     assert await store.read_call("3.3") == ctx
 
 
-async def test_compatibility_record_merges_legacy_strings(redis: Redis) -> None:
-    """`record` (today's IVR writer) merges string fields; its " > " path and comma intents read back typed."""
-    store = CtiStore(redis, 1.0)
-    await store.record("4.4", {"state": "ivr", "flow": "support", "started_at": "1000.500", "customer_id": "",
-                               "confidence": "ani", "caller": "+441632960123"})
-    await store.record("4.4", {"path": "support.top > support.billing", "intents": "billing,refund",
-                               "last_node": "support.billing"})
-    await store.record("4.4", {"state": "ended", "outcome": "routed", "destination": "PJSIP/agent1"})
-    read = await store.read_call("4.4")
-    assert read == CallContext("4.4", state="ended", flow="support", started_at=1000.5, caller="+441632960123",
-                               confidence="ani", path=("support.top", "support.billing"),
-                               intents=("billing", "refund"), last_node="support.billing", outcome="routed",
-                               destination="PJSIP/agent1")
-    assert await redis.ttl(call_key("4.4")) > 0
-
-
 async def test_screen_pops_are_published_on_the_channel(redis: Redis) -> None:
     """publish_screen_pop puts the payload on the screen-pop channel integrations subscribe to."""
     store = CtiStore(redis, 1.0)
