@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
-from switchboard.cti.customer_store import Customer, StoreUnavailable
+from switchboard.cti.call_context_store import StoreUnavailable
+from switchboard.cti.customer_store import Customer
 
 RESULTS = ("hit", "miss", "anonymous", "ambiguous", "timeout", "error")
 
