@@ -18,9 +18,15 @@ export COLUMNS=${COLUMNS:-120}
 
 echo "== check_structure: building the wheel"
 mkdir -p "$work/src" "$work/dist" "$work/site"
-# Tracked and new (not ignored) files of the work tree, as they are now.
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
-  [ -e "$f" ] && printf '%s\0' "$f"; done | tar --null -T - -cf -) | tar -xf - -C "$work/src"
+# Tracked and new (not ignored) files of the work tree, as they are now; outside git, the tree less its venv,
+# build and cache folders.
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+    [ -e "$f" ] && printf '%s\0' "$f"; done | tar --null -T - -cf -) | tar -xf - -C "$work/src"
+else
+  tar -C "$repo" --exclude=./.venv --exclude=./build --exclude=./.sandbox --exclude='*.egg-info' \
+    --exclude=.mypy_cache --exclude=__pycache__ -cf - . | tar -xf - -C "$work/src"
+fi
 if ! "$python" -m pip wheel --no-deps -q -w "$work/dist" "$work/src" >"$work/build.log" 2>&1; then
   grep -v '^WARNING: Location' "$work/build.log"
   echo "check_structure: FAILED: the wheel does not build"
