@@ -112,7 +112,7 @@ def check_row(row: Mapping[str, Any], rules: RowRules) -> CustomerRecord | str:
         return "secret must be 4-12 digits"
     if secret and not rules.pepper:
         return "secret given but no pepper configured (cti.pepper_file or SWITCHBOARD_CTI_PEPPER)"
-    cases: Any = values.get("open_cases") or []
+    cases: object = values.get("open_cases") or []
     if isinstance(cases, str):
         try:
             cases = json.loads(cases) if cases.strip() else []

@@ -141,7 +141,7 @@ class AGIConnection(asyncio.Protocol):
             self.server.events.peer_rejected()
             self.server.log.warning("FastAGI connection from %s refused: not in agi.allowed_peers",
                                     peer[0] if peer else "unknown peer")
-            transport.abort()
+            self.transport.abort()
             return
         self.server.track(self, True)
         self.deadline = self.server.loop.time() + self.server.header_timeout

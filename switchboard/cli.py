@@ -35,29 +35,33 @@ def serve(config: Path | None) -> int:
     log = logging.getLogger("switchboard")
     loop = _new_loop()
     asyncio.set_event_loop(loop)
-    from twisted.internet import asyncioreactor
-    asyncioreactor.install(loop)
-    from twisted.internet import reactor
+    # What twisted.internet.asyncioreactor.install(loop) does, spelled out so the reactor keeps its real type.
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
     from twisted.internet.defer import Deferred
+    from twisted.internet.main import installReactor
+    from twisted.python.failure import Failure
+    reactor = AsyncioSelectorReactor(loop)
+    installReactor(reactor)  # type: ignore[no-untyped-call]  # Twisted leaves installReactor unannotated
 
     from switchboard.service import Service
 
+    # zope's @implementer(IReactorTCP) on Twisted's reactor classes is invisible to mypy.
     service = Service(settings, loop, reactor, log)  # type: ignore[arg-type]
     exit_code = 0
 
-    def failed(failure) -> None:  # type: ignore[no-untyped-def]
+    def failed(failure: Failure) -> None:
         nonlocal exit_code
         exit_code = 1
         log.error("start-up failed: %s", failure.getErrorMessage())
-        reactor.stop()  # type: ignore[attr-defined]
+        reactor.stop()  # type: ignore[no-untyped-call]  # Twisted leaves AsyncioSelectorReactor.stop unannotated
 
     def begin() -> None:
         Deferred.fromFuture(loop.create_task(service.start())).addErrback(failed)
 
-    reactor.callWhenRunning(begin)  # type: ignore[attr-defined]
-    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
+    reactor.callWhenRunning(begin)
+    reactor.addSystemEventTrigger(
         "before", "shutdown", lambda: Deferred.fromFuture(loop.create_task(service.stop())))
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[no-untyped-call]  # Twisted leaves AsyncioSelectorReactor.run unannotated
     log.info("stopped")
     return exit_code
 
