@@ -1,0 +1,39 @@
+"""What a node's runner works with while one node of a call runs: the channel, the call's state, the engine's
+settings and reporters, and what a runner returns (the next node, a flow to enter, or None to end the flow)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Union
+
+if TYPE_CHECKING:
+    from switchboard.ivr.flow_engine import CallState, EngineOptions, FlowChannel
+
+
+@dataclass(frozen=True)
+class EnterFlow:
+    """A runner's result: continue at the start of another flow (a goto node)."""
+
+    flow: str
+
+
+# A runner's result: the next node of the flow, another flow to enter, or None (the flow ends).
+Next = Union[str, EnterFlow, None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """The engine's run context for one node."""
+
+    channel: FlowChannel
+    state: CallState
+    options: EngineOptions
+    log: logging.Logger
+    clock: Callable[[], datetime]
+    on_event: Callable[[str, str], None]  # (event, "flow.node") for metrics
+    node: str  # the node's name
+
+    def event(self, name: str) -> None:
+        """Reports an event of this node (`invalid`, `no_input`, `identify_verified`, ...) for metrics."""
+        self.on_event(name, self.state.last_node or self.node)
