@@ -1,16 +1,15 @@
-"""The Asterisk channel variables Switchboard reads and writes, named once.
-
-The Asterisk dialplan (`extensions.conf`) and the flows agree on these names; a typo in one place would silently
-break the other, so code uses these constants instead of string literals.
-"""
+"""Channel variable names Switchboard reads and writes, written once (the dialplan in asterisk-conf/ reads them)."""
 from __future__ import annotations
 
-STATUS = "SWITCHBOARD_STATUS"            # DONE, FAILED or FALLBACK: what the dialplan does after the AGI
-SKILLS = "SWITCHBOARD_SKILLS"            # a route node's skills: billing:3,general:1
-CUSTOMER_ID = "SWITCHBOARD_CUSTOMER_ID"  # the recognised or verified customer
-SEGMENT = "SWITCHBOARD_SEGMENT"          # the caller's segment
-CONFIDENCE = "SWITCHBOARD_CONFIDENCE"    # none, ani or verified
-AGENT = "SWITCHBOARD_AGENT"              # the agent a queued call was offered to
-LANGUAGE = "CHANNEL(language)"           # the channel's language (Asterisk picks sounds/<language>/ prompts)
-DIAL_STATUS = "DIALSTATUS"               # set by Dial: ANSWER, NOANSWER, BUSY, ...
-ANSWERED_TIME = "ANSWEREDTIME"           # set by Dial: seconds the answered leg lasted
+STATUS = "SWITCHBOARD_STATUS"          # how the AGI script ended: DONE, FAILED, FALLBACK (the dialplan branches on it)
+STATUS_DONE = "DONE"
+STATUS_FAILED = "FAILED"
+STATUS_FALLBACK = "FALLBACK"
+CUSTOMER_ID = "SWITCHBOARD_CUSTOMER_ID"
+SEGMENT = "SWITCHBOARD_SEGMENT"
+CONFIDENCE = "SWITCHBOARD_CONFIDENCE"
+SKILLS = "SWITCHBOARD_SKILLS"
+AGENT = "SWITCHBOARD_AGENT"
+CHANNEL_LANGUAGE = "CHANNEL(language)"
+DIALSTATUS = "DIALSTATUS"
+ANSWEREDTIME = "ANSWEREDTIME"

@@ -123,7 +123,7 @@ class FlowEngine:
                     self._log.error("flow %s: more than %d steps, ended as failed (last node %s)",
                                     current_flow.name, MAX_STEPS, name)
                     state.outcome = "failed"
-                    await channel.set_variable(channel_variables.STATUS, "FAILED")
+                    await channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FAILED)
                     break
                 node = current_flow.nodes[name]
                 state.path.append(f"{current_flow.name}.{node.name}")

@@ -49,8 +49,7 @@ def to_dot(plan: Dialplan, flow_name: str) -> str:
         for node in flow.nodes.values():
             entered = node.spec.entered_flow()
             if entered is not None and entered in plan.flows:
-                target = plan.flows[entered]
-                lines.append(f'  {_id(flow, node.name)} -> {_id(target, "__start")} [style=dashed];')
+                lines.append(f'  {_id(flow, node.name)} -> {_id(plan.flows[entered], "__start")} [style=dashed];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -377,7 +377,7 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
         else:
             found.error(place, f"node {name!r} needs a `type`: one of {', '.join(KINDS)}")
         return None
-    definition = KINDS[kind]
+    definition = KINDS[str(kind)]
     schema = definition.schema
     fields: dict[str, Any] = {}
     places: dict[str, Place] = {}
@@ -407,16 +407,16 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
     intent = spec.get("intent")
     if intent is not None and check_name(intent, places["intent"], found.error) is None:
         intent = None
-    return Node(name=name, kind=kind, spec=definition.build(fields), place=place, places=places, intent=intent)
+    return Node(name=name, kind=definition.name, spec=definition.build(fields), place=place, places=places, intent=intent)
 
 
 def _check_references(flows: Mapping[str, Flow], numbers: Mapping[str, str], number_places: Mapping[str, Place],
                       default_flow: str | None, default_place: Place | None, skills: set[str],
                       found: _Collector) -> None:
-    for number, flow in numbers.items():
-        if flow not in flows and flow not in found.broken_flows:
-            found.error(number_places[number], f"number {number} goes to unknown flow {flow!r}"
-                        f"{_suggest(flow, flows)}")
+    for number, wanted in numbers.items():
+        if wanted not in flows and wanted not in found.broken_flows:
+            found.error(number_places[number], f"number {number} goes to unknown flow {wanted!r}"
+                        f"{_suggest(wanted, flows)}")
     if default_flow is not None and default_flow not in flows and default_flow not in found.broken_flows \
             and default_place is not None:
         found.error(default_place, f"default flow {default_flow!r} does not exist{_suggest(default_flow, flows)}")

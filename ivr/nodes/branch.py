@@ -84,9 +84,9 @@ def holds(key: str, expected: Any, state: CallState) -> bool:
     if key == "language":
         return state.language in expected
     if key == "known":
-        return state.known == expected
+        return state.known == bool(expected)
     if key == "open":
-        return bool(state.is_open) == expected
+        return bool(state.is_open) == bool(expected)
     source = state.variables if key == "variable" else state.customer
     return all(source.get(k) == v for k, v in expected.items())
 

@@ -10,12 +10,12 @@ async def dial(step: Step, endpoint: str, timeout: int) -> str:
     """Dials `endpoint` for `timeout` seconds; returns DIALSTATUS (ANSWER, NOANSWER, ...)."""
     step.state.destination = endpoint
     await step.channel.exec("Dial", endpoint, str(timeout), "g")  # g: the call goes on when the agent hangs up
-    return await step.channel.get_variable(channel_variables.DIAL_STATUS) or "UNKNOWN"
+    return await step.channel.get_variable(channel_variables.DIALSTATUS) or "UNKNOWN"
 
 
 async def status_after_hangup(step: Step) -> str:
     """DIALSTATUS after the caller hung up during a dial (readable on a dead channel), else UNKNOWN."""
     try:
-        return await step.channel.get_variable(channel_variables.DIAL_STATUS) or "UNKNOWN"
+        return await step.channel.get_variable(channel_variables.DIALSTATUS) or "UNKNOWN"
     except CallerHungUp:
         return "UNKNOWN"

@@ -51,7 +51,7 @@ async def run(spec: LanguageNode, step: Step) -> Next:
         keys = await read_keys(step, spec.prompt, 1, spec.timeout, 1.0, None)
         if keys in spec.choices:
             step.state.language = spec.choices[keys]
-            await step.channel.set_variable(channel_variables.LANGUAGE, step.state.language)
+            await step.channel.set_variable(channel_variables.CHANNEL_LANGUAGE, step.state.language)
             break
     return spec.next
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from switchboard.ivr.nodes import (branch, collect, goto, hangup, hours, identify, language, menu, play, route, set,
+from switchboard.ivr.nodes import (branch, collect, goto, hangup, hours, identify, language, menu, play, route,
                                    survey, transfer, voicemail)
+from switchboard.ivr.nodes import set as set_variables
 from switchboard.ivr.nodes.kind import KindDefinition
 
 KINDS: Mapping[str, KindDefinition[Any]] = {definition.name: definition for definition in (
@@ -25,7 +26,7 @@ KINDS: Mapping[str, KindDefinition[Any]] = {definition.name: definition for defi
     branch.DEFINITION,
     hours.DEFINITION,
     language.DEFINITION,
-    set.DEFINITION,
+    set_variables.DEFINITION,
     route.DEFINITION,
     transfer.DEFINITION,
     voicemail.DEFINITION,

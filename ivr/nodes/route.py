@@ -89,7 +89,7 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
     except RouteUnavailable as exc:
         step.log.error("call %s: router unavailable (%s): sent to the dialplan's fallback", state.uniqueid, exc)
         state.outcome = "fallback"
-        await channel.set_variable(channel_variables.STATUS, "FALLBACK")
+        await channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FALLBACK)
         return None
     if done.result == "answered":
         state.outcome = "routed"

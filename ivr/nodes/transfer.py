@@ -36,7 +36,7 @@ async def run(spec: TransferNode, step: Step) -> Next:
         step.options.route_hooks.transferred(state.queue or "ivr")
     else:
         state.outcome = "fallback"  # never dead air: the dialplan's fallback rings a human
-        await step.channel.set_variable(channel_variables.STATUS, "FALLBACK")
+        await step.channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FALLBACK)
     return None
 
 
