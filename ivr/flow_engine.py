@@ -115,6 +115,8 @@ class FlowEngine:
         current_flow: Flow = flow
         name: str | None = flow.start
         steps = 0
+        step = Step(channel=channel, state=state, options=self._options, log=self._log, clock=self._clock,
+                    on_event=self._on_event, node=flow.start)
         try:
             await channel.answer()
             while name is not None:
@@ -131,8 +133,7 @@ class FlowEngine:
                 if node.intent and node.intent not in state.intents:
                     state.intents.append(node.intent)
                 self._on_event("visit", state.last_node)
-                step = Step(channel=channel, state=state, options=self._options, log=self._log, clock=self._clock,
-                            on_event=self._on_event, node=node.name)
+                step.node = node.name
                 following = await KINDS[node.kind].run(node.spec, step)
                 if isinstance(following, EnterFlow):  # goto: on at the start of another flow
                     current_flow = dialplan.flows[following.flow]

@@ -22,9 +22,9 @@ class EnterFlow:
 Next = Union[str, EnterFlow, None]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Step:
-    """The engine's run context for one node."""
+    """The engine's run context: one per run of a flow on a call; `node` is the node running now."""
 
     channel: FlowChannel
     state: CallState
