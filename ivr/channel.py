@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Awaitable, Protocol
 
 from switchboard.ivr.agi_codec import AGIEnvironment, AGIReply, format_command
+from switchboard.ivr.channel_variables import STATUS as STATUS_VARIABLE  # re-exported for its users
 
-STATUS_VARIABLE = "SWITCHBOARD_STATUS"
+__all__ = ["STATUS_VARIABLE", "CallerHungUp", "ChannelClosed", "CommandTimeout", "AGICommandFailed", "CommandLink",
+           "Channel", "PROMPT_ALLOWANCE"]
 # Prompts have no length known in advance: a STREAM FILE may run this long beyond the command timeout.
 PROMPT_ALLOWANCE = 600.0
 

@@ -1,7 +1,8 @@
 """Drawing a flow: Graphviz DOT text for one flow (and the sub-flows it reaches), rendered with `dot`.
 
 Nodes are shaped by kind (menus as boxes with their keys on the edges, ends as double octagons, hours and
-branches as diamonds) so an admin can look at a flow instead of reading it.
+branches as diamonds) so an admin can look at a flow instead of reading it. Shapes, extra label text, targets and
+edge labels come from the kind definitions of `switchboard.ivr.nodes`.
 """
 from __future__ import annotations
 
@@ -10,10 +11,7 @@ import subprocess
 from pathlib import Path
 
 from switchboard.ivr.flow_model import Dialplan, Flow, Node
-
-SHAPES = {"menu": "box", "collect": "box", "language": "box", "branch": "diamond", "hours": "diamond",
-          "play": "ellipse", "set": "note", "route": "doubleoctagon", "transfer": "doubleoctagon",
-          "voicemail": "doubleoctagon", "hangup": "doubleoctagon", "goto": "cds"}
+from switchboard.ivr.nodes.registry import KINDS
 
 
 def _id(flow: Flow, node: str) -> str:
@@ -21,13 +19,7 @@ def _id(flow: Flow, node: str) -> str:
 
 
 def _label(node: Node) -> str:
-    extra = ""
-    if node.kind == "route":
-        extra = "\\n" + ", ".join(f"{k}>={v}" for k, v in node.get("skills").items())
-    elif node.kind == "goto":
-        extra = f"\\n→ {node.get('flow')}"
-    elif node.kind == "transfer":
-        extra = f"\\n{node.get('to')}"
+    extra = KINDS[node.kind].label(node.spec)
     intent = f"\\nintent: {node.intent}" if node.intent else ""
     return f"{node.name}\\n[{node.kind}]{extra}{intent}".replace('"', "'")
 
@@ -40,7 +32,7 @@ def to_dot(plan: Dialplan, flow_name: str) -> str:
         if name in seen or name not in plan.flows:
             continue
         seen.append(name)
-        todo.extend(n.get("flow") for n in plan.flows[name].nodes.values() if n.kind == "goto")
+        todo.extend(entered for n in plan.flows[name].nodes.values() if (entered := n.spec.entered_flow()))
     lines = [f'digraph "{flow_name}" {{', "  rankdir=TB;", '  node [fontname="Helvetica", fontsize=10];']
     for name in seen:
         flow = plan.flows[name]
@@ -48,18 +40,16 @@ def to_dot(plan: Dialplan, flow_name: str) -> str:
         lines.append(f'    {_id(flow, "__start")} [shape=point];')
         lines.append(f'    {_id(flow, "__start")} -> {_id(flow, flow.start)};')
         for node in flow.nodes.values():
-            lines.append(f'    {_id(flow, node.name)} [shape={SHAPES.get(node.kind, "box")}, '
+            lines.append(f'    {_id(flow, node.name)} [shape={KINDS[node.kind].shape}, '
                          f'label="{_label(node)}"];')
             for key, target in node.targets():
-                label = key
-                if key == "choices":
-                    label = ",".join(k for k, t in node.get("choices").items() if t == target)
+                label = node.spec.edge_label(key, target)
                 lines.append(f'    {_id(flow, node.name)} -> {_id(flow, target)} [label="{label}"];')
         lines.append("  }")
         for node in flow.nodes.values():
-            if node.kind == "goto" and node.get("flow") in plan.flows:
-                target = plan.flows[node.get("flow")]
-                lines.append(f'  {_id(flow, node.name)} -> {_id(target, "__start")} [style=dashed];')
+            entered = node.spec.entered_flow()
+            if entered is not None and entered in plan.flows:
+                lines.append(f'  {_id(flow, node.name)} -> {_id(plan.flows[entered], "__start")} [style=dashed];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

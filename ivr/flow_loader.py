@@ -1,9 +1,11 @@
-"""Reading and validating `dialplans/`: the schema of every node kind and every check an admin's edit must pass.
+"""Reading and validating `dialplans/`: the files, the generic field checkers and every check across nodes.
 
 Files: `numbers.yaml` (dialled number → flow, plus `default`), `routing.yaml` (the closed list of skills) and any
 other `*.yaml` holding `flows:`. YAML is read with ruamel so every message names `file:line:column`, says what is
 wrong and what would fix it. Errors stop a load (the last good version keeps serving); warnings do not.
 
+Each node is validated through its kind's definition (`switchboard.ivr.nodes.registry.KINDS`: which keys, which
+checker, required or optional), built from the generic checkers here (`check_text`, `check_number`, ...).
 Checks: wrong types and out-of-range numbers, unknown keys (with a "did you mean"), duplicate keys, duplicate menu
 digits, targets that do not exist (nodes, flows), unreachable nodes (warning), cycles that never wait for the caller,
 route skills the routing config does not define, prompts missing from the sounds folder when one is given.
@@ -14,11 +16,12 @@ import re
 import zoneinfo
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import holidays as holidays_lib
 
-from switchboard.ivr.flow_model import WAITING_KINDS, Dialplan, Flow, Node, Place
+from switchboard.ivr.flow_model import Dialplan, Flow, Node, Place, Prompts
+from switchboard.ivr.nodes.kind import FLOW, NODE, Checker, Report
 from switchboard.yamldoc.parsing import parse
 from switchboard.yamldoc.positions import place_of as _place_of
 from switchboard.yamldoc.positions import written_key as _written
@@ -30,7 +33,6 @@ DIGITS = set("0123456789*#")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _PROMPT = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
-_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 class DialplanError(DocumentError):
@@ -40,12 +42,11 @@ class DialplanError(DocumentError):
         super().__init__(problems, "dialplans")
 
 
-# --- field checkers: (value, place, report) -> normalised value -------------------------------------------
-Report = Callable[[Place, str], None]
-Checker = Callable[[Any, Place, Report], Any]
+# --- the generic field checkers: (value, place, report) -> normalised value, or None when invalid ---------------
+# The node kinds of `switchboard.ivr.nodes` build their schemas from these (and add their own for their own shapes).
 
 
-def _str(value: Any, place: Place, report: Report) -> Any:
+def check_text(value: Any, place: Place, report: Report) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str) or not value or any(c in value for c in "\r\n\0"):
@@ -54,14 +55,14 @@ def _str(value: Any, place: Place, report: Report) -> Any:
     return value
 
 
-def _name(value: Any, place: Place, report: Report) -> Any:
+def check_name(value: Any, place: Place, report: Report) -> Any:
     if not isinstance(value, str) or not _NAME.match(value):
         report(place, f"expected a name (letters, digits, _ or -, starting with a letter or _), got {_show(value)}")
         return None
     return value
 
 
-def _choice(*allowed: str) -> Checker:
+def check_choice(*allowed: str) -> Checker:
     def check(value: Any, place: Place, report: Report) -> Any:
         if value not in allowed:
             report(place, f"expected one of {', '.join(allowed)}, got {_show(value)}")
@@ -70,14 +71,14 @@ def _choice(*allowed: str) -> Checker:
     return check
 
 
-def _bool(value: Any, place: Place, report: Report) -> Any:
+def check_bool(value: Any, place: Place, report: Report) -> Any:
     if not isinstance(value, bool):
         report(place, f"expected true or false, got {_show(value)}")
         return None
     return value
 
 
-def _number(low: float, high: float, integer: bool = False) -> Checker:
+def check_number(low: float, high: float, integer: bool = False) -> Checker:
     def check(value: Any, place: Place, report: Report) -> Any:
         ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok_type:
@@ -91,7 +92,7 @@ def _number(low: float, high: float, integer: bool = False) -> Checker:
     return check
 
 
-def _prompts(value: Any, place: Place, report: Report) -> Any:
+def check_prompts(value: Any, place: Place, report: Report) -> Any:
     """A prompt, a list of prompts, or a mapping language → prompt(s)."""
     def one_list(v: Any, p: Place) -> list[str] | None:
         items = [v] if isinstance(v, str) else v
@@ -113,12 +114,12 @@ def _prompts(value: Any, place: Place, report: Report) -> Any:
             lst = one_list(v, _place_of(value, lang, place))
             if lst is not None:
                 out[str(lang)] = lst
-        return {"by_language": out} if out else None
+        return Prompts({lang: tuple(names) for lang, names in out.items()}) if out else None
     lst = one_list(value, place)
-    return {"by_language": {"": lst}} if lst is not None else None
+    return Prompts({"": tuple(lst)}) if lst is not None else None
 
 
-def _digit(value: Any, place: Place, report: Report) -> Any:
+def check_digit(value: Any, place: Place, report: Report) -> Any:
     text = str(value)
     if isinstance(value, bool) or len(text) != 1 or text not in DIGITS:
         report(place, f"expected one DTMF key (0-9, * or #), got {_show(value)}")
@@ -126,7 +127,7 @@ def _digit(value: Any, place: Place, report: Report) -> Any:
     return text
 
 
-def _pattern(value: Any, place: Place, report: Report) -> Any:
+def check_pattern(value: Any, place: Place, report: Report) -> Any:
     if not isinstance(value, str):
         report(place, f"expected a regular expression as text, got {_show(value)}")
         return None
@@ -138,7 +139,7 @@ def _pattern(value: Any, place: Place, report: Report) -> Any:
     return value
 
 
-def _timezone(value: Any, place: Place, report: Report) -> Any:
+def check_timezone(value: Any, place: Place, report: Report) -> Any:
     try:
         zoneinfo.ZoneInfo(str(value))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -147,129 +148,7 @@ def _timezone(value: Any, place: Place, report: Report) -> Any:
     return str(value)
 
 
-def _choices_menu(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, dict) or not value:
-        report(place, "expected a mapping of keys to nodes, e.g. {\"1\": sales, \"2\": support}")
-        return None
-    out: dict[str, str] = {}
-    places: dict[str, Place] = {}
-    for key, target in value.items():
-        p = _place_of(value, key, place)
-        keys = str(key)
-        if isinstance(key, bool) or not keys or any(c not in DIGITS for c in keys):
-            report(p, f"menu key {_show(key)} is not made of DTMF keys (0-9, * or #)")
-            continue
-        if keys in out:
-            report(p, f"menu key {keys!r} is used twice: give each key one destination")
-            continue
-        if not isinstance(target, str):
-            report(p, f"menu key {keys!r} must name a node, got {_show(target)}")
-            continue
-        out[keys] = target
-        places[keys] = p
-    for a in out:
-        for b in out:
-            if a != b and b.startswith(a):
-                report(places[a],
-                       f"menu key {a!r} is a prefix of {b!r}: the caller could never reach {b!r} reliably; "
-                       "make keys the same length")
-    return out
-
-
-def _choices_language(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, dict) or not value:
-        report(place, "expected a mapping of keys to language codes, e.g. {\"1\": en, \"2\": fr}")
-        return None
-    out: dict[str, str] = {}
-    for key, lang in value.items():
-        p = _place_of(value, key, place)
-        if _digit(key, p, report) is None:
-            continue
-        if not isinstance(lang, str) or not re.match(r"^[a-z]{2}(_[A-Z]{2})?$", lang):
-            report(p, f"{_show(lang)} is not a language code such as en or fr_CA")
-            continue
-        out[str(key)] = lang
-    return out
-
-
-def _variables(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, dict) or not value:
-        report(place, "expected a mapping of variable names to values")
-        return None
-    out = {}
-    for key, v in value.items():
-        p = _place_of(value, key, place)
-        if _name(key, p, report) is not None and _str(v, p, report) is not None:
-            out[str(key)] = str(v)
-    return out
-
-
-def _skills(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, dict) or not value:
-        report(place, "expected a mapping of skills to minimum levels 1-10, e.g. {billing: 3}")
-        return None
-    out = {}
-    for key, level in value.items():
-        p = _place_of(value, key, place)
-        if _name(key, p, report) is not None and _number(1, 10, integer=True)(level, p, report) is not None:
-            out[str(key)] = int(level)
-    return out
-
-
-def _weekly(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, dict):
-        report(place, "expected days with opening spans, e.g. {mon: \"09:00-17:00\", sat: closed}")
-        return None
-    out: dict[str, list[tuple[int, int]]] = {}
-    for day, spans in value.items():
-        p = _place_of(value, day, place)
-        if day not in DAYS:
-            report(p, f"unknown day {_show(day)}{_suggest(str(day), DAYS)}; use mon, tue, wed, thu, fri, sat, sun")
-            continue
-        items = [] if spans == "closed" else ([spans] if isinstance(spans, str) else spans)
-        if not isinstance(items, list):
-            report(p, f"expected \"HH:MM-HH:MM\", a list of them, or closed; got {_show(spans)}")
-            continue
-        parsed = []
-        for span in items:
-            m = _SPAN.match(str(span))
-            if not m:
-                report(p, f"{_show(span)} is not a span \"HH:MM-HH:MM\" (24-hour clock)")
-                continue
-            start, end = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
-            if end <= start:
-                report(p, f"span {span} ends before it starts")
-                continue
-            parsed.append((start, end))
-        out[str(day)] = parsed
-    return out
-
-
-def _holidays(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, dict):
-        report(place, "expected {country: GB, subdivision: ENG, dates: [2026-12-24]}")
-        return None
-    allowed = {"country", "subdivision", "dates"}
-    out: dict[str, Any] = {"country": None, "subdivision": None, "dates": []}
-    for key, v in value.items():
-        p = _place_of(value, key, place)
-        if key not in allowed:
-            report(p, f"unknown key {_show(key)}{_suggest(str(key), allowed)}")
-        elif key == "dates":
-            out["dates"] = _dates(v, p, report) or []
-        else:
-            out[key] = str(v)
-    if out["country"]:
-        try:
-            holidays_lib.country_holidays(out["country"], subdiv=out["subdivision"])
-        except NotImplementedError:
-            report(place, f"the holidays package has no calendar for country {out['country']!r}"
-                          f"{' subdivision ' + repr(out['subdivision']) if out['subdivision'] else ''}; "
-                          "use an ISO 3166 code such as GB, US or FR")
-    return out
-
-
-def _dates(value: Any, place: Place, report: Report) -> Any:
+def check_dates(value: Any, place: Place, report: Report) -> Any:
     if not isinstance(value, list):
         report(place, "expected a list of dates (YYYY-MM-DD)")
         return None
@@ -285,85 +164,9 @@ def _dates(value: Any, place: Place, report: Report) -> Any:
     return out
 
 
-CONDITION_KEYS = ("segment", "known", "language", "variable", "customer", "open")
-
-
-def _conditions(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, list) or not value:
-        report(place, "expected a list of {when: {...}, goto: node}")
-        return None
-    out = []
-    for index, rule in enumerate(value):
-        p = _place_of(value, index, place)
-        if not isinstance(rule, dict) or set(rule) - {"when", "goto"} or "goto" not in rule or "when" not in rule:
-            report(p, "each condition is {when: {segment: vip}, goto: node}")
-            continue
-        when = rule["when"]
-        wp = _place_of(rule, "when", p)
-        if not isinstance(when, dict) or not when:
-            report(wp, f"`when` needs at least one of {', '.join(CONDITION_KEYS)}")
-            continue
-        clean: dict[str, Any] = {}
-        for key, v in when.items():
-            kp = _place_of(when, key, wp)
-            if key not in CONDITION_KEYS:
-                report(kp, f"unknown condition {_show(key)}{_suggest(str(key), CONDITION_KEYS)}")
-            elif key in ("known", "open"):
-                if _bool(v, kp, report) is not None:
-                    clean[key] = v
-            elif key in ("variable", "customer"):
-                if not isinstance(v, dict) or not v:
-                    report(kp, f"`{key}` expects {{name: value}}")
-                else:
-                    clean[key] = {str(k): str(x) for k, x in v.items()}
-            else:
-                clean[key] = [str(x) for x in v] if isinstance(v, list) else [str(v)]
-        if not isinstance(rule["goto"], str):
-            report(_place_of(rule, "goto", p), f"`goto` must name a node, got {_show(rule['goto'])}")
-            continue
-        out.append({"when": clean, "goto": rule["goto"], "place": p})
-    return out
-
-
-# --- the schema ---------------------------------------------------------------------------------------------
-NODE = "node"
-FLOW = "flow"
-Spec = dict[str, tuple[Any, bool]]
-TIMEOUT = _number(0.5, 60)
-RETRIES = _number(0, 10, integer=True)
-
-KINDS: dict[str, Spec] = {
-    "play": {"prompt": (_prompts, True), "barge_in": (_bool, False), "next": (NODE, True)},
-    "menu": {"prompt": (_prompts, True), "choices": (_choices_menu, True), "timeout": (TIMEOUT, False),
-             "inter_digit_timeout": (_number(0.2, 10), False), "retries": (RETRIES, False),
-             "invalid_prompt": (_prompts, False), "no_input_prompt": (_prompts, False),
-             "on_invalid": (NODE, False), "on_no_input": (NODE, False), "on_failure": (NODE, True)},
-    "collect": {"prompt": (_prompts, True), "variable": (_name, True),
-                "min_digits": (_number(1, 32, integer=True), False),
-                "max_digits": (_number(1, 32, integer=True), False), "terminator": (_digit, False),
-                "pattern": (_pattern, False), "timeout": (TIMEOUT, False), "retries": (RETRIES, False),
-                "invalid_prompt": (_prompts, False), "next": (NODE, True), "on_failure": (NODE, True)},
-    "branch": {"conditions": (_conditions, True), "else": (NODE, True)},
-    "hours": {"timezone": (_timezone, True), "weekly": (_weekly, True), "holidays": (_holidays, False),
-              "closures": (_dates, False), "open": (NODE, True), "closed": (NODE, True), "holiday": (NODE, False)},
-    "language": {"prompt": (_prompts, True), "choices": (_choices_language, True), "timeout": (TIMEOUT, False),
-                 "retries": (RETRIES, False), "next": (NODE, True)},
-    "set": {"variables": (_variables, True), "next": (NODE, True)},
-    "route": {"skills": (_skills, True), "language": (_str, False), "priority": (_number(0, 1000, True), False),
-              "timeout": (_number(1, 3600), False), "endpoint": (_str, False), "overflow": (NODE, True),
-              "queue": (_name, False), "relaxation": (_name, False), "after": (NODE, False)},
-    "transfer": {"to": (_str, True), "timeout": (_number(1, 600, integer=True), False)},
-    "voicemail": {"mailbox": (_str, True)},
-    "hangup": {"prompt": (_prompts, False)},
-    "goto": {"flow": (FLOW, True)},
-    "survey": {"question": (_choice("resolved", "csat"), True), "prompt": (_prompts, True),
-               "timeout": (TIMEOUT, False), "retries": (RETRIES, False), "next": (NODE, True)},
-    "identify": {"account_prompt": (_prompts, True), "secret_prompt": (_prompts, True),
-                 "invalid_prompt": (_prompts, False), "attempts": (_number(1, 10, integer=True), False),
-                 "account_digits": (_number(4, 32, integer=True), False),
-                 "secret_digits": (_number(4, 32, integer=True), False), "timeout": (TIMEOUT, False),
-                 "next": (NODE, True), "on_failure": (NODE, True)},
-}
+# --- shared field rules ----------------------------------------------------------------------------------------
+TIMEOUT = check_number(0.5, 60)
+RETRIES = check_number(0, 10, integer=True)
 COMMON = {"type", "intent"}
 # routing.yaml belongs to the router (which validates the rest); flows only need its closed list of skills.
 ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents")
@@ -443,7 +246,7 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
                 found.error(_place_of(doc, "skills", top), "expected a list of skill names")
                 listed = []
             for index, skill in enumerate(listed):
-                if _name(skill, _place_of(listed, index, top), found.error) is not None:
+                if check_name(skill, _place_of(listed, index, top), found.error) is not None:
                     skills.add(skill)
         else:
             table = doc.get("flows")
@@ -480,7 +283,7 @@ def _parse(path: Path, raw: bytes, found: _Collector) -> Any:
 
 
 def _flow(name: str, body: Any, place: Place, found: _Collector) -> Flow | None:
-    if _name(name, place, found.error) is None:
+    if check_name(name, place, found.error) is None:
         return None
     if not isinstance(body, dict):
         found.error(place, "a flow is {start: node, nodes: {...}}")
@@ -510,11 +313,12 @@ def _flow(name: str, body: Any, place: Place, found: _Collector) -> Flow | None:
 
 
 def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
-    if _name(name, place, found.error) is None:
+    if check_name(name, place, found.error) is None:
         return None
     if not isinstance(spec, dict):
         found.error(place, f"node {name!r} must be a mapping with a `type`")
         return None
+    from switchboard.ivr.nodes.registry import KINDS  # the kinds are built from this module's checkers
     kind = spec.get("type")
     if kind not in KINDS:
         if "type" in spec:
@@ -523,7 +327,8 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
         else:
             found.error(place, f"node {name!r} needs a `type`: one of {', '.join(KINDS)}")
         return None
-    schema = KINDS[kind]
+    definition = KINDS[str(kind)]
+    schema = definition.schema
     fields: dict[str, Any] = {}
     places: dict[str, Place] = {}
     for key, value in spec.items():
@@ -535,36 +340,33 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
             found.error(p, f"{kind} node {name!r}: unknown key {_show(key)}"
                         f"{_suggest(str(key), list(schema) + list(COMMON))}")
             continue
-        checker = schema[key][0]
-        if checker in (NODE, FLOW):
+        checker = schema[key].check
+        if checker == NODE or checker == FLOW:
             if not isinstance(value, str):
                 found.error(p, f"`{key}` must name a {checker}, got {_show(value)}")
                 continue
             fields[key] = value
-        else:
+        elif callable(checker):
             checked = checker(value, p, found.error)
             if checked is not None:
                 fields[key] = checked
-    for key, (_, required) in schema.items():
-        if required and key not in spec:
+    for key, rule in schema.items():
+        if rule.required and key not in spec:
             found.error(place, f"{kind} node {name!r} needs `{key}`")
-    # the defaults are the engine's (flow_engine.DEFAULTS["collect"]: min_digits 1, max_digits 16)
-    if kind == "collect" and fields.get("min_digits", 1) > fields.get("max_digits", 16):
-        found.error(places.get("min_digits", place), f"min_digits {fields.get('min_digits', 1)} is larger than "
-                    f"max_digits {fields.get('max_digits', 16)}{'' if 'max_digits' in fields else ' (the default)'}")
+    definition.cross_check(fields, places, place, found.error)
     intent = spec.get("intent")
-    if intent is not None and _name(intent, places["intent"], found.error) is None:
+    if intent is not None and check_name(intent, places["intent"], found.error) is None:
         intent = None
-    return Node(name=name, kind=kind, fields=fields, place=place, places=places, intent=intent)
+    return Node(name=name, kind=definition.name, spec=definition.build(fields), place=place, places=places, intent=intent)
 
 
 def _check_references(flows: Mapping[str, Flow], numbers: Mapping[str, str], number_places: Mapping[str, Place],
                       default_flow: str | None, default_place: Place | None, skills: set[str],
                       found: _Collector) -> None:
-    for number, flow in numbers.items():
-        if flow not in flows and flow not in found.broken_flows:
-            found.error(number_places[number], f"number {number} goes to unknown flow {flow!r}"
-                        f"{_suggest(flow, flows)}")
+    for number, wanted in numbers.items():
+        if wanted not in flows and wanted not in found.broken_flows:
+            found.error(number_places[number], f"number {number} goes to unknown flow {wanted!r}"
+                        f"{_suggest(wanted, flows)}")
     if default_flow is not None and default_flow not in flows and default_flow not in found.broken_flows \
             and default_place is not None:
         found.error(default_place, f"default flow {default_flow!r} does not exist{_suggest(default_flow, flows)}")
@@ -581,15 +383,15 @@ def _check_references(flows: Mapping[str, Flow], numbers: Mapping[str, str], num
                     found.error(node.places.get(key, node.place),
                                 f"node {node.name!r}: `{key}` goes to unknown node {target!r}"
                                 f"{_suggest(target, flow.nodes)}")
-            if node.kind == "goto" and node.get("flow") not in flows and node.get("flow") not in found.broken_flows:
+            entered = node.spec.entered_flow()
+            if entered is not None and entered not in flows and entered not in found.broken_flows:
                 found.error(node.places.get("flow", node.place), f"node {node.name!r} goes to unknown flow "
-                            f"{node.get('flow')!r}{_suggest(str(node.get('flow')), flows)}")
-            if node.kind == "route":
-                for skill in node.get("skills") or {}:
-                    if skill not in skills:
-                        found.error(node.places.get("skills", node.place),
-                                    f"node {node.name!r} asks for skill {skill!r}, which routing.yaml does not "
-                                    f"define{_suggest(skill, skills)}; add it to `skills:` there")
+                            f"{entered!r}{_suggest(entered, flows)}")
+            for skill in node.spec.skills_asked():
+                if skill not in skills:
+                    found.error(node.places.get("skills", node.place),
+                                f"node {node.name!r} asks for skill {skill!r}, which routing.yaml does not "
+                                f"define{_suggest(skill, skills)}; add it to `skills:` there")
         reachable = _reachable(flow)
         for node in flow.nodes.values():
             if node.name not in reachable:
@@ -613,8 +415,9 @@ def _reachable(flow: Flow) -> set[str]:
 def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
     """A cycle made only of nodes that never wait for the caller would spin for ever: an error."""
     def successors(flow: Flow, node: Node) -> Iterable[tuple[Flow, Node]]:
-        if node.kind == "goto":
-            target = flows.get(node.get("flow"))
+        entered = node.spec.entered_flow()
+        if entered is not None:
+            target = flows.get(entered)
             if target is not None and target.start in target.nodes:
                 yield target, target.nodes[target.start]
             return
@@ -630,7 +433,7 @@ def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
         state[key] = 1
         stack.append((flow, node))
         for nflow, nnode in successors(flow, node):
-            if nnode.kind in WAITING_KINDS:
+            if nnode.spec.WAITS:
                 continue
             nkey = (nflow.name, nnode.name)
             if state.get(nkey) == 1 and nkey not in reported:
@@ -645,7 +448,7 @@ def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
 
     for flow in flows.values():
         for node in flow.nodes.values():
-            if node.kind not in WAITING_KINDS and (flow.name, node.name) not in state:
+            if not node.spec.WAITS and (flow.name, node.name) not in state:
                 visit(flow, node, [])
 
 
@@ -659,9 +462,10 @@ def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector
                 present.add(str(Path(*rel.parts[1:])))  # sounds/<lang>/name
     for flow in flows.values():
         for node in flow.nodes.values():
-            for key, value in node.fields.items():
-                if isinstance(value, dict) and "by_language" in value:
-                    for lang, prompts in value["by_language"].items():
+            for key in node.places:  # the prompt fields, in the order they are written
+                value = getattr(node.spec, key, None)
+                if isinstance(value, Prompts):
+                    for lang, prompts in value.by_language.items():
                         for prompt in prompts:
                             if prompt not in present and f"{lang}/{prompt}" not in present:
                                 found.error(node.places.get(key, node.place),

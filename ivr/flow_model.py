@@ -1,21 +1,63 @@
 """The loaded form of the YAML call flows: nodes, flows, the dialled-number map and where each came from.
 
-A node keeps its fields as validated plain values plus the `file:line:column` of each, so the engine can run it
-and any later message (runtime or validation) can name the place an admin must edit. The schema of every node kind
-lives in `flow_loader`; this module is only the shape that validation produces and the engine consumes.
+A node keeps its kind's typed fields (`Node.spec`, a frozen dataclass of `switchboard.ivr.nodes`) plus the
+`file:line:column` of each written key, so the engine can run it and any later message (runtime or validation) can
+name the place an admin must edit. The schema of every node kind lives in its module of `switchboard.ivr.nodes`;
+this module is only the shape that validation produces and the engine consumes.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import ClassVar, Iterable, Mapping
+
 
 from switchboard.yamldoc.positions import Place as Place  # re-exported: many modules import it from here
 
-# Node kinds that wait for the caller (a cycle through none of these would spin without a caller's action).
-WAITING_KINDS = frozenset({"menu", "collect", "language", "identify", "survey"})
-# Node kinds that end the flow (no `next`).
-TERMINAL_KINDS = frozenset({"hangup", "transfer", "voicemail", "route", "goto"})
+
+@dataclass(frozen=True)
+class Prompts:
+    """The validated value of a prompt field: the prompt names to play, by language ("" when not by language)."""
+
+    by_language: Mapping[str, tuple[str, ...]]
+
+    def for_language(self, language: str) -> tuple[str, ...]:
+        """The prompts for `language`; else the language-less list; else the first list."""
+        if not self.by_language:
+            return ()
+        return (self.by_language.get(language) or self.by_language.get("")
+                or next(iter(self.by_language.values())))
+
+
+NO_PROMPTS = Prompts({})  # what a required prompt field holds when it is missing (the load fails anyway)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """The typed fields of one node; each kind of `switchboard.ivr.nodes` subclasses it as a frozen dataclass.
+
+    Every field has a default: an optional field's default is the engine's, a required field's is an empty
+    placeholder that only a node with validation errors (a load that fails) ever carries.
+    """
+
+    WAITS: ClassVar[bool] = False  # waits for the caller's keys (a loop needs one such node)
+    ENDS: ClassVar[bool] = False   # ends the flow (no `next`)
+
+    def targets(self) -> list[tuple[str, str]]:
+        """(field, node name) for every node this one can go to within its flow, in the order checks report."""
+        return []
+
+    def entered_flow(self) -> str | None:
+        """The flow this node continues in (a goto), else None."""
+        return None
+
+    def edge_label(self, key: str, target: str) -> str:
+        """The graph label of the edge from `key` to `target` (the field's name; a menu shows its keys)."""
+        return key
+
+    def skills_asked(self) -> Iterable[str]:
+        """The routing skills this node asks for (each must be defined in routing.yaml)."""
+        return ()
 
 
 @dataclass(frozen=True)
@@ -24,29 +66,19 @@ class Node:
 
     name: str
     kind: str
-    fields: Mapping[str, Any]
+    spec: NodeSpec
     place: Place
     places: Mapping[str, Place] = field(default_factory=dict)
     intent: str | None = None
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
-
     def targets(self) -> list[tuple[str, str]]:
         """(field, node name) for every node this one can go to within its flow."""
-        out: list[tuple[str, str]] = []
-        for key in ("next", "on_failure", "on_invalid", "on_no_input", "open", "closed", "holiday", "else",
-                    "overflow", "on_verified", "after"):
-            value = self.fields.get(key)
-            if isinstance(value, str):
-                out.append((key, value))
-        for key in ("choices",):
-            for _, target in (self.fields.get(key) or {}).items():
-                if self.kind == "menu":
-                    out.append((key, target))
-        for rule in self.fields.get("conditions") or ():
-            out.append(("conditions", rule["goto"]))
-        return out
+        return self.spec.targets()
+
+
+def node_targets(*pairs: tuple[str, str | None]) -> list[tuple[str, str]]:
+    """The (field, node) pairs whose node is named (a missing or empty reference is no target)."""
+    return [(key, name) for key, name in pairs if name]
 
 
 @dataclass(frozen=True)

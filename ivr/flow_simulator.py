@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from switchboard.ivr import channel_variables
 from switchboard.ivr.channel import CallerHungUp
 from switchboard.ivr.flow_engine import CallState, CustomerDirectory, EngineOptions, FlowEngine
 from switchboard.ivr.flow_model import Dialplan
@@ -85,7 +86,7 @@ class ScriptedChannel:
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
         self.events.append(f"{application}({','.join(args)})")
         if application == "Dial":
-            self.variables["DIALSTATUS"] = "ANSWER" if self.agents_answer else "NOANSWER"
+            self.variables[channel_variables.DIALSTATUS] = "ANSWER" if self.agents_answer else "NOANSWER"
         return 0
 
     async def hangup(self) -> None:

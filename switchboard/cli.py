@@ -86,6 +86,7 @@ def validate(path: Path, sounds: Path | None) -> int:
         errors = sum(1 for p in exc.problems if p.severity == "error")
         print(f"{path}: {errors} error(s), {len(exc.problems) - errors} warning(s)", file=sys.stderr)
         return 1
+    from switchboard.ivr.nodes.route import RouteNode
     from switchboard.router.routing_config import RoutingConfigError, check_route_nodes, load_routing
     from switchboard.yamldoc import Problem
     try:
@@ -96,9 +97,9 @@ def validate(path: Path, sounds: Path | None) -> int:
         print(f"{path}: {len(exc.problems)} error(s) in routing.yaml", file=sys.stderr)
         return 1
     if routing is not None:
-        named = [(node.places.get("relaxation", node.place), str(node.get("relaxation")))
+        named = [(node.places.get("relaxation", node.place), str(node.spec.relaxation))
                  for flow in plan.flows.values() for node in flow.nodes.values()
-                 if node.kind == "route" and node.get("relaxation")]
+                 if isinstance(node.spec, RouteNode) and node.spec.relaxation]
         bad: list[Problem] = []
         check_route_nodes(routing, named, bad.append)
         for line in bad:

@@ -25,7 +25,8 @@ from switchboard.cti.crm_lookup import CRMLookup
 from switchboard.cti.recognition import CallerRecognizer
 from switchboard.cti.screen_pop import AgentStreams, ScreenPops
 from switchboard.ivr.agi_server import AGIServer
-from switchboard.ivr.call_script import CallPorts, InboundCalls
+from switchboard.ivr.call_script import SELF_SERVICE, CallPorts, InboundCalls
+from switchboard.ivr.nodes.route import RouteNode
 from switchboard.ivr.dialplan_registry import DialplanRegistry, ReloadResult
 from switchboard.ivr.flow_model import Dialplan
 from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
@@ -127,8 +128,8 @@ class Service:
                 if routing is not None:
                     self.router.spawn(self.router.seed(routing))
             if result.ok:  # every series a call of this version can touch starts at 0 (increase() sees the 1st)
-                queues = {str(n.get("queue") or next(iter(n.get("skills")))) for f in plan.flows.values()
-                          for n in f.nodes.values() if n.kind == "route"} | {"self-service"}
+                queues = {n.spec.queue_name for f in plan.flows.values() for n in f.nodes.values()
+                          if isinstance(n.spec, RouteNode)} | {SELF_SERVICE}
                 queue_metrics.prepare(queues, s.cti.segments)
                 fcr_metrics.prepare(queues, s.cti.segments, plan.flows)
         self.dialplans = DialplanRegistry(Path(s.ivr.dialplans), Path(s.ivr.sounds_dir) if s.ivr.sounds_dir else None,

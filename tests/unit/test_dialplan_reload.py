@@ -9,7 +9,8 @@ import pytest
 from switchboard.ivr.dialplan_registry import DialplanRegistry, ReloadResult, fingerprint
 from switchboard.ivr.flow_graph import render, to_dot
 from switchboard.ivr.flow_loader import DialplanError
-from switchboard.ivr.flow_model import Dialplan
+from switchboard.ivr.flow_model import Dialplan, Prompts
+from switchboard.ivr.nodes.hangup import HangupNode
 
 GOOD = """flows:
   main:
@@ -61,7 +62,8 @@ async def test_valid_edit_swaps_and_old_version_stays_usable(folder: Path) -> No
     result = await registry.reload("test")
     assert result.ok and result.changed
     assert registry.current.version != old.version
-    assert old.flows["second"].nodes["end"].get("prompt") == {"by_language": {"": ["vm-goodbye"]}}
+    end = old.flows["second"].nodes["end"].spec
+    assert isinstance(end, HangupNode) and end.prompt == Prompts({"": ("vm-goodbye",)})
 
 
 def test_start_up_with_errors_raises(folder: Path) -> None:

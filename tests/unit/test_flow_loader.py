@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.ivr.flow_loader import KINDS, DialplanError, Problem, load_dialplan
-from switchboard.ivr.flow_model import Dialplan
+from switchboard.ivr.flow_loader import DialplanError, Problem, load_dialplan
+from switchboard.ivr.flow_model import Dialplan, Prompts
+from switchboard.ivr.nodes.hours import HoursNode
+from switchboard.ivr.nodes.language import LanguageNode
+from switchboard.ivr.nodes.menu import MenuNode
+from switchboard.ivr.nodes.play import PlayNode
+from switchboard.ivr.nodes.registry import KINDS
+from switchboard.ivr.nodes.set import SetNode
 from switchboard.cli import main as cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialplans"
@@ -251,12 +257,16 @@ def test_loaded_values_are_normalised() -> None:
     """Menu keys become text, prompts a per-language mapping, opening hours minutes, numbers text."""
     plan, _ = load_dialplan(FIXTURES / "good" / "every_kind")
     nodes = plan.flows["main"].nodes
-    assert list(nodes["top"].get("choices")) == ["1", "2", "3", "*", "#", "0"]
-    assert nodes["welcome"].get("prompt") == {"by_language": {"": ["hello-world", "beep"]}}
-    assert nodes["lang"].get("prompt") == {"by_language": {"en": ["vm-press", "digits/1"], "fr": ["vm-press"]}}
-    assert nodes["office"].get("weekly")["tue"] == [(480, 720), (780, 1080)]
-    assert nodes["office"].get("weekly")["sat"] == []
-    assert nodes["topic"].get("variables") == {"topic": "billing", "code": "42"}
+    top, welcome, lang = nodes["top"].spec, nodes["welcome"].spec, nodes["lang"].spec
+    office, topic = nodes["office"].spec, nodes["topic"].spec
+    assert isinstance(top, MenuNode) and isinstance(welcome, PlayNode) and isinstance(lang, LanguageNode)
+    assert isinstance(office, HoursNode) and isinstance(topic, SetNode)
+    assert list(top.choices) == ["1", "2", "3", "*", "#", "0"]
+    assert welcome.prompt == Prompts({"": ("hello-world", "beep")})
+    assert lang.prompt == Prompts({"en": ("vm-press", "digits/1"), "fr": ("vm-press",)})
+    assert office.weekly["tue"] == [(480, 720), (780, 1080)]
+    assert office.weekly["sat"] == []
+    assert topic.variables == {"topic": "billing", "code": "42"}
     assert plan.numbers == {"2000": "main", "2001": "other"}
     assert plan.default_flow == "main"
     assert plan.skills == frozenset({"billing", "support", "sales", "general"})
