@@ -174,7 +174,7 @@ class CtiStore:
                     try:
                         await pipe.watch(key)
                         current = json.loads(_text(await pipe.hget(key, field_name)) or "[]")
-                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.multi()
                         pipe.hset(key, field_name, json.dumps((current + [dict(contact)])[-MAX_RECENT:]))
                         await pipe.execute()
                         return

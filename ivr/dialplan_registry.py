@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from switchboard.ivr.flow_loader import DialplanError, Problem, load_dialplan
+from switchboard.ivr.flow_loader import DialplanError, load_dialplan
+from switchboard.yamldoc.problems import Problem
 from switchboard.ivr.flow_model import Dialplan
 
 

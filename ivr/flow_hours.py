@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import holidays as holidays_lib
 
-from switchboard.ivr.flow_loader import DAYS
+from switchboard.ivr.nodes.field_checks import DAYS
 
 
 @lru_cache(maxsize=64)

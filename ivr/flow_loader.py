@@ -5,23 +5,21 @@ other `*.yaml` holding `flows:`. YAML is read with ruamel so every message names
 wrong and what would fix it. Errors stop a load (the last good version keeps serving); warnings do not.
 
 Each node is validated through its kind's definition (`switchboard.ivr.nodes.registry.KINDS`: which keys, which
-checker, required or optional), built from the generic checkers here (`check_text`, `check_number`, ...).
+checker, required or optional), built from the generic checkers of `ivr.nodes.field_checks`.
 Checks: wrong types and out-of-range numbers, unknown keys (with a "did you mean"), duplicate keys, duplicate menu
 digits, targets that do not exist (nodes, flows), unreachable nodes (warning), cycles that never wait for the caller,
 route skills the routing config does not define, prompts missing from the sounds folder when one is given.
 """
 from __future__ import annotations
 
-import re
-import zoneinfo
-from datetime import date
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import holidays as holidays_lib
 
 from switchboard.ivr.flow_model import Dialplan, Flow, Node, Place, Prompts
-from switchboard.ivr.nodes.kind import FLOW, NODE, Checker, Report
+from switchboard.ivr.nodes.field_checks import check_name
+from switchboard.ivr.nodes.kind import FLOW, NODE
+from switchboard.ivr.nodes.registry import KINDS
 from switchboard.yamldoc.parsing import parse
 from switchboard.yamldoc.positions import place_of as _place_of
 from switchboard.yamldoc.positions import written_key as _written
@@ -29,10 +27,6 @@ from switchboard.yamldoc.problems import DocumentError, Problem
 from switchboard.yamldoc.problems import show as _show
 from switchboard.yamldoc.problems import suggest as _suggest
 
-DIGITS = set("0123456789*#")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-_PROMPT = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
 
 
 class DialplanError(DocumentError):
@@ -42,131 +36,6 @@ class DialplanError(DocumentError):
         super().__init__(problems, "dialplans")
 
 
-# --- the generic field checkers: (value, place, report) -> normalised value, or None when invalid ---------------
-# The node kinds of `switchboard.ivr.nodes` build their schemas from these (and add their own for their own shapes).
-
-
-def check_text(value: Any, place: Place, report: Report) -> Any:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str) or not value or any(c in value for c in "\r\n\0"):
-        report(place, f"expected a non-empty single-line text, got {_show(value)}")
-        return None
-    return value
-
-
-def check_name(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, str) or not _NAME.match(value):
-        report(place, f"expected a name (letters, digits, _ or -, starting with a letter or _), got {_show(value)}")
-        return None
-    return value
-
-
-def check_choice(*allowed: str) -> Checker:
-    def check(value: Any, place: Place, report: Report) -> Any:
-        if value not in allowed:
-            report(place, f"expected one of {', '.join(allowed)}, got {_show(value)}")
-            return None
-        return value
-    return check
-
-
-def check_bool(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, bool):
-        report(place, f"expected true or false, got {_show(value)}")
-        return None
-    return value
-
-
-def check_number(low: float, high: float, integer: bool = False) -> Checker:
-    def check(value: Any, place: Place, report: Report) -> Any:
-        ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok_type:
-            report(place, f"expected {'a whole number' if integer else 'a number'} from {low:g} to {high:g}, "
-                          f"got {_show(value)}")
-            return None
-        if not low <= value <= high:
-            report(place, f"{value} is out of range: use a value from {low:g} to {high:g}")
-            return None
-        return value
-    return check
-
-
-def check_prompts(value: Any, place: Place, report: Report) -> Any:
-    """A prompt, a list of prompts, or a mapping language → prompt(s)."""
-    def one_list(v: Any, p: Place) -> list[str] | None:
-        items = [v] if isinstance(v, str) else v
-        if not isinstance(items, list) or not items:
-            report(p, f"expected a prompt name or a list of prompt names, got {_show(v)}")
-            return None
-        for item in items:
-            if not isinstance(item, str) or not _PROMPT.match(item):
-                report(p, f"{_show(item)} is not a prompt name (a sound file without extension, e.g. "
-                          "hello-world or custom/welcome)")
-                return None
-        return list(items)
-    if isinstance(value, dict):
-        if not value:
-            report(place, "expected a prompt name, a list of them, or languages with prompts, e.g. {en: [welcome]}")
-            return None
-        out = {}
-        for lang, v in value.items():
-            lst = one_list(v, _place_of(value, lang, place))
-            if lst is not None:
-                out[str(lang)] = lst
-        return Prompts({lang: tuple(names) for lang, names in out.items()}) if out else None
-    lst = one_list(value, place)
-    return Prompts({"": tuple(lst)}) if lst is not None else None
-
-
-def check_digit(value: Any, place: Place, report: Report) -> Any:
-    text = str(value)
-    if isinstance(value, bool) or len(text) != 1 or text not in DIGITS:
-        report(place, f"expected one DTMF key (0-9, * or #), got {_show(value)}")
-        return None
-    return text
-
-
-def check_pattern(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, str):
-        report(place, f"expected a regular expression as text, got {_show(value)}")
-        return None
-    try:
-        re.compile(value)
-    except re.error as exc:
-        report(place, f"invalid regular expression: {exc}")
-        return None
-    return value
-
-
-def check_timezone(value: Any, place: Place, report: Report) -> Any:
-    try:
-        zoneinfo.ZoneInfo(str(value))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        report(place, f"unknown time zone {_show(value)}: use an IANA name such as Europe/London")
-        return None
-    return str(value)
-
-
-def check_dates(value: Any, place: Place, report: Report) -> Any:
-    if not isinstance(value, list):
-        report(place, "expected a list of dates (YYYY-MM-DD)")
-        return None
-    out = []
-    for item in value:
-        if isinstance(item, date):
-            out.append(item)
-            continue
-        try:
-            out.append(date.fromisoformat(str(item)))
-        except ValueError:
-            report(place, f"{_show(item)} is not a date YYYY-MM-DD")
-    return out
-
-
-# --- shared field rules ----------------------------------------------------------------------------------------
-TIMEOUT = check_number(0.5, 60)
-RETRIES = check_number(0, 10, integer=True)
 COMMON = {"type", "intent"}
 # routing.yaml belongs to the router (which validates the rest); flows only need its closed list of skills.
 ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents")
@@ -318,7 +187,6 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
     if not isinstance(spec, dict):
         found.error(place, f"node {name!r} must be a mapping with a `type`")
         return None
-    from switchboard.ivr.nodes.registry import KINDS  # the kinds are built from this module's checkers
     kind = spec.get("type")
     if kind not in KINDS:
         if "type" in spec:

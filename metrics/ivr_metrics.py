@@ -5,9 +5,11 @@ dialplan cannot explode the registry (visits beyond the cap count under node="ot
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Iterable, Mapping, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from switchboard.metrics.cti_metrics import CTIMetrics
 
 OUTCOMES = ("contained", "routed", "overflow", "transferred", "voicemail", "abandoned", "fallback", "failed")
 MAX_NODE_SERIES = 2000
@@ -40,7 +42,7 @@ class LivePlan(Protocol):
 class IVRMetrics:
     """The instruments of the YAML flow engine, on an injected registry."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, cti: CTIMetrics | None = None) -> None:
         self.calls = Counter("switchboard_ivr_calls_total", "Calls through YAML flows by flow and outcome",
                              ["flow", "outcome"], registry=registry)
         self.visits = Counter("switchboard_ivr_node_visits_total", "Times callers entered a flow node",
@@ -58,7 +60,7 @@ class IVRMetrics:
                                  "Callers who hung up inside the IVR (not in a queue), by the node they were at",
                                  ["flow", "node"], registry=registry)
         self._nodes: set[tuple[str, str]] = set()
-        self.on_verification: Callable[[str], None] | None = None  # identify results go to the CTI metrics
+        self._cti = cti  # identify-and-verify results are CTI verifications
 
     def on_reload(self, result: ReloadVerdict, plan: LivePlan) -> None:
         """Counts the reload; a version that went live replaces the info series and pre-creates its flow series."""
@@ -89,8 +91,8 @@ class IVRMetrics:
 
     def on_event(self, event: str, where: str) -> None:
         if event.startswith("identify_"):
-            if self.on_verification is not None:
-                self.on_verification(event[len("identify_"):])
+            if self._cti is not None:
+                self._cti.verification(event[len("identify_"):])
             return
         flow, node = self._where(where)
         if event == "visit":

@@ -195,7 +195,7 @@ class RouteStore:
                     yield uid, agent
         finally:
             try:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
             except (RedisError, OSError) as exc:
                 _ = exc  # the link is already gone; nothing more to close
 

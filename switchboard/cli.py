@@ -45,8 +45,7 @@ def serve(config: Path | None) -> int:
 
     from switchboard.service import Service
 
-    # zope's @implementer(IReactorTCP) on Twisted's reactor classes is invisible to mypy.
-    service = Service(settings, loop, reactor, log)  # type: ignore[arg-type]
+    service = Service(settings, loop, reactor, log)
     exit_code = 0
 
     def failed(failure: Failure) -> None:

@@ -60,7 +60,7 @@ class AgentsResource(Resource):
     """/agents (GET: the listing) and the parent of /agents/<id>/<action>."""
 
     def __init__(self, agents: ListAgents, act: AgentAction, auth: BearerToken) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._agents = agents
         self._act = act
         self._auth = auth
@@ -86,7 +86,7 @@ class _AgentResource(Resource):
     isLeaf = True
 
     def __init__(self, agent: str, act: AgentAction, auth: BearerToken) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._agent = agent
         self._act = act
         self._auth = auth

@@ -38,7 +38,7 @@ class ReloadResource(Resource):
     isLeaf = True
 
     def __init__(self, reload: Reload, auth: BearerToken) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._reload = reload
         self._auth = auth
 

@@ -26,7 +26,7 @@ class MetricsResource(Resource):
     isLeaf = True
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._registry = registry
 
     def render_GET(self, request: Request) -> bytes:  # noqa: N802
@@ -41,6 +41,9 @@ class HealthResource(Resource):
 
     isLeaf = True
 
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
+
     def render_GET(self, request: Request) -> bytes:  # noqa: N802
         request.setHeader("Content-Type", "application/json")
         return b'{"status": "alive"}\n'
@@ -52,7 +55,7 @@ class ReadinessResource(Resource):
     isLeaf = True
 
     def __init__(self, checks: Mapping[str, ReadinessCheck], timeout: float = 1.0) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._checks = dict(checks)
         self._timeout = timeout
 

@@ -33,7 +33,7 @@ class AgentEventsResource(Resource):
     """/cti/agents/<id>/events."""
 
     def __init__(self, streams: AgentEventStreams, auth: BearerToken, heartbeat: float = 15.0) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._streams = streams
         self._auth = auth
         self._heartbeat = heartbeat
@@ -73,7 +73,7 @@ class AgentEventsResource(Resource):
 
 class _AgentNode(Resource):
     def __init__(self, parent: AgentEventsResource, agent: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._parent = parent
         self._agent = agent
 
@@ -88,7 +88,7 @@ class _Stream(Resource):
     isLeaf = True
 
     def __init__(self, parent: AgentEventsResource, agent: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._parent = parent
         self._agent = agent
 

@@ -11,11 +11,13 @@ import logging
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping, cast
 
 from prometheus_client import CollectorRegistry
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.internet.protocol import ServerFactory
 
 from switchboard.cti.ami_client import AMIClient, AMIEvent
 from switchboard.cti.ami_client import AMISettings as AMIClientSettings
@@ -61,7 +63,7 @@ class Service:
     ami: AMIClient | None = None
     store: CtiStore | None = None
     http_port: IListeningPort | None = None
-    _event_task: asyncio.Task | None = None
+    _event_task: asyncio.Task[None] | None = None
     dialplans: DialplanRegistry | None = None
     customers: CtiStore | None = None
     recognizer: CallerRecognizer | None = None
@@ -107,16 +109,17 @@ class Service:
         site = build_site(HttpCollaborators(
             registry=self.registry, token=s.http_token, agent_streams=self.agent_streams, readiness=checks,
             reload=None if self.dialplans is None else self.dialplans.reload, agents=agents))
-        self.http_port = self.reactor.listenTCP(s.http.port, site, interface=s.http.host)
+        self.http_port = self.reactor.listenTCP(s.http.port, cast("ServerFactory[Any]", site), interface=s.http.host)
         self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
-                      s.http.host, self.http_port.getHost().port)
+                      s.http.host, cast(IPv4Address, self.http_port.getHost()).port)
 
     def _inbound_calls(self) -> InboundCalls:
         """The `inbound` script: the YAML flows (load errors stop start-up, edits are watched, SIGHUP reloads),
         the engine and the call script with every port wired."""
         s = self.settings
         assert self.store is not None
-        ivr_metrics = IVRMetrics(self.registry)
+        assert self.cti_metrics is not None
+        ivr_metrics = IVRMetrics(self.registry, cti=self.cti_metrics)
         queue_metrics = QueueMetrics(self.registry, s.metrics.service_level_thresholds,
                                      s.metrics.short_abandon_seconds)
         fcr_metrics = FCRMetrics(self.registry)
@@ -141,11 +144,11 @@ class Service:
         except (NotImplementedError, RuntimeError):
             self.log.warning("SIGHUP reload unavailable on this platform; use POST /dialplans/reload")
         assert self.customers is not None and self.recognizer is not None and self.cti_metrics is not None
-        ivr_metrics.on_verification = self.cti_metrics.verification
         desk: CallRouter | None = None
         if registry.companion_value is not None:
             def routing() -> RoutingConfig:
-                return registry.companion_value
+                config: RoutingConfig = registry.companion_value
+                return config
             self._router_redis = Redis.from_url(s.redis.url, socket_timeout=max(s.redis.timeout, 2.0))
             self.router = CallRouter(RouteStore(self._router_redis), routing, self.loop,
                                      self.log.getChild("router"), RouteEvents(decision=queue_metrics.decision))

@@ -4,7 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-from switchboard.ivr.flow_loader import _place_of, _show, _suggest, check_bool
+from switchboard.ivr.nodes.field_checks import check_bool
+from switchboard.yamldoc.positions import place_of as _place_of
+from switchboard.yamldoc.problems import show as _show
+from switchboard.yamldoc.problems import suggest as _suggest
 from switchboard.ivr.flow_model import NodeSpec, Place, node_targets
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.step import Next, Step

@@ -5,8 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from switchboard.ivr.flow_loader import (RETRIES, TIMEOUT, check_digit, check_name, check_number, check_pattern,
-                                         check_prompts)
+from switchboard.ivr.nodes.field_checks import (RETRIES, TIMEOUT, check_digit, check_name, check_number, check_pattern, check_prompts)
 from switchboard.ivr.flow_model import NO_PROMPTS, NodeSpec, Place, Prompts, node_targets
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.prompting import play_prompts, read_keys

@@ -9,7 +9,10 @@ from typing import Any, Mapping
 import holidays as holidays_lib
 
 from switchboard.ivr.flow_hours import Schedule
-from switchboard.ivr.flow_loader import DAYS, _place_of, _show, _suggest, check_dates, check_timezone
+from switchboard.ivr.nodes.field_checks import DAYS, check_dates, check_timezone
+from switchboard.yamldoc.positions import place_of as _place_of
+from switchboard.yamldoc.problems import show as _show
+from switchboard.yamldoc.problems import suggest as _suggest
 from switchboard.ivr.flow_model import NodeSpec, Place, node_targets
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.step import Next, Step

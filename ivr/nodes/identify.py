@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from switchboard.ivr import channel_variables
-from switchboard.ivr.flow_loader import TIMEOUT, check_number, check_prompts
+from switchboard.ivr.nodes.field_checks import TIMEOUT, check_number, check_prompts
 from switchboard.ivr.flow_model import NO_PROMPTS, NodeSpec, Prompts, node_targets
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition
 from switchboard.ivr.nodes.prompting import play_prompts, read_keys
 from switchboard.ivr.nodes.step import Next, Step
 
 if TYPE_CHECKING:
-    from switchboard.ivr.flow_engine import CustomerDirectory
+    from switchboard.ivr.call_ports import CustomerDirectory
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from switchboard.ivr import channel_variables
-from switchboard.ivr.flow_loader import RETRIES, TIMEOUT, _place_of, _show, check_digit, check_prompts
+from switchboard.ivr.nodes.field_checks import RETRIES, TIMEOUT, check_digit, check_prompts
+from switchboard.yamldoc.positions import place_of as _place_of
+from switchboard.yamldoc.problems import show as _show
 from switchboard.ivr.flow_model import NO_PROMPTS, NodeSpec, Place, Prompts, node_targets
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.prompting import read_keys

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from switchboard.ivr.flow_loader import DIGITS, RETRIES, TIMEOUT, _place_of, _show, check_number, check_prompts
+from switchboard.ivr.nodes.field_checks import DIGITS, RETRIES, TIMEOUT, check_number, check_prompts
+from switchboard.yamldoc.positions import place_of as _place_of
+from switchboard.yamldoc.problems import show as _show
 from switchboard.ivr.flow_model import NO_PROMPTS, NodeSpec, Place, Prompts, node_targets
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.prompting import play_prompts, read_keys

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switchboard.ivr.flow_loader import check_bool, check_prompts
+from switchboard.ivr.nodes.field_checks import check_bool, check_prompts
 from switchboard.ivr.flow_model import NO_PROMPTS, NodeSpec, Prompts, node_targets
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition
 from switchboard.ivr.nodes.prompting import play_prompts

@@ -6,7 +6,8 @@ from typing import Any, Iterable, Mapping, cast
 
 from switchboard.ivr import channel_variables
 from switchboard.ivr.channel import CallerHungUp
-from switchboard.ivr.flow_loader import _place_of, check_name, check_number, check_text
+from switchboard.ivr.nodes.field_checks import check_name, check_number, check_text
+from switchboard.yamldoc.positions import place_of as _place_of
 from switchboard.ivr.flow_model import NodeSpec, Place, node_targets
 from switchboard.ivr.nodes.dialling import dial, status_after_hangup
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report

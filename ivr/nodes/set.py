@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from switchboard.ivr.flow_loader import _place_of, check_name, check_text
+from switchboard.ivr.nodes.field_checks import check_name, check_text
+from switchboard.yamldoc.positions import place_of as _place_of
 from switchboard.ivr.flow_model import NodeSpec, Place, node_targets
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.step import Next, Step

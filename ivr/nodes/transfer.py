@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from switchboard.ivr import channel_variables
 from switchboard.ivr.channel import CallerHungUp
-from switchboard.ivr.flow_loader import check_number, check_text
+from switchboard.ivr.nodes.field_checks import check_number, check_text
 from switchboard.ivr.flow_model import NodeSpec
 from switchboard.ivr.nodes.dialling import dial, status_after_hangup
 from switchboard.ivr.nodes.kind import FieldRule, KindDefinition

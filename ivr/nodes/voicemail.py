@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switchboard.ivr.flow_loader import check_text
+from switchboard.ivr.nodes.field_checks import check_text
 from switchboard.ivr.flow_model import NodeSpec
 from switchboard.ivr.nodes.kind import FieldRule, KindDefinition
 from switchboard.ivr.nodes.step import Next, Step
