@@ -2,6 +2,8 @@
 the service is down."""
 from __future__ import annotations
 
+import json
+
 from tests.e2e.sandbox import AsteriskSandbox, RedisServer, SwitchboardProcess, wait_until
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
@@ -30,7 +32,7 @@ def test_caller_presses_digit_and_reaches_agent(asterisk: AsteriskSandbox, redis
     assert len(new) == 1, new
     record = next(iter(new.values()))
     assert record["flow"] == "first"
-    assert record["path"] == "first.greeting > first.agent"
+    assert json.loads(record["path"]) == ["first.greeting", "first.agent"]
     assert record["caller"] == "+441632960123"
     assert record["destination"] == "PJSIP/agent1"
     assert record["outcome"] == "routed"
