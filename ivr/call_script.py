@@ -123,15 +123,12 @@ class InboundCall:
         found = await recognizer.recognise(env.caller_id, env.caller_name)
         self.recognition = found.result
         self.number = found.number
-        state.segment = found.segment
-        state.confidence = found.confidence
         customer = found.customer
         if customer is not None:
-            state.known = True
-            state.customer_id = customer.id
-            state.customer = {"id": customer.id, "segment": customer.segment, "language": customer.language,
-                              "account": customer.account}
+            state.attach_customer(customer)
             state.language = customer.language or state.language
+        state.segment = found.segment
+        state.confidence = found.confidence
 
     async def tell_dialplan(self) -> None:
         """What the dialplan (and agents' phones) may use: customer id, segment, confidence, language."""

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Callable, Protocol
 
 from switchboard.ivr import channel_variables
-from switchboard.ivr.call_ports import (CustomerDirectory, FlowObserver, QueueObserver, QuietFlow, QuietQueue,
+from switchboard.ivr.call_ports import (CustomerDirectory, CustomerLike, FlowObserver, QueueObserver, QuietFlow, QuietQueue,
                                         QuietResolution, ResolutionObserver, RouteDesk)
 from switchboard.ivr.channel import CallerHungUp
 from switchboard.ivr.flow_model import Dialplan, Flow
@@ -80,6 +80,17 @@ class CallState:
     last_node: str | None = None
     version: str | None = None
     pending_digit: str | None = None
+
+    def attach_customer(self, customer: CustomerLike) -> None:
+        """A customer is known for this call (caller ID or identify-and-verify): the fields `customer:` conditions
+        of branch nodes read, and the customer's segment."""
+        self.known = True
+        self.customer_id = customer.id
+        fields = {"id": customer.id, "segment": customer.segment, "language": customer.language,
+                  "account": customer.account}
+        self.customer = {**self.customer, **{k: v for k, v in fields.items() if v}}
+        if customer.segment:
+            self.segment = customer.segment
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from switchboard.ivr import channel_variables
 from switchboard.ivr.nodes.field_checks import TIMEOUT, check_number, check_prompts
@@ -12,7 +12,7 @@ from switchboard.ivr.nodes.prompting import play_prompts, read_keys
 from switchboard.ivr.nodes.step import Next, Step
 
 if TYPE_CHECKING:
-    from switchboard.ivr.call_ports import CustomerDirectory
+    from switchboard.ivr.call_ports import CustomerDirectory, CustomerLike
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,10 @@ async def run(spec: IdentifyNode, step: Step) -> Next:
         step.log.error("identify node %s: no customer store configured", step.node)
         return spec.on_failure
     timeout = spec.timeout
-    customer: dict[str, Any] | None = None
-    if state.customer_id:
-        customer = {"id": state.customer_id}
+    customer_id = state.customer_id  # caller ID found the customer: only the secret is asked
+    found: CustomerLike | None = None
     for _attempt in range(spec.attempts):
-        if customer is None:
+        if customer_id is None:
             keys = await read_keys(step, spec.account_prompt, spec.account_digits + 1, timeout, timeout, "#")
             account = keys.rstrip("#")
             found = await _lookup_account(step, directory, account) if account.isdigit() else None
@@ -55,17 +54,13 @@ async def run(spec: IdentifyNode, step: Step) -> Next:
                 step.event("identify_unknown_account")
                 await play_prompts(step, spec.invalid_prompt, False)
                 continue
-            customer = {"id": found.id, "segment": found.segment, "language": found.language, "account": account}
+            customer_id = found.id
         keys = await read_keys(step, spec.secret_prompt, spec.secret_digits + 1, timeout, timeout, "#")
-        if await _verify(step, directory, customer["id"], keys.rstrip("#")):
-            state.customer_id = customer["id"]
-            state.known = True
+        if await _verify(step, directory, customer_id, keys.rstrip("#")):
+            if found is not None:  # attached as caller-ID recognition does, for later `customer:` conditions
+                state.attach_customer(found)
             state.confidence = "verified"
-            # attach the record as caller-ID recognition does, for `customer:` conditions of later branches
-            state.customer = {**state.customer, **{k: str(v) for k, v in customer.items() if v}}
-            if customer.get("segment"):
-                state.segment = customer["segment"]
-            await channel.set_variable(channel_variables.CUSTOMER_ID, customer["id"])
+            await channel.set_variable(channel_variables.CUSTOMER_ID, customer_id)
             await channel.set_variable(channel_variables.CONFIDENCE, "verified")
             await channel.set_variable(channel_variables.SEGMENT, state.segment)
             step.event("identify_verified")
@@ -76,7 +71,7 @@ async def run(spec: IdentifyNode, step: Step) -> Next:
     return spec.on_failure
 
 
-async def _lookup_account(step: Step, directory: CustomerDirectory, account: str) -> Any:
+async def _lookup_account(step: Step, directory: CustomerDirectory, account: str) -> CustomerLike | None:
     try:
         return await directory.find_by_account(account)
     except Exception as exc:  # the store's trouble: treat as not found, the caller goes on

@@ -43,11 +43,12 @@ class Customer:
     id: str
     segment: str
     language: str
+    account: str = ""
 
 
 class Directory:
     async def find_by_account(self, account: str) -> Customer | None:
-        return Customer("c-7", "gold", "en") if account == "5555" else None
+        return Customer("c-7", "gold", "en", "5555") if account == "5555" else None
 
     async def verify(self, customer_id: str, secret: str) -> bool:
         return (customer_id, secret) == ("c-7", "1234")
@@ -131,3 +132,129 @@ async def test_transfer_records_progress_too(plan: Dialplan) -> None:
                 and not any(e.startswith("Dial(") for e in events)]
     assert progress and progress[0].confidence == "none"
     assert progress[0].path[-2:] == ("billing.verify", "billing.desk")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A recognition result as cti returns it."""
+
+    result: str
+    number: str | None
+    segment: str
+    confidence: str
+    customer: Customer | None
+
+
+@dataclass
+class Recognizer:
+    """Recognises one number as customer c-7 (VIP, French); everyone else is unknown."""
+
+    async def recognise(self, caller_id: str | None, caller_name: str | None = None) -> Found:
+        if caller_id == "+33612345678":
+            return Found("found", caller_id, "vip", "ani", Customer("c-7", "vip", "fr", "5555"))
+        return Found("unknown", caller_id if caller_id and caller_id.startswith("+") else None, "standard", "none",
+                     None)
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """The earlier contact a repeat is counted against."""
+
+    queue: str
+    segment: str
+    flow: str
+
+
+@dataclass
+class Ledger:
+    """The contact ledger: remembers contacts; a second contact of the same key repeats the first."""
+
+    seen: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+    async def record_contact(self, *, customer_id: str | None, number: str | None, uniqueid: str, started: float,
+                             queue: str, segment: str, flow: str, intent: str) -> Earlier | None:
+        key = customer_id or number or ""
+        earlier = self.seen.get(key)
+        self.seen[key] = (queue, segment, flow)
+        return None if earlier is None else Earlier(*earlier)
+
+
+@dataclass
+class Resolution:
+    """The FCR observer: contacts and repeats counted."""
+
+    contacts: list[tuple[str, str, str]] = field(default_factory=list)
+    repeats: list[str] = field(default_factory=list)
+
+    def contact(self, queue: str, segment: str, flow: str) -> None:
+        self.contacts.append((queue, segment, flow))
+
+    def repeat(self, queue: str, segment: str, flow: str) -> None:
+        self.repeats.append(segment)
+
+    def survey(self, flow: str, question: str, answer: str) -> None:
+        """Survey answers are not what these tests look at."""
+
+
+class BrokenJournal:
+    """A call journal whose store is gone."""
+
+    async def write(self, call: CallSnapshot) -> None:
+        raise ConnectionError("redis is away")
+
+
+def _channel(caller: str, dnid: str = "2000", digits: list[str] | None = None) -> ScriptedChannel:
+    channel = ScriptedChannel(digits=digits or ["-", "-", "-"])
+    channel.env = AGIEnvironment.from_variables(  # type: ignore[attr-defined]
+        {"agi_uniqueid": f"u-{caller}", "agi_dnid": dnid, "agi_callerid": caller, "agi_language": "en"})
+    return channel
+
+
+async def test_number_without_a_flow_goes_to_the_fallback(plan: Dialplan) -> None:
+    """A dialled number with no flow and no default: status FAILED for the dialplan's fallback, counted as failed."""
+    channel = _channel("+441632960001", dnid="9999")
+    finished = Finished()
+    engine = FlowEngine(EngineOptions(), logging.getLogger("test"))
+    await InboundCalls(Plan(plan), engine, CallPorts(journal=Journal(channel), flows=finished),
+                       logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert channel.variables["SWITCHBOARD_STATUS"] == "FAILED"
+    assert finished.calls == [("none", "failed")] and channel.events == []
+
+
+async def test_recognised_caller_is_told_to_the_dialplan_and_recorded(plan: Dialplan) -> None:
+    """A recognised VIP: customer id, segment, confidence and language reach the channel and the journal."""
+    channel = _channel("+33612345678")
+    journal = Journal(channel)
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    ports = CallPorts(journal=journal, flows=Finished(), recognizer=Recognizer())
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert {k: channel.variables[k] for k in ("SWITCHBOARD_CUSTOMER_ID", "SWITCHBOARD_SEGMENT",
+                                              "SWITCHBOARD_CONFIDENCE", "CHANNEL(language)")} == {
+        "SWITCHBOARD_CUSTOMER_ID": "c-7", "SWITCHBOARD_SEGMENT": "vip", "SWITCHBOARD_CONFIDENCE": "ani",
+        "CHANNEL(language)": "fr"}
+    first = journal.writes[0][0]
+    assert (first.recognition, first.customer_id, first.segment, first.language, first.state) == (
+        "found", "c-7", "vip", "fr", "ivr")
+
+
+async def test_contacts_are_counted_once_per_call_and_repeats_against_the_first(plan: Dialplan) -> None:
+    """FCR: each call with a known number is one contact; the second call from it is a repeat; a withheld,
+    unrecognised caller is not counted."""
+    ledger, resolution = Ledger(), Resolution()
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    for caller in ("+441632960002", "+441632960002", "anonymous"):
+        channel = _channel(caller)
+        ports = CallPorts(journal=Journal(channel), flows=Finished(), recognizer=Recognizer(), contacts=ledger,
+                          resolution=resolution)
+        await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert len(resolution.contacts) == 2 and resolution.repeats == ["standard"]
+
+
+async def test_a_broken_journal_never_reaches_the_caller(plan: Dialplan) -> None:
+    """The journal's store is gone: the call still runs its flow to the agent and ends as routed."""
+    channel = LiveChannel(digits=["1", "5555#", "1234#"])
+    finished = Finished()
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    await InboundCalls(Plan(plan), engine, CallPorts(journal=BrokenJournal(), flows=finished),
+                       logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert finished.calls == [("billing", "routed")] and any(e.startswith("Dial(") for e in channel.events)
