@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
@@ -82,13 +83,13 @@ class LimitedSite(Site):
         self.open_connections = 0
         self.refused_connections = 0
 
-    def buildProtocol(self, addr: IAddress) -> Any:  # noqa: N802 (Twisted's name)
+    def buildProtocol(self, addr: IAddress | None) -> Any:  # noqa: N802 (Twisted's name)
         """None (Twisted then closes the new connection at once) when `max_connections` are open."""
         if self.open_connections >= self.limits.max_connections:
             self.refused_connections += 1
             return None
         self.open_connections += 1
-        return super().buildProtocol(addr)
+        return super().buildProtocol(addr)  # type: ignore[no-untyped-call]  # twisted.web.server: unannotated
 
     def connection_closed(self) -> None:
         self.open_connections -= 1
@@ -107,9 +108,9 @@ class _LimitedChannel(HTTPChannel):
             return
         super().allHeadersReceived()  # type: ignore[no-untyped-call]  # twisted.web.http is unannotated here
 
-    def connectionLost(self, reason: Failure) -> None:  # noqa: N802 (Twisted's name)
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802 (Twisted's name)
         self.factory.connection_closed()
-        super().connectionLost(reason)
+        super().connectionLost(reason)  # type: ignore[no-untyped-call]  # twisted.web.http is unannotated here
 
 
 class _LimitedRequest(Request):
