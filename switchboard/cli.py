@@ -23,6 +23,20 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _raise_open_file_limit(log: logging.Logger) -> None:
+    """Raises the open-file soft limit to the hard limit where allowed (calls and HTTP connections are files)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft >= hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("open-file limit stays %d (%s)", soft, exc)
+        return
+    log.info("open-file limit raised from %d to %d", soft, hard)
+
+
 def serve(config: Path | None) -> int:
     """Run the service until SIGTERM/SIGINT; return the process exit code."""
     try:
@@ -33,6 +47,7 @@ def serve(config: Path | None) -> int:
     logging.basicConfig(level=settings.log.level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("switchboard")
+    _raise_open_file_limit(log)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     # What twisted.internet.asyncioreactor.install(loop) does, spelled out so the reactor keeps its real type.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Mapping, cast
 from prometheus_client import CollectorRegistry
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
-from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
 from twisted.internet.protocol import ServerFactory
 
 from switchboard.cti.ami_client import AMIClient, AMIEvent
@@ -46,6 +47,7 @@ from switchboard.router.call_router import CallRouter, RouteEvents
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
 from switchboard.call_wiring import ContextJournal
+from switchboard.http_limits import HttpLimits, connection_cap
 from switchboard.http_site import AgentControls, HttpCollaborators, build_site
 from switchboard.settings import Settings
 
@@ -106,9 +108,15 @@ class Service:
                 return ami.connected
             checks["ami"] = ami_ready
         agents = None if self.router is None else AgentControls(self.router.store.agents, self.router.agent_action)
+        open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        limits = HttpLimits(idle_timeout=s.http.idle_timeout, max_body_bytes=s.http.max_body_bytes,
+                            max_connections=connection_cap(s.http.max_connections, open_files,
+                                                           s.http.descriptor_reserve),
+                            max_streams=s.http.max_streams, max_streams_per_agent=s.http.max_streams_per_agent)
         site = build_site(HttpCollaborators(
             registry=self.registry, token=s.http_token, agent_streams=self.agent_streams, readiness=checks,
-            reload=None if self.dialplans is None else self.dialplans.reload, agents=agents))
+            reload=None if self.dialplans is None else self.dialplans.reload, agents=agents, limits=limits),
+            cast(IReactorTime, self.reactor))
         self.http_port = self.reactor.listenTCP(s.http.port, cast("ServerFactory[Any]", site), interface=s.http.host)
         self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
                       s.http.host, cast(IPv4Address, self.http_port.getHost()).port)

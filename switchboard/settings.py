@@ -104,16 +104,28 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class HTTPSettings:
-    """The HTTP side: /metrics, /healthz, /readyz."""
+    """The HTTP side: /metrics, /healthz, /readyz, the agent API and screen-pop streams, and its limits."""
 
     host: str = "127.0.0.1"
     port: int = 8080
     token_file: str | None = None
+    idle_timeout: float = 30.0
+    max_connections: int = 256
+    max_body_bytes: int = 1048576
+    max_streams: int = 200
+    max_streams_per_agent: int = 4
+    descriptor_reserve: int = 512
 
     def check(self) -> list[tuple[str, str]]:
         out = _port("port", self.port, allow_zero=True)
+        out += _positive(self, "idle_timeout", "max_connections", "max_body_bytes", "max_streams",
+                         "max_streams_per_agent", "descriptor_reserve")
+        if self.max_streams > self.max_connections:
+            out.append(("max_streams", "must be at most http.max_connections (each stream holds a connection)"))
         if self.token_file is not None and not Path(self.token_file).is_file():
-            out.append(("token_file", f"{self.token_file} is not a readable file"))
+            what = "a folder" if Path(self.token_file).is_dir() else "missing"
+            out.append(("token_file", f"{self.token_file} is {what}; point it at a file holding the token "
+                                      f"(one line), or set {TOKEN_ENV}"))
         return out
 
 
@@ -357,8 +369,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         built[section] = obj
     given = {name: place for name, (_, place) in values.items()}
     secret = _ami_secret(built["ami"], env, given.get("ami.secret_file", Place("ami.secret_file")), problems)
-    token = env.get(TOKEN_ENV) or (Path(built["http"].token_file).read_text(encoding="utf-8").strip()
-                                   if built["http"].token_file else "")
+    token = env.get(TOKEN_ENV) or _http_token(built["http"], given.get("http.token_file", Place("http.token_file")),
+                                              problems)
     if not token and built["http"].host not in LOOPBACK:
         problems.append(Problem(given.get("http.host", Place("http.host")),
                                 f"http.host is {built['http'].host}: state-changing endpoints need a token when "
@@ -368,6 +380,19 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     pepper = env.get(PEPPER_ENV) or (Path(built["cti"].pepper_file).read_text(encoding="utf-8").strip()
                                      if built["cti"].pepper_file else "")
     return Settings(**built, ami_secret=secret, http_token=token, cti_pepper=pepper)
+
+
+def _http_token(http: HTTPSettings, token_file_place: Place, problems: list[Problem]) -> str:
+    """The token from `http.token_file`; a file that cannot be read is a problem at its place (check() has
+    already named a missing file or a folder)."""
+    if http.token_file is None or not Path(http.token_file).is_file():
+        return ""
+    try:
+        return Path(http.token_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        problems.append(Problem(token_file_place, f"http.token_file: cannot read {http.token_file} ({reason})"))
+        return ""
 
 
 def _ami_secret(ami: AMISettings, env: Mapping[str, str], secret_file_place: Place,

@@ -135,6 +135,32 @@ def test_exposed_http_needs_a_token() -> None:
     assert load_settings(None, {**env, "SWITCHBOARD_HTTP_TOKEN": "t0ken"}).http_token == "t0ken"
 
 
+@pytest.mark.parametrize(("kind", "said"), [("missing", "missing"), ("folder", "a folder")])
+def test_bad_http_token_file_is_a_positioned_error(tmp_path: Path, kind: str, said: str) -> None:
+    """A missing or folder `http.token_file` is a settings error at its line and column, not a traceback."""
+    target = tmp_path / "token"
+    if kind == "folder":
+        target.mkdir()
+    path = _write(tmp_path, f"http:\n  token_file: {target}\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:2:3: error: http.token_file: {target} is {said}; point it at a file holding the token (one line), "
+        "or set SWITCHBOARD_HTTP_TOKEN"]
+
+
+def test_http_limits_are_checked() -> None:
+    """HTTP limits must be positive, and the SSE cap cannot exceed the connection cap."""
+    env = {**SECRET, "SWITCHBOARD_HTTP__MAX_CONNECTIONS": "10", "SWITCHBOARD_HTTP__MAX_STREAMS": "20",
+           "SWITCHBOARD_HTTP__IDLE_TIMEOUT": "0"}
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, env)
+    assert [str(p) for p in err.value.problems] == [
+        "environment SWITCHBOARD_HTTP__IDLE_TIMEOUT: error: http.idle_timeout: must be greater than 0",
+        "environment SWITCHBOARD_HTTP__MAX_STREAMS: error: http.max_streams: must be at most http.max_connections "
+        "(each stream holds a connection)"]
+
+
 def test_settings_file_not_utf8_names_position(tmp_path: Path) -> None:
     """A settings file saved as Latin-1 is a positioned error saying to save it as UTF-8, not a crash."""
     path = tmp_path / "settings.yaml"
