@@ -13,9 +13,7 @@ route skills the routing config does not define, prompts missing from the sounds
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-
+from typing import Any, Iterable, Iterator, Mapping
 from switchboard.ivr.flow_model import Dialplan, Flow, Node, Place, Prompts
 from switchboard.ivr.nodes.field_checks import check_name
 from switchboard.ivr.nodes.kind import FLOW, NODE
@@ -296,28 +294,39 @@ def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
     state: dict[tuple[str, str], int] = {}  # 1 = on the stack, 2 = done
     reported: set[tuple[str, str]] = set()
 
-    def visit(flow: Flow, node: Node, stack: list[tuple[Flow, Node]]) -> None:
-        key = (flow.name, node.name)
-        state[key] = 1
-        stack.append((flow, node))
-        for nflow, nnode in successors(flow, node):
+    def visit(flow: Flow, node: Node) -> None:
+        """Depth-first from one node, with an explicit stack (a chain of thousands of nodes must not recurse)."""
+        path: list[tuple[Flow, Node]] = [(flow, node)]
+        on_path: dict[tuple[str, str], int] = {(flow.name, node.name): 0}
+        pending: list[Iterator[tuple[Flow, Node]]] = [iter(successors(flow, node))]
+        state[(flow.name, node.name)] = 1
+        while pending:
+            step = next(pending[-1], None)
+            if step is None:
+                done_flow, done_node = path.pop()
+                pending.pop()
+                del on_path[(done_flow.name, done_node.name)]
+                state[(done_flow.name, done_node.name)] = 2
+                continue
+            nflow, nnode = step
             if nnode.spec.WAITS:
                 continue
             nkey = (nflow.name, nnode.name)
             if state.get(nkey) == 1 and nkey not in reported:
-                cycle = [f"{f.name}.{n.name}" for f, n in stack[[(f.name, n.name) for f, n in stack].index(nkey):]]
+                cycle = [f"{f.name}.{n.name}" for f, n in path[on_path[nkey]:]]
                 reported.add(nkey)
                 found.error(nnode.place, "these nodes loop without ever waiting for the caller: "
                             f"{' -> '.join(cycle + [cycle[0]])}; put a menu or collect node in the loop")
             elif nkey not in state:
-                visit(nflow, nnode, stack)
-        stack.pop()
-        state[key] = 2
+                state[nkey] = 1
+                on_path[nkey] = len(path)
+                path.append((nflow, nnode))
+                pending.append(iter(successors(nflow, nnode)))
 
     for flow in flows.values():
         for node in flow.nodes.values():
             if not node.spec.WAITS and (flow.name, node.name) not in state:
-                visit(flow, node, [])
+                visit(flow, node)
 
 
 def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector) -> None:
