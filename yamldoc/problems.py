@@ -48,20 +48,28 @@ def suggest(word: str, choices: Iterable[object], *, list_choices: bool = False)
     """` (did you mean 'x'?)` for the closest choice; without one, ` (allowed: a, b)` if list_choices, else "".
 
     Bounded: only names of about the same length are compared, at most SUGGEST_CANDIDATES of them (those sharing
-    the first character first), and a long "allowed" list is cut.
+    the first character first, from the first few hundred such names), and a long "allowed" list is cut.
     """
-    names = [str(c) for c in choices]
     word = word[:SHOWN_CHARS]
-    near = [n for n in names if abs(len(n) - len(word)) <= max(2, len(word) // 3)]
-    if len(near) > SUGGEST_CANDIDATES:
-        near = ([n for n in near if n[:1] == word[:1]] + [n for n in near if n[:1] != word[:1]])[:SUGGEST_CANDIDATES]
-    close = difflib.get_close_matches(word, near, n=1)
+    spread = max(2, len(word) // 3)
+    same_start: list[str] = []  # about the same length and the same first character: the likeliest typos
+    others: list[str] = []
+    listed: list[str] = []
+    for choice in choices:
+        name = str(choice)
+        if len(listed) <= SUGGEST_CANDIDATES:
+            listed.append(name)
+        if abs(len(name) - len(word)) <= spread:
+            (same_start if name[:1] == word[:1] else others).append(name)
+            if len(same_start) >= SUGGEST_CANDIDATES or len(others) >= 2 * SUGGEST_CANDIDATES:
+                break
+    close = difflib.get_close_matches(word, (same_start + others)[:SUGGEST_CANDIDATES], n=1)
     if close:
         return f" (did you mean {close[0]!r}?)"
-    if not (list_choices and names):
+    if not (list_choices and listed):
         return ""
-    listed = ", ".join(names[:SUGGEST_CANDIDATES])
-    return f" (allowed: {listed}{', ...' if len(names) > SUGGEST_CANDIDATES else ''})"
+    more = ", ..." if len(listed) > SUGGEST_CANDIDATES else ""
+    return f" (allowed: {', '.join(listed[:SUGGEST_CANDIDATES])}{more})"
 
 
 _KINDS_SHOWN: tuple[tuple[type, str], ...] = (
