@@ -66,7 +66,7 @@ _Constructor.add_constructor("tag:yaml.org,2002:float", _number("float"))
 class Limits:
     """How big a document may be; each breach is a positioned error (defaults suit hand-edited config files)."""
 
-    max_bytes: int = 256 * 1024  # ruamel round-trip reads ~100 KiB/s of dense YAML: this bounds a read to ~2-3 s
+    max_bytes: int = 128 * 1024  # ~10x the example dialplans; ruamel round-trip reads dense YAML at ~100 KiB/s
     max_line: int = 10_000  # characters on one line (ruamel slows sharply on very long lines and comments)
     max_depth: int = 32  # nested mappings/lists (dialplans need about 10)
     max_aliases: int = 1_000  # `*name` references
