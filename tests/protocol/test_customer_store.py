@@ -121,6 +121,19 @@ async def test_import_reports_bad_rows_and_writes_good_ones(store: CtiStore, tmp
     assert await store.get("c2") is None
 
 
+async def test_a_non_utf8_byte_refuses_the_file_at_its_line(store: CtiStore, tmp_path: Path) -> None:
+    """One byte that is not UTF-8 refuses the whole file with its line; nothing of the file is written."""
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b"id,name,phones,segment\n"
+                     b"c1,Ada,+442079460001,vip\n"
+                     b"c2,Ren\xe9e,+442079460002,gold\n")
+    with pytest.raises(ValueError) as refused:
+        await import_file(path, store, RULES)
+    assert str(refused.value) == (f"{path}:3: not valid UTF-8 (byte 0xe9); save the file as UTF-8 and import again "
+                                  "(nothing was imported)")
+    assert await store.get("c1") is None
+
+
 async def test_export_then_import_round_trips(store: CtiStore, redis: Redis, tmp_path: Path) -> None:
     """Exported customers import back to the same data (secrets are never exported)."""
     await store.write([_record("c1", ("+442079460001",), account="1001", secret="4321"),
