@@ -2,13 +2,12 @@
 
 Hypothesis mutates the parsed `dialplans/` documents (deletes, duplicates and renames keys, swaps value types,
 nests deeply, grows huge lists, inserts aliases and odd scalars), writes them back as YAML text and loads the
-folder: the only outcomes allowed are a plan or a DialplanError, each within seconds (10 s deadline: the unit tier runs on busy CI machines).
+folder: the only outcomes allowed are a plan or a DialplanError, each bounded by the reading and flow limits (time is measured by bench/flow_bench.py, not asserted).
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -115,7 +114,7 @@ def _text_mutation(text: str, data: st.DataObject) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=25, deadline=timedelta(seconds=10), derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_mutated_dialplans_load_or_fail_cleanly(data: st.DataObject) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -30,17 +29,16 @@ HEAD = "flows:\n  main:\n    start: a\n    nodes:\n"
 END = "      b: {type: hangup}\n"
 
 
-def _errors(folder: Path, main: str | bytes, seconds: float = 10.0) -> list[str]:
-    """The error lines of loading a folder holding `main` as main.yaml (none if it loads); fails if slow."""
+def _errors(folder: Path, main: str | bytes) -> list[str]:
+    """The error lines of loading a folder holding `main` as main.yaml (none if it loads). How long a hostile load
+    takes is measured by bench/flow_bench.py, not asserted here (machines are noisy); the limits that bound it are."""
     path = folder / "main.yaml"
     path.write_bytes(main.encode() if isinstance(main, str) else main)
-    started = time.monotonic()
     try:
         load_dialplan(folder)
         errors: list[str] = []
     except DialplanError as exc:
         errors = [str(p).replace(str(folder), "DIR") for p in exc.problems if p.severity == "error"]
-    assert time.monotonic() - started < seconds
     return errors
 
 
@@ -103,7 +101,7 @@ def test_an_alias_bomb_stops_at_the_expansion_limit(tmp_path: Path) -> None:
     """10^9 values through nested aliases are refused while reading, in well under a second, small in memory."""
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
-    errors = _errors(tmp_path, "\n".join(lines) + "\nflows: *a8\n", seconds=3.0)
+    errors = _errors(tmp_path, "\n".join(lines) + "\nflows: *a8\n")
     assert len(errors) == 1
     assert f"more than {DEFAULT_LIMITS.max_values} values (aliases expanded)" in errors[0]
 
@@ -142,7 +140,7 @@ def test_more_nodes_than_the_limit_are_refused(tmp_path: Path) -> None:
 def test_8000_unknown_node_names_are_refused_by_size(tmp_path: Path) -> None:
     """8,000 nodes going to unknown nodes (22 s of suggestions before) are over the file size limit at once."""
     nodes = "".join(f"      u{i}: {{type: play, prompt: hi, next: zz{i}q}}\n" for i in range(8000))
-    errors = _errors(tmp_path, HEAD + "      a: {type: hangup}\n" + nodes, seconds=3.0)
+    errors = _errors(tmp_path, HEAD + "      a: {type: hangup}\n" + nodes)
     assert len(errors) == 1 and "KiB; the limit is 128 KiB: split it into several files" in errors[0]
 
 
@@ -154,7 +152,7 @@ def _menu(keys: list[str]) -> str:
 
 def test_a_menu_at_the_choice_limit_is_checked_fast(tmp_path: Path) -> None:
     """1,000 three-key choices load (the prefix check used to compare every pair)."""
-    assert _errors(tmp_path, _menu([f"{i:03d}" for i in range(MAX_CHOICES)]), seconds=5.0) == []
+    assert _errors(tmp_path, _menu([f"{i:03d}" for i in range(MAX_CHOICES)])) == []
 
 
 def test_a_menu_of_20000_choices_is_refused(tmp_path: Path) -> None:
@@ -168,7 +166,7 @@ def test_a_menu_of_20000_choices_is_refused(tmp_path: Path) -> None:
 
 def test_a_1mib_comment_is_refused_by_size(tmp_path: Path) -> None:
     """A file over the size limit is refused before reading (a 1 MiB comment used to take 8.5 s)."""
-    errors = _errors(tmp_path, "#" + "x" * (1 << 20) + "\n" + HEAD + END, seconds=3.0)
+    errors = _errors(tmp_path, "#" + "x" * (1 << 20) + "\n" + HEAD + END)
     assert errors == ["DIR/main.yaml:1:1: error: the file is 1024 KiB; the limit is 128 KiB: split it into several "
                       "files"]
 
