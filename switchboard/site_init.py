@@ -87,8 +87,8 @@ def init_site(directory: Path) -> int:
     if existing:
         print(f"switchboard: init refused, {len(existing)} file(s) exist already (nothing was written):",
               file=sys.stderr)
-        for path in existing:
-            print(f"  {path}", file=sys.stderr)
+        for name in existing:
+            print(f"  {name}", file=sys.stderr)
         return 1
     try:
         for path, content in planned.items():
