@@ -113,6 +113,7 @@ class InboundCall:
                         self.uniqueid, env.dnid or env.extension)
         await self.channel.set_variable(STATUS, STATUS_FAILED)
         self._ports.flows.on_finished("none", "failed")
+        self.log_ended()
 
     async def recognise(self) -> None:
         """Caller ID → customer, segment, confidence, language (within the recognizer's time budget)."""
@@ -159,11 +160,26 @@ class InboundCall:
         self.ended = True
         flows = self._ports.flows
         flows.on_finished(self.flow.name, state.outcome)
+        self.log_ended()
         if state.outcome == "abandoned" and state.queue is None and state.last_node:
             flows.on_abandoned(state.last_node)  # hung up in the IVR itself, not while waiting for an agent
         await self.record()
         await self.remember()
         await self.count_contact()
+
+    def log_ended(self) -> None:
+        """One INFO line per finished call, its fields also as `extra=` (JSON logs): never the caller's number or
+        name, only the uniqueid, flow, outcome, queue, agent (id, or the endpoint a route node dialled) and wait."""
+        state = self.state
+        destination = state.destination or ""
+        agent = destination[len("agent:"):] if destination.startswith("agent:") else (
+            destination if state.outcome == "routed" and destination else None)
+        wait = None if state.waited is None else round(state.waited, 1)
+        fields: dict[str, object] = {"uniqueid": self.uniqueid, "flow": self.flow.name if self.flow else "none",
+                                     "outcome": state.outcome or "failed", "queue": state.queue, "agent": agent,
+                                     "wait": wait}
+        self._log.info("call %s ended: flow=%s outcome=%s queue=%s agent=%s wait=%s",
+                       *("-" if value is None else value for value in fields.values()), extra=fields)
 
     async def remember(self) -> None:
         """A known customer's self-service history grows with what this call did in the IVR."""

@@ -7,6 +7,9 @@ test keeps the two in step). An unknown or invalid key stops start-up with an er
 Environment overrides: `SWITCHBOARD_<SECTION>__<KEY>=value`, e.g. `SWITCHBOARD_AGI__PORT=4574`; values are parsed
 as YAML scalars or flow lists (`SWITCHBOARD_AGI__ALLOWED_PEERS=[127.0.0.1/32, 10.0.0.0/8]`).
 The AMI secret is never in the file: `SWITCHBOARD_AMI_SECRET`, or `ami.secret_file` (one line).
+
+Which file: `--config FILE`, else `SWITCHBOARD_CONFIG`, else /etc/switchboard/settings.yaml when it exists, else
+none (built-in defaults plus the environment); see `config_path`.
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ ENV_PREFIX = "SWITCHBOARD_"
 SECRET_ENV = "SWITCHBOARD_AMI_SECRET"
 TOKEN_ENV = "SWITCHBOARD_HTTP_TOKEN"
 PEPPER_ENV = "SWITCHBOARD_CTI_PEPPER"
+CONFIG_ENV = "SWITCHBOARD_CONFIG"
+DEFAULT_CONFIG = Path("/etc/switchboard/settings.yaml")
+LOG_FORMATS = ("plain", "json")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 SECRET_FIELDS = ("ami_secret", "http_token", "cti_pepper")
 
@@ -202,11 +208,15 @@ class LogSettings:
     """Logging."""
 
     level: str = "INFO"
+    format: str = "plain"  # plain (timestamped, without one under journald) or json (one object per line)
 
     def check(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
         if self.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            return [("level", "must be one of DEBUG, INFO, WARNING, ERROR")]
-        return []
+            out.append(("level", "must be one of DEBUG, INFO, WARNING, ERROR"))
+        if self.format not in LOG_FORMATS:
+            out.append(("format", f"must be one of {', '.join(LOG_FORMATS)}"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -341,6 +351,18 @@ def _read_env(env: Mapping[str, str], problems: list[Problem]) -> Found:
             value = raw
         found[f"{section}.{key}"] = (value, where)
     return found
+
+
+def config_path(given: Path | None, env: Mapping[str, str] | None = None,
+                default: Path = DEFAULT_CONFIG) -> Path | None:
+    """The settings file to read: the one given (`--config`), else `SWITCHBOARD_CONFIG`, else `default` when it
+    exists; None means no file (built-in defaults plus the environment)."""
+    env = os.environ if env is None else env
+    if given is not None:
+        return given
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    return default if default.is_file() else None
 
 
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:

@@ -258,3 +258,59 @@ async def test_a_broken_journal_never_reaches_the_caller(plan: Dialplan) -> None
     await InboundCalls(Plan(plan), engine, CallPorts(journal=BrokenJournal(), flows=finished),
                        logging.getLogger("test"))(channel)  # type: ignore[arg-type]
     assert finished.calls == [("billing", "routed")] and any(e.startswith("Dial(") for e in channel.events)
+
+
+def _ended_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if " ended: " in r.getMessage()]
+
+
+async def test_one_info_line_per_finished_call_without_the_callers_identity(
+        plan: Dialplan, caplog: pytest.LogCaptureFixture) -> None:
+    """A routed call logs one INFO line (uniqueid, flow, outcome, queue, agent, wait; fields also as extras), and no
+    log line of the call carries the caller's number or name."""
+    channel = ScriptedChannel(digits=["1", "5555#", "1234#"])
+    channel.env = AGIEnvironment.from_variables(  # type: ignore[attr-defined]
+        {"agi_uniqueid": "1700000000.9", "agi_dnid": "2000", "agi_callerid": "+441632960777",
+         "agi_calleridname": "Ada Lovelace", "agi_language": "en"})
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    with caplog.at_level(logging.DEBUG):
+        await InboundCalls(Plan(plan), engine, CallPorts(journal=Journal(channel), flows=Finished()),
+                           logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    [line] = _ended_lines(caplog)
+    assert line.levelno == logging.INFO
+    assert line.getMessage() == ("call 1700000000.9 ended: flow=billing outcome=routed queue=- agent=PJSIP/agent1 "
+                                 "wait=-")
+    assert {k: getattr(line, k) for k in ("uniqueid", "flow", "outcome", "queue", "agent", "wait")} == {
+        "uniqueid": "1700000000.9", "flow": "billing", "outcome": "routed", "queue": None, "agent": "PJSIP/agent1",
+        "wait": None}
+    for record in caplog.records:
+        text = record.getMessage() + repr(record.__dict__)
+        assert "1632960777" not in text and "Lovelace" not in text, text
+
+
+async def test_a_call_without_a_flow_logs_its_end_too(plan: Dialplan, caplog: pytest.LogCaptureFixture) -> None:
+    """The no-flow fallback is a finished call as well: one line, flow none, outcome failed."""
+    channel = _channel("+441632960001", dnid="9999")
+    engine = FlowEngine(EngineOptions(), logging.getLogger("test"))
+    with caplog.at_level(logging.INFO):
+        await InboundCalls(Plan(plan), engine, CallPorts(journal=Journal(channel), flows=Finished()),
+                           logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert [r.getMessage() for r in _ended_lines(caplog)] == [
+        "call u-+441632960001 ended: flow=none outcome=failed queue=- agent=- wait=-"]
+
+
+def test_a_skills_routed_call_logs_queue_agent_and_wait(plan: Dialplan, caplog: pytest.LogCaptureFixture) -> None:
+    """After the skills router: the route node's queue, the agent id (not `agent:`), the wait rounded to 0.1 s."""
+    from switchboard.ivr.call_script import InboundCall
+    engine = FlowEngine(EngineOptions(), logging.getLogger("test"))
+    channel = LiveChannel(digits=[])
+    call = InboundCall(channel, plan, engine, CallPorts(journal=Journal(channel), flows=Finished()),
+                       logging.getLogger("test"), lambda: 0.0)  # type: ignore[arg-type]
+    call.flow = plan.flows["billing"]
+    call.state.queue, call.state.destination, call.state.outcome, call.state.waited = (
+        "billing", "agent:agent7", "routed", 12.345)
+    with caplog.at_level(logging.INFO):
+        call.log_ended()
+    [line] = _ended_lines(caplog)
+    assert line.getMessage() == ("call 1700000000.1 ended: flow=billing outcome=routed queue=billing agent=agent7 "
+                                 "wait=12.3")
