@@ -18,7 +18,7 @@ FULL = CallContext(uniqueid="1700000000.42", state="ended", flow="support", dial
 
 async def test_every_field_round_trips(redis: Redis) -> None:
     """A record saved with every field set reads back equal, and expires a day after the write."""
-    store = CtiStore(redis, 1.0)
+    store = CtiStore(redis)
     await store.save_call(FULL)
     assert await store.read_call(FULL.uniqueid) == FULL
     assert 0 < await redis.ttl(call_key(FULL.uniqueid)) <= CALL_TTL_SECONDS
@@ -26,7 +26,7 @@ async def test_every_field_round_trips(redis: Redis) -> None:
 
 async def test_defaults_and_unknown_call(redis: Redis) -> None:
     """Optional fields left unset read back as None; a call never written reads as None."""
-    store = CtiStore(redis, 1.0)
+    store = CtiStore(redis)
     bare = CallContext("1.1", caller="+441632960999")
     await store.save_call(bare)
     assert await store.read_call("1.1") == bare
@@ -35,7 +35,7 @@ async def test_defaults_and_unknown_call(redis: Redis) -> None:
 
 async def test_save_replaces_the_whole_record(redis: Redis) -> None:
     """Saving again replaces every field: a field cleared in the new record is cleared in Redis."""
-    store = CtiStore(redis, 1.0)
+    store = CtiStore(redis)
     await store.save_call(FULL)
     cleared = dataclasses.replace(FULL, queue=None, agent=None, intents=(), state="ivr")
     await store.save_call(cleared)
@@ -44,7 +44,7 @@ async def test_save_replaces_the_whole_record(redis: Redis) -> None:
 
 async def test_path_is_bounded_to_the_newest_entries(redis: Redis) -> None:
     """A looping flow's path is kept to its newest MAX_RECORDED_PATH nodes."""
-    store = CtiStore(redis, 1.0)
+    store = CtiStore(redis)
     long = tuple(f"loop.n{i}" for i in range(MAX_RECORDED_PATH + 50))
     await store.save_call(CallContext("2.2", path=long))
     read = await store.read_call("2.2")
@@ -53,7 +53,7 @@ async def test_path_is_bounded_to_the_newest_entries(redis: Redis) -> None:
 
 async def test_unicode_and_separator_characters_survive(redis: Redis) -> None:
     """Non-ASCII text and characters that were separators in the old string form (" > ", ",") round-trip."""
-    store = CtiStore(redis, 1.0)
+    store = CtiStore(redis)
     ctx = CallContext("3.3", flow="accueil-é", caller="Zoë 📞", segment="ünïcode", path=("menü > ñ", "日本語"),
                       intents=("a,b", "çà"), customer_id="客户-1", destination="PJSIP/agent-ø")
     await store.save_call(ctx)
@@ -62,7 +62,7 @@ async def test_unicode_and_separator_characters_survive(redis: Redis) -> None:
 
 async def test_screen_pops_are_published_on_the_channel(redis: Redis) -> None:
     """publish_screen_pop puts the payload on the screen-pop channel integrations subscribe to."""
-    store = CtiStore(redis, 1.0)
+    store = CtiStore(redis)
     pubsub = redis.pubsub()
     await pubsub.subscribe(SCREEN_POP_CHANNEL)
     assert await store.publish_screen_pop('{"event": "ringing"}') == 1

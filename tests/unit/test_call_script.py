@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.ivr.agi_codec import AGIEnvironment
-from switchboard.ivr.call_ports import CallSnapshot
+from switchboard.ivr.call_ports import CallEnd, CallSnapshot
 from switchboard.ivr.call_script import CallPorts, InboundCalls
 from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
 from switchboard.ivr.flow_loader import load_dialplan
@@ -59,9 +59,14 @@ class Journal:
 
     channel: ScriptedChannel
     writes: list[tuple[CallSnapshot, tuple[str, ...]]] = field(default_factory=list)
+    ends: list[CallEnd] = field(default_factory=list)
 
     async def write(self, call: CallSnapshot) -> None:
         self.writes.append((call, tuple(self.channel.events)))
+
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> None:
+        self.writes.append((call, tuple(self.channel.events)))
+        self.ends.append(end)
 
 
 @dataclass
