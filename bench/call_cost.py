@@ -271,7 +271,7 @@ async def main(calls: int, concurrency: int, idle: float, show: bool, profile: P
             spy = None
             if profile is not None and shutil.which("py-spy", path=str(Path(sys.executable).parent)) is not None:
                 spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                                        str(service.pid), "--rate", "1000", "--format", "raw", "-o", str(profile)],
+                                        str(service.pid), "--rate", "250", "--format", "raw", "-o", str(profile)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             full = await measure("full example call", service.pid, agi_port, proxy, calls, concurrency, "inbound",
                                  idle_rate)
