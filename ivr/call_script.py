@@ -143,8 +143,8 @@ class InboundCall:
             await channel.set_variable(CUSTOMER_ID, state.customer_id)
         await channel.set_variable(SEGMENT, state.segment)
         await channel.set_variable(CONFIDENCE, state.confidence)
-        if state.known and state.language:
-            await channel.set_variable(CHANNEL_LANGUAGE, state.language)
+        if state.known and state.language and state.language != (channel.env.language or "en"):
+            await channel.set_variable(CHANNEL_LANGUAGE, state.language)  # (the channel's own needs no command)
 
     async def before_connect(self, state: CallState) -> None:
         """Called by route and transfer nodes before anyone rings: the screen pop reads what the IVR learnt."""

@@ -7,6 +7,7 @@ order, to whoever owns them. Nothing imports this module except the CLI.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -189,6 +190,7 @@ class Service:
         self.customers = self.store
         normaliser = CallerIdNormaliser(default_region=s.cti.default_region)
 
+        @functools.lru_cache(maxsize=4096)  # a pure function of its arguments; callers call again (FCR, bursts)
         def normalise(raw: str | None, name: str | None) -> str | None:
             return normaliser.normalise(raw, name).key
 
