@@ -281,6 +281,10 @@ async def main(calls: int, concurrency: int, idle: float, show: bool, profile: P
             if show:
                 print("one full call, as the fake Asterisk saw it:")
                 await one_call(agi_port, "1700000099.1", caller(1), "inbound", show=True)
+            _, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{http_port}/metrics")
+            decisions = [line for line in body.splitlines() if line.startswith("switchboard_route") and "_count" in line
+                         or line.startswith("switchboard_routing_decision") and "_count" in line]
+            print("router decisions:", "; ".join(decisions) or "(none exported)")
             print(f"full ÷ baseline CPU per call: {full['cpu_ms'] / base['cpu_ms']:.2f}×; "
                   f"targets: ≤ 1.0 ms CPU/call, ≤ 4 round trips on the call path")
         finally:  # waited for off the loop: the service still talks to Redis through the proxy while it stops
