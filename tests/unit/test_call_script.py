@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.ivr.agi_codec import AGIEnvironment
-from switchboard.ivr.call_ports import CallEnd, CallSnapshot
+from switchboard.ivr.call_ports import CallEnd, CallSnapshot, ContactFacts
 from switchboard.ivr.call_script import CallPorts, InboundCalls
 from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
 from switchboard.ivr.flow_loader import load_dialplan
@@ -136,3 +136,47 @@ async def test_transfer_records_progress_too(plan: Dialplan) -> None:
                 and not any(e.startswith("Dial(") for e in events)]
     assert progress and progress[0].confidence == "none"
     assert progress[0].path[-2:] == ("billing.verify", "billing.desk")
+
+
+@dataclass
+class Resolution:
+    """The FCR observer: contacts and repeats counted."""
+
+    seen: list[tuple[str, ...]] = field(default_factory=list)
+
+    def contact(self, queue: str, segment: str, flow: str) -> None:
+        self.seen.append(("contact", queue, segment, flow))
+
+    def repeat(self, queue: str, segment: str, flow: str) -> None:
+        self.seen.append(("repeat", queue, segment, flow))
+
+    def survey(self, flow: str, question: str, answer: str) -> None:
+        """Survey answers are not what these tests look at."""
+
+
+async def test_the_end_goes_to_the_journal_in_one_finish(plan: Dialplan) -> None:
+    """The final snapshot, the self-service entry and the FCR contact reach the journal together; the contact is
+    counted once the journal took it."""
+    channel = LiveChannel(digits=["1", "5555#", "1234#"])
+    journal = Journal(channel)
+    resolution = Resolution()
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    ports = CallPorts(journal=journal, flows=Finished(), count_contacts=True, resolution=resolution)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    [end] = journal.ends
+    assert end.self_service is not None and end.self_service["flow"] == "billing"
+    assert end.self_service["intents"] == ["billing", "identify"] and end.self_service["outcome"] == "routed"
+    assert end.contact == ContactFacts(customer_id="c-7", number=None, queue="self-service", segment="gold",
+                                       flow="billing", intent="billing")  # a fixed endpoint: no route desk queue
+    assert resolution.seen == [("contact", "self-service", "gold", "billing")]
+
+
+async def test_a_withheld_unverified_caller_leaves_no_contact(plan: Dialplan) -> None:
+    """Nobody to match a repeat against: no self-service entry, no FCR contact, nothing counted."""
+    channel = LiveChannel(digits=["1", "-", "-", "-"])
+    journal = Journal(channel)
+    resolution = Resolution()
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    ports = CallPorts(journal=journal, flows=Finished(), count_contacts=True, resolution=resolution)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert journal.ends == [CallEnd(self_service=None, contact=None)] and resolution.seen == []
