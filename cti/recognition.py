@@ -4,6 +4,9 @@ The answer always comes in time: on timeout or Redis trouble the call goes on as
 default segment (and the reason is counted). A number shared by several customers is ambiguous: no customer is
 attached and the flow is expected to identify the caller. Confidence is `none`, `ani` (matched on the number) or
 `verified` (raised later by identify & verify nodes).
+
+Given the call's opening context record, the look-up and the record's first write go to Redis together (one round
+trip at the start of every call, `CustomerLookup.open_call`); the budget covers both.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
+from switchboard.cti.call_context import CallContext
 from switchboard.cti.cti_store import StoreUnavailable
 from switchboard.cti.customer import Customer
 
@@ -21,6 +25,8 @@ RESULTS = ("hit", "miss", "anonymous", "ambiguous", "timeout", "error")
 
 class CustomerLookup(Protocol):
     async def find_by_phone(self, e164: str) -> list[Customer]: ...
+
+    async def open_call(self, e164: str | None, ctx: CallContext) -> list[Customer]: ...
 
 
 @dataclass(frozen=True)
@@ -52,14 +58,19 @@ class CallerRecognizer:
         self._crm = crm
         self._clock = clock or time.monotonic
 
-    async def recognise(self, caller_id: str | None, caller_name: str | None = None) -> Recognition:
+    async def recognise(self, caller_id: str | None, caller_name: str | None = None,
+                        opening: CallContext | None = None) -> Recognition:
+        """Who is calling; with `opening`, the call's first context record is written in the same round trip."""
         started = self._clock()
         number = self._normalise(caller_id, caller_name)
         if number is None:
+            if opening is not None:
+                await self._open_anonymous(opening)
             return self._done("anonymous", None, None, started)
         try:
-            found = await asyncio.wait_for(self._lookup(number), self._budget)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self._budget):  # no task per call (wait_for would make one)
+                found = await self._lookup(number, opening)
+        except TimeoutError:
             return self._done("timeout", None, number, started)
         except (StoreUnavailable, OSError, ConnectionError) as exc:
             self._log.warning("caller lookup failed (%s); going on as unknown", type(exc).__name__)
@@ -68,8 +79,17 @@ class CallerRecognizer:
             return self._done("ambiguous", None, number, started)
         return self._done("hit" if found else "miss", found[0] if found else None, number, started)
 
-    async def _lookup(self, number: str) -> list[Customer]:
-        found = await self._store.find_by_phone(number)
+    async def _open_anonymous(self, opening: CallContext) -> None:
+        try:
+            await self._store.open_call(None, opening)
+        except (StoreUnavailable, OSError, ConnectionError) as exc:
+            self._log.warning("call %s: context not recorded (%s)", opening.uniqueid, type(exc).__name__)
+
+    async def _lookup(self, number: str, opening: CallContext | None) -> list[Customer]:
+        if opening is None:
+            found = await self._store.find_by_phone(number)
+        else:
+            found = await self._store.open_call(number, opening)
         if not found and self._crm is not None:
             customer = await self._crm(number)
             found = [customer] if customer is not None else []

@@ -99,10 +99,12 @@ class RedisSettings:
     """The shared Redis store."""
 
     url: str = "redis://127.0.0.1:6379/0"
-    timeout: float = 0.5
+    timeout: float = 0.5            # socket timeout: the longest any one Redis reply may take
+    max_connections: int = 64       # the one shared client's pool (blocking: a full pool waits, it does not fail)
+    pool_timeout: float = 1.0       # seconds a command may wait for a free connection before it fails
 
     def check(self) -> list[tuple[str, str]]:
-        out = _positive(self, "timeout")
+        out = _positive(self, "timeout", "max_connections", "pool_timeout")
         if not self.url.startswith(("redis://", "rediss://", "unix://")):
             out.append(("url", "must start with redis://, rediss:// or unix://"))
         return out

@@ -80,7 +80,7 @@ async def test_secret_is_stored_hashed_and_verifies(store: CtiStore, redis_serve
     assert await store.verify("c1", "4321")
     assert not await store.verify("c1", "1234")
     assert customer_key("c1") == "sb:{cust}:customer:c1"
-    other_pepper = CtiStore(redis, 1.0, b"another-pepper")
+    other_pepper = CtiStore(redis, b"another-pepper")
     assert not await other_pepper.verify("c1", "4321")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.ivr.agi_codec import AGIEnvironment
-from switchboard.ivr.call_ports import CallSnapshot
+from switchboard.ivr.call_ports import CallEnd, CallSnapshot, ContactFacts
 from switchboard.ivr.call_script import CallPorts, InboundCalls
 from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
 from switchboard.ivr.flow_loader import load_dialplan
@@ -48,7 +48,7 @@ class Customer:
 
 class Directory:
     async def find_by_account(self, account: str) -> Customer | None:
-        return Customer("c-7", "gold", "en", "5555") if account == "5555" else None
+        return Customer("c-7", "gold", "en") if account == "5555" else None
 
     async def verify(self, customer_id: str, secret: str) -> bool:
         return (customer_id, secret) == ("c-7", "1234")
@@ -60,9 +60,14 @@ class Journal:
 
     channel: ScriptedChannel
     writes: list[tuple[CallSnapshot, tuple[str, ...]]] = field(default_factory=list)
+    ends: list[CallEnd] = field(default_factory=list)
 
     async def write(self, call: CallSnapshot) -> None:
         self.writes.append((call, tuple(self.channel.events)))
+
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> None:
+        self.writes.append((call, tuple(self.channel.events)))
+        self.ends.append(end)
 
 
 @dataclass
@@ -134,6 +139,50 @@ async def test_transfer_records_progress_too(plan: Dialplan) -> None:
     assert progress[0].path[-2:] == ("billing.verify", "billing.desk")
 
 
+@dataclass
+class Resolution:
+    """The FCR observer: contacts and repeats counted."""
+
+    seen: list[tuple[str, ...]] = field(default_factory=list)
+
+    def contact(self, queue: str, segment: str, flow: str) -> None:
+        self.seen.append(("contact", queue, segment, flow))
+
+    def repeat(self, queue: str, segment: str, flow: str) -> None:
+        self.seen.append(("repeat", queue, segment, flow))
+
+    def survey(self, flow: str, question: str, answer: str) -> None:
+        """Survey answers are not what these tests look at."""
+
+
+async def test_the_end_goes_to_the_journal_in_one_finish(plan: Dialplan) -> None:
+    """The final snapshot, the self-service entry and the FCR contact reach the journal together; the contact is
+    counted once the journal took it."""
+    channel = LiveChannel(digits=["1", "5555#", "1234#"])
+    journal = Journal(channel)
+    resolution = Resolution()
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    ports = CallPorts(journal=journal, flows=Finished(), count_contacts=True, resolution=resolution)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    [end] = journal.ends
+    assert end.self_service is not None and end.self_service["flow"] == "billing"
+    assert end.self_service["intents"] == ["billing", "identify"] and end.self_service["outcome"] == "routed"
+    assert end.contact == ContactFacts(customer_id="c-7", number=None, queue="self-service", segment="gold",
+                                       flow="billing", intent="billing")  # a fixed endpoint: no route desk queue
+    assert resolution.seen == [("contact", "self-service", "gold", "billing")]
+
+
+async def test_a_withheld_unverified_caller_leaves_no_contact(plan: Dialplan) -> None:
+    """Nobody to match a repeat against: no self-service entry, no FCR contact, nothing counted."""
+    channel = LiveChannel(digits=["1", "-", "-", "-"])
+    journal = Journal(channel)
+    resolution = Resolution()
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    ports = CallPorts(journal=journal, flows=Finished(), count_contacts=True, resolution=resolution)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert journal.ends == [CallEnd(self_service=None, contact=None)] and resolution.seen == []
+
+
 @dataclass(frozen=True)
 class Found:
     """A recognition result as cti returns it."""
@@ -146,10 +195,10 @@ class Found:
 
 
 @dataclass
-class Recognizer:
+class Callers:
     """Recognises one number as customer c-7 (VIP, French); everyone else is unknown."""
 
-    async def recognise(self, caller_id: str | None, caller_name: str | None = None) -> Found:
+    async def begin_call(self, call: CallSnapshot, caller_id: str | None, caller_name: str | None) -> Found:
         if caller_id == "+33612345678":
             return Found("found", caller_id, "vip", "ani", Customer("c-7", "vip", "fr", "5555"))
         return Found("unknown", caller_id if caller_id and caller_id.startswith("+") else None, "standard", "none",
@@ -165,41 +214,21 @@ class Earlier:
     flow: str
 
 
-@dataclass
-class Ledger:
-    """The contact ledger: remembers contacts; a second contact of the same key repeats the first."""
+class RepeatingJournal(Journal):
+    """A journal whose contact ledger finds an earlier contact for every call."""
 
-    seen: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-
-    async def record_contact(self, *, customer_id: str | None, number: str | None, uniqueid: str, started: float,
-                             queue: str, segment: str, flow: str, intent: str) -> Earlier | None:
-        key = customer_id or number or ""
-        earlier = self.seen.get(key)
-        self.seen[key] = (queue, segment, flow)
-        return None if earlier is None else Earlier(*earlier)
-
-
-@dataclass
-class Resolution:
-    """The FCR observer: contacts and repeats counted."""
-
-    contacts: list[tuple[str, str, str]] = field(default_factory=list)
-    repeats: list[str] = field(default_factory=list)
-
-    def contact(self, queue: str, segment: str, flow: str) -> None:
-        self.contacts.append((queue, segment, flow))
-
-    def repeat(self, queue: str, segment: str, flow: str) -> None:
-        self.repeats.append(segment)
-
-    def survey(self, flow: str, question: str, answer: str) -> None:
-        """Survey answers are not what these tests look at."""
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> Earlier:  # type: ignore[override]
+        await super().finish(call, end)
+        return Earlier("billing", "standard", "billing")
 
 
 class BrokenJournal:
     """A call journal whose store is gone."""
 
     async def write(self, call: CallSnapshot) -> None:
+        raise ConnectionError("redis is away")
+
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> None:
         raise ConnectionError("redis is away")
 
 
@@ -226,7 +255,7 @@ async def test_recognised_caller_is_told_to_the_dialplan_and_recorded(plan: Dial
     channel = _channel("+33612345678")
     journal = Journal(channel)
     engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
-    ports = CallPorts(journal=journal, flows=Finished(), recognizer=Recognizer())
+    ports = CallPorts(journal=journal, flows=Finished(), callers=Callers())
     await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
     assert {k: channel.variables[k] for k in ("SWITCHBOARD_CUSTOMER_ID", "SWITCHBOARD_SEGMENT",
                                               "SWITCHBOARD_CONFIDENCE", "CHANNEL(language)")} == {
@@ -237,17 +266,16 @@ async def test_recognised_caller_is_told_to_the_dialplan_and_recorded(plan: Dial
         "found", "c-7", "vip", "fr", "ivr")
 
 
-async def test_contacts_are_counted_once_per_call_and_repeats_against_the_first(plan: Dialplan) -> None:
-    """FCR: each call with a known number is one contact; the second call from it is a repeat; a withheld,
-    unrecognised caller is not counted."""
-    ledger, resolution = Ledger(), Resolution()
+async def test_a_repeat_is_counted_against_the_earlier_contact(plan: Dialplan) -> None:
+    """FCR: the journal says this contact repeats an earlier one; the repeat is counted with the earlier labels."""
+    channel = _channel("+441632960002", digits=["1", "5555#", "1234#"])
+    resolution = Resolution()
     engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
-    for caller in ("+441632960002", "+441632960002", "anonymous"):
-        channel = _channel(caller)
-        ports = CallPorts(journal=Journal(channel), flows=Finished(), recognizer=Recognizer(), contacts=ledger,
-                          resolution=resolution)
-        await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
-    assert len(resolution.contacts) == 2 and resolution.repeats == ["standard"]
+    ports = CallPorts(journal=RepeatingJournal(channel), flows=Finished(), callers=Callers(), count_contacts=True,
+                      resolution=resolution)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert resolution.seen == [("contact", "self-service", "gold", "billing"),
+                               ("repeat", "billing", "standard", "billing")]
 
 
 async def test_a_broken_journal_never_reaches_the_caller(plan: Dialplan) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from switchboard.cti.call_context import CallContext
 from switchboard.cti.cti_store import StoreUnavailable
 from switchboard.cti.customer import Customer
 from switchboard.cti.recognition import CallerRecognizer
@@ -20,6 +21,7 @@ class FakeLookup:
         self.fail = fail
         self.table = {"+442079460001": [ADA], "+442079460009": [ADA, GRACE]}
         self.never = asyncio.Event()
+        self.opened: list[CallContext] = []
 
     async def find_by_phone(self, e164: str) -> list[Customer]:
         if self.fail:
@@ -27,6 +29,10 @@ class FakeLookup:
         if self.hang:
             await self.never.wait()  # never set: the lookup hangs until the budget cancels it
         return self.table.get(e164, [])
+
+    async def open_call(self, e164: str | None, ctx: CallContext) -> list[Customer]:
+        self.opened.append(ctx)
+        return [] if e164 is None else await self.find_by_phone(e164)
 
 
 def _normalise(raw: str | None, name: str | None) -> str | None:
@@ -70,3 +76,14 @@ async def test_store_error_goes_on_as_unknown() -> None:
     """Redis trouble is counted as error and never raised to the call."""
     r = await _recognizer(FakeLookup(fail=True), []).recognise("+442079460001")
     assert r.result == "error" and r.customer is None
+
+
+async def test_the_opening_record_goes_with_the_lookup() -> None:
+    """With the call's opening record, recognition hands it to the store with the lookup (anonymous callers too)."""
+    seen: list[str] = []
+    lookup = FakeLookup()
+    recognizer = _recognizer(lookup, seen)
+    known = await recognizer.recognise("+442079460001", opening=CallContext("1.1"))
+    withheld = await recognizer.recognise(None, opening=CallContext("1.2"))
+    assert (known.result, withheld.result) == ("hit", "anonymous")
+    assert [c.uniqueid for c in lookup.opened] == ["1.1", "1.2"] and seen == ["hit", "anonymous"]

@@ -169,3 +169,13 @@ def test_settings_file_not_utf8_names_position(tmp_path: Path) -> None:
         load_settings(path, SECRET)
     assert [str(p) for p in err.value.problems] == [
         f"{path}:2:12: error: not valid UTF-8 (byte 0xe9: invalid continuation byte); save the file as UTF-8"]
+
+
+def test_redis_pool_settings_are_read_and_checked() -> None:
+    """The shared client's pool size and wait come from settings; a pool of 0 or a wait of 0 is refused."""
+    settings = load_settings(None, dict(SECRET, SWITCHBOARD_REDIS__MAX_CONNECTIONS="16",
+                                        SWITCHBOARD_REDIS__POOL_TIMEOUT="2.5"))
+    assert (settings.redis.max_connections, settings.redis.pool_timeout) == (16, 2.5)
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, dict(SECRET, SWITCHBOARD_REDIS__MAX_CONNECTIONS="0", SWITCHBOARD_REDIS__POOL_TIMEOUT="0"))
+    assert len(err.value.problems) == 2
