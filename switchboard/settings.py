@@ -164,7 +164,7 @@ class CTISettings:
     default_region: str = "GB"
     segments: tuple[str, ...] = ("vip", "gold", "standard", "at-risk")
     default_segment: str = "standard"
-    lookup_budget: float = 0.05
+    lookup_budget: float = 0.3
     pepper_file: str | None = None
     crm_url: str | None = None
     crm_timeout: float = 0.3

@@ -15,6 +15,7 @@ from redis.asyncio import Connection, ConnectionPool, Redis
 from ruamel.yaml import YAML
 
 from switchboard.call_wiring import CallerStart, ContextJournal
+from switchboard.settings import CTISettings
 from switchboard.cti import cti_store
 from switchboard.cti.caller_id import CallerIdNormaliser
 from switchboard.cti.cti_store import CtiStore
@@ -168,7 +169,7 @@ async def test_a_call_to_a_fixed_endpoint_costs_three_round_trips(client: Redis,
 async def test_a_burst_of_500_known_callers_are_all_recognised(client: Redis, tmp_path: Path) -> None:
     """500 simultaneous calls from a known number on an 8-connection pool: the pool makes calls wait for a
     connection instead of failing, so every caller is recognised and none reaches the dialplan's fallback."""
-    wired = wire(client, always_open(tmp_path / "dialplans"), budget=30.0, with_router=False)
+    wired = wire(client, always_open(tmp_path / "dialplans"), budget=CTISettings().lookup_budget, with_router=False)
     await wired.store.write([CustomerRecord(VIP)])
     channels = [caller(f"1700000001.{i}", "+442079460501", ["-"]) for i in range(500)]
     await asyncio.gather(*(wired.calls(c) for c in channels))  # type: ignore[arg-type]

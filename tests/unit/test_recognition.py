@@ -65,11 +65,27 @@ async def test_unknown_withheld_and_shared_numbers() -> None:
     assert seen == ["miss", "anonymous", "ambiguous"]
 
 
-async def test_slow_store_times_out_within_budget() -> None:
-    """A lookup slower than the budget gives up and the call goes on as unknown."""
-    r = await _recognizer(FakeLookup(hang=True), []).recognise("+442079460001")
+async def test_a_crm_slower_than_the_budget_is_given_up() -> None:
+    """A number the store does not know goes to the CRM; a CRM that never answers is given up at the budget and the
+    call goes on as unknown (the store itself is bounded by the Redis client's socket and pool timeouts)."""
+    never = asyncio.Event()
+
+    async def hanging_crm(number: str) -> Customer | None:
+        await never.wait()  # never set: only the budget ends this
+        return None
+    recognizer = CallerRecognizer(FakeLookup(), _normalise, "standard", 0.05, logging.getLogger("test"),
+                                  crm=hanging_crm)
+    r = await recognizer.recognise("+442079460404")
     assert r.result == "timeout" and r.customer is None and r.segment == "standard"
-    assert r.seconds < 1.0
+
+
+async def test_a_failing_number_library_goes_on_as_unknown() -> None:
+    """Normalisation is inside the guard: a number library that raises (e.g. out of file descriptors while it loads
+    its data) leaves the caller unknown, never fails the call."""
+    def broken(raw: str | None, name: str | None) -> str | None:
+        raise OSError(24, "Too many open files")
+    r = await CallerRecognizer(FakeLookup(), broken, "standard", 0.05, logging.getLogger("test")).recognise("+4420")
+    assert r.result == "error" and r.customer is None and r.segment == "standard"
 
 
 async def test_store_error_goes_on_as_unknown() -> None:
