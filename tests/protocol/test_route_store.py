@@ -442,3 +442,27 @@ async def test_fifty_routers_and_freeing_agents_never_double_assign(redis_server
     for r in routers:
         await r.redis.aclose()
     await seeder.redis.aclose()
+
+
+async def test_lost_offer_message_is_found_in_the_offer_log(store: RouteStore, redis: Redis) -> None:
+    """A waiting ticket whose pub/sub message was lost gets its offer from one read of the offer log, and a
+    ticket whose call was not offered stays waiting."""
+    import logging
+
+    from switchboard.router.call_router import CallRouter
+    from switchboard.router.routing_config import RoutingConfig, Segment
+    config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"default": ()})
+    router = CallRouter(store, lambda: config, asyncio.get_running_loop(), logging.getLogger("lost"))
+    await router.recheck_offers()  # the first look sets the cursor
+    await _agent(store, "late", {"billing": 5}, login=False)
+    tickets = [await router.request(f"call-{i}", skills={"billing": 1}, language="", segment="standard",
+                                    customer="", priority=0, relaxation=None, queue="billing") for i in range(3)]
+    assert not any(t.ready for t in tickets)
+    await store.action("late", "login")  # published, but this router is not listening: the message is lost
+    await router.recheck_offers()
+    offer = await asyncio.wait_for(tickets[0].wait(), 5)
+    assert offer is not None and (offer.agent, offer.endpoint) == ("late", "PJSIP/late")
+    assert not tickets[1].ready and not tickets[2].ready
+    for t in tickets:
+        await t.leave()
