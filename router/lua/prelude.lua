@@ -2,7 +2,8 @@
 -- file and each script's body after it (included once at start, never pasted into the script files).
 -- Index design (docs/router-indexes.md): free agents in `idle:<skill>:<level>:<lang>` (lang `*` = any) scored by
 -- idle_since; waiting calls in `wq:<skill>:<level>:<lang>:<aging>` scored so that lowest = highest priority;
--- `relax` holds each waiting call's next relaxation time, so a step that came due is never missed.
+-- `wq:<skill>:<level>:<lang>:<class>` ordered by priority (see line_class); `relax` holds each waiting call's next
+-- relaxation time, so a step that came due is never missed.
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -203,9 +204,17 @@ local function explain(uid, line)
   redis.call('LTRIM', key, -50, -1)
   redis.call('EXPIRE', key, 86400)
 end
+-- the lines of waiting calls: `wq:<skill>:<level>:<lang>:<class>`; `wqlines:<skill>` lists the non-empty ones
+local function line_skill(key)
+  return string.match(key, 'wq:([^:]+):%d+:[^:]+:[^:]+$')
+end
+local function drop_from_line(key, uid)
+  redis.call('ZREM', key, uid)
+  if redis.call('ZCARD', key) == 0 then redis.call('SREM', P .. 'wqlines:' .. (line_skill(key) or ''), key) end
+end
 -- out of the waiting lines (kept in the gauges' queue)
 local function unindex(uid, call)
-  for key in string.gmatch(call.wq or '', '%S+') do redis.call('ZREM', key, uid) end
+  for key in string.gmatch(call.wq or '', '%S+') do drop_from_line(key, uid) end
   redis.call('ZREM', P .. 'relax', uid)
   call.wq = ''
 end
@@ -214,20 +223,33 @@ local function unqueue(uid, call)
   redis.call('HSET', P .. 'call:' .. uid, 'wq', '')
   redis.call('ZREM', P .. 'qwait:' .. (call.queue or ''), uid)
 end
+-- a call's class and score in its lines. With an aging rate a > 0 the class is `a` and the score a * enq_s - base
+-- (lowest = highest priority base + a * (now - enq), the same order at every `now`); without aging the class is
+-- `0/<base>` (one class per priority) and the score enq_ms (lowest = longest wait, the tie rule)
+local function line_class(call)
+  local aging = tonumber(call.aging) or 0
+  if aging == 0 then return '0/' .. (call.base or '0'), tonumber(call.enq) end
+  return call.aging, aging * tonumber(call.enq) / 1000 - (tonumber(call.base) or 0)
+end
 -- a waiting call is in the line of its first required skill at its current (relaxed) level and, once relaxation
--- adds skills, in the level-1 lines of the added skills; in its language's lines (`*` when none asked), per aging
--- rate. Its next relaxation time is in `relax` until a step applies (then it is indexed again).
+-- adds skills, in the level-1 lines of the added skills; in its language's lines (`*` when none asked), per class.
+-- Its next relaxation time is in `relax` until a step applies (then it is indexed again).
 local function reindex(uid, call, now)
   unindex(uid, call)
   local levels, order, added, overflow, _, next_after = requirement(call, (now - tonumber(call.enq)) / 1000)
-  local class = call.aging or '0'
+  local class, score = line_class(call)
   local lang = (call.lang and call.lang ~= '') and call.lang or '*'
-  local score = (tonumber(call.aging) or 0) * tonumber(call.enq) / 1000 - (tonumber(call.base) or 0)
   local keys = {}
   if not overflow then
-    if order[1] then keys[#keys + 1] = P .. 'wq:' .. order[1] .. ':' .. math.max(1, levels[order[1]]) .. ':' .. lang .. ':' .. class end
-    for _, s in ipairs(added) do keys[#keys + 1] = P .. 'wq:' .. s .. ':1:' .. lang .. ':' .. class end
-    for _, key in ipairs(keys) do redis.call('ZADD', key, score, uid) end
+    local lines = {}
+    if order[1] then lines[#lines + 1] = {order[1], math.max(1, levels[order[1]])} end
+    for _, s in ipairs(added) do lines[#lines + 1] = {s, 1} end
+    for _, line in ipairs(lines) do
+      local key = P .. 'wq:' .. line[1] .. ':' .. line[2] .. ':' .. lang .. ':' .. class
+      redis.call('ZADD', key, score, uid)
+      redis.call('SADD', P .. 'wqlines:' .. line[1], key)
+      keys[#keys + 1] = key
+    end
     if next_after then redis.call('ZADD', P .. 'relax', tonumber(call.enq) + next_after * 1000, uid) end
   end
   redis.call('HSET', P .. 'call:' .. uid, 'wq', table.concat(keys, ' '))
@@ -235,7 +257,6 @@ local function reindex(uid, call, now)
 end
 local function enqueue(uid, call, now)
   reindex(uid, call, now)
-  redis.call('SADD', P .. 'classes', call.aging or '0')
   redis.call('ZADD', P .. 'qwait:' .. (call.queue or ''), tonumber(call.enq), uid)
 end
 local function reserve(uid, call, id, agent, now, ttl_ms, why)
@@ -249,16 +270,18 @@ local function reserve(uid, call, id, agent, now, ttl_ms, why)
   redis.call('PUBLISH', P .. 'offers', uid .. ' ' .. id)
   explain(uid, now .. ' assigned ' .. id .. ': ' .. (why or ''))
 end
--- the highest-priority waiting call this agent can serve now. Reads, per aging rate, the lines of each of its
--- skills at levels up to its own, in its languages and `*`, stopping in each line at the first call it can serve
--- (lowest score = highest priority of that rate); plus the calls whose relaxation step came due but which are
--- not indexed again yet (`relax` up to now), so the pick is as if there were no indexes
+-- the highest-priority waiting call this agent can serve now. The lines it may take calls from are those of its
+-- skills at levels up to its own, in its languages and `*` (from `wqlines:<skill>`). A line's first call has the
+-- line's highest priority, known from its score alone, so the lines are read best head first and the search stops
+-- when no head can beat the best call found: calls are read only while they could win. The calls whose
+-- relaxation step came due but which are not indexed again yet (`relax` up to now) are looked at too, so the pick
+-- is as if there were no indexes.
 local function find_call(id, agent, now)
   local best_uid, best_call, best_priority, looked = nil, nil, nil, 0
   local seen = {}
+  local now_s = now / 1000
   local function consider(uid, call)
     looked = looked + 1
-    if call.state ~= 'waiting' then return false end
     local waited = (now - tonumber(call.enq)) / 1000
     local levels, order, added, overflow = requirement(call, waited)
     if overflow or fits(agent, levels, order, added, call.lang or '', now) == nil then return false end
@@ -270,42 +293,50 @@ local function find_call(id, agent, now)
     return true
   end
   local levels, skills = parse_skills(agent.skills)
-  local langs = lang_list(agent.langs)
-  for _, class in ipairs(redis.call('SMEMBERS', P .. 'classes')) do
-    for _, skill in ipairs(skills) do
-      for level = 1, levels[skill] do
-        for _, lang in ipairs(langs) do
-          local key = P .. 'wq:' .. skill .. ':' .. level .. ':' .. lang .. ':' .. class
-          local offset, found_score = 0, nil
-          while true do
-            local page = redis.call('ZRANGE', key, offset, offset + 7, 'WITHSCORES')
-            if #page == 0 then break end
-            local stop = false
-            for i = 1, #page, 2 do
-              local uid, score = page[i], tonumber(page[i + 1])
-              if found_score ~= nil and score ~= found_score then stop = true; break end
-              if seen[uid] == nil then
-                local call = call_fields(uid)
-                if call.state == nil or call.state ~= 'waiting' then
-                  seen[uid] = false
-                  redis.call('ZREM', key, uid)  -- left, offered or expired: drop the stale entry
-                else
-                  seen[uid] = consider(uid, call)
-                end
-              end
-              -- the first call this agent can serve ends the line (later entries rank lower), except for equal
-              -- scores: an equal priority may still hold a longer wait
-              if seen[uid] and found_score == nil then found_score = score end
-            end
-            if stop then break end
-            offset = offset + #page / 2
-          end
-        end
+  local speaks = {['*'] = true}
+  for l in string.gmatch(agent.langs or '', '[^,]+') do speaks[l] = true end
+  local lines = {}
+  for _, skill in ipairs(skills) do
+    for _, key in ipairs(redis.call('SMEMBERS', P .. 'wqlines:' .. skill)) do
+      local level, lang, class = string.match(key, ':(%d+):([^:]+):([^:]+)$')
+      if level and tonumber(level) <= levels[skill] and speaks[lang] then
+        local aging, base = string.match(class, '^([^/]+)/(.+)$')
+        lines[#lines + 1] = {key = key, offset = 0, aging = tonumber(aging or class) or 0, base = tonumber(base)}
       end
     end
   end
+  local function head(line)
+    local page = redis.call('ZRANGE', line.key, line.offset, line.offset, 'WITHSCORES')
+    if #page == 0 then line.uid = nil; return end
+    line.uid = page[1]
+    line.priority = line.base or (line.aging * now_s - tonumber(page[2]))
+  end
+  for _, line in ipairs(lines) do head(line) end
+  while true do
+    local top = nil
+    for _, line in ipairs(lines) do
+      if line.uid and (top == nil or line.priority > top.priority) then top = line end
+    end
+    if top == nil or (best_priority ~= nil and top.priority < best_priority - 1e-6) then break end
+    local uid = top.uid
+    if seen[uid] == nil then
+      local call = call_fields(uid)
+      if call.state ~= 'waiting' then
+        seen[uid] = false
+        drop_from_line(top.key, uid)  -- left, offered or expired: drop the stale entry
+        top.offset = top.offset - 1
+      else
+        seen[uid] = consider(uid, call)
+      end
+    end
+    top.offset = top.offset + 1
+    if seen[uid] and top.base then top.uid = nil else head(top) end  -- without aging, the rest waited less
+  end
   for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax', '-inf', now)) do
-    if seen[uid] == nil then seen[uid] = consider(uid, call_fields(uid)) end
+    if seen[uid] == nil then
+      local call = call_fields(uid)
+      if call.state == 'waiting' then seen[uid] = consider(uid, call) end
+    end
   end
   return best_uid, best_call, best_priority, looked
 end

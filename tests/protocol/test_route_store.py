@@ -79,6 +79,7 @@ async def test_aging_lets_a_long_wait_overtake(store: RouteStore, redis: Redis) 
     await _offer(store, "gold", {"billing": 1}, base=50, aging=0.5)
     await redis.hset(P + "call:old", "state", "waiting")
     await _backdate(redis, "old", 120)  # 10 + 120 > 50
+    await store.retry("old")  # its line score follows its (moved) enqueue time
     assert (await store.action("a1", "login"))[1] == "old"
 
 
@@ -358,6 +359,11 @@ async def test_freed_agent_gets_the_specifications_call_with_aging_and_relaxatio
             await redis.hincrby(key, "enq", -int(shift * 1000))
         for uid, score in await redis.zrange(P + "relax", 0, -1, withscores=True):
             await redis.zadd(P + "relax", {uid: score - shift * 1000})
+        async for line in redis.scan_iter(match=P + "wq:*"):  # line scores hold the enqueue time too
+            aging, _, base = line.decode().rsplit(":", 1)[1].partition("/")
+            for uid, score in await redis.zrange(line, 0, -1, withscores=True):
+                moved = score - shift * 1000 if base else score - float(aging) * shift
+                await redis.zadd(line, {uid: moved})
         for j in range(6):
             own = {s: rng.randint(1, 10) for s in rng.sample(skills, rng.randint(1, 3))}
             langs = tuple(rng.sample(["en", "fr"], rng.randint(1, 2)))
