@@ -1,8 +1,8 @@
 -- Shared functions of every router script. route_store.build_scripts puts `local P = '<key prefix>'` before this
 -- file and each script's body after it (included once at start, never pasted into the script files).
 -- Index design (docs/router-indexes.md): free agents in `idle:<skill>:<level>:<lang>` (lang `*` = any) scored by
--- idle_since; waiting calls in `wq:<skill>:<level>:<lang>:<aging>` scored so that lowest = highest priority;
--- `wq:<skill>:<level>:<lang>:<class>` ordered by priority (see line_class); `relax` holds each waiting call's next
+-- idle_since; waiting calls in `wq:<skill>:<level>:<lang>:<class>` ordered by priority (see line_class), the
+-- non-empty lines of a skill listed in `wqlines:<skill>`; `relax` and `relax:<skill>` hold each waiting call's next
 -- relaxation time, so a step that came due is never missed.
 local function now_ms()
   local t = redis.call('TIME')
@@ -212,10 +212,22 @@ local function drop_from_line(key, uid)
   redis.call('ZREM', key, uid)
   if redis.call('ZCARD', key) == 0 then redis.call('SREM', P .. 'wqlines:' .. (line_skill(key) or ''), key) end
 end
+-- out of the relaxation schedule: `relax` (every call, for the sweep) and `relax:<skill>` (per skill the call will
+-- be in after its next step, for freed agents); `relaxing` holds uid → "enq base aging skill,skill"
+local function drop_relax(uid)
+  local info = redis.call('HGET', P .. 'relaxing', uid)
+  if info then
+    for s in string.gmatch(string.match(info, '%S+ %S+ %S+ (%S*)') or '', '[^,]+') do
+      redis.call('ZREM', P .. 'relax:' .. s, uid)
+    end
+    redis.call('HDEL', P .. 'relaxing', uid)
+  end
+  redis.call('ZREM', P .. 'relax', uid)
+end
 -- out of the waiting lines (kept in the gauges' queue)
 local function unindex(uid, call)
   for key in string.gmatch(call.wq or '', '%S+') do drop_from_line(key, uid) end
-  redis.call('ZREM', P .. 'relax', uid)
+  drop_relax(uid)
   call.wq = ''
 end
 local function unqueue(uid, call)
@@ -250,7 +262,19 @@ local function reindex(uid, call, now)
       redis.call('SADD', P .. 'wqlines:' .. line[1], key)
       keys[#keys + 1] = key
     end
-    if next_after then redis.call('ZADD', P .. 'relax', tonumber(call.enq) + next_after * 1000, uid) end
+    if next_after then
+      local at = tonumber(call.enq) + next_after * 1000
+      local _, next_order, next_added, next_overflow = requirement(call, next_after)
+      local skills, listed = {}, {}
+      if not next_overflow then
+        for _, s in ipairs({next_order[1], unpack(next_added)}) do
+          if not listed[s] then listed[s] = true; skills[#skills + 1] = s end
+        end
+      end
+      redis.call('ZADD', P .. 'relax', at, uid)
+      for _, s in ipairs(skills) do redis.call('ZADD', P .. 'relax:' .. s, at, uid) end
+      redis.call('HSET', P .. 'relaxing', uid, call.enq .. ' ' .. (call.base or '0') .. ' ' .. (call.aging or '0') .. ' ' .. table.concat(skills, ','))
+    end
   end
   redis.call('HSET', P .. 'call:' .. uid, 'wq', table.concat(keys, ' '))
   call.wq = table.concat(keys, ' ')
@@ -332,11 +356,33 @@ local function find_call(id, agent, now)
     top.offset = top.offset + 1
     if seen[uid] and top.base then top.uid = nil else head(top) end  -- without aging, the rest waited less
   end
-  for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax', '-inf', now)) do
-    if seen[uid] == nil then
-      local call = call_fields(uid)
-      if call.state == 'waiting' then seen[uid] = consider(uid, call) end
+  -- steps that came due for calls that will be in lines of its skills: their priorities come from one read of
+  -- `relaxing` (uid → "enq base aging skills"); the calls
+  -- are read best first, only while they could beat the best call found
+  local due, listed = {}, {}
+  for _, skill in ipairs(skills) do
+    for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax:' .. skill, '-inf', now, 'LIMIT', 0, 4000)) do
+      if not listed[uid] then listed[uid] = true; due[#due + 1] = uid end
     end
+  end
+  local ranked = {}
+  for start = 1, #due, 500 do
+    local chunk = {}
+    for i = start, math.min(#due, start + 499) do chunk[#chunk + 1] = due[i] end
+    local infos = redis.call('HMGET', P .. 'relaxing', unpack(chunk))
+    for i, uid in ipairs(chunk) do
+      local enq, base, aging = string.match(infos[i] or '', '^(%S+) (%S+) (%S+)')
+      if enq and seen[uid] == nil then
+        local priority = tonumber(base) + tonumber(aging) * (now - tonumber(enq)) / 1000
+        ranked[#ranked + 1] = {uid, priority, tonumber(enq)}
+      end
+    end
+  end
+  table.sort(ranked, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[3] < b[3]) end)
+  for _, entry in ipairs(ranked) do
+    if best_priority ~= nil and entry[2] < best_priority - 1e-6 then break end
+    local call = call_fields(entry[1])
+    if call.state == 'waiting' then seen[entry[1]] = consider(entry[1], call) end
   end
   return best_uid, best_call, best_priority, looked
 end
@@ -368,7 +414,11 @@ local function catch_up_relaxation(now, limit)
   local due = redis.call('ZRANGEBYSCORE', P .. 'relax', '-inf', now, 'LIMIT', 0, limit)
   for _, uid in ipairs(due) do
     local call = call_fields(uid)
-    if call.state == 'waiting' then reindex(uid, call, now) else redis.call('ZREM', P .. 'relax', uid) end
+    if call.state == 'waiting' then
+      reindex(uid, call, now)
+    else
+      drop_relax(uid)
+    end
   end
   return #due
 end

@@ -41,6 +41,6 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'skipping', '-inf', now, 'L
     if uid then assigned[#assigned + 1] = uid end
   end
 end
-catch_up_relaxation(now, 20)
+catch_up_relaxation(now, 10)
 redis.call('ZREMRANGEBYSCORE', P .. 'offerlog', '-inf', now - 60000)
 return assigned

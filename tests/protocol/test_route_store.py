@@ -359,6 +359,11 @@ async def test_freed_agent_gets_the_specifications_call_with_aging_and_relaxatio
             await redis.hincrby(key, "enq", -int(shift * 1000))
         for uid, score in await redis.zrange(P + "relax", 0, -1, withscores=True):
             await redis.zadd(P + "relax", {uid: score - shift * 1000})
+            enq, rest = (await redis.hget(P + "relaxing", uid)).decode().split(" ", 1)
+            await redis.hset(P + "relaxing", uid, f"{int(enq) - int(shift * 1000)} {rest}")
+            for skill in rest.split(" ")[2].split(","):
+                if skill:
+                    await redis.zadd(P + "relax:" + skill, {uid: score - shift * 1000})
         async for line in redis.scan_iter(match=P + "wq:*"):  # line scores hold the enqueue time too
             aging, _, base = line.decode().rsplit(":", 1)[1].partition("/")
             for uid, score in await redis.zrange(line, 0, -1, withscores=True):
