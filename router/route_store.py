@@ -18,13 +18,15 @@ Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:idle:<skill>:<level>:<lang>   zset of available agents with <skill> at exactly <level> speaking <lang>
                              (`*`: every available agent with that skill level), scored idle_since_ms
   sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent wq
-  sb:{sb}:wq:<skill>:<level>:<lang>:<aging>   zset of waiting calls whose first required skill is <skill> at
+  sb:{sb}:wq:<skill>:<level>:<lang>:<class>   zset of waiting calls whose first required skill is <skill> at
                              (relaxed) minimum <level> (or, at level 1, calls relaxation added <skill> to), asking
-                             <lang> (`*`: no language), with one aging rate, scored aging * enq_s - base: lowest
-                             first = highest priority, because base + aging * (now - enq) orders like
-                             base - aging * enq for a shared aging rate
-  sb:{sb}:relax              zset uid → time (ms) of the waiting call's next relaxation step (docs/router-indexes.md)
-  sb:{sb}:classes            set of aging rates in use;  sb:{sb}:qwait:<queue>  zset uid → enq (live gauges)
+                             <lang> (`*`: no language). Class = aging rate a, scored a * enq_s - base (lowest first
+                             = highest priority at any time), or `0/<base>` without aging, scored enq_ms
+  sb:{sb}:wqlines:<skill>    set of the non-empty wq lines of <skill>
+  sb:{sb}:relax, sb:{sb}:relax:<skill>   zset uid → time (ms) of the waiting call's next relaxation step (per
+                             skill: the skills whose lines it will be in after it);  sb:{sb}:relaxing  hash
+                             uid → "enq base aging skills" (docs/router-indexes.md)
+  sb:{sb}:qwait:<queue>      zset uid → enq (live gauges)
   sb:{sb}:offerlog           zset "uid agent" → time (ms) of every reservation, last minute (the sweep's re-check)
   sb:{sb}:reserved, sb:{sb}:wrapping, sb:{sb}:skipping   zsets agent → deadline ms (the sweep's work list)
   sb:{sb}:last:<customer>    the agent who last handled this customer (expires after last_agent_days)

@@ -380,7 +380,9 @@ local function find_call(id, agent, now)
   end
   table.sort(ranked, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[3] < b[3]) end)
   for _, entry in ipairs(ranked) do
-    if best_priority ~= nil and entry[2] < best_priority - 1e-6 then break end
+    -- in (priority, -wait) order: once an entry cannot beat the best call, no later one can
+    if best_priority ~= nil and (entry[2] < best_priority - 1e-6
+       or (entry[2] <= best_priority + 1e-6 and entry[3] >= tonumber(best_call.enq))) then break end
     local call = call_fields(entry[1])
     if call.state == 'waiting' then seen[entry[1]] = consider(entry[1], call) end
   end
