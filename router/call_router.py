@@ -250,9 +250,9 @@ class CallRouter:
                     if state == "offered" and agent:
                         ticket.notify(agent)
         for uid, agent in offers:
-            ticket = self._tickets.get(uid)
-            if ticket is not None:
-                ticket.notify(agent)
+            waiting = self._tickets.get(uid)
+            if waiting is not None:
+                waiting.notify(agent)
         self._offers_checked_ms = now_ms
 
     async def _recheck(self, ticket: Ticket) -> None:
