@@ -6,13 +6,14 @@ The pool of each case (one private redis-server, one case after another):
   (levels 1-5) who are free; a second connection keeps pausing and resuming juniors (churn; every resume is a
   freed agent looking through the waiting lines of its skills);
 * 1,000 calls wait (mixed segments: three priorities and aging rates; mixed ages up to 10 minutes), each asking a
-  skill, level (6-10) and often a language that some senior has: juniors cannot serve them, seniors can.
+  skill, level (6-10) and often a language that some senior has: juniors cannot serve them, seniors can. Half ask
+  the busiest skill (s0, which a quarter of the seniors have), so a freed senior has many calls it can serve.
 
 Cases, each measured as p50/p99 in µs including the Redis round trip (one EVALSHA from this process):
 
 * `new/free`     a new call some free junior fits (agent surplus: the pick among free agents);
 * `new/none`     a new call no free agent fits (it goes into line: the search finds nobody);
-* `freed/many`   a senior's call ends while the 1,000 calls wait (call surplus: the pick among the calls it can
+* `freed/many`   a senior with the busiest skill ends a call while the 1,000 calls wait (call surplus: the pick among the calls it can
                  serve; the table shows how many it could serve, median over the checked sample);
 * `relax/100`    a relaxation step (levels down to 1) comes due for 100 more calls at once: an agent freed while
                  the 100 are due and not yet indexed again, then the 100 retries (one per ticket) that give them to
@@ -75,10 +76,16 @@ class Pool:
         self.serial += 1
         return f"{kind}{self.serial}"
 
+    def hot_seniors(self) -> list[str]:
+        """Seniors with the busiest skill (skills[0], which half the waiting calls ask)."""
+        return [a for a, seed in self.seniors.items() if self.skills[0] in seed.skills]
+
     def senior_need(self) -> tuple[dict[str, int], str]:
-        """A skill, level (6+) and language some senior has: only seniors can serve it."""
-        seed = self.rng.choice(list(self.seniors.values()))
-        skill, level = self.rng.choice([(s, v) for s, v in seed.skills.items() if v >= 6])
+        """A skill, level (6+) and language some senior has: only seniors can serve it. Half ask the busiest
+        skill, so a senior with it has many calls it can serve even among 200 skills."""
+        hot = self.rng.random() < 0.5
+        seed = self.seniors[self.rng.choice(self.hot_seniors())] if hot else self.rng.choice(list(self.seniors.values()))
+        skill, level = (self.skills[0], seed.skills[self.skills[0]]) if hot else self.rng.choice(list(seed.skills.items()))
         return {skill: self.rng.randint(6, level)}, self.rng.choice(["", *seed.languages])
 
     def junior_need(self) -> tuple[dict[str, int], str]:
@@ -127,6 +134,8 @@ async def seed(store: RouteStore, pool: Pool) -> None:
     for i in range(pool.agents):
         senior = i % 2 == 0
         names = pool.rng.sample(pool.skills, min(len(pool.skills), pool.rng.randint(1, 3)))
+        if senior and i % 8 == 0 and pool.skills[0] not in names:  # a quarter of the seniors have the busiest skill
+            names[0] = pool.skills[0]
         own = {s: pool.rng.randint(6, 10) if senior else pool.rng.randint(1, 5) for s in names}
         langs = tuple(pool.rng.sample(["en", "fr"], pool.rng.randint(1, 2)))
         agent = AgentSeed(f"a{i}", f"Agent {i}", f"PJSIP/a{i}", own, langs)
@@ -227,7 +236,7 @@ async def new_calls(store: RouteStore, redis: Redis, pool: Pool, s: Samples, che
 
 
 async def freed_senior(store: RouteStore, redis: Redis, pool: Pool, s: Samples, check: bool) -> None:
-    agent = pool.rng.choice(list(pool.seniors))
+    agent = pool.rng.choice(pool.hot_seniors())
     views = await waiting_views(redis) if check else []
     now = await redis_now(redis) if check else 0.0
     _, uid = await s.timed("freed/many", lambda: store.device(agent, "idle", 0))  # type: ignore[arg-type]
@@ -262,7 +271,7 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
         for skill in filter(None, rest.split(" ")[2].split(",")):
             pipe.zincrby(P + "relax:" + skill, -3000, uid)
     await pipe.execute()
-    agent = pool.rng.choice(list(pool.seniors))
+    agent = pool.rng.choice(pool.hot_seniors())
     views = await waiting_views(redis) if check else []
     now = await redis_now(redis) if check else 0.0
     _, uid = await s.timed("relax/free1", lambda: store.device(agent, "idle", 0))  # type: ignore[arg-type]
