@@ -287,10 +287,14 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
     await s.timed("relax/sweep", store.sweep)
     free = await agent_views(redis) if check else []
     now = await redis_now(redis) + 0.5 if check else 0.0
-    for n, uid in enumerate(uids):
+    checked = not check
+    for uid in uids:
+        # the first call still waiting is checked (a freed agent may have taken some of the 100 already)
+        compare = not checked and (await redis.hget(P + "call:" + uid, "state")) == b"waiting"
         got = await s.timed("relax/retry", lambda: store.retry(uid))
         await note_looked(redis, s, "relax/retry", uid)
-        if check and n == 0:
+        if compare:
+            checked = True
             need = {k: int(v) for k, v in (p.split(":") for p in (await redis.hget(P + "call:" + uid, "skills"))
                                            .decode().split(",") if p)}
             lang = (await redis.hget(P + "call:" + uid, "lang")).decode()

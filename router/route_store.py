@@ -22,7 +22,7 @@ Layout (PREFIX = `sb:{sb}:`):
                              (relaxed) minimum <level> (or, at level 1, calls relaxation added <skill> to), asking
                              <lang> (`*`: no language). Class = aging rate a, scored a * enq_s - base (lowest first
                              = highest priority at any time), or `0/<base>` without aging, scored enq_ms
-  sb:{sb}:wqlines:<skill>    set of the non-empty wq lines of <skill>
+  sb:{sb}:wqlines:<skill>    zset of the non-empty wq lines of <skill>, scored with their first call's score
   sb:{sb}:relax, sb:{sb}:relax:<skill>   zset uid → time (ms) of the waiting call's next relaxation step (per
                              skill: the skills whose lines it will be in after it);  sb:{sb}:relaxing  hash
                              uid → "enq base aging skills" (docs/router-indexes.md)

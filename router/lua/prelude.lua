@@ -2,7 +2,7 @@
 -- file and each script's body after it (included once at start, never pasted into the script files).
 -- Index design (docs/router-indexes.md): free agents in `idle:<skill>:<level>:<lang>` (lang `*` = any) scored by
 -- idle_since; waiting calls in `wq:<skill>:<level>:<lang>:<class>` ordered by priority (see line_class), the
--- non-empty lines of a skill listed in `wqlines:<skill>`; `relax` and `relax:<skill>` hold each waiting call's next
+-- non-empty lines of a skill in `wqlines:<skill>` with their head's score; `relax` and `relax:<skill>` hold each waiting call's next
 -- relaxation time, so a step that came due is never missed.
 local function now_ms()
   local t = redis.call('TIME')
@@ -204,13 +204,22 @@ local function explain(uid, line)
   redis.call('LTRIM', key, -50, -1)
   redis.call('EXPIRE', key, 86400)
 end
--- the lines of waiting calls: `wq:<skill>:<level>:<lang>:<class>`; `wqlines:<skill>` lists the non-empty ones
+-- the lines of waiting calls: `wq:<skill>:<level>:<lang>:<class>`; `wqlines:<skill>` holds the non-empty ones,
+-- each scored with its first call's score (so a freed agent learns every head priority in one read)
 local function line_skill(key)
   return string.match(key, 'wq:([^:]+):%d+:[^:]+:[^:]+$')
 end
+local function line_changed(key, skill)
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', P .. 'wqlines:' .. skill, key)
+  else
+    redis.call('ZADD', P .. 'wqlines:' .. skill, first[2], key)
+  end
+end
 local function drop_from_line(key, uid)
   redis.call('ZREM', key, uid)
-  if redis.call('ZCARD', key) == 0 then redis.call('SREM', P .. 'wqlines:' .. (line_skill(key) or ''), key) end
+  line_changed(key, line_skill(key) or '')
 end
 -- out of the relaxation schedule: `relax` (every call, for the sweep) and `relax:<skill>` (per skill the call will
 -- be in after its next step, for freed agents); `relaxing` holds uid → "enq base aging skill,skill"
@@ -259,7 +268,7 @@ local function reindex(uid, call, now)
     for _, line in ipairs(lines) do
       local key = P .. 'wq:' .. line[1] .. ':' .. line[2] .. ':' .. lang .. ':' .. class
       redis.call('ZADD', key, score, uid)
-      redis.call('SADD', P .. 'wqlines:' .. line[1], key)
+      line_changed(key, line[1])
       keys[#keys + 1] = key
     end
     if next_after then
@@ -295,8 +304,8 @@ local function reserve(uid, call, id, agent, now, ttl_ms, why)
   explain(uid, now .. ' assigned ' .. id .. ': ' .. (why or ''))
 end
 -- the highest-priority waiting call this agent can serve now. The lines it may take calls from are those of its
--- skills at levels up to its own, in its languages and `*` (from `wqlines:<skill>`). A line's first call has the
--- line's highest priority, known from its score alone, so the lines are read best head first and the search stops
+-- skills at levels up to its own, in its languages and `*` (from `wqlines:<skill>`, one read per skill). A line's
+-- first call has the line's highest priority, known from its score alone, so the lines are read best head first and the search stops
 -- when no head can beat the best call found: calls are read only while they could win. The calls whose
 -- relaxation step came due but which are not indexed again yet (`relax` up to now) are looked at too, so the pick
 -- is as if there were no indexes.
@@ -321,11 +330,16 @@ local function find_call(id, agent, now)
   for l in string.gmatch(agent.langs or '', '[^,]+') do speaks[l] = true end
   local lines = {}
   for _, skill in ipairs(skills) do
-    for _, key in ipairs(redis.call('SMEMBERS', P .. 'wqlines:' .. skill)) do
+    local listed = redis.call('ZRANGE', P .. 'wqlines:' .. skill, 0, -1, 'WITHSCORES')
+    for i = 1, #listed, 2 do
+      local key = listed[i]
       local level, lang, class = string.match(key, ':(%d+):([^:]+):([^:]+)$')
       if level and tonumber(level) <= levels[skill] and speaks[lang] then
         local aging, base = string.match(class, '^([^/]+)/(.+)$')
-        lines[#lines + 1] = {key = key, offset = 0, aging = tonumber(aging or class) or 0, base = tonumber(base)}
+        local line = {key = key, offset = 0, aging = tonumber(aging or class) or 0, base = tonumber(base)}
+        line.priority = line.base or (line.aging * now_s - tonumber(listed[i + 1]))
+        line.uid = false  -- the head's uid is read only if the line comes up
+        lines[#lines + 1] = line
       end
     end
   end
@@ -335,30 +349,32 @@ local function find_call(id, agent, now)
     line.uid = page[1]
     line.priority = line.base or (line.aging * now_s - tonumber(page[2]))
   end
-  for _, line in ipairs(lines) do head(line) end
   while true do
     local top = nil
     for _, line in ipairs(lines) do
-      if line.uid and (top == nil or line.priority > top.priority) then top = line end
+      if line.uid ~= nil and (top == nil or line.priority > top.priority) then top = line end
     end
     if top == nil or (best_priority ~= nil and top.priority < best_priority - 1e-6) then break end
-    local uid = top.uid
-    if seen[uid] == nil then
-      local call = call_fields(uid)
-      if call.state ~= 'waiting' then
-        seen[uid] = false
-        drop_from_line(top.key, uid)  -- left, offered or expired: drop the stale entry
-        top.offset = top.offset - 1
-      else
-        seen[uid] = consider(uid, call)
+    if top.uid == false then
+      head(top)  -- the head itself, then choose again
+    else
+      local uid = top.uid
+      if seen[uid] == nil then
+        local call = call_fields(uid)
+        if call.state ~= 'waiting' then
+          seen[uid] = false
+          drop_from_line(top.key, uid)  -- left, offered or expired: drop the stale entry
+          top.offset = top.offset - 1
+        else
+          seen[uid] = consider(uid, call)
+        end
       end
+      top.offset = top.offset + 1
+      if seen[uid] and top.base then top.uid = nil else head(top) end  -- without aging, the rest waited less
     end
-    top.offset = top.offset + 1
-    if seen[uid] and top.base then top.uid = nil else head(top) end  -- without aging, the rest waited less
   end
   -- steps that came due for calls that will be in lines of its skills: their priorities come from one read of
-  -- `relaxing` (uid → "enq base aging skills"); the calls
-  -- are read best first, only while they could beat the best call found
+  -- `relaxing` (uid → "enq base aging skills"); the calls are read best first, only while they could win
   local due, listed = {}, {}
   for _, skill in ipairs(skills) do
     for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax:' .. skill, '-inf', now, 'LIMIT', 0, 4000)) do

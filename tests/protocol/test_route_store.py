@@ -364,11 +364,12 @@ async def test_freed_agent_gets_the_specifications_call_with_aging_and_relaxatio
             for skill in rest.split(" ")[2].split(","):
                 if skill:
                     await redis.zadd(P + "relax:" + skill, {uid: score - shift * 1000})
-        async for line in redis.scan_iter(match=P + "wq:*"):  # line scores hold the enqueue time too
-            aging, _, base = line.decode().rsplit(":", 1)[1].partition("/")
-            for uid, score in await redis.zrange(line, 0, -1, withscores=True):
-                moved = score - shift * 1000 if base else score - float(aging) * shift
-                await redis.zadd(line, {uid: moved})
+        async for lines in redis.scan_iter(match=P + "wqlines:*"):  # line scores hold the enqueue time too
+            for line, head in await redis.zrange(lines, 0, -1, withscores=True):
+                aging, _, base = line.decode().rsplit(":", 1)[1].partition("/")
+                for uid, score in await redis.zrange(line, 0, -1, withscores=True):
+                    await redis.zadd(line, {uid: score - shift * 1000 if base else score - float(aging) * shift})
+                await redis.zadd(lines, {line: head - shift * 1000 if base else head - float(aging) * shift})
         for j in range(6):
             own = {s: rng.randint(1, 10) for s in rng.sample(skills, rng.randint(1, 3))}
             langs = tuple(rng.sample(["en", "fr"], rng.randint(1, 2)))
