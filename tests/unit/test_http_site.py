@@ -11,7 +11,7 @@ from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
 from switchboard.cti.screen_pop import AgentStreams
-from switchboard.http_auth import BearerToken
+from switchboard.http_auth import Access, BearerToken
 from switchboard.http_dialplans import ReloadResource
 from switchboard.http_monitoring import MetricsResource, ReadinessResource
 from switchboard.http_screen_pops import AgentEventsResource
@@ -161,7 +161,7 @@ async def test_reload_endpoint_reports_the_result() -> None:
 def test_screen_pop_stream_needs_the_token_and_a_sane_agent_id() -> None:
     """The SSE stream refuses a wrong token (401) and an agent id outside the safe pattern (404)."""
     streams = AgentStreams()
-    resource = AgentEventsResource(streams, BearerToken("s3cret"))
+    resource = AgentEventsResource(streams, Access(BearerToken("s3cret")))
     request = _request(b"/a1/events", auth=b"Bearer nope")
     assert resource.render_stream("a1", request) == b"missing or wrong bearer token\n"
     assert request.responseCode == 401
@@ -180,7 +180,8 @@ async def test_screen_pop_stream_delivers_pops_and_unsubscribes_when_closed() ->
     request.wrote.clear()
     assert streams.publish("a1", {"customer": "C1"}) == 1
     await request.wrote.wait()
-    assert request.written[-1] == b'event: screenpop\ndata: {"customer": "C1"}\n\n'
+    event_id = streams.recent("a1")[-1].id
+    assert request.written[-1] == f'id: {event_id}\nevent: screenpop\ndata: {{"customer": "C1"}}\n\n'.encode()
     request.finish()
     assert streams.subscribers["a1"] == set()
 

@@ -54,8 +54,8 @@ async def test_ringing_and_answered_pops_reach_all_three_outlets() -> None:
                                   "DialStatus": "NOANSWER"})  # not an answer: no pop
     pops.on_ami_event("DialEnd", {"Uniqueid": "1700.1", "DestChannel": "PJSIP/agent1-00000001",
                                   "DialStatus": "ANSWER"})
-    first: dict[str, Any] = await asyncio.wait_for(stream.get(), 5)
-    second: dict[str, Any] = await asyncio.wait_for(stream.get(), 5)
+    first: dict[str, Any] = (await asyncio.wait_for(stream.get(), 5)).payload
+    second: dict[str, Any] = (await asyncio.wait_for(stream.get(), 5)).payload
     await pops.stop()
     assert [first["event"], second["event"]] == ["ringing", "answered"]
     assert first["customer"]["name"] == "Ada Lovelace" and first["customer"]["open_cases"][0]["id"] == "K-1"
@@ -79,4 +79,4 @@ async def test_unknown_caller_pop_and_failing_outlets() -> None:
     pops = ScreenPops(Context(), Customers(), streams, broken, broken, logging.getLogger("test"))
     payload = await pops.pop("ringing", "agent2", "9999.9")
     assert payload["customer"] is None and payload["confidence"] == "none"
-    assert (await asyncio.wait_for(stream.get(), 5))["agent"] == "agent2"
+    assert (await asyncio.wait_for(stream.get(), 5)).payload["agent"] == "agent2"
