@@ -93,11 +93,16 @@ def cookie_token(request: Request) -> str:
     return ""
 
 
+def _cookie(request: Request, value: str, extra: str = "") -> None:
+    secure = "; Secure" if request.isSecure() else ""
+    request.responseHeaders.addRawHeader(
+        b"set-cookie", f"{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{extra}".encode())
+
+
 def set_cookie(request: Request, token: str) -> None:
-    request.addCookie(COOKIE.encode(), token.encode(), path=b"/", httpOnly=True, sameSite="strict",
-                      secure=request.isSecure())
+    """The session cookie: no Max-Age, so it ends with the browser too."""
+    _cookie(request, token)
 
 
 def clear_cookie(request: Request) -> None:
-    request.addCookie(COOKIE.encode(), b"", path=b"/", httpOnly=True, sameSite="strict", max_age=0,
-                      secure=request.isSecure())
+    _cookie(request, "", "; Max-Age=0")
