@@ -154,6 +154,9 @@ def serve_file(request: Request, name: str) -> bytes:
 class StaticFiles(Resource):
     """/static/<file>: the pages' CSS and JS."""
 
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
+
     def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802
         name = path.decode("ascii", "replace")
         if not _STATIC.match(name):
