@@ -38,7 +38,8 @@ class DialplanError(DocumentError):
 
 COMMON = {"type", "intent"}
 # routing.yaml belongs to the router (which validates the rest); flows only need its closed list of skills.
-ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents")
+ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents",
+                "pause_reasons")
 
 
 # --- loading --------------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ function renderPop(pop) {
   if (!pop) {
     $("pop-body").hidden = true;
     $("pop-empty").hidden = false;
+    $("pop").dataset.active = "no";
     return;
   }
   popShownAt = Date.now();
@@ -72,6 +73,7 @@ function renderPop(pop) {
   }
   $("pop-empty").hidden = true;
   $("pop-body").hidden = false;
+  $("pop").dataset.active = "yes";
 }
 
 function describeContact(contact) {

@@ -52,7 +52,7 @@ export async function gate(role, ready) {
 
 export function clock(seconds) {
   if (seconds === null || seconds === undefined) return "—";
-  const s = Math.max(0, Math.round(seconds));
+  const s = Math.max(0, Math.floor(seconds));
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
   const two = (n) => String(n).padStart(2, "0");
   return h ? `${h}:${two(m)}:${two(r)}` : `${m}:${two(r)}`;
