@@ -6,7 +6,6 @@ Screenshots of each page are saved under the pytest basetemp (paths printed) as 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -14,7 +13,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.e2e import browser
-from tests.e2e.sandbox import AMIWatcher, AsteriskSandbox, RedisServer, SwitchboardProcess, python_exe
+from tests.e2e.sandbox import AMIWatcher, AsteriskSandbox, RedisServer, SwitchboardProcess
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
 NUMBERS = 'numbers: {"3000": desk}\ndefault: desk\n'
@@ -92,15 +91,6 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-def _credential(service: SwitchboardProcess, *words: str) -> str:
-    """Issues a credential with the real CLI; returns the secret it prints (its last line)."""
-    done = subprocess.run([python_exe(), "-m", "switchboard.cli", *words, "--config",
-                           str(service.workdir / "settings.yaml")], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, SWITCHBOARD_AMI_SECRET=service.ami_secret, **service.extra_env))
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
-
-
 def _sign_in(driver: Any, url: str, name: str, secret: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -114,8 +104,11 @@ def _sign_in(driver: Any, url: str, name: str, secret: str) -> None:
 
 
 def _until(driver: Any, check: Callable[[Any], Any], timeout: float, what: str) -> Any:
+    """Waits for `check` in the page (the page redraws live: an element found a moment ago may be replaced)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(check, message=what)
+    return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(check, message=what)
 
 
 def _state(driver: Any) -> str:
@@ -140,8 +133,8 @@ def test_desktop_pops_the_caller_and_pause_skips_the_agent(desk_service: Switchb
 
     base = f"http://127.0.0.1:{desk_service.http_port}"
     osman, ada = browsers("osman"), browsers("ada")
-    _sign_in(osman, base + "/agent", "osman", _credential(desk_service, "agents", "credential", "osman"))
-    _sign_in(ada, base + "/agent", "ada", _credential(desk_service, "agents", "credential", "ada"))
+    _sign_in(osman, base + "/agent", "osman", desk_service.credential("agents", "credential", "osman"))
+    _sign_in(ada, base + "/agent", "ada", desk_service.credential("agents", "credential", "ada"))
     for driver in (osman, ada):
         _until(driver, lambda d: _state(d) == "logged_out", 10, "state shown")
         driver.find_element(By.ID, "btn-available").click()
@@ -150,8 +143,13 @@ def test_desktop_pops_the_caller_and_pause_skips_the_agent(desk_service: Switchb
 
     phone = sipp.agent(Agent(name="agent1", port=5071, ring_ms=1500))
     caller = sipp.caller(Caller(caller_id=VIP, dialled="3000", hangup_after_ms=2500))
-    ami_events.wait_for(lambda e: e.get("Event") == "DialBegin" and e.get("CallerIDNum") == VIP
-                        and e.get("DestChannel", "").startswith("PJSIP/agent1-"), 20, "DialBegin VIP -> osman")
+    try:
+        ami_events.wait_for(lambda e: e.get("Event") == "DialBegin" and e.get("CallerIDNum") == VIP
+                            and e.get("DestChannel", "").startswith("PJSIP/agent1-"), 20, "DialBegin VIP -> osman")
+    except Exception:
+        print([(e.get("Event"), e.get("CallerIDNum"), e.get("DestChannel")) for e in ami_events.events])
+        print(desk_service.log_file.read_text()[-3000:])
+        raise
     rang = time.monotonic()
     _until(osman, lambda d: d.find_element(By.ID, "pop-body").is_displayed(), 1.0, "the pop within 1 s of the ring")
     popped = time.monotonic() - rang
@@ -200,7 +198,7 @@ def test_wallboard_waiting_count_follows_a_queued_call(desk_service: Switchboard
     assert code == 200, body
     board = browsers("supervisor")
     _sign_in(board, f"http://127.0.0.1:{desk_service.http_port}/wallboard", "sam",
-             _credential(desk_service, "supervisor", "credential", "sam"))
+             desk_service.credential("supervisor", "credential", "sam"))
 
     def waiting(driver: Any) -> str:
         rows = driver.find_elements(By.CSS_SELECTOR, "#queues tr[data-queue=billing]")
@@ -209,9 +207,12 @@ def test_wallboard_waiting_count_follows_a_queued_call(desk_service: Switchboard
     caller = sipp.caller(Caller(caller_id="+442079460511", dialled="3000", hangup_after_ms=7000,
                                 expect_answer=True))
     _until(board, lambda d: waiting(d) == "1", 10, "one caller waiting on the board")
-    assert "paused" in board.find_element(By.CSS_SELECTOR, "#agents tr[data-agent=ada]").get_attribute("data-state")
+    _until(board, lambda d: d.execute_script(
+        "return document.querySelector('#agents tr[data-agent=ada]').dataset.state") == "paused", 5,
+        "Ada paused on the board")
     _shot(board, screenshots, "wallboard-one-waiting")
     assert caller.wait(40) == 0, caller.errors()
     _until(board, lambda d: waiting(d) == "0", 10, "the caller gone from the board")
-    abandoned = board.find_element(By.CSS_SELECTOR, "#queues tr[data-queue=billing] td:nth-child(6)").text
-    assert abandoned == "1"  # waited 7 s: past the short-abandon threshold, so it counts
+    _until(board, lambda d: d.execute_script(  # waited 7 s: past the short-abandon threshold, so it counts
+        "return document.querySelector('#queues tr[data-queue=billing] td:nth-child(6)').textContent") == "1", 5,
+        "the abandoned call counted today")
