@@ -299,3 +299,16 @@ async def test_after_ring_no_answer_the_call_waits_and_gets_the_next_agent(redis
     finally:
         await router.stop()
         await client.aclose()
+
+
+async def test_credentials_are_stored_as_given_hash_and_replaced(store: RouteStore, redis: Redis) -> None:
+    """A credential hash is kept per role and name, replaced by a new one; none issued reads as ""; CR/LF refused."""
+    assert await store.credential("agent", "osman") == ""
+    await store.set_credential("agent", "osman", "scrypt$1")
+    await store.set_credential("supervisor", "osman", "scrypt$2")
+    await store.set_credential("agent", "osman", "scrypt$3")
+    assert await store.credential("agent", "osman") == "scrypt$3"
+    assert await store.credential("supervisor", "osman") == "scrypt$2"
+    assert await redis.get(P + "credential:agent:osman") == b"scrypt$3"
+    with pytest.raises(ValueError):
+        await store.set_credential("agent", "os\nman", "x")
