@@ -213,7 +213,7 @@ class SessionResource(Resource):
         good = await asyncio.get_running_loop().run_in_executor(None, verify, secret, stored or _DUMMY_HASH)
         if not (good and stored):
             self._failures.setdefault((role, name), []).append(self._clock())
-            self._log.info("sign-in refused for a %s", role)
+            self._log.info("sign-in refused (%s)", role)
             return 401, {"error": "wrong name or secret"}
         self._failures.pop((role, name), None)
         old = cookie_token(request)
