@@ -8,6 +8,11 @@ the CTI store's pub/sub outlet for integrations, and as an AMI `UserEvent` (ids 
 numbers go through Asterisk).
 
 Events are handled one at a time in arrival order, so an agent never sees "answered" before "ringing".
+
+Pops are keyed by agent id: the dialled device (`PJSIP/desk4`) is turned into the agent sitting at it (`osman`) by
+an `AgentResolver` (the router's endpoint map, wired in the composition root; cti never imports the router). Each
+pop gets an increasing event id and is kept in a small per-agent replay buffer, so a reconnecting stream resumes
+after the last id it saw (SSE `Last-Event-ID`).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
@@ -22,6 +28,7 @@ from switchboard.cti.call_context import CallContext
 from switchboard.cti.customer import Customer
 
 MAX_PENDING = 1000
+REPLAY = 50  # pops kept per agent for a reconnecting stream (and the agent's own recent calls)
 
 
 class ContextReader(Protocol):
@@ -36,33 +43,65 @@ class CustomerReader(Protocol):
     async def get(self, customer_id: str) -> Customer | None: ...
 
 
+class AgentResolver(Protocol):
+    """Who sits at a device: `PJSIP/desk4` → `osman` (the router's endpoint map satisfies it)."""
+
+    async def agent_for_endpoint(self, endpoint: str) -> str | None: ...
+
+
 def agent_of(channel: str) -> str | None:
-    """The agent behind a dialled channel: `PJSIP/agent1-0000002a` → `agent1`."""
+    """The endpoint name of a dialled channel: `PJSIP/agent1-0000002a` → `agent1`."""
     if not channel.startswith("PJSIP/"):
         return None
     name = channel[len("PJSIP/"):]
     return name.rsplit("-", 1)[0] if "-" in name else name
 
 
+@dataclass(frozen=True)
+class StreamEvent:
+    """One pop as a stream carries it: an id that only grows (SSE `id:`) and the payload."""
+
+    id: int
+    payload: dict[str, Any]
+
+
+StreamQueue = asyncio.Queue[StreamEvent]
+
+
 @dataclass
 class AgentStreams:
-    """The SSE subscribers of each agent: one bounded queue per open stream."""
+    """The SSE subscribers of each agent (one bounded queue per open stream) and each agent's last pops."""
 
-    subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = field(default_factory=dict)
+    subscribers: dict[str, set[StreamQueue]] = field(default_factory=dict)
+    replay: int = REPLAY
+    _recent: dict[str, deque[StreamEvent]] = field(default_factory=dict)
+    _next_id: int = field(default_factory=lambda: time.time_ns() // 1000)  # grows across restarts too
 
-    def subscribe(self, agent: str) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+    def subscribe(self, agent: str, after: int | None = None) -> StreamQueue:
+        """A new stream; with `after` (the last event id the client saw) it starts with the pops it missed."""
+        queue: StreamQueue = asyncio.Queue(maxsize=100)
+        if after is not None:
+            for event in self.recent(agent):
+                if event.id > after and not queue.full():
+                    queue.put_nowait(event)
         self.subscribers.setdefault(agent, set()).add(queue)
         return queue
 
-    def unsubscribe(self, agent: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def unsubscribe(self, agent: str, queue: StreamQueue) -> None:
         self.subscribers.get(agent, set()).discard(queue)
 
+    def recent(self, agent: str) -> list[StreamEvent]:
+        """The agent's last pops, oldest first (bounded by `replay`)."""
+        return list(self._recent.get(agent, ()))
+
     def publish(self, agent: str, payload: dict[str, Any]) -> int:
+        self._next_id += 1
+        event = StreamEvent(self._next_id, payload)
+        self._recent.setdefault(agent, deque(maxlen=self.replay)).append(event)
         delivered = 0
         for queue in list(self.subscribers.get(agent, ())):
             if not queue.full():
-                queue.put_nowait(payload)
+                queue.put_nowait(event)
                 delivered += 1
         return delivered
 
@@ -74,8 +113,10 @@ class ScreenPops:
                  publish_integrations: Callable[[str], Awaitable[Any]],
                  send_user_event: Callable[[Mapping[str, str]], Awaitable[Any]] | None,
                  logger: logging.Logger, clock: Callable[[], float] = time.time,
-                 on_published: Callable[[str], None] = lambda kind: None) -> None:
+                 on_published: Callable[[str], None] = lambda kind: None,
+                 resolver: AgentResolver | None = None) -> None:
         self._context = context
+        self._resolver = resolver
         self._customers = customers
         self._streams = streams
         self._publish_integrations = publish_integrations
@@ -113,11 +154,19 @@ class ScreenPops:
 
     async def _work(self) -> None:
         while True:
-            kind, agent, uniqueid = await self._queue.get()
+            kind, endpoint, uniqueid = await self._queue.get()
             try:
-                await self.pop(kind, agent, uniqueid)
+                agent = await self.agent_at(endpoint)
+                if agent is not None:
+                    await self.pop(kind, agent, uniqueid)
             except Exception:
-                self._log.exception("screen pop for %s failed", agent)
+                self._log.exception("screen pop for %s failed", endpoint)
+
+    async def agent_at(self, endpoint: str) -> str | None:
+        """The agent id behind an endpoint name; without a resolver the endpoint name is the agent id."""
+        if self._resolver is None:
+            return endpoint
+        return await self._resolver.agent_for_endpoint("PJSIP/" + endpoint)
 
     async def build(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
         """The payload: the call's record (an empty one when unknown) and the customer it names."""
@@ -130,6 +179,8 @@ class ScreenPops:
                 "ivr_path": list(record.path),
                 "intents": list(record.intents),
                 "flow": record.flow,
+                "language": record.language or (customer.language if customer else ""),
+                "at": round(self._clock(), 3),
                 "waited_seconds": round(self._clock() - record.started_at, 1) if record.started_at else None}
 
     async def pop(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:

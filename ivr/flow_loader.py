@@ -38,7 +38,8 @@ COMMON = {"type", "intent"}
 MAX_NODES = 2_000  # nodes in one flow: checks and messages stay fast; a bigger flow reads better split (goto)
 MAX_PROBLEMS = 500  # findings listed; beyond them only a count (a runaway edit must not flood the answer)
 # routing.yaml belongs to the router (which validates the rest); flows only need its closed list of skills.
-ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents")
+ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents",
+                "pause_reasons")
 
 
 # --- loading --------------------------------------------------------------------------------------------------

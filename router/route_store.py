@@ -31,6 +31,7 @@ Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:reserved, sb:{sb}:wrapping, sb:{sb}:skipping   zsets agent → deadline ms (the sweep's work list)
   sb:{sb}:last:<customer>    the agent who last handled this customer (expires after last_agent_days)
   sb:{sb}:explain:<uid>      list of decision explanations (1 day)
+  sb:{sb}:credential:<role>:<name>  string: the scrypt hash of an agent's or supervisor's sign-in secret
   channel sb:{sb}:offers     "uid agent" for every reservation made
 """
 from __future__ import annotations
@@ -202,6 +203,14 @@ class RouteStore:
 
     async def explain(self, uid: str) -> list[str]:
         return [_text(x) for x in await self._redis.lrange(P + "explain:" + uid, 0, -1)]
+
+    async def set_credential(self, role: str, name: str, hashed: str) -> None:
+        """Stores the hash of a sign-in secret (`role` is agent or supervisor); replaces any earlier one."""
+        await self._redis.set(P + f"credential:{_clean(role, 'role')}:{_clean(name, 'name')}", _clean(hashed, "hash"))
+
+    async def credential(self, role: str, name: str) -> str:
+        """The stored hash ("" when none was issued)."""
+        return _text(await self._redis.get(P + f"credential:{role}:{name}"))
 
     async def remember_agent(self, customer: str, agent: str, days: float) -> None:
         if customer and days > 0:

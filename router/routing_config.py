@@ -17,7 +17,9 @@ from switchboard.yamldoc import DocumentError, Place, Problem, parse, place_of, 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _ENDPOINT = re.compile(r"^(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_@.+-]{1,80}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?$")
-TOP_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents")
+TOP_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents",
+            "pause_reasons")
+PAUSE_REASONS = ("break", "lunch", "training", "meeting")
 RING_ACTIONS = ("skip", "pause")
 
 
@@ -62,6 +64,7 @@ class RoutingConfig:
     ring_penalty: float = 60.0
     last_agent_days: float = 7.0
     agents: dict[str, AgentSeed] = field(default_factory=dict)
+    pause_reasons: tuple[str, ...] = PAUSE_REASONS  # what an agent's desktop offers when pausing
 
     def segment(self, name: str | None) -> Segment:
         """The named segment, or the lowest-priority one for an unknown name (never a crash on odd data)."""
@@ -149,10 +152,27 @@ def parse_routing(path: Path, raw: bytes | None = None) -> RoutingConfig:
                 else:
                     values["ring_action"] = ring["action"]
     agents = _read_agents(r, doc, skills)
+    reasons = _read_pause_reasons(r, doc)
     if r.problems:
         raise RoutingConfigError(r.problems)
     return RoutingConfig(skills=frozenset(skills), segments=segments, relaxation=relaxation, agents=agents,
-                         **{k: v for k, v in values.items() if v is not None})
+                         pause_reasons=reasons, **{k: v for k, v in values.items() if v is not None})
+
+
+def _read_pause_reasons(r: _Reader, doc: Any) -> tuple[str, ...]:
+    listed = doc.get("pause_reasons")
+    if listed is None:
+        return PAUSE_REASONS
+    if not isinstance(listed, list) or not listed:
+        r.error(r.where(doc, "pause_reasons"), "`pause_reasons` expects a list of short names, e.g. [break, lunch]")
+        return PAUSE_REASONS
+    out: list[str] = []
+    for i, reason in enumerate(listed):
+        if not isinstance(reason, str) or not _NAME.match(reason) or len(reason) > 32:
+            r.error(r.where(listed, i), f"{show(reason)} is not a pause reason (letters, digits, _ or -, 32 at most)")
+        elif reason not in out:
+            out.append(reason)
+    return tuple(out)
 
 
 def _read_skills(r: _Reader, doc: Any) -> set[str]:

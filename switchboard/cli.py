@@ -1,6 +1,7 @@
 """The `switchboard` command: `serve`, `check-settings`, and the admin's tools for YAML flows.
 
-`customers import|export FILE` loads or dumps the customer store; `validate [PATH]` checks a dialplans folder (exit 1 on errors, warnings printed apart); `simulate FLOW` runs a
+`customers import|export FILE` loads or dumps the customer store; `agents credential ID` and `supervisor credential
+NAME` issue the secret someone signs in with on /agent or /wallboard (printed once, stored hashed); `validate [PATH]` checks a dialplans folder (exit 1 on errors, warnings printed apart); `simulate FLOW` runs a
 flow against a scripted caller; `graph FLOW -o flow.svg` draws it; `reload` asks a running service to reload.
 
 `init DIR` lays out a new site from the files the package ships. Commands reading settings take `--config FILE`,
@@ -15,6 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from switchboard.settings import SettingsError, config_path, load_settings
 
@@ -25,6 +27,9 @@ def _version() -> str:
         return version("switchboard")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
+
+if TYPE_CHECKING:
+    from switchboard.router.route_store import RouteStore
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -255,7 +260,8 @@ def customers(args: argparse.Namespace) -> int:
 
 
 def agents(args: argparse.Namespace) -> int:
-    """`agents list` / `agents login|logout|pause|resume ID` and `route explain UNIQUEID`, straight on Redis."""
+    """`agents list` / `agents login|logout|pause|resume|credential ID`, `supervisor credential NAME` and
+    `route explain UNIQUEID`, straight on Redis."""
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
@@ -270,6 +276,9 @@ def agents(args: argparse.Namespace) -> int:
         redis = Redis.from_url(settings.redis.url, socket_timeout=max(settings.redis.timeout, 5.0))
         store = RouteStore(redis)
         try:
+            if args.command == "supervisor" or args.action == "credential":
+                return await issue_credential(store, "supervisor" if args.command == "supervisor" else "agent",
+                                              args.name if args.command == "supervisor" else args.agent)
             if args.command == "route":
                 lines = await store.explain(args.uniqueid)
                 for line in lines:
@@ -301,6 +310,25 @@ def agents(args: argparse.Namespace) -> int:
         finally:
             await redis.aclose()
     return asyncio.run(run())
+
+
+async def issue_credential(store: RouteStore, role: str, name: str | None) -> int:
+    """A new sign-in secret for an agent (who must be in routing.yaml) or a supervisor; printed once, stored
+    hashed, replacing any earlier one."""
+    import re
+
+    from switchboard.credentials import hash_secret, issue
+    if not name or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", name):
+        print(f"switchboard: {role} credential needs a name (letters, digits, . _ -)", file=sys.stderr)
+        return 2
+    if role == "agent" and await store.agent(name) is None:
+        print(f"switchboard: no agent {name!r} (agents come from routing.yaml; start the service once)",
+              file=sys.stderr)
+        return 1
+    secret = issue()
+    await store.set_credential(role, name, hash_secret(secret))
+    print(f"{role} {name}: sign in with this secret (shown once; issuing again replaces it):\n{secret}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,10 +364,14 @@ def main(argv: list[str] | None = None) -> int:
     p_customers.add_argument("file", type=Path, help="customers.csv or customers.json")
     p_customers.add_argument("--config", type=Path)
     p_agents = sub.add_parser("agents", help="list agents, or log one in/out, pause or resume")
-    p_agents.add_argument("action", choices=("list", "login", "logout", "pause", "resume"))
+    p_agents.add_argument("action", choices=("list", "login", "logout", "pause", "resume", "credential"))
     p_agents.add_argument("agent", nargs="?", help="agent id (from routing.yaml)")
     p_agents.add_argument("--reason", help="pause reason, e.g. lunch")
     p_agents.add_argument("--config", type=Path)
+    p_super = sub.add_parser("supervisor", help="issue a supervisor's wallboard credential")
+    p_super.add_argument("action", choices=("credential",))
+    p_super.add_argument("name", help="the supervisor's sign-in name")
+    p_super.add_argument("--config", type=Path)
     p_route = sub.add_parser("route", help="routing decisions")
     p_route.add_argument("what", choices=("explain",))
     p_route.add_argument("uniqueid", help="the call's Asterisk uniqueid")
@@ -352,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "init":
         from switchboard.site_init import init_site
         return init_site(args.directory)
-    if args.command in ("agents", "route"):
+    if args.command in ("agents", "route", "supervisor"):
         return agents(args)
     if args.command == "customers":
         return customers(args)

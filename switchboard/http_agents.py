@@ -1,7 +1,8 @@
 """The agent HTTP API: `GET /agents` (list with state), `POST /agents/<id>/<login|logout|pause|resume>`.
 
 POST changes state, so like the reload endpoint it sits on loopback by default and needs the bearer token when one
-is configured (mandatory when HTTP is exposed). `pause` takes `?reason=...` (a short single line).
+is configured (mandatory when HTTP is exposed). `pause` takes `?reason=...` (a short single line). The listing
+names every agent and their state: the token holder or a signed-in supervisor may read it (`http_auth.Access`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from switchboard.http_auth import BearerToken
+from switchboard.http_auth import Access
 
 ACTIONS = ("login", "logout", "pause", "resume")
 
@@ -59,7 +60,7 @@ def _reply(request: Request, code: int, body: object) -> None:
 class AgentsResource(Resource):
     """/agents (GET: the listing) and the parent of /agents/<id>/<action>."""
 
-    def __init__(self, agents: ListAgents, act: AgentAction, auth: BearerToken) -> None:
+    def __init__(self, agents: ListAgents, act: AgentAction, auth: Access) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._agents = agents
         self._act = act
@@ -71,6 +72,10 @@ class AgentsResource(Resource):
         return _AgentResource(path.decode("utf-8", "replace"), self._act, self._auth)
 
     def render_GET(self, request: Request) -> object:  # noqa: N802
+        if not self._auth.may(request, "supervise"):
+            request.setResponseCode(401)
+            return b'{"error": "missing or wrong bearer token"}\n'
+
         def done(records: Sequence[AgentView]) -> None:
             _reply(request, 200, [{"id": r.id, "name": r.name, "endpoint": r.endpoint, "state": r.state,
                                    "reason": r.reason, "skills": r.skills, "languages": r.languages}
@@ -85,7 +90,7 @@ class AgentsResource(Resource):
 class _AgentResource(Resource):
     isLeaf = True
 
-    def __init__(self, agent: str, act: AgentAction, auth: BearerToken) -> None:
+    def __init__(self, agent: str, act: AgentAction, auth: Access) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._agent = agent
         self._act = act

@@ -1,13 +1,14 @@
 """The one HTTP layer of the service: the twisted.web resource tree and its site, built from typed collaborators.
 
-Every URL the service answers is put together here, and every endpoint that needs the bearer token gets the same
-`BearerToken` check:
+Every URL the service answers is put together here, and every endpoint asks the one `Access` (switchboard/
+http_auth.py: the bearer token for APIs, session cookies for the pages) who the caller is and what they may do:
 
     /metrics                         Prometheus exposition of the registry            (switchboard/http_monitoring.py)
     /healthz, /readyz                liveness; readiness of the named dependency checks
     /dialplans/reload                POST: validate and swap the dialplans (token)     (switchboard/http_dialplans.py)
-    /agents, /agents/<id>/<action>   agent listing; login/logout/pause/resume (token)  (switchboard/http_agents.py)
-    /cti/agents/<id>/events          an agent's screen pops as SSE (token)             (switchboard/http_screen_pops.py)
+    /agents, /agents/<id>/<action>   listing (token or supervisor); actions (token)    (switchboard/http_agents.py)
+    /cti/agents/<id>/events          an agent's screen pops as SSE (token or that agent) (switchboard/http_screen_pops.py)
+    /agent, /wallboard, /session     the agent desktop, the wallboard, signing in       (switchboard/http_pages.py)
 
 The site enforces the limits of switchboard/http_limits.py (idle timeout, connection cap, body limit, SSE cap).
 
@@ -15,6 +16,7 @@ The collaborators are plain callables and Protocols, so cti, ivr, router and met
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -23,12 +25,14 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import Resource
 
 from switchboard.http_agents import AgentAction, AgentsResource, ListAgents
-from switchboard.http_auth import BearerToken
+from switchboard.http_auth import Access, BearerToken
 from switchboard.http_dialplans import Reload, ReloadResource
 from switchboard.http_limits import HttpLimits, LimitedSite, StreamSlots
 from switchboard.http_monitoring import (HealthResource, MetricsRenderer, MetricsResource, ReadinessCheck,
                                          ReadinessResource)
-from switchboard.http_screen_pops import AgentEventStreams, AgentEventsResource
+from switchboard.http_pages import PageCollaborators, add_pages
+from switchboard.http_screen_pops import AgentEventStreams, AgentEventsResource, KnownAgent
+from switchboard.http_sessions import Sessions
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,16 @@ class HttpCollaborators:
     reload: Reload | None = None
     agents: AgentControls | None = None
     limits: HttpLimits = field(default_factory=HttpLimits)
+    pages: PageCollaborators | None = None
+    agent_known: KnownAgent | None = None  # the agent directory: unknown agents' streams are 404
+    sessions: Sessions = field(default_factory=Sessions)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("switchboard.http"))
 
 
 def build_root(parts: HttpCollaborators) -> Resource:
     """The resource tree served by the service."""
     auth = BearerToken(parts.token)
+    access = Access(auth, parts.sessions)
     root = Resource()
     root.putChild(b"metrics", MetricsResource(MetricsRenderer(parts.registry)))
     root.putChild(b"healthz", HealthResource())
@@ -64,11 +73,13 @@ def build_root(parts: HttpCollaborators) -> Resource:
         dialplans.putChild(b"reload", ReloadResource(parts.reload, auth))
         root.putChild(b"dialplans", dialplans)
     if parts.agents is not None:
-        root.putChild(b"agents", AgentsResource(parts.agents.listing, parts.agents.act, auth))
+        root.putChild(b"agents", AgentsResource(parts.agents.listing, parts.agents.act, access))
     cti = Resource()
     slots = StreamSlots(parts.limits.max_streams, parts.limits.max_streams_per_agent)
-    cti.putChild(b"agents", AgentEventsResource(parts.agent_streams, auth, slots))
+    cti.putChild(b"agents", AgentEventsResource(parts.agent_streams, access, slots, known=parts.agent_known))
     root.putChild(b"cti", cti)
+    if parts.pages is not None:
+        add_pages(root, access, parts.pages, parts.log)
     return root
 
 

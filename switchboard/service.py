@@ -50,6 +50,9 @@ from switchboard.router.routing_config import RoutingConfig, load_routing
 from switchboard.call_wiring import CallerStart, ContextJournal
 from switchboard.http_limits import HttpLimits, connection_cap
 from switchboard.http_site import AgentControls, HttpCollaborators, build_site
+from switchboard.agent_desk import RouterDesk
+from switchboard.http_pages import PageCollaborators
+from switchboard.wallboard import TodayCounts, Wallboard, service_level_threshold
 from switchboard.settings import RedisSettings, Settings
 
 
@@ -126,7 +129,9 @@ class Service:
                             max_streams=s.http.max_streams, max_streams_per_agent=s.http.max_streams_per_agent)
         site = build_site(HttpCollaborators(
             registry=self.registry, token=s.http_token, agent_streams=self.agent_streams, readiness=checks,
-            reload=None if self.dialplans is None else self.dialplans.reload, agents=agents, limits=limits),
+            reload=None if self.dialplans is None else self.dialplans.reload, agents=agents, limits=limits,
+            pages=self._pages(), agent_known=None if self.router is None else RouterDesk(self.router).known,
+            log=self.log.getChild("http")),
             cast(IReactorTime, self.reactor))
         self.http_port = self.reactor.listenTCP(s.http.port, cast("ServerFactory[Any]", site), interface=s.http.host)
         self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
@@ -181,6 +186,19 @@ class Service:
                           callers=CallerStart(self.recognizer), count_contacts=True, resolution=fcr_metrics)
         return InboundCalls(registry, engine, ports, self.log.getChild("ivr"))
 
+    def _pages(self) -> PageCollaborators:
+        """The agent desktop and the wallboard: the router's agents and credentials, cti's pops, the metrics'
+        queue counters and live snapshot."""
+        router = self.router
+        if router is None:
+            async def no_credentials(role: str, name: str) -> str:
+                return ""
+            return PageCollaborators(no_credentials, self.agent_streams.recent)
+        today = TodayCounts(self.registry, service_level_threshold(self.settings.metrics.service_level_thresholds))
+        board = Wallboard(self._live_state, router.store.agents, today)
+        return PageCollaborators(router.store.credential, self.agent_streams.recent, desk=RouterDesk(router),
+                                 wallboard=board.snapshot)
+
     def _live_state(self) -> LiveState | None:
         """The router's latest Redis snapshot in the form the live-state collector exports."""
         router = self.router
@@ -215,9 +233,19 @@ class Service:
                 await ami.send_action("UserEvent", fields)
 
         customers, cti_metrics = self.customers, self.cti_metrics
+        service = self
+
+        class RouterEndpoints:  # the router's endpoint → agent map, as cti's AgentResolver port (None: no routing)
+            async def agent_for_endpoint(self, endpoint: str) -> str | None:
+                router = service.router
+                if router is None:
+                    return endpoint.removeprefix("PJSIP/")
+                return await router.store.agent_for_endpoint(endpoint)
+
         self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.publish_screen_pop,
                                       user_event, self.log.getChild("screenpop"),
-                                      on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc())
+                                      on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc(),
+                                      resolver=RouterEndpoints())
         self.screen_pops.start(self.loop)
 
     def _ami_state_observer(self, metrics: ServiceMetrics):  # type: ignore[no-untyped-def]

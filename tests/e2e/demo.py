@@ -3,7 +3,8 @@
 Runs the example flows of `dialplans/` (a copy whose opening hours are set to "always open", so the demo behaves
 the same at any hour) with the three demo agents logged in, imports a few fictional customers, places calls that
 show recognition, menus, sub-flows and skills routing, then prints what happened to each call (from the
-call-context records and the router's decision log in Redis) and where the metrics are.
+call-context records and the router's decision log in Redis), where the metrics are, and the agent desktop and
+wallboard URLs with demo credentials to sign in with.
 `--keep` leaves everything running until Ctrl-C.
 """
 from __future__ import annotations
@@ -155,6 +156,16 @@ def main(argv: list[str] | None = None) -> int:
                     and not any(part in line for part in ("_bucket", "_created", "_sum{"))):
                 print(f"   {line}")
         print(f"\nmetrics: {service.metrics_url}   health: http://127.0.0.1:{service.http_port}/readyz")
+        base = f"http://127.0.0.1:{service.http_port}"
+        try:
+            agent_secret = service.credential("agents", "credential", "agent1")
+            boss_secret = service.credential("supervisor", "credential", "supervisor")
+            print(f"agent desktop: {base}/agent      sign in as agent1 with {agent_secret}")
+            print(f"wallboard:     {base}/wallboard  sign in as supervisor with {boss_secret}")
+            print("   (demo credentials, issued with `switchboard agents credential agent1` and "
+                  "`switchboard supervisor credential supervisor`)")
+        except SandboxError as exc:
+            print(f"pages: credentials not issued ({exc})")
         print(f"logs: {service.log_file}  {asterisk.log_file}")
         if args.keep:
             print("running; Ctrl-C to stop")

@@ -357,6 +357,20 @@ class SwitchboardProcess:
                                str(self.workdir / "settings.yaml")], capture_output=True, text=True, timeout=120,
                               env=dict(os.environ, SWITCHBOARD_AMI_SECRET=self.ami_secret, **self.extra_env))
 
+    def cli(self, *words: str) -> subprocess.CompletedProcess[str]:
+        """Runs `switchboard WORDS --config <this service's settings>` with its secrets (e.g. issuing credentials)."""
+        return subprocess.run([python_exe(), "-m", "switchboard.cli", *words, "--config",
+                               str(self.workdir / "settings.yaml")], capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, SWITCHBOARD_AMI_SECRET=self.ami_secret, **self.extra_env))
+
+    def credential(self, *words: str) -> str:
+        """Issues a sign-in credential with the real CLI (`agents credential ID`, `supervisor credential NAME`);
+        returns the secret it prints."""
+        done = self.cli(*words)
+        if done.returncode != 0:
+            raise SandboxError(f"switchboard {' '.join(words)} failed: {done.stderr}")
+        return done.stdout.strip().splitlines()[-1]
+
     def post(self, path: str) -> tuple[int, str]:
         """POST to the service's HTTP side (the control endpoints)."""
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method="POST")

@@ -478,3 +478,16 @@ async def test_lost_offer_message_is_found_in_the_offer_log(store: RouteStore, r
     assert not tickets[1].ready and not tickets[2].ready
     for t in tickets:
         await t.leave()
+
+
+async def test_credentials_are_stored_as_given_hash_and_replaced(store: RouteStore, redis: Redis) -> None:
+    """A credential hash is kept per role and name, replaced by a new one; none issued reads as ""; CR/LF refused."""
+    assert await store.credential("agent", "osman") == ""
+    await store.set_credential("agent", "osman", "scrypt$1")
+    await store.set_credential("supervisor", "osman", "scrypt$2")
+    await store.set_credential("agent", "osman", "scrypt$3")
+    assert await store.credential("agent", "osman") == "scrypt$3"
+    assert await store.credential("supervisor", "osman") == "scrypt$2"
+    assert await redis.get(P + "credential:agent:osman") == b"scrypt$3"
+    with pytest.raises(ValueError):
+        await store.set_credential("agent", "os\nman", "x")

@@ -176,7 +176,7 @@ BAD: dict[str, list[str]] = {
         "DIR/numbers.yaml:2:1: error: unknown top-level key 'defualt' (did you mean 'default'?); "
         "this file may hold: numbers, default",
         "DIR/routing.yaml:2:1: error: unknown top-level key 'agent' (did you mean 'agents'?); this file may hold: "
-        "skills, segments, relaxation, wrap_up, ring_no_answer, last_agent_days, agents",
+        "skills, segments, relaxation, wrap_up, ring_no_answer, last_agent_days, agents, pause_reasons",
         "DIR/routing.yaml:1:19: error: expected a name (letters, digits, _ or -, starting with a letter or _), "
         "got 'support desk'",
         "DIR/numbers.yaml:1:11: error: number 2000 goes to unknown flow 'main'",

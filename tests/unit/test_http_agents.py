@@ -5,7 +5,7 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from switchboard.router.route_store import AgentRecord
 from switchboard.http_agents import AgentsResource
-from switchboard.http_auth import BearerToken
+from switchboard.http_auth import Access, BearerToken
 
 
 def _resource(calls: list[tuple[str, str, str]], token: str = "s3cret") -> AgentsResource:
@@ -15,7 +15,7 @@ def _resource(calls: list[tuple[str, str, str]], token: str = "s3cret") -> Agent
     async def act(agent: str, action: str, reason: str) -> str:
         calls.append((agent, action, reason))
         return "paused"
-    return AgentsResource(agents, act, BearerToken(token))
+    return AgentsResource(agents, act, Access(BearerToken(token)))
 
 
 def _post(resource: AgentsResource, agent: bytes, action: bytes, auth: bytes | None,

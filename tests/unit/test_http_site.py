@@ -14,7 +14,7 @@ from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
 from switchboard.cti.screen_pop import AgentStreams
-from switchboard.http_auth import BearerToken
+from switchboard.http_auth import Access, BearerToken
 from switchboard.http_dialplans import ReloadResource
 from switchboard.http_limits import StreamSlots
 from switchboard.http_monitoring import MetricsRenderer, MetricsResource, ReadinessResource
@@ -216,7 +216,7 @@ async def test_reload_endpoint_reports_the_result() -> None:
 def test_screen_pop_stream_needs_the_token_and_a_sane_agent_id() -> None:
     """The SSE stream refuses a wrong token (401) and an agent id outside the safe pattern (404)."""
     streams = AgentStreams()
-    resource = AgentEventsResource(streams, BearerToken("s3cret"), StreamSlots(10, 2))
+    resource = AgentEventsResource(streams, Access(BearerToken("s3cret")), StreamSlots(10, 2))
     request = _request(b"/a1/events", auth=b"Bearer nope")
     assert resource.render_stream("a1", request) == b"missing or wrong bearer token\n"
     assert request.responseCode == 401
@@ -235,7 +235,8 @@ async def test_screen_pop_stream_delivers_pops_and_unsubscribes_when_closed() ->
     request.wrote.clear()
     assert streams.publish("a1", {"customer": "C1"}) == 1
     await request.wrote.wait()
-    assert request.written[-1] == b'event: screenpop\ndata: {"customer": "C1"}\n\n'
+    event_id = streams.recent("a1")[-1].id
+    assert request.written[-1] == f'id: {event_id}\nevent: screenpop\ndata: {{"customer": "C1"}}\n\n'.encode()
     request.finish()
     assert streams.subscribers["a1"] == set()
 
@@ -243,7 +244,7 @@ async def test_screen_pop_stream_delivers_pops_and_unsubscribes_when_closed() ->
 async def test_screen_pop_streams_are_capped_per_agent_and_in_total() -> None:
     """Beyond the per-agent or the total cap a stream is refused with 503; a closed stream frees its slot."""
     streams = AgentStreams()
-    resource = AgentEventsResource(streams, BearerToken(""), StreamSlots(total=3, per_agent=2))
+    resource = AgentEventsResource(streams, Access(BearerToken("")), StreamSlots(total=3, per_agent=2))
 
     def open_stream(agent: str) -> _Request:
         request = _request(f"/{agent}/events".encode())

@@ -127,3 +127,16 @@ def test_bad_routing_config_names_the_place(tmp_path: Path, text: str, message: 
     with pytest.raises(RoutingConfigError) as caught:
         parse_routing(path)
     assert [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems] == [message]
+
+
+def test_pause_reasons_listed_or_defaulted(tmp_path: Path) -> None:
+    """routing.yaml's `pause_reasons` is the desktop's list (duplicates dropped); without it, the defaults."""
+    path = tmp_path / "routing.yaml"
+    path.write_text(GOOD)
+    assert parse_routing(path).pause_reasons == ("break", "lunch", "training", "meeting")
+    path.write_text(GOOD + "pause_reasons: [lunch, coaching, lunch]\n")
+    assert parse_routing(path).pause_reasons == ("lunch", "coaching")
+    path.write_text(GOOD + "pause_reasons: [lunch, 'two words']\n")
+    with pytest.raises(RoutingConfigError) as caught:
+        parse_routing(path)
+    assert "'two words' is not a pause reason" in str(caught.value.problems[0])

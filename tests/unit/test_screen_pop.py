@@ -54,8 +54,8 @@ async def test_ringing_and_answered_pops_reach_all_three_outlets() -> None:
                                   "DialStatus": "NOANSWER"})  # not an answer: no pop
     pops.on_ami_event("DialEnd", {"Uniqueid": "1700.1", "DestChannel": "PJSIP/agent1-00000001",
                                   "DialStatus": "ANSWER"})
-    first: dict[str, Any] = await asyncio.wait_for(stream.get(), 5)
-    second: dict[str, Any] = await asyncio.wait_for(stream.get(), 5)
+    first: dict[str, Any] = (await asyncio.wait_for(stream.get(), 5)).payload
+    second: dict[str, Any] = (await asyncio.wait_for(stream.get(), 5)).payload
     await pops.stop()
     assert [first["event"], second["event"]] == ["ringing", "answered"]
     assert first["customer"]["name"] == "Ada Lovelace" and first["customer"]["open_cases"][0]["id"] == "K-1"
@@ -79,4 +79,30 @@ async def test_unknown_caller_pop_and_failing_outlets() -> None:
     pops = ScreenPops(Context(), Customers(), streams, broken, broken, logging.getLogger("test"))
     payload = await pops.pop("ringing", "agent2", "9999.9")
     assert payload["customer"] is None and payload["confidence"] == "none"
-    assert (await asyncio.wait_for(stream.get(), 5))["agent"] == "agent2"
+    assert (await asyncio.wait_for(stream.get(), 5)).payload["agent"] == "agent2"
+
+
+class Desks:
+    """The router's endpoint map as the resolver port sees it: desk4 is Osman's phone."""
+
+    async def agent_for_endpoint(self, endpoint: str) -> str | None:
+        return {"PJSIP/desk4": "osman"}.get(endpoint)
+
+
+async def test_pops_are_keyed_by_the_agent_at_the_dialled_endpoint() -> None:
+    """Osman on PJSIP/desk4 gets the pop on his own stream (named `osman`); a device with no agent pops nobody."""
+    streams = AgentStreams()
+    osman = streams.subscribe("osman")
+    desk4 = streams.subscribe("desk4")
+
+    async def ignore(*args: Any) -> None:
+        return None
+
+    pops = ScreenPops(Context(), Customers(), streams, ignore, None, logging.getLogger("test"), resolver=Desks())
+    pops.start(asyncio.get_running_loop())
+    pops.on_ami_event("DialBegin", {"Uniqueid": "1700.1", "DestChannel": "PJSIP/lobby-00000001"})
+    pops.on_ami_event("DialBegin", {"Uniqueid": "1700.1", "DestChannel": "PJSIP/desk4-00000002"})
+    event = await asyncio.wait_for(osman.get(), 5)
+    await pops.stop()
+    assert event.payload["agent"] == "osman" and event.payload["customer"]["name"] == "Ada Lovelace"
+    assert desk4.empty() and streams.recent("lobby") == [] and streams.recent("desk4") == []
