@@ -66,7 +66,7 @@ async def test_dead_owner_calls_and_reserved_agent_are_released_and_never_offere
     assert (await live.store.agent("solo")).state == "available"  # no dead call is handed to it
     assert await redis.sismember(P + "owners", "ghost") == 0
     assert await redis.exists(P + "owned:ghost") == 0
-    assert all((await live.store.call_state(u))[0] == "left" for u in uids)
+    assert [(await live.store.call_state(u))[0] for u in uids] == ["left"] * 7
 
 
 async def test_restart_with_a_stable_id_cleans_up_its_earlier_life(redis: Redis) -> None:
