@@ -145,9 +145,10 @@ class AsteriskWitness:
         self._stop.set()
         if self._manager is not None:
             try:
+                self._manager.logoff()
                 self._manager.close()
-            except (ManagerException, OSError):
-                pass
+            except (ManagerException, OSError, ValueError):
+                pass  # pyst2 raises these when Asterisk already closed the link
 
 
 @dataclass
@@ -221,8 +222,8 @@ def count(fault: str, witness: AsteriskWitness, sampler: ReservationSampler, fau
     for call in calls:
         for span in call.in_line:
             start = max(span[0], fault_from)
-            end = span[1] if len(span) > 1 else time.monotonic()
-            if end > start and span[0] < recovered_at:  # in line during the fault
+            end = min(span[1] if len(span) > 1 else time.monotonic(), recovered_at)
+            if end > start:  # in line while the fault lasted
                 stranded = max(stranded, end - start)
     ended_at = {c.uid: c.ended for c in calls if c.ended is not None}
     stale = 0.0

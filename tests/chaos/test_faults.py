@@ -108,7 +108,7 @@ def _run_scenario(rig: Rig, fault: str, inject: Callable[[Rig], float], tmp_path
     sipp = SippFactory(tmp_path / "sipp")
     try:
         for i, agent in enumerate(AGENTS):
-            sipp.agent(Agent(name=agent, port=5071 + i, ring_ms=200, talk_ms=1500), calls=10000)
+            sipp.agent(Agent(name=agent, port=5071 + i, ring_ms=200, talk_ms=2000), calls=10000)
         calls = int(RATE * LOAD_SECONDS)
         sipp.caller(Caller(caller_id="+442079460400", dialled="3000", hangup_after_ms=None), calls=calls,
                     rate=RATE, timeout_s=LOAD_SECONDS + 60)
