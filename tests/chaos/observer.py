@@ -57,6 +57,7 @@ class AsteriskWitness:
         self.bridges: list[Bridge] = []
         self._dialling: dict[str, tuple[str, str]] = {}  # agent channel → (caller uid, context)
         self.disconnects: list[float] = []
+        self._shutting_down = False  # Asterisk announced its shutdown: the hang-ups that follow are the fault's
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._manager: Manager | None = None
@@ -69,6 +70,8 @@ class AsteriskWitness:
         manager.connect("127.0.0.1", self._port)
         manager.login(self._username, self._secret)
         manager.register_event("*", self._on_event)
+        with self._changed:
+            self._shutting_down = False
         self._manager = manager
 
     def _keep_connected(self) -> None:
@@ -104,6 +107,9 @@ class AsteriskWitness:
 
     def _apply(self, name: str, e: dict[str, str], now: float) -> None:
         uid, channel = e.get("Uniqueid", ""), e.get("Channel", "")
+        if name == "Shutdown":
+            self._shutting_down = True
+            return
         if name == "Newchannel" and channel.startswith(CALLER_PREFIX):
             self.calls[uid] = CallFacts(uid, now)
             return
@@ -128,7 +134,7 @@ class AsteriskWitness:
             call.sent_on(now)
         elif name == "Hangup":
             if call is not None and call.ended is None:
-                call.ended = now
+                call.ended, call.cut = now, self._shutting_down
                 call.sent_on(now)
             for bridge in self.bridges:
                 if bridge.channel == channel and bridge.end is None:

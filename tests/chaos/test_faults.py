@@ -27,9 +27,9 @@ LEASE, HEARTBEAT, DEADLINE = 3.0, 0.5, 5.0
 RATE, LOAD_SECONDS, FAULT_AT = 1.2, 40, 12.0
 STRANDED_LIMIT = DEADLINE + 3.0  # the deadline, a heartbeat and the AGI round trips that send the caller on
 STALE_LIMIT = LEASE + HEARTBEAT + 2.0  # the lease, one reaping heartbeat, the sampler's period and a restart
-NUMBERS = 'numbers: {"3000": line}\ndefault: line\n'
+NUMBERS = 'numbers: {"3000": line, "3001": stuck}\ndefault: line\n'
 ROUTING = """\
-skills: [support]
+skills: [support, billing]
 segments:
   standard: {priority: 10, aging: 0.5}
 wrap_up: 0
@@ -48,7 +48,13 @@ flows:
     nodes:
       wait: {type: route, skills: {support: 1}, queue: support, overflow: bye}
       bye: {type: hangup}
+  stuck:
+    start: wait
+    nodes:
+      wait: {type: route, skills: {billing: 1}, queue: billing, overflow: bye}
+      bye: {type: hangup}
 """
+STUCK = 2  # callers no agent can take (billing): they are in line whenever the fault strikes
 
 
 @dataclass
@@ -101,8 +107,10 @@ def rig(asterisk: ChaosAsterisk, tmp_path: Path) -> Iterator[Rig]:
     redis_server.stop()
 
 
-def _run_scenario(rig: Rig, fault: str, inject: Callable[[Rig], float], tmp_path: Path) -> FaultCounts:
-    """Steady load, one fault at FAULT_AT s (`inject` returns when the fault is repaired), then a drain."""
+def _run_scenario(rig: Rig, fault: str, inject: Callable[[Rig], float], tmp_path: Path,
+                  stuck: int = 0) -> FaultCounts:
+    """Steady load, one fault at FAULT_AT s (`inject` returns when the fault is repaired), then a drain; `stuck`
+    callers wait in line for a skill nobody has until the fault sends them on."""
     witness = AsteriskWitness(ChaosAsterisk.observer_secret, OBSERVER)
     sampler = ReservationSampler(rig.redis.url, AGENTS)
     sipp = SippFactory(tmp_path / "sipp")
@@ -110,10 +118,14 @@ def _run_scenario(rig: Rig, fault: str, inject: Callable[[Rig], float], tmp_path
         for i, agent in enumerate(AGENTS):
             sipp.agent(Agent(name=agent, port=5071 + i, ring_ms=200, talk_ms=2000), calls=10000)
         calls = int(RATE * LOAD_SECONDS)
+        if stuck:
+            sipp.caller(Caller(caller_id="+442079460499", dialled="3001", hangup_after_ms=None), calls=stuck,
+                        rate=10, timeout_s=LOAD_SECONDS + 60)
+            calls += stuck
         sipp.caller(Caller(caller_id="+442079460400", dialled="3000", hangup_after_ms=None), calls=calls,
                     rate=RATE, timeout_s=LOAD_SECONDS + 60)
         started = time.monotonic()
-        assert witness.wait_for(lambda: len(witness.calls) >= int(RATE * FAULT_AT), FAULT_AT + 20), \
+        assert witness.wait_for(lambda: len(witness.calls) >= int(RATE * FAULT_AT) + stuck, FAULT_AT + 20), \
             "calls did not reach Asterisk before the fault"
         fault_from = time.monotonic()
         recovered_at = inject(rig)
@@ -193,17 +205,20 @@ def _restart_asterisk(rig: Rig) -> float:
     return _ready(rig)
 
 
-@pytest.mark.parametrize("fault, inject", [
-    ("kill -9 service", _kill_service),
-    ("redis away 20s, back empty", _redis_away_and_back_empty),
-    ("AMI link dropped", _drop_ami),
-    ("asterisk restart", _restart_asterisk),
-    ("SIGTERM restart", _sigterm_service),
+@pytest.mark.parametrize("fault, inject, stuck", [
+    ("kill -9 service", _kill_service, STUCK),
+    ("redis away 20s, back empty", _redis_away_and_back_empty, STUCK),
+    ("AMI link dropped", _drop_ami, 0),
+    ("asterisk restart", _restart_asterisk, 0),
+    ("SIGTERM restart", _sigterm_service, 0),
 ], ids=["kill9", "redis", "ami", "asterisk", "sigterm"])
 def test_one_fault_under_steady_calls(rig: Rig, chaos_rows: list[FaultCounts], tmp_path: Path, fault: str,
-                                      inject: Callable[[Rig], float]) -> None:
+                                      inject: Callable[[Rig], float], stuck: int) -> None:
     """Under steady calls with agents answering, this one fault strands no caller, holds no agent for a dead call
     and never gives one agent two routed callers; calls are routed again once it is repaired."""
     wait_until(rig.agents_available, 20, "agents logged in")
-    _judge(_run_scenario(rig, fault, inject, tmp_path), chaos_rows)
+    counts = _run_scenario(rig, fault, inject, tmp_path, stuck)
+    _judge(counts, chaos_rows)
+    if stuck:  # the callers nobody could take were in line when the fault struck, and were sent on in time
+        assert counts.waited_in_line >= stuck and counts.fallback >= stuck, counts
 
