@@ -209,6 +209,8 @@ class FaultCounts:
     longest_stale_reservation: float
     double_assignments: int
     routed_after_recovery: int
+    fault_from: float = 0.0
+    unaccounted_calls: list[CallFacts] = field(default_factory=list)
 
     HEADER = ("fault", "placed", "in line", "agent(router)", "fallback", "agent(fallback)", "cut", "unaccounted",
               "stranded max s", "stale resv max s", "double", "routed after")
@@ -224,6 +226,10 @@ def count(fault: str, witness: AsteriskWitness, sampler: ReservationSampler, fau
           recovered_at: float) -> FaultCounts:
     """The counts of one scenario, from Asterisk's events and the Redis samples only."""
     calls = list(witness.calls.values())
+    for down in (d for d in witness.disconnects if fault_from <= d <= recovered_at):
+        for call in calls:  # Asterisk itself went down: what it hung up while stopping was ended by the fault
+            if call.ended is not None and fault_from <= call.ended <= down:
+                call.cut = True
     stranded = 0.0
     for call in calls:
         for span in call.in_line:
@@ -253,7 +259,8 @@ def count(fault: str, witness: AsteriskWitness, sampler: ReservationSampler, fau
         cut=sum(1 for c in calls if c.cut and not (c.router_agent or c.fallback_reason)),
         unaccounted=len(calls) - len(accounted), longest_stranded=stranded, longest_stale_reservation=stale,
         double_assignments=doubles,
-        routed_after_recovery=sum(1 for c in calls if c.router_agent and c.placed > recovered_at))
+        routed_after_recovery=sum(1 for c in calls if c.router_agent and c.placed > recovered_at),
+        fault_from=fault_from, unaccounted_calls=[c for c in calls if c not in accounted])
 
 
 def table(rows: list[FaultCounts]) -> str:

@@ -148,7 +148,7 @@ def _judge(counts: FaultCounts, rows: list[FaultCounts]) -> None:
     rows.append(counts)
     print("\n" + " | ".join(f"{h}={v}" for h, v in zip(FaultCounts.HEADER, counts.row())))
     assert counts.placed >= int(RATE * FAULT_AT), counts
-    assert counts.unaccounted == 0, counts
+    assert counts.unaccounted == 0, (counts, [(c, c.placed - counts.fault_from) for c in counts.unaccounted_calls])
     assert counts.longest_stranded <= STRANDED_LIMIT, counts
     assert counts.longest_stale_reservation <= STALE_LIMIT, counts
     assert counts.double_assignments == 0, counts
