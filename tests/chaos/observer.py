@@ -210,6 +210,7 @@ class FaultCounts:
     double_assignments: int
     routed_after_recovery: int
     fault_from: float = 0.0
+    fallback_reasons: dict[str, int] = field(default_factory=dict)
     unaccounted_calls: list[CallFacts] = field(default_factory=list)
 
     HEADER = ("fault", "placed", "in line", "agent(router)", "fallback", "agent(fallback)", "cut", "unaccounted",
@@ -260,11 +261,17 @@ def count(fault: str, witness: AsteriskWitness, sampler: ReservationSampler, fau
         unaccounted=len(calls) - len(accounted), longest_stranded=stranded, longest_stale_reservation=stale,
         double_assignments=doubles,
         routed_after_recovery=sum(1 for c in calls if c.router_agent and c.placed > recovered_at),
-        fault_from=fault_from, unaccounted_calls=[c for c in calls if c not in accounted])
+        fault_from=fault_from,
+        fallback_reasons={r: sum(1 for c in calls if c.fallback_reason == r) for r in
+                          sorted({c.fallback_reason for c in calls if c.fallback_reason})},
+        unaccounted_calls=[c for c in calls if c not in accounted])
 
 
 def table(rows: list[FaultCounts]) -> str:
-    """The counts as a fixed-width table."""
+    """The counts as a fixed-width table, then the fallback reasons (from the dialplan's UserEvent) per fault."""
     lines = [FaultCounts.HEADER, *(r.row() for r in rows)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(FaultCounts.HEADER))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
+    out = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines]
+    out += [f"fallback reasons, {r.fault}: " + (", ".join(f"{k} {v}" for k, v in r.fallback_reasons.items()) or "none")
+            for r in rows]
+    return "\n".join(out)

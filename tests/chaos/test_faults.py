@@ -221,4 +221,6 @@ def test_one_fault_under_steady_calls(rig: Rig, chaos_rows: list[FaultCounts], t
     _judge(counts, chaos_rows)
     if stuck:  # the callers nobody could take were in line when the fault struck, and were sent on in time
         assert counts.waited_in_line >= stuck and counts.fallback >= stuck, counts
+    if inject is _redis_away_and_back_empty:  # counted by the dialplan under the service's reason
+        assert counts.fallback_reasons.get("router-unreachable", 0) >= stuck, counts.fallback_reasons
 
