@@ -143,3 +143,11 @@ def test_settings_file_not_utf8_names_position(tmp_path: Path) -> None:
         load_settings(path, SECRET)
     assert [str(p) for p in err.value.problems] == [
         f"{path}:2:12: error: not valid UTF-8 (byte 0xe9: invalid continuation byte); save the file as UTF-8"]
+
+
+def test_router_lease_must_survive_a_lost_heartbeat(tmp_path: Path) -> None:
+    """A lease shorter than two heartbeats would let one late beat free a live instance's calls: refused."""
+    path = _write(tmp_path, "router:\n  lease: 1.5\n  heartbeat: 1\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert "router.lease: must be at least twice router.heartbeat" in str(err.value.problems[0])
