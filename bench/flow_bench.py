@@ -2,6 +2,9 @@
 
 * validation: `load_dialplan` on a generated 500-node flow, against a bare ruamel round-trip parse of the same
   file (the floor any YAML loader with line/column tracking pays) — reported as a ratio;
+* hostile edits: the worst documents an admin (or an attacker with write access) can hand the validator — a
+  1,100-node chain, a menu at the choice limit, 1,000 unknown node names, an alias bomb, a 1 MiB comment — each
+  against the same 500-node validation (ratio): the reading and flow limits keep every one bounded;
 * engine step: a chain of `set` nodes run on a channel whose verbs cost nothing, against one AGI command round
   trip through the real listener over loopback (both in this process, on uvloop) — reported as a ratio, which
   says how much of a call's time is the engine rather than the conversation with Asterisk.
@@ -27,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from switchboard.ivr.agi_server import AGIServer  # noqa: E402
 from switchboard.ivr.channel import CallerHungUp, Channel  # noqa: E402
 from switchboard.ivr.flow_engine import CallState, EngineOptions, FlowEngine  # noqa: E402
-from switchboard.ivr.flow_loader import load_dialplan  # noqa: E402
+from switchboard.ivr.flow_loader import DialplanError, load_dialplan  # noqa: E402
 from switchboard.metrics.service_metrics import ServiceMetrics  # noqa: E402
 
 NODES = 500
@@ -123,6 +126,39 @@ async def agi_round_trip_seconds() -> float:
     return elapsed / commands
 
 
+def hostile_documents() -> dict[str, str]:
+    """The hostile cases of the reliability issue, at (or just past) the validator's limits."""
+    head = "flows:\n  f:\n    start: n0\n    nodes:\n"
+    chain = head + "".join(f"      n{i}: {{type: play, prompt: beep, next: n{i + 1}}}\n" for i in range(1100)) \
+        + "      n1100: {type: hangup}\n"
+    choices = "".join(f'          "{i:03d}": end\n' for i in range(1000))
+    menu = head + "      n0:\n        type: menu\n        prompt: beep\n        on_failure: end\n" \
+        + "        choices:\n" + choices + "      end: {type: hangup}\n"
+    unknown = head + "".join(f"      n{i}: {{type: play, prompt: beep, next: missing{i}}}\n" for i in range(1000))
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)) + "flows: {}\n"
+    comment = "#" + "x" * (1 << 20) + "\n" + head + "      n0: {type: hangup}\n"
+    return {"1,100-node chain": chain, "menu of 1,000 choices": menu, "1,000 unknown targets": unknown,
+            "alias bomb (10^9 values)": bomb, "1 MiB comment": comment}
+
+
+def hostile_seconds(folder: Path) -> dict[str, float]:
+    """Median time to load (and reject, where it must) each hostile document."""
+    out = {}
+    for name, text in hostile_documents().items():
+        case = folder / name.replace(" ", "_").replace(",", "").replace("^", "")
+        case.mkdir()
+        (case / "main.yaml").write_text(text)
+
+        def load(where: Path = case) -> None:
+            try:
+                load_dialplan(where)
+            except DialplanError:
+                pass
+        out[name] = median_of(3, load)
+    return out
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -130,9 +166,12 @@ def main() -> None:
         text = path.read_text()
         parse = median_of(7, lambda: YAML(typ="rt").load(text))
         validate = median_of(7, lambda: load_dialplan(path))
+        hostile = hostile_seconds(folder)
         step, round_trip = uvloop.run(_engine_and_agi(folder))
     print(f"validating a {NODES}-node flow: {validate * 1000:.1f} ms "
           f"= {validate / parse:.2f}x a bare ruamel parse of the same file ({parse * 1000:.1f} ms)")
+    for name, seconds in hostile.items():
+        print(f"hostile: {name}: {seconds * 1000:.1f} ms = {seconds / validate:.2f}x the 500-node validation")
     print(f"engine step: {step * 1e6:.1f} us = {step / round_trip:.3f}x one AGI round trip "
           f"({round_trip * 1e6:.1f} us, real listener over loopback, same process)")
 

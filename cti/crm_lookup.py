@@ -2,7 +2,8 @@
 
 Used when the customer store has no match. The request runs with the standard library's HTTP client in a worker
 thread (the event loop never waits on it) and is abandoned after `timeout`; hits and misses are cached for `cache_seconds` so a busy number does not hammer the CRM. A CRM that is
-slow, down or returns garbage counts as "no customer" and is logged without the number.
+slow, down or returns garbage counts as "no customer" and is logged without the number; an answer is checked
+with the rules of an import row (`cti.customer.check_customer`): a `language: ../../etc/x` never reaches a channel.
 
 Expected answer: 200 with {"id", "name", "segment", "language"?, "account"?, "open_cases"?}; 404 means unknown.
 """
@@ -17,7 +18,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from switchboard.cti.customer import Customer
+from switchboard.cti.customer import Customer, check_customer
 
 
 class CRMLookup:
@@ -72,12 +73,15 @@ class CRMLookup:
             return None, False
         try:
             data: Any = json.loads(body)
-            segment = str(data.get("segment") or self._default_segment)
-            customer = Customer(id=str(data["id"]), name=str(data.get("name", "")),
-                                segment=segment if segment in self._segments else self._default_segment,
-                                language=str(data.get("language", "")), account=str(data.get("account", "")),
-                                phones=(e164,), open_cases=tuple(data.get("open_cases") or ()))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
             self._log.warning("CRM lookup returned an unusable body")
+            return None, False
+        segment = str(data.get("segment") or self._default_segment)
+        values = {**data, "segment": segment if segment in self._segments else self._default_segment}
+        customer = check_customer(values, self._segments | {self._default_segment}, (e164,))  # an import row's rules
+        if isinstance(customer, str):
+            self._log.warning("CRM lookup returned an invalid customer: %s", customer)
             return None, False
         return customer, True

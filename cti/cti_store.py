@@ -1,9 +1,15 @@
 """Everything CTI keeps in Redis: the customer directory, call-context records, FCR contacts, screen-pop messages.
 
 The only cti module that imports redis. Its callers (recognition, customer import, repeat-contact counting, screen
-pops, the IVR through its ports) see typed methods only; every Redis failure or an answer later than the store's
-time budget surfaces as StoreUnavailable, so a slow or absent Redis never holds a caller up. Lua lives in
-`cti/lua/<name>.lua`, built once at start as `local P = '<CUSTOMER_PREFIX>'` + the script's body.
+pops, the IVR through its ports) see typed methods only; every Redis failure or an answer later than the client's
+socket timeout surfaces as StoreUnavailable, so a slow or absent Redis never holds a caller up. The client is the
+process's one shared client (built by the composition root: a blocking pool, socket timeouts, no task per
+operation). Lua lives in `cti/lua/<name>.lua`, built once at start as `local P = '<CUSTOMER_PREFIX>'` + the
+script's body.
+
+A call costs the store two round trips: `open_call` (the caller's number looked up and the call's first record
+written, pipelined) and `close_call` (the final record, a known customer's self-service entry and the FCR contact,
+pipelined); the before-connect record (`save_call`) is a third.
 
 Key layout (every name starts `sb:`; the part in braces is the Redis Cluster hash tag, so each Lua script touches
 keys of one slot only; docs/redis.md lists the router's keys too):
@@ -23,29 +29,31 @@ account indexes atomically; a call's record and a caller's contacts each have th
 """
 from __future__ import annotations
 
-import asyncio
 import json
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, AsyncIterator, Awaitable, Mapping, Sequence, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import NoScriptError, RedisError
 
 from switchboard.cti.call_context import CALL_STATES, MAX_RECORDED_PATH, CallContext, CallState
 from switchboard.cti.customer import MAX_RECENT, Customer, CustomerRecord, check_secret
+from switchboard.cti.repeat_contacts import ContactEntry
 
 CUSTOMER_PREFIX = "sb:{cust}:"
 CALL_PREFIX = "sb:call:"
 FCR_PREFIX = "sb:fcr:"
 SCREEN_POP_CHANNEL = "sb:screenpop"
 CALL_TTL_SECONDS = 24 * 3600
-SCRIPTS = ("write_customer", "record_contact")
+SCRIPTS = ("write_customer", "record_contact", "find_phone", "save_call", "append_history")
 
 # Legacy string forms of the call record's list fields (written by `record`, the temporary compatibility path)
 LEGACY_PATH_SEPARATOR = " > "
 LEGACY_INTENT_SEPARATOR = ","
 
 T = TypeVar("T")
+ScriptStep = tuple[Any, list[str], list[Any]]  # a registered script, its keys, its arguments
 
 
 class StoreUnavailable(Exception):
@@ -83,31 +91,46 @@ def contact_prefix(caller_key: str) -> str:
     return f"{FCR_PREFIX}{{{caller_key}}}:"
 
 
-class CtiStore:
-    """CTI's Redis, within a time budget per operation; one client shared by every kind of record."""
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One entry appended to a customer's JSON list field (`recent_contacts` or `self_service`)."""
 
-    def __init__(self, client: aioredis.Redis, timeout: float, pepper: bytes = b"") -> None:
+    customer_id: str
+    entry: Mapping[str, Any]
+    field_name: str = "self_service"
+
+
+class CtiStore:
+    """CTI's Redis on the process's shared client (its socket timeout bounds every operation)."""
+
+    def __init__(self, client: aioredis.Redis, pepper: bytes = b"", *, owns_client: bool = False) -> None:
         self._client = client
-        self._timeout = timeout
         self._pepper = pepper
+        self._owns_client = owns_client
         scripts = build_scripts()
         self._write_customer = client.register_script(scripts["write_customer"])
         self._record_contact = client.register_script(scripts["record_contact"])
+        self._find_phone = client.register_script(scripts["find_phone"])
+        self._save_call = client.register_script(scripts["save_call"])
+        self._append_history = client.register_script(scripts["append_history"])
 
     @classmethod
     def from_url(cls, url: str, timeout: float, pepper: bytes = b"") -> CtiStore:
-        """A store on its own client for `url` (socket timeouts at the budget)."""
+        """A store on a client of its own for `url` (CLI tools; socket timeouts at `timeout`); closed with it."""
         client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                         decode_responses=True, health_check_interval=30)
-        return cls(client, timeout, pepper)
+                                         health_check_interval=30)
+        return cls(client, pepper, owns_client=True)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """Closes the client when this store built it (a shared client is closed by whoever built it)."""
+        if self._owns_client:
+            await self._client.aclose()
 
     async def _bounded(self, operation: Awaitable[T]) -> T:
+        """Redis trouble (including the socket timeout and a pool that stayed full) as StoreUnavailable."""
         try:
-            return await asyncio.wait_for(operation, self._timeout)
-        except (asyncio.TimeoutError, RedisError, OSError) as exc:
+            return await operation
+        except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
     async def ping(self) -> bool:
@@ -141,17 +164,20 @@ class CtiStore:
         return _customer(row) if row else None
 
     async def find_by_phone(self, e164: str) -> list[Customer]:
-        """Every customer with this number (0, 1, or several: ambiguous)."""
-        async def lookup() -> list[Any]:
-            ids = await self._client.smembers(phone_key(e164))
-            if not ids:
-                return []
-            async with self._client.pipeline(transaction=False) as pipe:
-                for cid in sorted(_text(i) for i in ids):
-                    pipe.hgetall(customer_key(cid))
-                return list(await pipe.execute())
-        rows = await self._bounded(lookup())
-        return [_customer(_texts(row)) for row in rows if row]
+        """Every customer with this number (0, 1, or several: ambiguous), in one round trip."""
+        rows = await self._bounded(self._find_phone(keys=[phone_key(e164)]))
+        return [_customer(_pairs(row)) for row in rows]
+
+    async def open_call(self, e164: str | None, ctx: CallContext) -> list[Customer]:
+        """A call's start in one round trip: the customers with the caller's number (none when `e164` is None)
+        and the call's first context record (written whatever the lookup finds)."""
+        if e164 is None:
+            await self.save_call(ctx)
+            return []
+        rows, saved = await self._bounded(self._together([
+            (self._find_phone, [phone_key(e164)], []), self._save_call_step(ctx)]))
+        _raise_failed([rows, saved])
+        return [_customer(_pairs(row)) for row in rows]
 
     async def find_by_account(self, account: str) -> Customer | None:
         """The customer holding this account number, if any."""
@@ -165,22 +191,10 @@ class CtiStore:
 
     async def add_contact(self, customer_id: str, contact: Mapping[str, Any],
                           field_name: str = "recent_contacts") -> None:
-        """Appends to a customer's recent contacts or self-service history (the newest MAX_RECENT are kept)."""
-        key = customer_key(customer_id)
-
-        async def append() -> None:
-            async with self._client.pipeline(transaction=True) as pipe:
-                while True:
-                    try:
-                        await pipe.watch(key)
-                        current = json.loads(_text(await pipe.hget(key, field_name)) or "[]")
-                        pipe.multi()
-                        pipe.hset(key, field_name, json.dumps((current + [dict(contact)])[-MAX_RECENT:]))
-                        await pipe.execute()
-                        return
-                    except WatchError:
-                        continue
-        await self._bounded(append())
+        """Appends to a known customer's recent contacts or self-service history (the newest MAX_RECENT are
+        kept; one atomic script, nothing written for an unknown id)."""
+        entry = HistoryEntry(customer_id, contact, field_name)
+        await self._bounded(self._append_history(keys=[customer_key(customer_id)], args=_history_args(entry)))
 
     async def scan(self, batch: int = 1000) -> AsyncIterator[tuple[Customer, str | None]]:
         """Every customer with its secret hash (for export), in no particular order."""
@@ -195,16 +209,41 @@ class CtiStore:
     # --- call-context records ---------------------------------------------------------------------------------
 
     async def save_call(self, ctx: CallContext) -> None:
-        """Replaces the call's whole record and pushes its expiry back, in one round trip."""
-        key = call_key(ctx.uniqueid)
+        """Replaces the call's whole record and pushes its expiry back, atomically, in one round trip."""
+        await self._bounded(self._save_call(keys=[call_key(ctx.uniqueid)], args=_save_call_args(ctx)))
 
-        async def write() -> None:
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.hset(key, items=_flat(_encode_call(ctx)))
-                pipe.expire(key, CALL_TTL_SECONDS)
-                await pipe.execute()
-        await self._bounded(write())
+    def _save_call_step(self, ctx: CallContext) -> ScriptStep:
+        return self._save_call, [call_key(ctx.uniqueid)], _save_call_args(ctx)
+
+    async def _together(self, steps: Sequence[ScriptStep]) -> list[Any]:
+        """Scripts pipelined by SHA in one round trip; replies in order, a failed step's reply is its exception.
+        (redis-py's own script pipelining asks SCRIPT EXISTS first: a second round trip on every call.) A step
+        Redis did not know (restarted, flushed) is loaded and sent again, alone, so nothing runs twice."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for script, keys, args in steps:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            replies = list(await pipe.execute(raise_on_error=False))
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                script, keys, args = steps[i]
+                replies[i] = await script(keys=keys, args=args)  # loads it, then runs it
+        return replies
+
+    async def close_call(self, ctx: CallContext, history: HistoryEntry | None,
+                         contact: ContactEntry | None) -> tuple[str, str, str] | None:
+        """A call's end in one round trip: its final record, a known customer's history entry and its FCR
+        contact (each an atomic script in its own slot, pipelined). Returns the earlier contact this one repeats
+        (as `record_contact`). The record and the history are written even when the contact fails; any failure
+        raises StoreUnavailable after the others were sent."""
+        steps = [self._save_call_step(ctx)]
+        if history is not None:
+            steps.append((self._append_history, [customer_key(history.customer_id)], _history_args(history)))
+        if contact is not None:
+            steps.append((self._record_contact, [contact_prefix(contact.caller_key) + "contacts"],
+                          _contact_args(contact)))
+        replies = await self._bounded(self._together(steps))
+        _raise_failed(replies)
+        return _earlier(replies[-1]) if contact is not None else None
 
     async def read_call(self, uniqueid: str) -> CallContext | None:
         """The call's record, or None when it is unknown (never written, or expired)."""
@@ -218,20 +257,22 @@ class CtiStore:
                              flow: str) -> tuple[str, str, str] | None:
         """Adds a caller's contact; returns (queue, segment, flow) of the earlier contact within the window it
         repeats (marked repeated now, so it is returned once), if any."""
-        prefix = contact_prefix(caller_key)
-        found = await self._bounded(self._record_contact(
-            keys=[prefix + "contacts"],
-            args=[prefix, uniqueid, at, window_seconds, "1" if same_intent else "0", intent, queue, segment, flow]))
-        if not found:
-            return None
-        queue_, segment_, flow_ = (_text(v) for v in found)
-        return queue_, segment_, flow_
+        entry = ContactEntry(caller_key, uniqueid, at, window_seconds, same_intent, intent, queue, segment, flow)
+        found = await self._bounded(self._record_contact(keys=[contact_prefix(caller_key) + "contacts"],
+                                                         args=_contact_args(entry)))
+        return _earlier(found)
 
     # --- screen pops ------------------------------------------------------------------------------------------
 
     async def publish_screen_pop(self, payload: str) -> int:
         """Publishes one screen-pop payload (JSON) for integrations; returns how many subscribers got it."""
         return int(await self._bounded(self._client.publish(SCREEN_POP_CHANNEL, payload)))
+
+
+def _raise_failed(replies: Sequence[Any]) -> None:
+    failed = next((r for r in replies if isinstance(r, Exception)), None)
+    if failed is not None:
+        raise StoreUnavailable(type(failed).__name__) from failed
 
 
 def _text(value: Any) -> str:
@@ -249,6 +290,33 @@ def _texts(row: Mapping[Any, Any]) -> dict[str, str]:
 def _flat(fields: Mapping[str, str]) -> list[str]:
     """Hash fields as HSET's field value field value ... arguments."""
     return [part for pair in fields.items() for part in pair]
+
+
+def _pairs(row: Sequence[Any]) -> dict[str, str]:
+    """A flat HGETALL reply (field value field value ...) as a dict of texts."""
+    return {_text(row[i]): _text(row[i + 1]) for i in range(0, len(row) - 1, 2)}
+
+
+def _save_call_args(ctx: CallContext) -> list[Any]:
+    return [CALL_TTL_SECONDS, *_flat(_encode_call(ctx))]
+
+
+def _history_args(history: HistoryEntry) -> list[Any]:
+    return [history.field_name, json.dumps(dict(history.entry)), MAX_RECENT]
+
+
+def _contact_args(c: ContactEntry) -> list[Any]:
+    prefix = contact_prefix(c.caller_key)
+    return [prefix, c.uniqueid, c.at, c.window_seconds, "1" if c.same_intent else "0", c.intent, c.queue,
+            c.segment, c.flow]
+
+
+def _earlier(found: Any) -> tuple[str, str, str] | None:
+    """record_contact.lua's reply: the earlier contact's (queue, segment, flow), or None."""
+    if not found:
+        return None
+    queue, segment, flow = (_text(v) for v in found)
+    return queue, segment, flow
 
 
 def _json_list(items: Sequence[str]) -> str:

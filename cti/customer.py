@@ -1,4 +1,7 @@
-"""A customer as the rest of the code sees it, what an import writes, and how verification secrets are hashed.
+"""A customer as the rest of the code sees it, what makes one valid, what an import writes, how secrets are hashed.
+
+`check_customer` is the one rule for customer fields from outside (an import row, a CRM answer): a value that reaches
+a channel variable (language, account) must be safe there, whichever source it came from.
 
 No I/O here: the customer directory in Redis is kept by `cti.cti_store`, which reads and writes these types.
 
@@ -10,12 +13,16 @@ limited by the verify node's attempts.
 from __future__ import annotations
 
 import hmac
+import json
+import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 LIST_FIELDS = ("open_cases", "recent_contacts", "self_service")
 MAX_RECENT = 20
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_LANG = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,36 @@ class Customer:
         return {"id": self.id, "name": self.name, "segment": self.segment, "language": self.language,
                 "account": self.account, "open_cases": list(self.open_cases),
                 "recent_contacts": list(self.recent_contacts)[-5:]}
+
+
+def check_customer(values: Mapping[str, Any], segments: frozenset[str], phones: tuple[str, ...]) -> Customer | str:
+    """The customer described by `values` (id, name, segment, language?, account?, open_cases?) with `phones`
+    (already normalised), or the reason it is refused (no personal data in it)."""
+    cid = str(values.get("id") or "").strip()
+    if not _ID.match(cid):
+        return "id must be 1-64 letters, digits, '.', '_' or '-'"
+    segment = str(values.get("segment") or "").strip()
+    if segment not in segments:
+        return f"segment {segment[:40]!r} is not one of {', '.join(sorted(segments))} (cti.segments)"
+    language = str(values.get("language") or "").strip()
+    if language and not _LANG.match(language):
+        return "language must be a code such as en or fr_CA"
+    account = str(values.get("account") or "").strip()
+    if account and not (account.isascii() and account.isdigit()):
+        return "account must be digits (callers key it on the phone)"
+    cases: object = values.get("open_cases") or []
+    if isinstance(cases, str):
+        try:
+            cases = json.loads(cases) if cases.strip() else []
+        except json.JSONDecodeError:
+            return "open_cases must be a JSON list"
+    if not isinstance(cases, list):
+        return "open_cases must be a list"
+    name = str(values.get("name") or "").strip()
+    if any(c in name for c in "\r\n\0"):
+        return "name must be one line"
+    return Customer(id=cid, name=name, segment=segment, language=language, account=account,
+                    phones=tuple(dict.fromkeys(phones)), open_cases=tuple(cases))
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,14 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Protocol, Sequence
 
-from switchboard.cti.customer import Customer, CustomerRecord, chunks, hash_secret
+from switchboard.cti.customer import Customer, CustomerRecord, check_customer, chunks, hash_secret
 
 FIELDS = ("id", "name", "phones", "segment", "language", "account", "secret", "open_cases")
 REQUIRED = ("id", "name", "phones", "segment")
-_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_LANG = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
 BATCH = 1000
 
 
@@ -61,8 +59,17 @@ class RowRules:
 
 
 def read_rows(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(place, row) for every row of a .csv or .json file."""
-    text = path.read_text(encoding="utf-8-sig")
+    """(place, row) for every row of a .csv or .json file.
+
+    Raises ValueError naming the file and line when the file cannot be read as a whole (bytes that are not UTF-8,
+    unknown columns, JSON that is not a list): nothing of it is imported."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8 "
+                         "and import again (nothing was imported)") from exc
     if path.suffix.lower() == ".json":
         data = json.loads(text)
         rows = data.get("customers") if isinstance(data, dict) else data
@@ -88,12 +95,9 @@ def check_row(row: Mapping[str, Any], rules: RowRules) -> CustomerRecord | str:
     unknown = [k for k in values if k not in FIELDS]
     if unknown:
         return f"unknown field(s) {', '.join(sorted(unknown))}"
-    cid = str(values["id"]).strip()
-    if not _ID.match(cid):
-        return "id must be 1-64 letters, digits, '.', '_' or '-'"
-    segment = str(values["segment"]).strip()
-    if segment not in rules.segments:
-        return f"segment {segment!r} is not one of {', '.join(sorted(rules.segments))} (cti.segments)"
+    customer = check_customer(values, rules.segments, ())  # the rules a CRM answer follows too
+    if isinstance(customer, str):
+        return customer
     raw_phones = values["phones"] if isinstance(values["phones"], list) else re.split(r"[;|]", str(values["phones"]))
     phones = []
     for position, raw in enumerate(raw_phones, 1):
@@ -101,30 +105,12 @@ def check_row(row: Mapping[str, Any], rules: RowRules) -> CustomerRecord | str:
         if e164 is None:
             return f"phone {position} is not a valid number"
         phones.append(e164)
-    language = str(values.get("language", "")).strip()
-    if language and not _LANG.match(language):
-        return "language must be a code such as en or fr_CA"
-    account = str(values.get("account", "")).strip()
-    if account and not account.isdigit():
-        return "account must be digits (callers key it on the phone)"
     secret = str(values.get("secret", "")).strip()
     if secret and not (secret.isdigit() and 4 <= len(secret) <= 12):
         return "secret must be 4-12 digits"
     if secret and not rules.pepper:
         return "secret given but no pepper configured (cti.pepper_file or SWITCHBOARD_CTI_PEPPER)"
-    cases: object = values.get("open_cases") or []
-    if isinstance(cases, str):
-        try:
-            cases = json.loads(cases) if cases.strip() else []
-        except json.JSONDecodeError:
-            return "open_cases must be a JSON list"
-    if not isinstance(cases, list):
-        return "open_cases must be a list"
-    name = str(values["name"]).strip()
-    if any(c in name for c in "\r\n\0"):
-        return "name must be one line"
-    customer = Customer(id=cid, name=name, segment=segment, language=language, account=account,
-                        phones=tuple(dict.fromkeys(phones)), open_cases=tuple(cases))
+    customer = replace(customer, phones=tuple(dict.fromkeys(phones)))
     return CustomerRecord(customer, hash_secret(secret, rules.pepper) if secret else None)
 
 

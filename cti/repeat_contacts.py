@@ -25,6 +25,21 @@ class ContactLedger(Protocol):
 
 
 @dataclass(frozen=True)
+class ContactEntry:
+    """One contact as the ledger records it: keyed on who called, with the window and the labels."""
+
+    caller_key: str
+    uniqueid: str
+    at: float
+    window_seconds: float
+    same_intent: bool
+    intent: str
+    queue: str
+    segment: str
+    flow: str
+
+
+@dataclass(frozen=True)
 class FirstContact:
     """The labels of the contact a repeat counts against."""
 
@@ -53,6 +68,15 @@ class RepeatContacts:
         found = await self._ledger.record_contact(key, uniqueid, at, self._window, self._same_intent, intent,
                                                   queue, segment, flow)
         return FirstContact(*found) if found is not None else None
+
+    def entry(self, *, customer_id: str | None, number: str | None, uniqueid: str, started: float, queue: str,
+              segment: str, flow: str, intent: str) -> ContactEntry | None:
+        """A finished call's contact as the ledger records it (for a store that records it with other writes);
+        None when nobody can be matched."""
+        key = self.caller_key(customer_id, number)
+        if key is None:
+            return None
+        return ContactEntry(key, uniqueid, started, self._window, self._same_intent, intent, queue, segment, flow)
 
     async def record_contact(self, *, customer_id: str | None, number: str | None, uniqueid: str, started: float,
                              queue: str, segment: str, flow: str, intent: str) -> FirstContact | None:

@@ -5,6 +5,11 @@ metrics (observers) implement them structurally, without importing ivr, and the 
 implementations in. `CallSnapshot` is what the call script hands the call journal: the call's context as ivr
 knows it (the journal — cti's context store, behind an adapter in the composition root — decides how it is kept).
 Nothing here does I/O.
+
+The ports are cut so that a call costs few round trips to the stores behind them: the caller directory recognises
+the caller and records the call's opening snapshot together (`begin_call`), the journal records progress before
+an agent rings (`write`) and takes everything a call leaves at its end in one go (`finish`: the final snapshot, a
+known customer's self-service entry, the first-contact-resolution contact).
 """
 from __future__ import annotations
 
@@ -48,20 +53,20 @@ class RecognitionLike(Protocol):
     def customer(self) -> CustomerLike | None: ...
 
 
-class CallerRecognizer(Protocol):
-    """Caller ID (and name) → customer, segment and confidence, within a time budget; never raises."""
+class CallerDirectory(Protocol):
+    """Caller ID (and name) → customer, segment and confidence, within a time budget, with the call's opening
+    snapshot recorded on the way (one round trip); never raises."""
 
-    async def recognise(self, caller_id: str | None, caller_name: str | None = None) -> RecognitionLike: ...
+    async def begin_call(self, call: CallSnapshot, caller_id: str | None,
+                         caller_name: str | None) -> RecognitionLike: ...
 
 
 class CustomerDirectory(Protocol):
-    """What identify-and-verify needs, and where a known customer's self-service history goes."""
+    """What identify-and-verify needs."""
 
     async def find_by_account(self, account: str) -> CustomerLike | None: ...
 
     async def verify(self, customer_id: str, secret: str) -> bool: ...
-
-    async def add_contact(self, customer_id: str, contact: Mapping[str, object], field_name: str) -> None: ...
 
 
 class EarlierContactLike(Protocol):
@@ -77,13 +82,6 @@ class EarlierContactLike(Protocol):
     def flow(self) -> str: ...
 
 
-class ContactLedger(Protocol):
-    """First-contact resolution by repeat contacts: records this contact, returns the earlier one it repeats."""
-
-    async def record_contact(self, *, customer_id: str | None, number: str | None, uniqueid: str, started: float,
-                             queue: str, segment: str, flow: str, intent: str) -> EarlierContactLike | None: ...
-
-
 # --- the call journal (cti's call-context store, through the composition root) ------------------------------
 @dataclass(frozen=True)
 class CallSnapshot:
@@ -96,7 +94,7 @@ class CallSnapshot:
     caller: str
     dnid: str
     started_at: float
-    recognition: str               # the caller-ID lookup's result ("off" when no recognizer is wired)
+    recognition: str               # the caller-ID lookup's result ("off": no directory wired; "pending": not yet)
     customer_id: str | None
     segment: str
     confidence: str                # none, ani (caller-ID match), verified (identify node)
@@ -109,10 +107,35 @@ class CallSnapshot:
     destination: str | None
 
 
+@dataclass(frozen=True)
+class ContactFacts:
+    """A finished call as a first-contact-resolution contact: who called (customer id, else E.164) and labels."""
+
+    customer_id: str | None
+    number: str | None
+    queue: str
+    segment: str
+    flow: str
+    intent: str
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    """What a finished call leaves besides its final snapshot."""
+
+    self_service: Mapping[str, object] | None  # a known customer's self-service history entry (None: nothing to add)
+    contact: ContactFacts | None               # the FCR contact (None: nobody to match, or FCR not counted)
+
+
 class CallJournal(Protocol):
-    """Keeps each call's context where screen pops and reports read it."""
+    """Keeps each call's context where screen pops and reports read it, and what a call leaves at its end."""
 
     async def write(self, call: CallSnapshot) -> None: ...
+
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> EarlierContactLike | None:
+        """The final snapshot, the self-service entry and the contact, together; returns the earlier contact this
+        one repeats (None when it repeats none, or no contact was given). Raises when the store fails."""
+        ...
 
 
 # --- routing (implemented by router) -------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """The call script: one inbound call's life, from FastAGI accept to its recorded end.
 
-    choose the flow → recognise the caller → record → tell the dialplan → run the flow (route nodes ask the route
-    desk for an agent) → finish: outcome, self-service history, first-contact resolution, metrics
+    choose the flow → recognise the caller (and record the call's start) → tell the dialplan → run the flow (route
+    nodes ask the route desk for an agent; progress is recorded before anyone rings) → finish: outcome, self-service
+    history, first-contact resolution (recorded together), metrics
+
+The stores hear from a call three times: at its start, before an agent rings, at its end (plus the route desk).
 
 `InboundCalls` is the FastAGI `inbound` script (one per process); it hands each call to an `InboundCall`, which
 owns that call's state. Collaborators are the ports of `ivr.call_ports`, wired in by the composition root. The
@@ -16,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from switchboard.ivr.call_ports import (CallerRecognizer, CallJournal, CallSnapshot, ContactLedger,
-                                        CustomerDirectory, FlowObserver, QuietResolution, ResolutionObserver)
+from switchboard.ivr.call_ports import (CallEnd, CallerDirectory, CallJournal, CallSnapshot, ContactFacts,
+                                        EarlierContactLike, FlowObserver, QuietResolution, ResolutionObserver)
 from switchboard.ivr.channel import Channel
 from switchboard.ivr.channel_variables import (CHANNEL_LANGUAGE, CONFIDENCE, CUSTOMER_ID, SEGMENT, STATUS,
                                                STATUS_FAILED)
@@ -41,9 +44,8 @@ class CallPorts:
 
     journal: CallJournal
     flows: FlowObserver
-    recognizer: CallerRecognizer | None = None
-    customers: CustomerDirectory | None = None
-    contacts: ContactLedger | None = None
+    callers: CallerDirectory | None = None
+    count_contacts: bool = False  # first-contact resolution: each finished call is a contact (and may repeat one)
     resolution: ResolutionObserver = field(default_factory=QuietResolution)
 
 
@@ -78,7 +80,7 @@ class InboundCall:
         self.started = clock()
         self.state = CallState(caller=env.caller_id, dialled=env.dnid or env.extension,
                                language=env.language or "en", uniqueid=self.uniqueid)
-        self.recognition = "off"
+        self.recognition = "off" if ports.callers is None else "pending"  # "pending" in the opening record
         self.number: str | None = None  # E.164 from recognition; None when withheld or invalid
         self.flow: Flow | None = None
         self.ended = False
@@ -90,7 +92,6 @@ class InboundCall:
             await self.send_to_fallback()
             return
         await self.recognise()
-        await self.record()
         try:
             await self.tell_dialplan()
             await self._engine.run(self.channel, self.plan, self.flow, self.state, progress=self)
@@ -113,14 +114,17 @@ class InboundCall:
                         self.uniqueid, env.dnid or env.extension)
         await self.channel.set_variable(STATUS, STATUS_FAILED)
         self._ports.flows.on_finished("none", "failed")
+        self.log_ended()
 
     async def recognise(self) -> None:
-        """Caller ID → customer, segment, confidence, language (within the recognizer's time budget)."""
-        recognizer = self._ports.recognizer
-        if recognizer is None:
+        """Caller ID → customer, segment, confidence, language (within the directory's time budget); the call's
+        start is recorded on the way."""
+        callers = self._ports.callers
+        if callers is None:
+            await self.record()
             return
         env, state = self.channel.env, self.state
-        found = await recognizer.recognise(env.caller_id, env.caller_name)
+        found = await callers.begin_call(self.snapshot(), env.caller_id, env.caller_name)
         self.recognition = found.result
         self.number = found.number
         customer = found.customer
@@ -137,8 +141,8 @@ class InboundCall:
             await channel.set_variable(CUSTOMER_ID, state.customer_id)
         await channel.set_variable(SEGMENT, state.segment)
         await channel.set_variable(CONFIDENCE, state.confidence)
-        if state.known and state.language:
-            await channel.set_variable(CHANNEL_LANGUAGE, state.language)
+        if state.known and state.language and state.language != (channel.env.language or "en"):
+            await channel.set_variable(CHANNEL_LANGUAGE, state.language)  # (the channel's own needs no command)
 
     async def before_connect(self, state: CallState) -> None:
         """Called by route and transfer nodes before anyone rings: the screen pop reads what the IVR learnt."""
@@ -159,40 +163,53 @@ class InboundCall:
         self.ended = True
         flows = self._ports.flows
         flows.on_finished(self.flow.name, state.outcome)
+        self.log_ended()
         if state.outcome == "abandoned" and state.queue is None and state.last_node:
             flows.on_abandoned(state.last_node)  # hung up in the IVR itself, not while waiting for an agent
-        await self.record()
-        await self.remember()
-        await self.count_contact()
+        contact = self.contact()
+        try:  # the final record, the self-service history and the FCR contact: one trip to the journal
+            earlier = await self._ports.journal.finish(self.snapshot(), CallEnd(self.history_entry(), contact))
+        except Exception as exc:  # bookkeeping must never disturb the call
+            self._log.warning("call %s: call end not recorded (%s)", self.uniqueid, type(exc).__name__)
+            return
+        if contact is not None:
+            self.count_contact(contact, earlier)
 
-    async def remember(self) -> None:
+    def log_ended(self) -> None:
+        """One INFO line per finished call, its fields also as `extra=` (JSON logs): never the caller's number or
+        name, only the uniqueid, flow, outcome, queue, agent (id, or the endpoint a route node dialled) and wait."""
+        state = self.state
+        destination = state.destination or ""
+        agent = destination[len("agent:"):] if destination.startswith("agent:") else (
+            destination if state.outcome == "routed" and destination else None)
+        wait = None if state.waited is None else round(state.waited, 1)
+        fields: dict[str, object] = {"uniqueid": self.uniqueid, "flow": self.flow.name if self.flow else "none",
+                                     "outcome": state.outcome or "failed", "queue": state.queue, "agent": agent,
+                                     "wait": wait}
+        self._log.info("call %s ended: flow=%s outcome=%s queue=%s agent=%s wait=%s",
+                       *("-" if value is None else value for value in fields.values()), extra=fields)
+
+    def history_entry(self) -> dict[str, object] | None:
         """A known customer's self-service history grows with what this call did in the IVR."""
-        customers, state = self._ports.customers, self.state
-        if customers is None or not state.customer_id or self.flow is None:
-            return
-        entry = {"at": round(self.started), "flow": self.flow.name, "intents": list(state.intents),
-                 "outcome": state.outcome}
-        try:
-            await customers.add_contact(state.customer_id, entry, "self_service")
-        except Exception as exc:
-            self._log.warning("call %s: self-service history not recorded (%s)", self.uniqueid, type(exc).__name__)
+        state = self.state
+        if not state.customer_id or self.flow is None:
+            return None
+        return {"at": round(self.started), "flow": self.flow.name, "intents": list(state.intents),
+                "outcome": state.outcome}
 
-    async def count_contact(self) -> None:
+    def contact(self) -> ContactFacts | None:
+        """This call as a first-contact-resolution contact; None when not counted or nobody can be matched."""
+        state = self.state
+        if not self._ports.count_contacts or self.flow is None or not (state.customer_id or self.number):
+            return None  # withheld and unverified: nobody to match a repeat against, not counted
+        return ContactFacts(customer_id=state.customer_id, number=self.number, queue=state.queue or SELF_SERVICE,
+                            segment=state.segment, flow=self.flow.name,
+                            intent=state.intents[0] if state.intents else "")
+
+    def count_contact(self, contact: ContactFacts, earlier: EarlierContactLike | None) -> None:
         """First-contact resolution: this contact, and the earlier one it repeats (if any)."""
-        contacts, state = self._ports.contacts, self.state
-        if contacts is None or self.flow is None or not (state.customer_id or self.number):
-            return  # withheld and unverified: nobody to match a repeat against, not counted
-        queue = state.queue or SELF_SERVICE
-        try:
-            earlier = await contacts.record_contact(
-                customer_id=state.customer_id, number=self.number, uniqueid=self.uniqueid, started=self.started,
-                queue=queue, segment=state.segment, flow=self.flow.name,
-                intent=state.intents[0] if state.intents else "")
-        except Exception as exc:  # FCR bookkeeping must never disturb the call
-            self._log.warning("call %s: contact not counted for FCR (%s)", self.uniqueid, type(exc).__name__)
-            return
         resolution = self._ports.resolution
-        resolution.contact(queue, state.segment, self.flow.name)
+        resolution.contact(contact.queue, contact.segment, contact.flow)
         if earlier is not None:
             resolution.repeat(earlier.queue, earlier.segment, earlier.flow)
 

@@ -72,7 +72,8 @@ class DialplanRegistry:
         on_result(ReloadResult(True, plan.version, True, tuple(warnings)), plan)
 
     async def reload(self, reason: str) -> ReloadResult:
-        """Validates the folder and swaps it in if it is valid; never raises for an invalid edit."""
+        """Validates the folder and swaps it in if it is valid; never raises: an invalid edit, and even a failure of
+        the validator itself, is a rejected reload with its problems."""
         async with self._lock:
             self._fingerprint = fingerprint(self.folder)
             loop = asyncio.get_running_loop()
@@ -82,6 +83,14 @@ class DialplanRegistry:
                              if self._companion is not None else None)
             except (DialplanError, ValueError) as exc:
                 problems = tuple(getattr(exc, "problems", None) or [str(exc)])
+                result = ReloadResult(False, self.current.version, False, problems)
+                self.log.error("dialplan reload (%s) %s", reason, result.summary())
+                self._on_result(result, self.current)
+                return result
+            except Exception as exc:  # a validator bug must still answer: the reload is refused, logged in full
+                self.log.exception("dialplan reload (%s): the validator failed", reason)
+                problems = (f"{self.folder}: the validator failed ({type(exc).__name__}: {str(exc)[:200]}); "
+                            "the edit was not applied; please report this with the file",)
                 result = ReloadResult(False, self.current.version, False, problems)
                 self.log.error("dialplan reload (%s) %s", reason, result.summary())
                 self._on_result(result, self.current)

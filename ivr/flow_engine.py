@@ -77,6 +77,7 @@ class CallState:
     is_open: bool | None = None
     outcome: str | None = None
     destination: str | None = None
+    waited: float | None = None  # seconds the caller waited in line for an agent (route node, skills router)
     last_node: str | None = None
     version: str | None = None
     pending_digit: str | None = None

@@ -13,9 +13,7 @@ route skills the routing config does not define, prompts missing from the sounds
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-
+from typing import Any, Iterable, Iterator, Mapping
 from switchboard.ivr.flow_model import Dialplan, Flow, Node, Place, Prompts
 from switchboard.ivr.nodes.field_checks import check_name
 from switchboard.ivr.nodes.kind import FLOW, NODE
@@ -37,6 +35,8 @@ class DialplanError(DocumentError):
 
 
 COMMON = {"type", "intent"}
+MAX_NODES = 2_000  # nodes in one flow: checks and messages stay fast; a bigger flow reads better split (goto)
+MAX_PROBLEMS = 500  # findings listed; beyond them only a count (a runaway edit must not flood the answer)
 # routing.yaml belongs to the router (which validates the rest); flows only need its closed list of skills.
 ROUTING_KEYS = ("skills", "segments", "relaxation", "wrap_up", "ring_no_answer", "last_agent_days", "agents")
 
@@ -49,11 +49,31 @@ class _Collector:
         self.broken_flows: set[str] = set()
         self.broken_nodes: set[tuple[str, str]] = set()
 
+        self.unlisted = 0
+
     def error(self, place: Place, message: str) -> None:
-        self.problems.append(Problem(place, message))
+        self._add(Problem(place, message))
 
     def warning(self, place: Place, message: str) -> None:
-        self.problems.append(Problem(place, message, "warning"))
+        self._add(Problem(place, message, "warning"))
+
+    def suggest(self, word: str, choices: Iterable[object]) -> str:
+        """A did-you-mean for a message, skipped once the findings are too many to list (it is the slow part)."""
+        return _suggest(word, choices) if len(self.problems) < MAX_PROBLEMS else ""
+
+    def _add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+        else:
+            self.unlisted += 1
+
+    def finish(self, folder: Path) -> list[Problem]:
+        """The findings, ending with how many were left out (an error) when there were too many to list."""
+        if self.unlisted:
+            self.problems.append(Problem(Place(str(folder)), f"{self.unlisted} more problem(s) not listed; fix the "
+                                         "ones above and validate again"))
+            self.unlisted = 0
+        return self.problems
 
 
 def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialplan, list[Problem]]:
@@ -90,7 +110,7 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
         for key in doc:
             if key not in allowed:
                 found.error(_place_of(doc, key, top), f"unknown top-level key {_show(key)}"
-                            f"{_suggest(str(key), allowed)}; this file may hold: {', '.join(allowed)}")
+                            f"{found.suggest(str(key), allowed)}; this file may hold: {', '.join(allowed)}")
         if name == "numbers.yaml":
             table = doc.get("numbers") or {}
             if not isinstance(table, dict):
@@ -138,9 +158,10 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
         _check_sounds(flows, sounds_dir, found)
     plan = Dialplan(flows=flows, numbers=numbers, default_flow=default_flow, skills=frozenset(skills),
                     sources=sources)
-    if any(p.severity == "error" for p in found.problems):
-        raise DialplanError(found.problems)
-    return plan, found.problems
+    problems = found.finish(folder)
+    if any(p.severity == "error" for p in problems):
+        raise DialplanError(problems)
+    return plan, problems
 
 
 def _parse(path: Path, raw: bytes, found: _Collector) -> Any:
@@ -160,11 +181,15 @@ def _flow(name: str, body: Any, place: Place, found: _Collector) -> Flow | None:
     for key in body:
         if key not in ("start", "nodes"):
             found.error(_place_of(body, key, place), f"unknown flow key {_show(key)}"
-                        f"{_suggest(str(key), ('start', 'nodes'))}")
+                        f"{found.suggest(str(key), ('start', 'nodes'))}")
     nodes_map = body.get("nodes")
     if not isinstance(nodes_map, dict) or not nodes_map:
         found.error(_place_of(body, "nodes", place) if "nodes" in body else place,
                     "a flow needs `nodes:` with at least one node")
+        return None
+    if len(nodes_map) > MAX_NODES:
+        found.error(_place_of(body, "nodes", place), f"flow {name!r} has {len(nodes_map)} nodes; the limit is "
+                    f"{MAX_NODES}: split it into several flows joined by goto nodes")
         return None
     nodes: dict[str, Node] = {}
     for node_name, spec in nodes_map.items():
@@ -191,7 +216,7 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
     if kind not in KINDS:
         if "type" in spec:
             found.error(_place_of(spec, "type", place), f"node {name!r}: unknown type {_show(kind)}"
-                        f"{_suggest(str(kind), KINDS)}; use one of {', '.join(KINDS)}")
+                        f"{found.suggest(str(kind), KINDS)}; use one of {', '.join(KINDS)}")
         else:
             found.error(place, f"node {name!r} needs a `type`: one of {', '.join(KINDS)}")
         return None
@@ -206,7 +231,7 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
             continue
         if key not in schema:
             found.error(p, f"{kind} node {name!r}: unknown key {_show(key)}"
-                        f"{_suggest(str(key), list(schema) + list(COMMON))}")
+                        f"{found.suggest(str(key), list(schema) + list(COMMON))}")
             continue
         checker = schema[key].check
         if checker == NODE or checker == FLOW:
@@ -234,32 +259,32 @@ def _check_references(flows: Mapping[str, Flow], numbers: Mapping[str, str], num
     for number, wanted in numbers.items():
         if wanted not in flows and wanted not in found.broken_flows:
             found.error(number_places[number], f"number {number} goes to unknown flow {wanted!r}"
-                        f"{_suggest(wanted, flows)}")
+                        f"{found.suggest(wanted, flows)}")
     if default_flow is not None and default_flow not in flows and default_flow not in found.broken_flows \
             and default_place is not None:
-        found.error(default_place, f"default flow {default_flow!r} does not exist{_suggest(default_flow, flows)}")
+        found.error(default_place, f"default flow {default_flow!r} does not exist{found.suggest(default_flow, flows)}")
     for flow in flows.values():
         if flow.start not in flow.nodes:
             if (flow.name, flow.start) in found.broken_nodes:
                 continue
             found.error(flow.place, f"flow {flow.name!r} starts at unknown node {flow.start!r}"
-                        f"{_suggest(flow.start, flow.nodes)}")
+                        f"{found.suggest(flow.start, flow.nodes)}")
             continue
         for node in flow.nodes.values():
             for key, target in node.targets():
                 if target not in flow.nodes and (flow.name, target) not in found.broken_nodes:
                     found.error(node.places.get(key, node.place),
                                 f"node {node.name!r}: `{key}` goes to unknown node {target!r}"
-                                f"{_suggest(target, flow.nodes)}")
+                                f"{found.suggest(target, flow.nodes)}")
             entered = node.spec.entered_flow()
             if entered is not None and entered not in flows and entered not in found.broken_flows:
                 found.error(node.places.get("flow", node.place), f"node {node.name!r} goes to unknown flow "
-                            f"{entered!r}{_suggest(entered, flows)}")
+                            f"{entered!r}{found.suggest(entered, flows)}")
             for skill in node.spec.skills_asked():
                 if skill not in skills:
                     found.error(node.places.get("skills", node.place),
                                 f"node {node.name!r} asks for skill {skill!r}, which routing.yaml does not "
-                                f"define{_suggest(skill, skills)}; add it to `skills:` there")
+                                f"define{found.suggest(skill, skills)}; add it to `skills:` there")
         reachable = _reachable(flow)
         for node in flow.nodes.values():
             if node.name not in reachable:
@@ -296,28 +321,39 @@ def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
     state: dict[tuple[str, str], int] = {}  # 1 = on the stack, 2 = done
     reported: set[tuple[str, str]] = set()
 
-    def visit(flow: Flow, node: Node, stack: list[tuple[Flow, Node]]) -> None:
-        key = (flow.name, node.name)
-        state[key] = 1
-        stack.append((flow, node))
-        for nflow, nnode in successors(flow, node):
+    def visit(flow: Flow, node: Node) -> None:
+        """Depth-first from one node, with an explicit stack (a chain of thousands of nodes must not recurse)."""
+        path: list[tuple[Flow, Node]] = [(flow, node)]
+        on_path: dict[tuple[str, str], int] = {(flow.name, node.name): 0}
+        pending: list[Iterator[tuple[Flow, Node]]] = [iter(successors(flow, node))]
+        state[(flow.name, node.name)] = 1
+        while pending:
+            step = next(pending[-1], None)
+            if step is None:
+                done_flow, done_node = path.pop()
+                pending.pop()
+                del on_path[(done_flow.name, done_node.name)]
+                state[(done_flow.name, done_node.name)] = 2
+                continue
+            nflow, nnode = step
             if nnode.spec.WAITS:
                 continue
             nkey = (nflow.name, nnode.name)
             if state.get(nkey) == 1 and nkey not in reported:
-                cycle = [f"{f.name}.{n.name}" for f, n in stack[[(f.name, n.name) for f, n in stack].index(nkey):]]
+                cycle = [f"{f.name}.{n.name}" for f, n in path[on_path[nkey]:]]
                 reported.add(nkey)
                 found.error(nnode.place, "these nodes loop without ever waiting for the caller: "
                             f"{' -> '.join(cycle + [cycle[0]])}; put a menu or collect node in the loop")
             elif nkey not in state:
-                visit(nflow, nnode, stack)
-        stack.pop()
-        state[key] = 2
+                state[nkey] = 1
+                on_path[nkey] = len(path)
+                path.append((nflow, nnode))
+                pending.append(iter(successors(nflow, nnode)))
 
     for flow in flows.values():
         for node in flow.nodes.values():
             if not node.spec.WAITS and (flow.name, node.name) not in state:
-                visit(flow, node, [])
+                visit(flow, node)
 
 
 def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector) -> None:
@@ -338,4 +374,4 @@ def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector
                             if prompt not in present and f"{lang}/{prompt}" not in present:
                                 found.error(node.places.get(key, node.place),
                                             f"prompt {prompt!r} is not in {sounds_dir}; record it or fix the name"
-                                            f"{_suggest(prompt, present)}")
+                                            f"{found.suggest(prompt, present)}")

@@ -7,6 +7,7 @@ this module is only the shape that validation produces and the engine consumes.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterable, Mapping
@@ -101,9 +102,10 @@ class Dialplan:
     skills: frozenset[str]
     sources: Mapping[str, bytes]
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
-        """A short content hash of every source file: what `switchboard_dialplan_info` exports."""
+        """A short content hash of every source file: what `switchboard_dialplan_info` exports (computed once: every
+        call records it)."""
         digest = hashlib.sha256()
         for path in sorted(self.sources):
             digest.update(path.encode() + b"\0" + self.sources[path] + b"\0")

@@ -2,7 +2,8 @@
 
 Every AGI command is observed once, so this is the hottest instrument in the service. prometheus-client's
 Histogram takes a lock and walks its buckets per observation; here an observation is one `bisect` and two
-additions, safe because observations and scrapes both run on the one event-loop thread. The exposition is a
+additions on the event loop. A scrape (rendered on a worker thread) copies each series first: it may miss an
+observation made while it runs, never sees a count go down, and never blocks the loop. The exposition is a
 normal Prometheus histogram (`_bucket`, `_sum`, `_count`) with a closed `command` label.
 """
 from __future__ import annotations
@@ -45,13 +46,14 @@ class CommandLatency(Collector):
     def collect(self) -> Iterator[HistogramMetricFamily]:
         family = HistogramMetricFamily(self.name, "Time from sending an AGI command to its reply "
                                        "(includes prompts and caller input)", labels=["command"])
-        for verb, series in self._series.items():
+        for verb, series in list(self._series.items()):
+            counts, total = list(series.counts), series.total  # one copy: the loop may observe meanwhile
             cumulative, buckets = 0, []
-            for bound, count in zip(self._bounds, series.counts):
+            for bound, count in zip(self._bounds, counts):
                 cumulative += count
                 buckets.append((_le(bound), cumulative))
-            buckets.append(("+Inf", cumulative + series.counts[-1]))
-            family.add_metric([verb], buckets, series.total)
+            buckets.append(("+Inf", cumulative + counts[-1]))
+            family.add_metric([verb], buckets, total)
         yield family
 
     def describe(self) -> Iterator[HistogramMetricFamily]:

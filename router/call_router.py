@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
 from switchboard.router.liveness import Liveness, LivenessSettings
-from switchboard.router.route_store import OfferResult, QueueSnapshot, RouteStore
+from switchboard.router.route_store import OFFER_LOG_MS, OfferResult, QueueSnapshot, RouteStore
 from switchboard.router.routing_config import RoutingConfig
 
 # Asterisk device states → the agent-state event they mean
@@ -177,6 +177,7 @@ class CallRouter:
         self._device_task: asyncio.Task[None] | None = None
         self.liveness = Liveness(store, self, liveness or LivenessSettings(), logger, on_reseed)
         self._beat: asyncio.Task[None] | None = None
+        self._offers_checked_ms = 0  # Redis time (ms) up to which the offer log was read
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -267,6 +268,25 @@ class CallRouter:
         elif ticket is not None:
             self.spawn(self._recheck(ticket))
 
+    async def recheck_offers(self) -> None:
+        """Offers whose pub/sub message may have been lost reach their tickets: one read of the offer log (the
+        reservations since the last look), not one read per waiting call. After a gap longer than the log keeps
+        (Redis away), every ticket is re-checked once, in pipelined batches."""
+        since = self._offers_checked_ms
+        offers, now_ms = await self.store.offers_since(since)
+        if since and now_ms - since > OFFER_LOG_MS - 10_000:
+            tickets = list(self._tickets.values())
+            for start in range(0, len(tickets), 500):
+                batch = tickets[start:start + 500]
+                for ticket, (state, agent) in zip(batch, await self.store.call_states([t.uid for t in batch])):
+                    if state == "offered" and agent:
+                        ticket.notify(agent)
+        for uid, agent in offers:
+            waiting = self._tickets.get(uid)
+            if waiting is not None:
+                waiting.notify(agent)
+        self._offers_checked_ms = now_ms
+
     async def _recheck(self, ticket: Ticket) -> None:
         state, agent = await self.store.call_state(ticket.uid)
         if state == "offered" and agent:
@@ -304,8 +324,7 @@ class CallRouter:
                 for uid in await self.store.sweep():
                     self.offer_made(uid, "")
                 if rounds % 4 == 0:
-                    for ticket in list(self._tickets.values()):
-                        await self._recheck(ticket)
+                    await self.recheck_offers()
                     await self.refresh_snapshot()
                 if failing:
                     self.log.info("router store reachable again")

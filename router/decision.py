@@ -1,7 +1,8 @@
 """The routing rules, written plainly: who may take a call, which agent a call gets, which call a free agent gets.
 
 This is the specification. The Lua in router/lua/*.lua applies the same rules atomically inside Redis;
-tests run both on the same cases, and the benchmark checks the Lua's picks against `best_agent` by brute force.
+tests run both on the same cases, and the benchmark checks the Lua's picks against `best_agent` and `best_call` by
+brute force. docs/router-indexes.md explains how the Lua finds the same picks without scanning.
 
 - A call needs skills with minimum levels (and a language when given). After waiting, relaxation steps apply:
   `min_level` lowers every required level to at most that value; `add_skills` also accepts agents having any of

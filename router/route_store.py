@@ -15,12 +15,19 @@ Layout (PREFIX = `sb:{sb}:`):
                              since idle_since skip_until wrap_until reserved_until call
   sb:{sb}:agents             set of agent ids;  sb:{sb}:states  hash id → state (for counts)
   sb:{sb}:endpoints          hash endpoint → id (AMI events name devices, not agents)
-  sb:{sb}:idle:<skill>       zset of available agents: (10 - level) * 1e13 + idle_since_ms
-  sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent
-  sb:{sb}:wq:<skill>:<aging> zset of waiting calls needing <skill> (first required, or added by relaxation) with
-                             one aging rate, scored aging * enq_s - base: lowest first = highest priority, because
-                             base + aging * (now - enq) orders like base - aging * enq for a shared aging rate
-  sb:{sb}:classes            set of aging rates in use;  sb:{sb}:qwait:<queue>  zset uid → enq (live gauges)
+  sb:{sb}:idle:<skill>:<level>:<lang>   zset of available agents with <skill> at exactly <level> speaking <lang>
+                             (`*`: every available agent with that skill level), scored idle_since_ms
+  sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent wq
+  sb:{sb}:wq:<skill>:<level>:<lang>:<class>   zset of waiting calls whose first required skill is <skill> at
+                             (relaxed) minimum <level> (or, at level 1, calls relaxation added <skill> to), asking
+                             <lang> (`*`: no language). Class = aging rate a, scored a * enq_s - base (lowest first
+                             = highest priority at any time), or `0/<base>` without aging, scored enq_ms
+  sb:{sb}:wqlines:<skill>    zset of the non-empty wq lines of <skill>, scored with their first call's score
+  sb:{sb}:relax, sb:{sb}:relax:<skill>   zset uid → time (ms) of the waiting call's next relaxation step (per
+                             skill: the skills whose lines it will be in after it);  sb:{sb}:relaxing  hash
+                             uid → "enq base aging skills" (docs/router-indexes.md)
+  sb:{sb}:qwait:<queue>      zset uid → enq (live gauges)
+  sb:{sb}:offerlog           zset "uid agent" → time (ms) of every reservation, last minute (the sweep's re-check)
   sb:{sb}:reserved, sb:{sb}:wrapping, sb:{sb}:skipping   zsets agent → deadline ms (the sweep's work list)
   sb:{sb}:last:<customer>    the agent who last handled this customer (expires after last_agent_days)
   sb:{sb}:explain:<uid>      list of decision explanations (1 day)
@@ -44,6 +51,7 @@ from switchboard.router.routing_config import AgentSeed, RelaxStep
 PREFIX = "sb:{sb}:"
 P = PREFIX
 OFFERS_CHANNEL = PREFIX + "offers"
+OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
 SCRIPTS = ("offer_call", "leave_call", "ring_no_answer", "agent_device", "agent_action", "sweep", "upsert_agent",
            "own_call", "heartbeat", "reap_owners")
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
@@ -190,6 +198,26 @@ class RouteStore:
 
     async def mark_seeded(self) -> None:
         await self._redis.set(P + "seeded", "1")
+
+    async def offers_since(self, since_ms: int) -> tuple[list[tuple[str, str]], int]:
+        """(uid, agent) of the reservations made from `since_ms` on (the offer log keeps one minute), and the time
+        to ask from next: one read however many calls wait, so a lost pub/sub message costs no per-call polling."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrangebyscore(P + "offerlog", since_ms, "+inf")
+        pipe.time()
+        entries, (seconds, micros) = await pipe.execute()
+        offers = []
+        for entry in entries:
+            uid, _, agent = _text(entry).partition(" ")
+            offers.append((uid, agent))
+        return offers, int(seconds) * 1000 + int(micros) // 1000
+
+    async def call_states(self, uids: list[str]) -> list[tuple[str, str]]:
+        """(state, agent) of many calls in one pipelined round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for uid in uids:
+            pipe.hmget(P + "call:" + uid, "state", "agent")
+        return [(_text(state), _text(agent)) for state, agent in await pipe.execute()]
 
     async def call_state(self, uid: str) -> tuple[str, str]:
         state, agent = await self._redis.hmget(P + "call:" + uid, "state", "agent")

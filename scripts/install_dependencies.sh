@@ -3,7 +3,8 @@
 # in .venv with the project and its test dependencies. Idempotent; run as root (or with sudo available).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-packages=(debootstrap sip-tester redis-server redis-tools prometheus python3-venv ca-certificates curl graphviz)
+# systemd: `systemd-analyze verify` checks packaging/systemd/switchboard.service (tests/unit/test_systemd_unit.py).
+packages=(debootstrap sip-tester redis-server redis-tools prometheus python3-venv ca-certificates curl graphviz systemd)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

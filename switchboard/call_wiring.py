@@ -1,4 +1,5 @@
-"""The call journal: the call script's `CallSnapshot` kept as cti's typed call-context record.
+"""The call's ports kept by cti: the call script's `CallSnapshot` as cti's typed call-context record, its start and
+end as the CTI store's one-round-trip operations.
 
 The call script (ivr) and the context store (cti) each keep their own words; where they meet, the translation is
 written here, in the composition root, once.
@@ -6,20 +7,52 @@ written here, in the composition root, once.
 from __future__ import annotations
 
 from switchboard.cti.call_context import CallContext
-from switchboard.cti.cti_store import CtiStore
-from switchboard.ivr.call_ports import CallSnapshot
+from switchboard.cti.cti_store import CtiStore, HistoryEntry
+from switchboard.cti.recognition import CallerRecognizer, Recognition
+from switchboard.cti.repeat_contacts import FirstContact, RepeatContacts
+from switchboard.ivr.call_ports import CallEnd, CallSnapshot
+
+
+def call_context(call: CallSnapshot) -> CallContext:
+    """The call script's snapshot as cti's call-context record."""
+    return CallContext(
+        uniqueid=call.uniqueid, state="ended" if call.state == "ended" else "ivr", flow=call.flow,
+        dialplan_version=call.dialplan_version, caller=call.caller, dnid=call.dnid, started_at=call.started_at,
+        recognition=call.recognition, customer_id=call.customer_id, segment=call.segment,
+        confidence=call.confidence, last_node=call.last_node, path=call.path, intents=call.intents,
+        language=call.language, queue=call.queue, outcome=call.outcome, destination=call.destination)
+
+
+class CallerStart:
+    """The caller directory port: recognition (its budget, the CRM) with the opening record in the same trip."""
+
+    def __init__(self, recognizer: CallerRecognizer) -> None:
+        self._recognizer = recognizer
+
+    async def begin_call(self, call: CallSnapshot, caller_id: str | None, caller_name: str | None) -> Recognition:
+        return await self._recognizer.recognise(caller_id, caller_name, opening=call_context(call))
 
 
 class ContextJournal:
-    """The call journal port, kept in cti's store (one round trip per write; the whole record each time)."""
+    """The call journal port, kept in cti's store: one round trip per write (the whole record each time) and one
+    for a call's end (record, self-service history and FCR contact together)."""
 
-    def __init__(self, store: CtiStore) -> None:
+    def __init__(self, store: CtiStore, repeats: RepeatContacts | None = None) -> None:
         self._store = store
+        self._repeats = repeats
 
     async def write(self, call: CallSnapshot) -> None:
-        await self._store.save_call(CallContext(
-            uniqueid=call.uniqueid, state="ended" if call.state == "ended" else "ivr", flow=call.flow,
-            dialplan_version=call.dialplan_version, caller=call.caller, dnid=call.dnid, started_at=call.started_at,
-            recognition=call.recognition, customer_id=call.customer_id, segment=call.segment,
-            confidence=call.confidence, last_node=call.last_node, path=call.path, intents=call.intents,
-            language=call.language, queue=call.queue, outcome=call.outcome, destination=call.destination))
+        await self._store.save_call(call_context(call))
+
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> FirstContact | None:
+        history = None
+        if end.self_service is not None and call.customer_id:
+            history = HistoryEntry(call.customer_id, end.self_service, "self_service")
+        contact = None
+        if end.contact is not None and self._repeats is not None:
+            c = end.contact
+            contact = self._repeats.entry(customer_id=c.customer_id, number=c.number, uniqueid=call.uniqueid,
+                                          started=call.started_at, queue=c.queue, segment=c.segment, flow=c.flow,
+                                          intent=c.intent)
+        found = await self._store.close_call(call_context(call), history, contact)
+        return FirstContact(*found) if found is not None else None

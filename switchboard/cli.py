@@ -2,17 +2,29 @@
 
 `customers import|export FILE` loads or dumps the customer store; `validate [PATH]` checks a dialplans folder (exit 1 on errors, warnings printed apart); `simulate FLOW` runs a
 flow against a scripted caller; `graph FLOW -o flow.svg` draws it; `reload` asks a running service to reload.
+
+`init DIR` lays out a new site from the files the package ships. Commands reading settings take `--config FILE`,
+else `SWITCHBOARD_CONFIG`, else /etc/switchboard/settings.yaml when it exists.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
-from switchboard.settings import SettingsError, load_settings
+from switchboard.settings import SettingsError, config_path, load_settings
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("switchboard")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -23,6 +35,20 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _raise_open_file_limit(log: logging.Logger) -> None:
+    """Raises the open-file soft limit to the hard limit where allowed (calls and HTTP connections are files)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft >= hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("open-file limit stays %d (%s)", soft, exc)
+        return
+    log.info("open-file limit raised from %d to %d", soft, hard)
+
+
 def serve(config: Path | None) -> int:
     """Run the service until SIGTERM/SIGINT; return the process exit code."""
     try:
@@ -30,9 +56,10 @@ def serve(config: Path | None) -> int:
     except SettingsError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log.level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from switchboard.log_output import configure_logging
+    configure_logging(settings.log.level, settings.log.format, sys.stderr, os.environ)
     log = logging.getLogger("switchboard")
+    _raise_open_file_limit(log)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     # What twisted.internet.asyncioreactor.install(loop) does, spelled out so the reactor keeps its real type.
@@ -278,6 +305,7 @@ def agents(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"switchboard {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the service (FastAGI, AMI, HTTP) until SIGTERM")
     p_serve.add_argument("--config", type=Path, help="settings YAML (see settings.example.yaml)")
@@ -316,7 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     p_route.add_argument("what", choices=("explain",))
     p_route.add_argument("uniqueid", help="the call's Asterisk uniqueid")
     p_route.add_argument("--config", type=Path)
+    p_init = sub.add_parser("init", help="lay out a new site: dialplans, settings, Asterisk pieces, rules, dashboard")
+    p_init.add_argument("directory", type=Path, help="a new or empty folder, e.g. /etc/switchboard")
     args = parser.parse_args(argv)
+    if "config" in args:  # --config, else SWITCHBOARD_CONFIG, else /etc/switchboard/settings.yaml if it exists
+        args.config = config_path(args.config)
+    if args.command == "init":
+        from switchboard.site_init import init_site
+        return init_site(args.directory)
     if args.command in ("agents", "route"):
         return agents(args)
     if args.command == "customers":

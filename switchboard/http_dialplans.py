@@ -6,6 +6,7 @@ import json
 from typing import Awaitable, Callable, Protocol, Sequence
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
@@ -54,7 +55,13 @@ class ReloadResource(Resource):
                     "problems": [str(p) for p in result.problems]}
             request.write(json.dumps(body).encode() + b"\n")
             request.finish()
-        Deferred.fromFuture(asyncio.ensure_future(self._reload("http"))).addCallback(done)
+        def failed(failure: Failure) -> None:  # reload() answers every edit; this is the last guard
+            request.setResponseCode(500)
+            request.setHeader("Content-Type", "application/json")
+            message = f"reload failed: {failure.type.__name__ if failure.type else 'error'}"
+            request.write(json.dumps({"ok": False, "problems": [message]}).encode() + b"\n")
+            request.finish()
+        Deferred.fromFuture(asyncio.ensure_future(self._reload("http"))).addCallbacks(done, failed)
         return NOT_DONE_YET
 
     def render_GET(self, request: Request) -> bytes:  # noqa: N802

@@ -2,7 +2,7 @@
 
 The stream carries customer data, so it listens with the rest of the HTTP side (loopback by default) and asks for
 the bearer token like the control endpoints. A comment line every `heartbeat` seconds keeps proxies from closing an
-idle stream. The streams themselves (one bounded queue per open stream) are cti's; this module only serves them.
+idle stream. Open streams are capped per agent and in total (`StreamSlots`): beyond, 503. The streams themselves (one bounded queue per open stream) are cti's; this module only serves them.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from switchboard.http_auth import BearerToken
+from switchboard.http_limits import StreamSlots
 
 _AGENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -32,9 +33,11 @@ class AgentEventStreams(Protocol):
 class AgentEventsResource(Resource):
     """/cti/agents/<id>/events."""
 
-    def __init__(self, streams: AgentEventStreams, auth: BearerToken, heartbeat: float = 15.0) -> None:
+    def __init__(self, streams: AgentEventStreams, auth: BearerToken, slots: StreamSlots,
+                 heartbeat: float = 15.0) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # twisted.web: Resource.__init__ is unannotated
         self._streams = streams
+        self._slots = slots
         self._auth = auth
         self._heartbeat = heartbeat
 
@@ -48,6 +51,10 @@ class AgentEventsResource(Resource):
         if not _AGENT.match(agent):
             request.setResponseCode(404)
             return b"unknown agent\n"
+        if not self._slots.take(agent):
+            request.setResponseCode(503)
+            request.setHeader("Retry-After", "10")
+            return b"too many open screen-pop streams\n"
         request.setHeader("Content-Type", "text/event-stream")
         request.setHeader("Cache-Control", "no-cache")
         request.write(b": connected\n\n")
@@ -67,6 +74,7 @@ class AgentEventsResource(Resource):
         def gone(_: object) -> None:
             task.cancel()
             self._streams.unsubscribe(agent, queue)
+            self._slots.give_back(agent)
         request.notifyFinish().addBoth(gone)
         return NOT_DONE_YET
 

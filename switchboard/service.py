@@ -7,7 +7,9 @@ order, to whoever owns them. Nothing imports this module except the CLI.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import resource
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any, Mapping, cast
 from prometheus_client import CollectorRegistry
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
-from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
 from twisted.internet.protocol import ServerFactory
 
 from switchboard.cti.ami_client import AMIClient, AMIEvent
@@ -40,15 +42,25 @@ from switchboard.metrics.queue_metrics import QueueMetrics
 from switchboard.metrics.fallback_metrics import FallbackMetrics
 from switchboard.metrics.ivr_metrics import IVRMetrics
 from switchboard.metrics.service_metrics import ServiceMetrics
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from switchboard.router.call_router import CallRouter, RouteEvents
 from switchboard.router.liveness import LivenessSettings
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
-from switchboard.call_wiring import ContextJournal
+from switchboard.call_wiring import CallerStart, ContextJournal
+from switchboard.http_limits import HttpLimits, connection_cap
 from switchboard.http_site import AgentControls, HttpCollaborators, build_site
-from switchboard.settings import Settings
+from switchboard.settings import RedisSettings, Settings
+
+
+def shared_redis(s: RedisSettings) -> Redis:
+    """The process's one Redis client: a blocking pool (a burst waits up to `pool_timeout` for a connection
+    instead of failing at once) and socket timeouts (no task per operation). Both stores use it."""
+    pool = BlockingConnectionPool.from_url(s.url, max_connections=s.max_connections, timeout=s.pool_timeout,
+                                           socket_timeout=s.timeout, socket_connect_timeout=s.timeout,
+                                           health_check_interval=30)
+    return Redis(connection_pool=pool)
 
 
 @dataclass
@@ -72,13 +84,14 @@ class Service:
     screen_pops: ScreenPops | None = None
     agent_streams: AgentStreams = field(default_factory=AgentStreams)
     router: CallRouter | None = None
-    _router_redis: Redis | None = None
+    redis: Redis | None = None
 
     async def start(self) -> None:
         s = self.settings
         metrics = ServiceMetrics(self.registry)
         self._fallbacks = FallbackMetrics(self.registry)
-        self.store = CtiStore.from_url(s.redis.url, s.redis.timeout, s.cti_pepper.encode())
+        self.redis = shared_redis(s.redis)
+        self.store = CtiStore(self.redis, s.cti_pepper.encode())
         if s.ami.enabled:
             self.ami = AMIClient(
                 AMIClientSettings(host=s.ami.host, port=s.ami.port, username=s.ami.username,
@@ -107,9 +120,15 @@ class Service:
                 return ami.connected
             checks["ami"] = ami_ready
         agents = None if self.router is None else AgentControls(self.router.store.agents, self.router.agent_action)
+        open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        limits = HttpLimits(idle_timeout=s.http.idle_timeout, max_body_bytes=s.http.max_body_bytes,
+                            max_connections=connection_cap(s.http.max_connections, open_files,
+                                                           s.http.descriptor_reserve),
+                            max_streams=s.http.max_streams, max_streams_per_agent=s.http.max_streams_per_agent)
         site = build_site(HttpCollaborators(
             registry=self.registry, token=s.http_token, agent_streams=self.agent_streams, readiness=checks,
-            reload=None if self.dialplans is None else self.dialplans.reload, agents=agents))
+            reload=None if self.dialplans is None else self.dialplans.reload, agents=agents, limits=limits),
+            cast(IReactorTime, self.reactor))
         self.http_port = self.reactor.listenTCP(s.http.port, cast("ServerFactory[Any]", site), interface=s.http.host)
         self.log.info("serving FastAGI on %s:%d, HTTP on http://%s:%d/metrics", s.agi.host, self.agi.port,
                       s.http.host, cast(IPv4Address, self.http_port.getHost()).port)
@@ -150,9 +169,9 @@ class Service:
             def routing() -> RoutingConfig:
                 config: RoutingConfig = registry.companion_value
                 return config
-            self._router_redis = Redis.from_url(s.redis.url, socket_timeout=max(s.redis.timeout, 2.0))
+            assert self.redis is not None
             r = s.router
-            self.router = CallRouter(RouteStore(self._router_redis), routing, self.loop,
+            self.router = CallRouter(RouteStore(self.redis), routing, self.loop,
                                      self.log.getChild("router"), RouteEvents(decision=queue_metrics.decision),
                                      liveness=LivenessSettings(r.instance_id, r.lease, r.heartbeat,
                                                                r.unreachable_deadline),
@@ -163,8 +182,8 @@ class Service:
                                           route_desk=desk, queue=queue_metrics, resolution=fcr_metrics),
                             self.log.getChild("flow"), observer=ivr_metrics)
         repeats = RepeatContacts(self.customers, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
-        ports = CallPorts(journal=ContextJournal(self.store), flows=ivr_metrics, recognizer=self.recognizer,
-                          customers=self.customers, contacts=repeats, resolution=fcr_metrics)
+        ports = CallPorts(journal=ContextJournal(self.store, repeats), flows=ivr_metrics,
+                          callers=CallerStart(self.recognizer), count_contacts=True, resolution=fcr_metrics)
         return InboundCalls(registry, engine, ports, self.log.getChild("ivr"))
 
     def _live_state(self) -> LiveState | None:
@@ -184,6 +203,7 @@ class Service:
         self.customers = self.store
         normaliser = CallerIdNormaliser(default_region=s.cti.default_region)
 
+        @functools.lru_cache(maxsize=4096)  # a pure function of its arguments; callers call again (FCR, bursts)
         def normalise(raw: str | None, name: str | None) -> str | None:
             return normaliser.normalise(raw, name).key
 
@@ -258,8 +278,6 @@ class Service:
             self.dialplans.stop()
         if self.router is not None:
             await self.router.stop()
-        if self._router_redis is not None:
-            await self._router_redis.aclose()
         if self.http_port is not None:
             await defer.maybeDeferred(self.http_port.stopListening).asFuture(self.loop)
         if self._event_task is not None:
@@ -270,3 +288,5 @@ class Service:
             await self.screen_pops.stop()
         if self.store is not None:
             await self.store.close()
+        if self.redis is not None:
+            await self.redis.aclose(close_connection_pool=True)

@@ -7,6 +7,9 @@ test keeps the two in step). An unknown or invalid key stops start-up with an er
 Environment overrides: `SWITCHBOARD_<SECTION>__<KEY>=value`, e.g. `SWITCHBOARD_AGI__PORT=4574`; values are parsed
 as YAML scalars or flow lists (`SWITCHBOARD_AGI__ALLOWED_PEERS=[127.0.0.1/32, 10.0.0.0/8]`).
 The AMI secret is never in the file: `SWITCHBOARD_AMI_SECRET`, or `ami.secret_file` (one line).
+
+Which file: `--config FILE`, else `SWITCHBOARD_CONFIG`, else /etc/switchboard/settings.yaml when it exists, else
+none (built-in defaults plus the environment); see `config_path`.
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ ENV_PREFIX = "SWITCHBOARD_"
 SECRET_ENV = "SWITCHBOARD_AMI_SECRET"
 TOKEN_ENV = "SWITCHBOARD_HTTP_TOKEN"
 PEPPER_ENV = "SWITCHBOARD_CTI_PEPPER"
+CONFIG_ENV = "SWITCHBOARD_CONFIG"
+DEFAULT_CONFIG = Path("/etc/switchboard/settings.yaml")
+LOG_FORMATS = ("plain", "json")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 SECRET_FIELDS = ("ami_secret", "http_token", "cti_pepper")
 
@@ -93,10 +99,12 @@ class RedisSettings:
     """The shared Redis store."""
 
     url: str = "redis://127.0.0.1:6379/0"
-    timeout: float = 0.5
+    timeout: float = 0.5            # socket timeout: the longest any one Redis reply may take
+    max_connections: int = 64       # the one shared client's pool (blocking: a full pool waits, it does not fail)
+    pool_timeout: float = 1.0       # seconds a command may wait for a free connection before it fails
 
     def check(self) -> list[tuple[str, str]]:
-        out = _positive(self, "timeout")
+        out = _positive(self, "timeout", "max_connections", "pool_timeout")
         if not self.url.startswith(("redis://", "rediss://", "unix://")):
             out.append(("url", "must start with redis://, rediss:// or unix://"))
         return out
@@ -104,16 +112,28 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class HTTPSettings:
-    """The HTTP side: /metrics, /healthz, /readyz."""
+    """The HTTP side: /metrics, /healthz, /readyz, the agent API and screen-pop streams, and its limits."""
 
     host: str = "127.0.0.1"
     port: int = 8080
     token_file: str | None = None
+    idle_timeout: float = 30.0
+    max_connections: int = 256
+    max_body_bytes: int = 1048576
+    max_streams: int = 200
+    max_streams_per_agent: int = 4
+    descriptor_reserve: int = 512
 
     def check(self) -> list[tuple[str, str]]:
         out = _port("port", self.port, allow_zero=True)
+        out += _positive(self, "idle_timeout", "max_connections", "max_body_bytes", "max_streams",
+                         "max_streams_per_agent", "descriptor_reserve")
+        if self.max_streams > self.max_connections:
+            out.append(("max_streams", "must be at most http.max_connections (each stream holds a connection)"))
         if self.token_file is not None and not Path(self.token_file).is_file():
-            out.append(("token_file", f"{self.token_file} is not a readable file"))
+            what = "a folder" if Path(self.token_file).is_dir() else "missing"
+            out.append(("token_file", f"{self.token_file} is {what}; point it at a file holding the token "
+                                      f"(one line), or set {TOKEN_ENV}"))
         return out
 
 
@@ -144,7 +164,7 @@ class CTISettings:
     default_region: str = "GB"
     segments: tuple[str, ...] = ("vip", "gold", "standard", "at-risk")
     default_segment: str = "standard"
-    lookup_budget: float = 0.05
+    lookup_budget: float = 0.3
     pepper_file: str | None = None
     crm_url: str | None = None
     crm_timeout: float = 0.3
@@ -190,11 +210,15 @@ class LogSettings:
     """Logging."""
 
     level: str = "INFO"
+    format: str = "plain"  # plain (timestamped, without one under journald) or json (one object per line)
 
     def check(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
         if self.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            return [("level", "must be one of DEBUG, INFO, WARNING, ERROR")]
-        return []
+            out.append(("level", "must be one of DEBUG, INFO, WARNING, ERROR"))
+        if self.format not in LOG_FORMATS:
+            out.append(("format", f"must be one of {', '.join(LOG_FORMATS)}"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -350,6 +374,18 @@ def _read_env(env: Mapping[str, str], problems: list[Problem]) -> Found:
     return found
 
 
+def config_path(given: Path | None, env: Mapping[str, str] | None = None,
+                default: Path = DEFAULT_CONFIG) -> Path | None:
+    """The settings file to read: the one given (`--config`), else `SWITCHBOARD_CONFIG`, else `default` when it
+    exists; None means no file (built-in defaults plus the environment)."""
+    env = os.environ if env is None else env
+    if given is not None:
+        return given
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    return default if default.is_file() else None
+
+
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings file (if any), apply environment overrides, check everything; raise SettingsError."""
     env = os.environ if env is None else env
@@ -376,8 +412,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         built[section] = obj
     given = {name: place for name, (_, place) in values.items()}
     secret = _ami_secret(built["ami"], env, given.get("ami.secret_file", Place("ami.secret_file")), problems)
-    token = env.get(TOKEN_ENV) or (Path(built["http"].token_file).read_text(encoding="utf-8").strip()
-                                   if built["http"].token_file else "")
+    token = env.get(TOKEN_ENV) or _http_token(built["http"], given.get("http.token_file", Place("http.token_file")),
+                                              problems)
     if not token and built["http"].host not in LOOPBACK:
         problems.append(Problem(given.get("http.host", Place("http.host")),
                                 f"http.host is {built['http'].host}: state-changing endpoints need a token when "
@@ -387,6 +423,19 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     pepper = env.get(PEPPER_ENV) or (Path(built["cti"].pepper_file).read_text(encoding="utf-8").strip()
                                      if built["cti"].pepper_file else "")
     return Settings(**built, ami_secret=secret, http_token=token, cti_pepper=pepper)
+
+
+def _http_token(http: HTTPSettings, token_file_place: Place, problems: list[Problem]) -> str:
+    """The token from `http.token_file`; a file that cannot be read is a problem at its place (check() has
+    already named a missing file or a folder)."""
+    if http.token_file is None or not Path(http.token_file).is_file():
+        return ""
+    try:
+        return Path(http.token_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        problems.append(Problem(token_file_place, f"http.token_file: cannot read {http.token_file} ({reason})"))
+        return ""
 
 
 def _ami_secret(ami: AMISettings, env: Mapping[str, str], secret_file_place: Place,

@@ -1,6 +1,8 @@
 """The `menu` node: plays a prompt and reads a choice of one or more keys, asking again after wrong keys or silence."""
 from __future__ import annotations
 
+import bisect
+
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -40,10 +42,17 @@ class MenuNode(NodeSpec):
         return key
 
 
+MAX_CHOICES = 1_000  # every 3-key choice; more would be a directory, not a menu (and slow to check)
+
+
 def check_choices(value: Any, place: Place, report: Report) -> Any:
     """Menu keys (one or more DTMF keys, none a prefix of another) → node names."""
     if not isinstance(value, dict) or not value:
         report(place, "expected a mapping of keys to nodes, e.g. {\"1\": sales, \"2\": support}")
+        return None
+    if len(value) > MAX_CHOICES:
+        report(place, f"the menu has {len(value)} choices; the limit is {MAX_CHOICES}: split it into menus that "
+                      "lead to each other")
         return None
     out: dict[str, str] = {}
     places: dict[str, Place] = {}
@@ -61,12 +70,18 @@ def check_choices(value: Any, place: Place, report: Report) -> Any:
             continue
         out[keys] = target
         places[keys] = p
+    order = {key: index for index, key in enumerate(out)}
+    ordered = sorted(out)  # the keys a key is a prefix of follow it directly in sorted order
     for a in out:
-        for b in out:
-            if a != b and b.startswith(a):
-                report(places[a],
-                       f"menu key {a!r} is a prefix of {b!r}: the caller could never reach {b!r} reliably; "
-                       "make keys the same length")
+        longer = []
+        for b in ordered[bisect.bisect_right(ordered, a):]:
+            if not b.startswith(a):
+                break
+            longer.append(b)
+        for b in sorted(longer, key=order.__getitem__):
+            report(places[a],
+                   f"menu key {a!r} is a prefix of {b!r}: the caller could never reach {b!r} reliably; "
+                   "make keys the same length")
     return out
 
 

@@ -98,6 +98,7 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
         await channel.set_variable(channel_variables.FALLBACK_REASON, ROUTER_UNREACHABLE)
         await channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FALLBACK)
         return None
+    state.waited = done.waited
     if done.result == "answered":
         state.outcome = "routed"
         state.destination = f"agent:{done.agent}"

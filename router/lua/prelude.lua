@@ -1,5 +1,9 @@
 -- Shared functions of every router script. route_store.build_scripts puts `local P = '<key prefix>'` before this
 -- file and each script's body after it (included once at start, never pasted into the script files).
+-- Index design (docs/router-indexes.md): free agents in `idle:<skill>:<level>:<lang>` (lang `*` = any) scored by
+-- idle_since; waiting calls in `wq:<skill>:<level>:<lang>:<class>` ordered by priority (see line_class), the
+-- non-empty lines of a skill in `wqlines:<skill>` with their head's score; `relax` and `relax:<skill>` hold each waiting call's next
+-- relaxation time, so a step that came due is never missed.
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -11,12 +15,14 @@ local function parse_skills(text)
   end
   return out, order
 end
--- effective requirement of a call after waiting `waited` seconds: levels, added skills, overflow
+-- effective requirement of a call after waiting `waited` seconds: levels, added skills, overflow, and the time
+-- (seconds after enqueue) of the next step still to come, or nil
 local function requirement(call, waited)
   local levels, order = parse_skills(call.skills)
-  local added, overflow, relaxed = {}, false, {}
+  local added, overflow, relaxed, next_after = {}, false, {}, nil
   for after, kind, value in string.gmatch(call.steps or '', '([%d%.]+)|(%a)|([^;]*);') do
-    if tonumber(after) <= waited then
+    local at = tonumber(after)
+    if at <= waited then
       if kind == 'L' then
         local cap = tonumber(value)
         for _, s in ipairs(order) do if levels[s] > cap then levels[s] = cap end end
@@ -27,9 +33,11 @@ local function requirement(call, waited)
       elseif kind == 'O' then
         overflow = true
       end
+    elseif next_after == nil or at < next_after then
+      next_after = at
     end
   end
-  return levels, order, added, overflow, relaxed
+  return levels, order, added, overflow, relaxed, next_after
 end
 local function hash(key)
   local flat = redis.call('HGETALL', key)
@@ -37,18 +45,35 @@ local function hash(key)
   for i = 1, #flat, 2 do out[flat[i]] = flat[i + 1] end
   return out
 end
-local function idle_score(level, idle_since)
-  return (10 - level) * 1e13 + idle_since
+-- only the named fields of a hash (a decision reads what it needs, not whole records)
+local function fields(key, names)
+  local values = redis.call('HMGET', key, unpack(names))
+  local out = {}
+  for i, name in ipairs(names) do if values[i] then out[name] = values[i] end end
+  return out
+end
+local function lang_list(langs)
+  local out = {'*'}
+  for l in string.gmatch(langs or '', '[^,]+') do out[#out + 1] = l end
+  return out
+end
+local function idle_key(skill, level, lang)
+  return P .. 'idle:' .. skill .. ':' .. level .. ':' .. lang
 end
 local function add_idle(id, agent)
-  local _, order = parse_skills(agent.skills)
-  local levels = parse_skills(agent.skills)
+  local levels, order = parse_skills(agent.skills)
   local since = tonumber(agent.idle_since) or 0
-  for _, s in ipairs(order) do redis.call('ZADD', P .. 'idle:' .. s, idle_score(levels[s], since), id) end
+  local langs = lang_list(agent.langs)
+  for _, s in ipairs(order) do
+    for _, l in ipairs(langs) do redis.call('ZADD', idle_key(s, levels[s], l), since, id) end
+  end
 end
 local function remove_idle(id, agent)
-  local _, order = parse_skills(agent.skills)
-  for _, s in ipairs(order) do redis.call('ZREM', P .. 'idle:' .. s, id) end
+  local levels, order = parse_skills(agent.skills)
+  local langs = lang_list(agent.langs)
+  for _, s in ipairs(order) do
+    for _, l in ipairs(langs) do redis.call('ZREM', idle_key(s, levels[s], l), id) end
+  end
 end
 local function set_state(id, state, reason, now)
   redis.call('HSET', P .. 'agent:' .. id, 'state', state, 'reason', reason or '', 'since', now)
@@ -72,15 +97,45 @@ local function fits(agent, levels, order, added, lang, now)
   if best ~= nil then return 1, best end
   return nil, short
 end
--- best available agent for a call: preferred agent, then base skills by level then longest idle, then added skills
+-- the fields of a free agent a call decision reads: state, penalty, languages, the call's skills, and what a
+-- reservation needs (skills and langs to leave the indexes, endpoint for the reply)
+local function agent_fields(id, order, added)
+  local names = {'state', 'skip_until', 'langs', 'idle_since', 'skills', 'endpoint'}
+  for _, s in ipairs(order) do names[#names + 1] = 's:' .. s end
+  for _, s in ipairs(added) do names[#names + 1] = 's:' .. s end
+  return fields(P .. 'agent:' .. id, names)
+end
+local CALL_FIELDS = {'state', 'enq', 'base', 'aging', 'lang', 'skills', 'steps', 'wq', 'queue'}
+local function call_fields(uid)
+  return fields(P .. 'call:' .. uid, CALL_FIELDS)
+end
+-- the `passed over` part of an explanation: the first few free agents ranked before `winner` in the any-language
+-- lines of the first skill that do not fit (at most 5 looked at per level: bounded, for people, not for the pick)
+local function passed_over(first, need, winner, winner_level, levels, order, lang, now)
+  local passed = {}
+  local lowest = winner_level or need
+  for level = 10, lowest, -1 do
+    if #passed >= 5 then break end
+    for _, id in ipairs(redis.call('ZRANGE', idle_key(first, level, '*'), 0, 4)) do
+      if id == winner or #passed >= 5 then break end
+      local a = agent_fields(id, order, {})
+      local tier, short = fits(a, levels, order, {}, lang, now)
+      if tier == nil then passed[#passed + 1] = id .. ' (' .. short .. ')' end
+    end
+  end
+  return passed
+end
+-- best available agent for a call: preferred agent, then base skills by level then longest idle, then added skills.
+-- Reads the free-agent lines of the first skill from level 10 down to the required level, in the call's language
+-- (O(10 log n) plus the agents passed over for a second required skill or a ring-no-answer penalty)
 local function find_agent(call, now)
   local waited = (now - tonumber(call.enq)) / 1000
   local levels, order, added, overflow, relaxed = requirement(call, waited)
   local lang = call.lang or ''
+  local lkey = lang ~= '' and lang or '*'
   local looked = 0
-  local passed = {}  -- the first few free agents skipped, with the reason (for `route explain`)
   if call.pref and call.pref ~= '' then
-    local a = hash(P .. 'agent:' .. call.pref)
+    local a = agent_fields(call.pref, order, added)
     if a.state == 'available' then
       looked = looked + 1
       local tier = fits(a, levels, order, added, lang, now)
@@ -89,53 +144,58 @@ local function find_agent(call, now)
   end
   if #order > 0 then
     local first = order[1]
-    local limit = (10 - levels[first] + 1) * 1e13
-    local offset = 0
-    while true do
-      local ids = redis.call('ZRANGEBYSCORE', P .. 'idle:' .. first, '-inf', '(' .. limit, 'LIMIT', offset, 64)
-      if #ids == 0 then break end
-      for _, id in ipairs(ids) do
-        looked = looked + 1
-        local a = hash(P .. 'agent:' .. id)
-        if a.state == 'available' then
-          local tier, fit = fits(a, levels, order, {}, lang, now)
-          if tier ~= nil then
-            local why = first .. ' level ' .. fit .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's'
+    local need = math.max(1, levels[first])
+    for level = 10, need, -1 do
+      local key = idle_key(first, level, lkey)
+      local offset = 0
+      while true do
+        local ids = redis.call('ZRANGE', key, offset, offset + 15)
+        if #ids == 0 then break end
+        for _, id in ipairs(ids) do
+          looked = looked + 1
+          local a = agent_fields(id, order, {})
+          if a.state == 'available' and fits(a, levels, order, {}, lang, now) ~= nil then
+            local why = first .. ' level ' .. level .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's'
+            local passed = passed_over(first, need, id, level, levels, order, lang, now)
             if #passed > 0 then why = why .. '; passed over ' .. table.concat(passed, ', ') end
             return id, a, why, looked, overflow, relaxed
-          elseif #passed < 5 then
-            passed[#passed + 1] = id .. ' (' .. fit .. ')'
           end
         end
+        offset = offset + #ids
       end
-      offset = offset + #ids
     end
   end
   local best_id, best_agent, best_key, best_why = nil, nil, nil, nil
   for _, s in ipairs(added) do
-    local offset = 0
-    local found = false
-    while not found do
-      local ids = redis.call('ZRANGE', P .. 'idle:' .. s, offset, offset + 63, 'WITHSCORES')
-      if #ids == 0 then break end
-      for i = 1, #ids, 2 do
-        local id = ids[i]
-        looked = looked + 1
-        local a = hash(P .. 'agent:' .. id)
-        if a.state == 'available' and fits(a, levels, order, {s}, lang, now) ~= nil then
-          local key = tonumber(ids[i + 1])
-          if best_key == nil or key < best_key then
-            best_id, best_agent, best_key = id, a, key
-            best_why = 'relaxed to ' .. s .. ' level ' .. (a['s:' .. s] or '?') .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's'
+    for level = 10, 1, -1 do
+      local key = idle_key(s, level, lkey)
+      local offset, found = 0, false
+      while not found do
+        local ids = redis.call('ZRANGE', key, offset, offset + 15, 'WITHSCORES')
+        if #ids == 0 then break end
+        for i = 1, #ids, 2 do
+          local id = ids[i]
+          looked = looked + 1
+          local a = agent_fields(id, order, {s})
+          if a.state == 'available' and fits(a, levels, order, {s}, lang, now) ~= nil then
+            local rank = (10 - level) * 1e13 + tonumber(ids[i + 1])
+            if best_key == nil or rank < best_key or (rank == best_key and id < best_id) then
+              best_id, best_agent, best_key = id, a, rank
+              best_why = 'relaxed to ' .. s .. ' level ' .. level .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's'
+            end
+            found = true
+            break
           end
-          found = true
-          break
         end
+        offset = offset + #ids / 2
       end
-      offset = offset + 64
+      if found then break end
     end
   end
-  if best_id == nil and #passed > 0 then best_why = 'passed over ' .. table.concat(passed, ', ') end
+  if best_id == nil and #order > 0 then
+    local passed = passed_over(order[1], math.max(1, levels[order[1]]), nil, nil, levels, order, lang, now)
+    if #passed > 0 then best_why = 'passed over ' .. table.concat(passed, ', ') end
+  end
   return best_id, best_agent, best_why, looked, overflow, relaxed
 end
 local function explain(uid, line)
@@ -144,26 +204,92 @@ local function explain(uid, line)
   redis.call('LTRIM', key, -50, -1)
   redis.call('EXPIRE', key, 86400)
 end
-local function unqueue(uid, call)
-  for key in string.gmatch(call.wq or '', '%S+') do redis.call('ZREM', key, uid) end
-  redis.call('HSET', P .. 'call:' .. uid, 'wq', '')
+-- the lines of waiting calls: `wq:<skill>:<level>:<lang>:<class>`; `wqlines:<skill>` holds the non-empty ones,
+-- each scored with its first call's score (so a freed agent learns every head priority in one read)
+local function line_skill(key)
+  return string.match(key, 'wq:([^:]+):%d+:[^:]+:[^:]+$')
+end
+local function line_changed(key, skill)
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', P .. 'wqlines:' .. skill, key)
+  else
+    redis.call('ZADD', P .. 'wqlines:' .. skill, first[2], key)
+  end
+end
+local function drop_from_line(key, uid)
+  redis.call('ZREM', key, uid)
+  line_changed(key, line_skill(key) or '')
+end
+-- out of the relaxation schedule: `relax` (every call, for the sweep) and `relax:<skill>` (per skill the call will
+-- be in after its next step, for freed agents); `relaxing` holds uid → "enq base aging skill,skill"
+local function drop_relax(uid)
+  local info = redis.call('HGET', P .. 'relaxing', uid)
+  if info then
+    for s in string.gmatch(string.match(info, '%S+ %S+ %S+ (%S*)') or '', '[^,]+') do
+      redis.call('ZREM', P .. 'relax:' .. s, uid)
+    end
+    redis.call('HDEL', P .. 'relaxing', uid)
+  end
+  redis.call('ZREM', P .. 'relax', uid)
+end
+-- out of the waiting lines (kept in the gauges' queue)
+local function unindex(uid, call)
+  for key in string.gmatch(call.wq or '', '%S+') do drop_from_line(key, uid) end
+  drop_relax(uid)
   call.wq = ''
+end
+local function unqueue(uid, call)
+  unindex(uid, call)
+  redis.call('HSET', P .. 'call:' .. uid, 'wq', '')
   redis.call('ZREM', P .. 'qwait:' .. (call.queue or ''), uid)
 end
--- a waiting call is indexed under its first required skill and, once relaxation adds them, under the added
--- skills, per aging rate: a freed agent only looks at the lines for skills it has
-local function enqueue(uid, call, now)
-  unqueue(uid, call)
-  local _, order, added = requirement(call, (now - tonumber(call.enq)) / 1000)
-  local class = call.aging or '0'
-  local score = (tonumber(call.aging) or 0) * tonumber(call.enq) / 1000 - (tonumber(call.base) or 0)
+-- a call's class and score in its lines. With an aging rate a > 0 the class is `a` and the score a * enq_s - base
+-- (lowest = highest priority base + a * (now - enq), the same order at every `now`); without aging the class is
+-- `0/<base>` (one class per priority) and the score enq_ms (lowest = longest wait, the tie rule)
+local function line_class(call)
+  local aging = tonumber(call.aging) or 0
+  if aging == 0 then return '0/' .. (call.base or '0'), tonumber(call.enq) end
+  return call.aging, aging * tonumber(call.enq) / 1000 - (tonumber(call.base) or 0)
+end
+-- a waiting call is in the line of its first required skill at its current (relaxed) level and, once relaxation
+-- adds skills, in the level-1 lines of the added skills; in its language's lines (`*` when none asked), per class.
+-- Its next relaxation time is in `relax` until a step applies (then it is indexed again).
+local function reindex(uid, call, now)
+  unindex(uid, call)
+  local levels, order, added, overflow, _, next_after = requirement(call, (now - tonumber(call.enq)) / 1000)
+  local class, score = line_class(call)
+  local lang = (call.lang and call.lang ~= '') and call.lang or '*'
   local keys = {}
-  if order[1] then keys[#keys + 1] = P .. 'wq:' .. order[1] .. ':' .. class end
-  for _, s in ipairs(added) do keys[#keys + 1] = P .. 'wq:' .. s .. ':' .. class end
-  for _, key in ipairs(keys) do redis.call('ZADD', key, score, uid) end
-  redis.call('SADD', P .. 'classes', class)
+  if not overflow then
+    local lines = {}
+    if order[1] then lines[#lines + 1] = {order[1], math.max(1, levels[order[1]])} end
+    for _, s in ipairs(added) do lines[#lines + 1] = {s, 1} end
+    for _, line in ipairs(lines) do
+      local key = P .. 'wq:' .. line[1] .. ':' .. line[2] .. ':' .. lang .. ':' .. class
+      redis.call('ZADD', key, score, uid)
+      line_changed(key, line[1])
+      keys[#keys + 1] = key
+    end
+    if next_after then
+      local at = tonumber(call.enq) + next_after * 1000
+      local _, next_order, next_added, next_overflow = requirement(call, next_after)
+      local skills, listed = {}, {}
+      if not next_overflow then
+        for _, s in ipairs({next_order[1], unpack(next_added)}) do
+          if not listed[s] then listed[s] = true; skills[#skills + 1] = s end
+        end
+      end
+      redis.call('ZADD', P .. 'relax', at, uid)
+      for _, s in ipairs(skills) do redis.call('ZADD', P .. 'relax:' .. s, at, uid) end
+      redis.call('HSET', P .. 'relaxing', uid, call.enq .. ' ' .. (call.base or '0') .. ' ' .. (call.aging or '0') .. ' ' .. table.concat(skills, ','))
+    end
+  end
   redis.call('HSET', P .. 'call:' .. uid, 'wq', table.concat(keys, ' '))
   call.wq = table.concat(keys, ' ')
+end
+local function enqueue(uid, call, now)
+  reindex(uid, call, now)
   redis.call('ZADD', P .. 'qwait:' .. (call.queue or ''), tonumber(call.enq), uid)
 end
 local function reserve(uid, call, id, agent, now, ttl_ms, why)
@@ -173,43 +299,108 @@ local function reserve(uid, call, id, agent, now, ttl_ms, why)
   redis.call('ZADD', P .. 'reserved', now + ttl_ms, id)
   unqueue(uid, call)
   redis.call('HSET', P .. 'call:' .. uid, 'state', 'offered', 'agent', id)
+  redis.call('ZADD', P .. 'offerlog', now, uid .. ' ' .. id)
   redis.call('PUBLISH', P .. 'offers', uid .. ' ' .. id)
   explain(uid, now .. ' assigned ' .. id .. ': ' .. (why or ''))
 end
--- the highest-priority waiting call this agent can serve now (looking only at the lines of its skills)
+-- the highest-priority waiting call this agent can serve now. The lines it may take calls from are those of its
+-- skills at levels up to its own, in its languages and `*` (from `wqlines:<skill>`, one read per skill). A line's
+-- first call has the line's highest priority, known from its score alone, so the lines are read best head first and the search stops
+-- when no head can beat the best call found: calls are read only while they could win. The calls whose
+-- relaxation step came due but which are not indexed again yet (`relax` up to now) are looked at too, so the pick
+-- is as if there were no indexes.
 local function find_call(id, agent, now)
   local best_uid, best_call, best_priority, looked = nil, nil, nil, 0
-  local _, skills = parse_skills(agent.skills)
-  for _, class in ipairs(redis.call('SMEMBERS', P .. 'classes')) do
-    for _, skill in ipairs(skills) do
-      local key = P .. 'wq:' .. skill .. ':' .. class
-      local offset = 0
-      local done = false
-      while not done do
-        local uids = redis.call('ZRANGE', key, offset, offset + 31)
-        if #uids == 0 then break end
-        for _, uid in ipairs(uids) do
-          looked = looked + 1
-          local call = hash(P .. 'call:' .. uid)
-          if call.state == 'waiting' then
-            local waited = (now - tonumber(call.enq)) / 1000
-            local levels, order, added, overflow = requirement(call, waited)
-            if not overflow and fits(agent, levels, order, added, call.lang or '', now) ~= nil then
-              local priority = (tonumber(call.base) or 0) + (tonumber(call.aging) or 0) * waited
-              if best_priority == nil or priority > best_priority
-                 or (priority == best_priority and tonumber(call.enq) < tonumber(best_call.enq)) then
-                best_uid, best_call, best_priority = uid, call, priority
-              end
-              done = true
-              break
-            end
-          else
-            redis.call('ZREM', key, uid)  -- left, offered or overflowed: drop the stale entry
-          end
-        end
-        offset = offset + 32
+  local seen = {}
+  local now_s = now / 1000
+  local function consider(uid, call)
+    looked = looked + 1
+    local waited = (now - tonumber(call.enq)) / 1000
+    local levels, order, added, overflow = requirement(call, waited)
+    if overflow or fits(agent, levels, order, added, call.lang or '', now) == nil then return false end
+    local priority = (tonumber(call.base) or 0) + (tonumber(call.aging) or 0) * waited
+    if best_priority == nil or priority > best_priority
+       or (priority == best_priority and tonumber(call.enq) < tonumber(best_call.enq)) then
+      best_uid, best_call, best_priority = uid, call, priority
+    end
+    return true
+  end
+  local levels, skills = parse_skills(agent.skills)
+  local speaks = {['*'] = true}
+  for l in string.gmatch(agent.langs or '', '[^,]+') do speaks[l] = true end
+  local lines = {}
+  for _, skill in ipairs(skills) do
+    local listed = redis.call('ZRANGE', P .. 'wqlines:' .. skill, 0, -1, 'WITHSCORES')
+    for i = 1, #listed, 2 do
+      local key = listed[i]
+      local level, lang, class = string.match(key, ':(%d+):([^:]+):([^:]+)$')
+      if level and tonumber(level) <= levels[skill] and speaks[lang] then
+        local aging, base = string.match(class, '^([^/]+)/(.+)$')
+        local line = {key = key, offset = 0, aging = tonumber(aging or class) or 0, base = tonumber(base)}
+        line.priority = line.base or (line.aging * now_s - tonumber(listed[i + 1]))
+        line.uid = false  -- the head's uid is read only if the line comes up
+        lines[#lines + 1] = line
       end
     end
+  end
+  local function head(line)
+    local page = redis.call('ZRANGE', line.key, line.offset, line.offset, 'WITHSCORES')
+    if #page == 0 then line.uid = nil; return end
+    line.uid = page[1]
+    line.priority = line.base or (line.aging * now_s - tonumber(page[2]))
+  end
+  while true do
+    local top = nil
+    for _, line in ipairs(lines) do
+      if line.uid ~= nil and (top == nil or line.priority > top.priority) then top = line end
+    end
+    if top == nil or (best_priority ~= nil and top.priority < best_priority - 1e-6) then break end
+    if top.uid == false then
+      head(top)  -- the head itself, then choose again
+    else
+      local uid = top.uid
+      if seen[uid] == nil then
+        local call = call_fields(uid)
+        if call.state ~= 'waiting' then
+          seen[uid] = false
+          drop_from_line(top.key, uid)  -- left, offered or expired: drop the stale entry
+          top.offset = top.offset - 1
+        else
+          seen[uid] = consider(uid, call)
+        end
+      end
+      top.offset = top.offset + 1
+      if seen[uid] and top.base then top.uid = nil else head(top) end  -- without aging, the rest waited less
+    end
+  end
+  -- steps that came due for calls that will be in lines of its skills: their priorities come from one read of
+  -- `relaxing` (uid → "enq base aging skills"); the calls are read best first, only while they could win
+  local due, listed = {}, {}
+  for _, skill in ipairs(skills) do
+    for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax:' .. skill, '-inf', now, 'LIMIT', 0, 4000)) do
+      if not listed[uid] then listed[uid] = true; due[#due + 1] = uid end
+    end
+  end
+  local ranked = {}
+  for start = 1, #due, 500 do
+    local chunk = {}
+    for i = start, math.min(#due, start + 499) do chunk[#chunk + 1] = due[i] end
+    local infos = redis.call('HMGET', P .. 'relaxing', unpack(chunk))
+    for i, uid in ipairs(chunk) do
+      local enq, base, aging = string.match(infos[i] or '', '^(%S+) (%S+) (%S+)')
+      if enq and seen[uid] == nil then
+        local priority = tonumber(base) + tonumber(aging) * (now - tonumber(enq)) / 1000
+        ranked[#ranked + 1] = {uid, priority, tonumber(enq)}
+      end
+    end
+  end
+  table.sort(ranked, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[3] < b[3]) end)
+  for _, entry in ipairs(ranked) do
+    -- in (priority, -wait) order: once an entry cannot beat the best call, no later one can
+    if best_priority ~= nil and (entry[2] < best_priority - 1e-6
+       or (entry[2] <= best_priority + 1e-6 and entry[3] >= tonumber(best_call.enq))) then break end
+    local call = call_fields(entry[1])
+    if call.state == 'waiting' then seen[entry[1]] = consider(entry[1], call) end
   end
   return best_uid, best_call, best_priority, looked
 end
@@ -235,4 +426,17 @@ local function agent_free(id, now, ttl_ms, keep_idle_since)
   end
   add_idle(id, agent)
   return false
+end
+-- index again the waiting calls whose relaxation step came due (at most `limit`); returns how many
+local function catch_up_relaxation(now, limit)
+  local due = redis.call('ZRANGEBYSCORE', P .. 'relax', '-inf', now, 'LIMIT', 0, limit)
+  for _, uid in ipairs(due) do
+    local call = call_fields(uid)
+    if call.state == 'waiting' then
+      reindex(uid, call, now)
+    else
+      drop_relax(uid)
+    end
+  end
+  return #due
 end

@@ -1,4 +1,5 @@
--- ARGV: now-independent sweep; ttl_ms → returns flat list of uids assigned while freeing expired agents
+-- ARGV: ttl_ms → returns flat list of uids assigned while freeing expired agents. Also indexes again the waiting
+-- calls whose relaxation step came due (bounded per run) and trims the offer log to its last minute.
 local now = now_ms()
 local ttl_ms = tonumber(ARGV[1])
 local assigned = {}
@@ -40,4 +41,6 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'skipping', '-inf', now, 'L
     if uid then assigned[#assigned + 1] = uid end
   end
 end
+catch_up_relaxation(now, 10)
+redis.call('ZREMRANGEBYSCORE', P .. 'offerlog', '-inf', now - 60000)
 return assigned

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import asterisk.manager
+
 REPO = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO / "asterisk-conf"
 DEFAULT_ROOT = Path(os.environ.get("SANDBOX_DIR", REPO / ".sandbox" / "asterisk-root"))
@@ -210,34 +212,29 @@ def http_get(url: str, timeout: float = 2) -> tuple[int, str]:
 class AMIWatcher:
     """A second AMI session on the sandbox that records events, so tests check what Asterisk itself reported.
 
-    A reader thread logs in with the sandbox's manager user and keeps every event as a dict; `wait_for` blocks on a
-    condition variable until a matching event arrives (no polling).
+    It is pyst2's `asterisk.manager` (threads and blocking sockets): a client that shares no code with Switchboard's
+    own AMI client (cti/ami_client.py over panoramisk), so a bug there cannot hide in what the tests observe. Its
+    dispatch thread hands each event here as a dict; `wait_for` blocks on a condition variable until a matching
+    event arrives (no polling).
     """
 
     def __init__(self, secret: str, port: int = 5038) -> None:
         self.events: list[dict[str, str]] = []
         self._changed = threading.Condition()
-        self._sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self._sock.sendall(f"Action: Login\r\nUsername: switchboard\r\nSecret: {secret}\r\n"
-                           "Events: call\r\n\r\n".encode())
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
+        self._manager = asterisk.manager.Manager()
+        self._manager.register_event("*", self._record)
+        self._manager.connect("127.0.0.1", port)
+        # pyst2's login() cannot ask for event classes: the same Login action, with `Events: call`
+        reply = self._manager.send_action({"Action": "Login", "Username": "switchboard", "Secret": secret,
+                                           "Events": "call"})
+        if reply.get_header("Response") != "Success":
+            self._manager.close()
+            raise SandboxError(f"AMI observer login refused: {reply.get_header('Message')}")
 
-    def _read(self) -> None:
-        buffer = b""
-        try:
-            while chunk := self._sock.recv(65536):
-                buffer += chunk
-                while b"\r\n\r\n" in buffer:
-                    block, buffer = buffer.split(b"\r\n\r\n", 1)
-                    fields = dict(line.split(": ", 1) for line in block.decode(errors="replace").split("\r\n")
-                                  if ": " in line)
-                    if "Event" in fields:
-                        with self._changed:
-                            self.events.append(fields)
-                            self._changed.notify_all()
-        except OSError:
-            return  # closed by close()
+    def _record(self, event: asterisk.manager.Event, manager: asterisk.manager.Manager) -> None:
+        with self._changed:
+            self.events.append(dict(event.headers))
+            self._changed.notify_all()
 
     def wait_for(self, match: Callable[[dict[str, str]], bool], timeout: float, what: str) -> dict[str, str]:
         with self._changed:
@@ -248,10 +245,9 @@ class AMIWatcher:
 
     def close(self) -> None:
         try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
+            self._manager.close()  # Logoff, then its threads end when Asterisk closes the connection
+        except (asterisk.manager.ManagerException, OSError, ValueError):
+            pass  # the connection is gone already (Asterisk stopped or dropped it): pyst2 writes to a closed file
 
 
 @dataclass

@@ -38,6 +38,12 @@ def test_caller_presses_digit_and_reaches_agent(asterisk: AsteriskSandbox, redis
     assert record["outcome"] == "routed"
     assert service.metric("switchboard_ivr_calls_total", 'flow="first",outcome="routed"') == 1
     assert service.metric("switchboard_agi_sessions_total", 'outcome="completed"') == 1
+    uniqueid = next(iter(new)).split("{", 1)[1].rstrip("}")  # sb:call:{<uniqueid>}
+    # the service's one line for the finished call: its uniqueid, flow, outcome, agent; not the caller's number
+    ended_lines = [line for line in service.log_file.read_text().splitlines() if " ended: " in line]
+    assert len(ended_lines) == 1 and f"call {uniqueid} ended: flow=first outcome=routed queue=- " \
+        "agent=PJSIP/agent1 wait=-" in ended_lines[0], ended_lines
+    assert "1632960123" not in ended_lines[0]
 
 
 def test_service_down_sends_caller_to_fallback_agent(asterisk: AsteriskSandbox, sipp: SippFactory) -> None:

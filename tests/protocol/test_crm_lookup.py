@@ -26,6 +26,9 @@ class CRM(BaseHTTPRequestHandler):
         if number == "%2B442079460001":
             body = json.dumps({"id": "crm-1", "name": "Ada", "segment": "gold", "open_cases": [{"id": "K-9"}]})
             self.send_response(200)
+        elif number == "%2B442079460555":  # a CRM answer that would reach SET VARIABLE CHANNEL(language)
+            body = json.dumps({"id": "crm-5", "name": "Eve", "segment": "gold", "language": "../../../etc/x"})
+            self.send_response(200)
         elif number == "%2B442079460666":
             body = "<html>oops</html>"
             self.send_response(200)
@@ -74,3 +77,10 @@ async def test_miss_is_cached_errors_are_not(crm_url: str) -> None:
     assert await crm("+442079460777") is None  # times out after 0.3 s
     assert await crm("+442079460666") is None  # garbage
     assert await crm("+442079460666") is None and crm.requests == 4
+
+
+async def test_an_answer_breaking_the_import_rules_is_no_customer(crm_url: str) -> None:
+    """A CRM answer is checked like an import row: a path as `language` is refused, not passed to the channel."""
+    crm = _lookup(crm_url, [0.0])
+    assert await crm("+442079460555") is None
+    assert await crm("+442079460001") is not None  # a valid answer still is a customer

@@ -80,7 +80,7 @@ async def test_secret_is_stored_hashed_and_verifies(store: CtiStore, redis_serve
     assert await store.verify("c1", "4321")
     assert not await store.verify("c1", "1234")
     assert customer_key("c1") == "sb:{cust}:customer:c1"
-    other_pepper = CtiStore(redis, 1.0, b"another-pepper")
+    other_pepper = CtiStore(redis, b"another-pepper")
     assert not await other_pepper.verify("c1", "4321")
 
 
@@ -119,6 +119,19 @@ async def test_import_reports_bad_rows_and_writes_good_ones(store: CtiStore, tmp
     assert ada.name == "Ada Lovelace" and ada.segment == "vip"
     assert await store.verify("c1", "4321")
     assert await store.get("c2") is None
+
+
+async def test_a_non_utf8_byte_refuses_the_file_at_its_line(store: CtiStore, tmp_path: Path) -> None:
+    """One byte that is not UTF-8 refuses the whole file with its line; nothing of the file is written."""
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b"id,name,phones,segment\n"
+                     b"c1,Ada,+442079460001,vip\n"
+                     b"c2,Ren\xe9e,+442079460002,gold\n")
+    with pytest.raises(ValueError) as refused:
+        await import_file(path, store, RULES)
+    assert str(refused.value) == (f"{path}:3: not valid UTF-8 (byte 0xe9); save the file as UTF-8 and import again "
+                                  "(nothing was imported)")
+    assert await store.get("c1") is None
 
 
 async def test_export_then_import_round_trips(store: CtiStore, redis: Redis, tmp_path: Path) -> None:

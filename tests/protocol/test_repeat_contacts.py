@@ -16,7 +16,7 @@ async def _call(contacts: RepeatContacts, key: str, uid: str, at: float, queue: 
 
 async def test_repeat_within_window_counts_against_the_first_contact(redis: Redis) -> None:
     """A second call within 7 days returns the first call's labels; a third call about it counts no more."""
-    contacts = RepeatContacts(CtiStore(redis, 1.0), window_days=7)
+    contacts = RepeatContacts(CtiStore(redis), window_days=7)
     key = RepeatContacts.caller_key("cust-1", None)
     assert await _call(contacts, key, "u1", 1000.0, queue="billing") is None
     assert await _call(contacts, key, "u2", 1000.0 + 2 * DAY, queue="support") == FirstContact("billing", "gold",
@@ -27,7 +27,7 @@ async def test_repeat_within_window_counts_against_the_first_contact(redis: Redi
 
 async def test_outside_the_window_is_a_new_first_contact(redis: Redis) -> None:
     """A call 8 days after the last one is not a repeat."""
-    contacts = RepeatContacts(CtiStore(redis, 1.0), window_days=7)
+    contacts = RepeatContacts(CtiStore(redis), window_days=7)
     key = RepeatContacts.caller_key(None, "+442079460777")
     await _call(contacts, key, "u1", 0.0)
     assert await _call(contacts, key, "u2", 8 * DAY) is None
@@ -35,7 +35,7 @@ async def test_outside_the_window_is_a_new_first_contact(redis: Redis) -> None:
 
 async def test_same_intent_option_and_keys_hide_identity(redis: Redis) -> None:
     """With same_intent only a call for the same reason repeats; Redis keys never contain the number."""
-    contacts = RepeatContacts(CtiStore(redis, 1.0), window_days=7, same_intent=True)
+    contacts = RepeatContacts(CtiStore(redis), window_days=7, same_intent=True)
     key = RepeatContacts.caller_key(None, "+442079460778")
     await _call(contacts, key, "u1", 0.0, intent="billing")
     assert await _call(contacts, key, "u2", DAY, intent="sales") is None
@@ -46,7 +46,7 @@ async def test_same_intent_option_and_keys_hide_identity(redis: Redis) -> None:
 
 async def test_recording_twice_is_idempotent(redis: Redis) -> None:
     """Recording the same uniqueid twice (a retry) adds one contact."""
-    contacts = RepeatContacts(CtiStore(redis, 1.0), window_days=7)
+    contacts = RepeatContacts(CtiStore(redis), window_days=7)
     key = RepeatContacts.caller_key("cust-2", None)
     await _call(contacts, key, "u1", 0.0)
     await _call(contacts, key, "u1", 0.0)

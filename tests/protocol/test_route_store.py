@@ -7,7 +7,7 @@ import random
 import pytest
 from redis.asyncio import Redis
 
-from switchboard.router.decision import AgentView, CallView, best_agent
+from switchboard.router.decision import AgentView, CallView, best_agent, best_call
 from switchboard.router.route_store import P, RouteStore
 from switchboard.router.routing_config import AgentSeed, RelaxStep
 from tests.e2e.sandbox import RedisServer
@@ -79,6 +79,7 @@ async def test_aging_lets_a_long_wait_overtake(store: RouteStore, redis: Redis) 
     await _offer(store, "gold", {"billing": 1}, base=50, aging=0.5)
     await redis.hset(P + "call:old", "state", "waiting")
     await _backdate(redis, "old", 120)  # 10 + 120 > 50
+    await store.retry("old")  # its line score follows its (moved) enqueue time
     assert (await store.action("a1", "login"))[1] == "old"
 
 
@@ -299,3 +300,181 @@ async def test_after_ring_no_answer_the_call_waits_and_gets_the_next_agent(redis
     finally:
         await router.stop()
         await client.aclose()
+
+
+async def _views_of_waiting(redis: Redis) -> list[CallView]:
+    """Every waiting call in Redis as the specification sees it (read by brute force, not through the indexes)."""
+    views = []
+    async for key in redis.scan_iter(match=P + "call:*"):
+        h = {k.decode(): v.decode() for k, v in (await redis.hgetall(key)).items()}
+        if h.get("state") != "waiting":
+            continue
+        skills = {name: int(level) for name, level in (part.split(":") for part in h["skills"].split(",") if part)}
+        views.append(CallView(key.decode()[len(P + "call:"):], skills, int(h["enq"]) / 1000, float(h["base"]),
+                              float(h["aging"]), h.get("lang", ""), _decode_steps(h.get("steps", ""))))
+    return views
+
+
+def _decode_steps(text: str) -> tuple[RelaxStep, ...]:
+    steps = []
+    for part in text.split(";"):
+        if not part:
+            continue
+        after, kind, value = part.split("|")
+        steps.append(RelaxStep(float(after), int(value) if kind == "L" else None,
+                               tuple(value.split(",")) if kind == "S" else (), kind == "O"))
+    return tuple(steps)
+
+
+async def _redis_now(redis: Redis) -> float:
+    seconds, micros = await redis.time()
+    return int(seconds) + (int(micros) // 1000) / 1000
+
+
+PROFILES: tuple[tuple[RelaxStep, ...], ...] = (
+    (), (RelaxStep(30, min_level=1),), (RelaxStep(20, add_skills=("general",)),),
+    (RelaxStep(30, min_level=2), RelaxStep(60, add_skills=("general", "sales")), RelaxStep(150, overflow=True)))
+
+
+async def test_freed_agent_gets_the_specifications_call_with_aging_and_relaxation(store: RouteStore,
+                                                                                 redis: Redis) -> None:
+    """On random lines (mixed skills, levels, languages, priorities, aging rates, relaxation profiles and ages), an
+    agent that frees takes the call router.decision.best_call picks, also when time passed since the calls were
+    indexed (steps that came due in between, aging changing the order between rates)."""
+    rng = random.Random(23)
+    skills = ["billing", "support", "sales", "general"]
+    checked = assigned = 0
+    for trial in range(25):
+        await redis.flushdb()
+        for i in range(30):
+            need = {s: rng.randint(1, 9) for s in rng.sample(skills[:3], rng.choice([1, 1, 2]))}
+            uid = f"t{trial}c{i}"
+            await _offer(store, uid, need, base=rng.choice([10, 50, 100]), aging=rng.choice([0, 0.5, 1.0]),
+                         steps=rng.choice(PROFILES), language=rng.choice(["", "", "en", "fr"]))
+            await _backdate(redis, uid, rng.randint(0, 120))
+            await store.retry(uid)  # indexed for the age it has now
+        # time passes for every call alike (no re-indexing): steps come due, aging reorders the rates
+        shift = rng.randint(0, 90) + 0.5
+        async for key in redis.scan_iter(match=P + "call:*"):
+            await redis.hincrby(key, "enq", -int(shift * 1000))
+        for uid, score in await redis.zrange(P + "relax", 0, -1, withscores=True):
+            await redis.zadd(P + "relax", {uid: score - shift * 1000})
+            enq, rest = (await redis.hget(P + "relaxing", uid)).decode().split(" ", 1)
+            await redis.hset(P + "relaxing", uid, f"{int(enq) - int(shift * 1000)} {rest}")
+            for skill in rest.split(" ")[2].split(","):
+                if skill:
+                    await redis.zadd(P + "relax:" + skill, {uid: score - shift * 1000})
+        async for lines in redis.scan_iter(match=P + "wqlines:*"):  # line scores hold the enqueue time too
+            for line, head in await redis.zrange(lines, 0, -1, withscores=True):
+                aging, _, base = line.decode().rsplit(":", 1)[1].partition("/")
+                for uid, score in await redis.zrange(line, 0, -1, withscores=True):
+                    await redis.zadd(line, {uid: score - shift * 1000 if base else score - float(aging) * shift})
+                await redis.zadd(lines, {line: head - shift * 1000 if base else head - float(aging) * shift})
+        for j in range(6):
+            own = {s: rng.randint(1, 10) for s in rng.sample(skills, rng.randint(1, 3))}
+            langs = tuple(rng.sample(["en", "fr"], rng.randint(1, 2)))
+            agent_id = f"t{trial}a{j}"
+            await _agent(store, agent_id, own, langs, login=False)
+            waiting = await _views_of_waiting(redis)
+            now = await _redis_now(redis)
+            expected = best_call(AgentView(agent_id, own, langs, 0.0), waiting, now)
+            _, uid = await store.action(agent_id, "login")
+            assert uid == (expected.uid if expected else ""), (trial, j, own, langs)
+            checked += 1
+            assigned += bool(uid)
+    assert checked == 150 and assigned > 60
+
+
+async def test_new_and_relaxed_calls_get_the_specifications_agent(store: RouteStore, redis: Redis) -> None:
+    """On random pools a new call gets router.decision.best_agent's pick, and so does the same call offered again
+    after waiting long enough for its relaxation steps (lower levels, added skills)."""
+    rng = random.Random(5)
+    skills = ["billing", "support", "sales", "general"]
+    relaxed_assigned = 0
+    for trial in range(30):
+        await redis.flushdb()
+        views = []
+        for i in range(25):
+            own = {s: rng.randint(1, 10) for s in rng.sample(skills, rng.randint(1, 3))}
+            langs = tuple(rng.sample(["en", "fr"], rng.randint(1, 2)))
+            await _agent(store, f"a{i}", own, langs)
+            since = int(await redis.hget(P + f"agent:a{i}", "idle_since")) / 1000
+            views.append(AgentView(f"a{i}", own, langs, since))
+        need = {s: rng.randint(6, 10) for s in rng.sample(skills[:3], rng.choice([1, 2]))}
+        language = rng.choice(["", "en", "fr"])
+        steps = rng.choice(PROFILES[1:])
+        call = CallView("c", need, 0, 10, 0, language, steps)
+        expected = best_agent(call, views, now=1.0)
+        got = await _offer(store, "c", need, steps=steps, language=language)
+        assert got.agent == (expected.id if expected else ""), (trial, need, language)
+        if got.status == "assigned":
+            continue
+        waited = rng.choice([25, 35, 65, 100]) + 0.5
+        await _backdate(redis, "c", waited)
+        expected = best_agent(call, views, now=waited)
+        got = await store.retry("c")
+        assert got.agent == (expected.id if expected else ""), (trial, need, language, waited)
+        relaxed_assigned += got.status == "assigned"
+    assert relaxed_assigned > 3
+
+
+async def test_fifty_routers_and_freeing_agents_never_double_assign(redis_server: RedisServer) -> None:
+    """50 routers offering calls while 10 connections free and pause agents: every agent holds at most one call,
+    every call at most one agent, and each reserved agent's call names that agent."""
+    seeder = RouteStore(Redis.from_url(redis_server.url))
+    await seeder.redis.flushdb()
+    rng = random.Random(9)
+    skills = ["billing", "support", "sales"]
+    for i in range(80):
+        await _agent(seeder, f"a{i}", {rng.choice(skills): rng.randint(1, 10)}, login=False)
+    routers = [RouteStore(Redis.from_url(redis_server.url)) for _ in range(60)]
+
+    async def offer(router: RouteStore, n: int) -> None:
+        for j in range(8):
+            await _offer(router, f"c{n}-{j}", {rng.choice(skills): rng.randint(1, 5)}, base=rng.choice([10, 100]),
+                         aging=rng.choice([0.5, 1.0]))
+
+    async def free(router: RouteStore, n: int) -> None:
+        for j in range(16):
+            agent = f"a{(n * 16 + j) % 80}"
+            await router.action(agent, "login")
+            await router.action(agent, "pause", "churn")
+            await router.action(agent, "resume")
+
+    await asyncio.gather(*(offer(r, n) for n, r in enumerate(routers[:50])),
+                         *(free(r, n) for n, r in enumerate(routers[50:])))
+    holders: dict[str, str] = {}
+    for i in range(80):
+        record = await seeder.agent(f"a{i}")
+        if record.state == "reserved":
+            assert record.call not in holders, (record.call, holders.get(record.call), record.id)
+            holders[record.call] = record.id
+            assert await seeder.call_state(record.call) == ("offered", record.id)
+    assert len(holders) > 20
+    for r in routers:
+        await r.redis.aclose()
+    await seeder.redis.aclose()
+
+
+async def test_lost_offer_message_is_found_in_the_offer_log(store: RouteStore, redis: Redis) -> None:
+    """A waiting ticket whose pub/sub message was lost gets its offer from one read of the offer log, and a
+    ticket whose call was not offered stays waiting."""
+    import logging
+
+    from switchboard.router.call_router import CallRouter
+    from switchboard.router.routing_config import RoutingConfig, Segment
+    config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"default": ()})
+    router = CallRouter(store, lambda: config, asyncio.get_running_loop(), logging.getLogger("lost"))
+    await router.recheck_offers()  # the first look sets the cursor
+    await _agent(store, "late", {"billing": 5}, login=False)
+    tickets = [await router.request(f"call-{i}", skills={"billing": 1}, language="", segment="standard",
+                                    customer="", priority=0, relaxation=None, queue="billing") for i in range(3)]
+    assert not any(t.ready for t in tickets)
+    await store.action("late", "login")  # published, but this router is not listening: the message is lost
+    await router.recheck_offers()
+    offer = await asyncio.wait_for(tickets[0].wait(), 5)
+    assert offer is not None and (offer.agent, offer.endpoint) == ("late", "PJSIP/late")
+    assert not tickets[1].ready and not tickets[2].ready
+    for t in tickets:
+        await t.leave()

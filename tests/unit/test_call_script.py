@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.ivr.agi_codec import AGIEnvironment
-from switchboard.ivr.call_ports import CallSnapshot
+from switchboard.ivr.call_ports import CallEnd, CallSnapshot, ContactFacts
 from switchboard.ivr.call_script import CallPorts, InboundCalls
 from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
 from switchboard.ivr.flow_loader import load_dialplan
@@ -48,7 +48,7 @@ class Customer:
 
 class Directory:
     async def find_by_account(self, account: str) -> Customer | None:
-        return Customer("c-7", "gold", "en", "5555") if account == "5555" else None
+        return Customer("c-7", "gold", "en") if account == "5555" else None
 
     async def verify(self, customer_id: str, secret: str) -> bool:
         return (customer_id, secret) == ("c-7", "1234")
@@ -60,9 +60,14 @@ class Journal:
 
     channel: ScriptedChannel
     writes: list[tuple[CallSnapshot, tuple[str, ...]]] = field(default_factory=list)
+    ends: list[CallEnd] = field(default_factory=list)
 
     async def write(self, call: CallSnapshot) -> None:
         self.writes.append((call, tuple(self.channel.events)))
+
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> None:
+        self.writes.append((call, tuple(self.channel.events)))
+        self.ends.append(end)
 
 
 @dataclass
@@ -134,6 +139,50 @@ async def test_transfer_records_progress_too(plan: Dialplan) -> None:
     assert progress[0].path[-2:] == ("billing.verify", "billing.desk")
 
 
+@dataclass
+class Resolution:
+    """The FCR observer: contacts and repeats counted."""
+
+    seen: list[tuple[str, ...]] = field(default_factory=list)
+
+    def contact(self, queue: str, segment: str, flow: str) -> None:
+        self.seen.append(("contact", queue, segment, flow))
+
+    def repeat(self, queue: str, segment: str, flow: str) -> None:
+        self.seen.append(("repeat", queue, segment, flow))
+
+    def survey(self, flow: str, question: str, answer: str) -> None:
+        """Survey answers are not what these tests look at."""
+
+
+async def test_the_end_goes_to_the_journal_in_one_finish(plan: Dialplan) -> None:
+    """The final snapshot, the self-service entry and the FCR contact reach the journal together; the contact is
+    counted once the journal took it."""
+    channel = LiveChannel(digits=["1", "5555#", "1234#"])
+    journal = Journal(channel)
+    resolution = Resolution()
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    ports = CallPorts(journal=journal, flows=Finished(), count_contacts=True, resolution=resolution)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    [end] = journal.ends
+    assert end.self_service is not None and end.self_service["flow"] == "billing"
+    assert end.self_service["intents"] == ["billing", "identify"] and end.self_service["outcome"] == "routed"
+    assert end.contact == ContactFacts(customer_id="c-7", number=None, queue="self-service", segment="gold",
+                                       flow="billing", intent="billing")  # a fixed endpoint: no route desk queue
+    assert resolution.seen == [("contact", "self-service", "gold", "billing")]
+
+
+async def test_a_withheld_unverified_caller_leaves_no_contact(plan: Dialplan) -> None:
+    """Nobody to match a repeat against: no self-service entry, no FCR contact, nothing counted."""
+    channel = LiveChannel(digits=["1", "-", "-", "-"])
+    journal = Journal(channel)
+    resolution = Resolution()
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    ports = CallPorts(journal=journal, flows=Finished(), count_contacts=True, resolution=resolution)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert journal.ends == [CallEnd(self_service=None, contact=None)] and resolution.seen == []
+
+
 @dataclass(frozen=True)
 class Found:
     """A recognition result as cti returns it."""
@@ -146,10 +195,10 @@ class Found:
 
 
 @dataclass
-class Recognizer:
+class Callers:
     """Recognises one number as customer c-7 (VIP, French); everyone else is unknown."""
 
-    async def recognise(self, caller_id: str | None, caller_name: str | None = None) -> Found:
+    async def begin_call(self, call: CallSnapshot, caller_id: str | None, caller_name: str | None) -> Found:
         if caller_id == "+33612345678":
             return Found("found", caller_id, "vip", "ani", Customer("c-7", "vip", "fr", "5555"))
         return Found("unknown", caller_id if caller_id and caller_id.startswith("+") else None, "standard", "none",
@@ -165,41 +214,21 @@ class Earlier:
     flow: str
 
 
-@dataclass
-class Ledger:
-    """The contact ledger: remembers contacts; a second contact of the same key repeats the first."""
+class RepeatingJournal(Journal):
+    """A journal whose contact ledger finds an earlier contact for every call."""
 
-    seen: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-
-    async def record_contact(self, *, customer_id: str | None, number: str | None, uniqueid: str, started: float,
-                             queue: str, segment: str, flow: str, intent: str) -> Earlier | None:
-        key = customer_id or number or ""
-        earlier = self.seen.get(key)
-        self.seen[key] = (queue, segment, flow)
-        return None if earlier is None else Earlier(*earlier)
-
-
-@dataclass
-class Resolution:
-    """The FCR observer: contacts and repeats counted."""
-
-    contacts: list[tuple[str, str, str]] = field(default_factory=list)
-    repeats: list[str] = field(default_factory=list)
-
-    def contact(self, queue: str, segment: str, flow: str) -> None:
-        self.contacts.append((queue, segment, flow))
-
-    def repeat(self, queue: str, segment: str, flow: str) -> None:
-        self.repeats.append(segment)
-
-    def survey(self, flow: str, question: str, answer: str) -> None:
-        """Survey answers are not what these tests look at."""
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> Earlier:  # type: ignore[override]
+        await super().finish(call, end)
+        return Earlier("billing", "standard", "billing")
 
 
 class BrokenJournal:
     """A call journal whose store is gone."""
 
     async def write(self, call: CallSnapshot) -> None:
+        raise ConnectionError("redis is away")
+
+    async def finish(self, call: CallSnapshot, end: CallEnd) -> None:
         raise ConnectionError("redis is away")
 
 
@@ -226,7 +255,7 @@ async def test_recognised_caller_is_told_to_the_dialplan_and_recorded(plan: Dial
     channel = _channel("+33612345678")
     journal = Journal(channel)
     engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
-    ports = CallPorts(journal=journal, flows=Finished(), recognizer=Recognizer())
+    ports = CallPorts(journal=journal, flows=Finished(), callers=Callers())
     await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
     assert {k: channel.variables[k] for k in ("SWITCHBOARD_CUSTOMER_ID", "SWITCHBOARD_SEGMENT",
                                               "SWITCHBOARD_CONFIDENCE", "CHANNEL(language)")} == {
@@ -237,17 +266,16 @@ async def test_recognised_caller_is_told_to_the_dialplan_and_recorded(plan: Dial
         "found", "c-7", "vip", "fr", "ivr")
 
 
-async def test_contacts_are_counted_once_per_call_and_repeats_against_the_first(plan: Dialplan) -> None:
-    """FCR: each call with a known number is one contact; the second call from it is a repeat; a withheld,
-    unrecognised caller is not counted."""
-    ledger, resolution = Ledger(), Resolution()
+async def test_a_repeat_is_counted_against_the_earlier_contact(plan: Dialplan) -> None:
+    """FCR: the journal says this contact repeats an earlier one; the repeat is counted with the earlier labels."""
+    channel = _channel("+441632960002", digits=["1", "5555#", "1234#"])
+    resolution = Resolution()
     engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
-    for caller in ("+441632960002", "+441632960002", "anonymous"):
-        channel = _channel(caller)
-        ports = CallPorts(journal=Journal(channel), flows=Finished(), recognizer=Recognizer(), contacts=ledger,
-                          resolution=resolution)
-        await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
-    assert len(resolution.contacts) == 2 and resolution.repeats == ["standard"]
+    ports = CallPorts(journal=RepeatingJournal(channel), flows=Finished(), callers=Callers(), count_contacts=True,
+                      resolution=resolution)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert resolution.seen == [("contact", "self-service", "gold", "billing"),
+                               ("repeat", "billing", "standard", "billing")]
 
 
 async def test_a_broken_journal_never_reaches_the_caller(plan: Dialplan) -> None:
@@ -258,3 +286,59 @@ async def test_a_broken_journal_never_reaches_the_caller(plan: Dialplan) -> None
     await InboundCalls(Plan(plan), engine, CallPorts(journal=BrokenJournal(), flows=finished),
                        logging.getLogger("test"))(channel)  # type: ignore[arg-type]
     assert finished.calls == [("billing", "routed")] and any(e.startswith("Dial(") for e in channel.events)
+
+
+def _ended_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if " ended: " in r.getMessage()]
+
+
+async def test_one_info_line_per_finished_call_without_the_callers_identity(
+        plan: Dialplan, caplog: pytest.LogCaptureFixture) -> None:
+    """A routed call logs one INFO line (uniqueid, flow, outcome, queue, agent, wait; fields also as extras), and no
+    log line of the call carries the caller's number or name."""
+    channel = ScriptedChannel(digits=["1", "5555#", "1234#"])
+    channel.env = AGIEnvironment.from_variables(  # type: ignore[attr-defined]
+        {"agi_uniqueid": "1700000000.9", "agi_dnid": "2000", "agi_callerid": "+441632960777",
+         "agi_calleridname": "Ada Lovelace", "agi_language": "en"})
+    engine = FlowEngine(EngineOptions(customers=Directory()), logging.getLogger("test"))
+    with caplog.at_level(logging.DEBUG):
+        await InboundCalls(Plan(plan), engine, CallPorts(journal=Journal(channel), flows=Finished()),
+                           logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    [line] = _ended_lines(caplog)
+    assert line.levelno == logging.INFO
+    assert line.getMessage() == ("call 1700000000.9 ended: flow=billing outcome=routed queue=- agent=PJSIP/agent1 "
+                                 "wait=-")
+    assert {k: getattr(line, k) for k in ("uniqueid", "flow", "outcome", "queue", "agent", "wait")} == {
+        "uniqueid": "1700000000.9", "flow": "billing", "outcome": "routed", "queue": None, "agent": "PJSIP/agent1",
+        "wait": None}
+    for record in caplog.records:
+        text = record.getMessage() + repr(record.__dict__)
+        assert "1632960777" not in text and "Lovelace" not in text, text
+
+
+async def test_a_call_without_a_flow_logs_its_end_too(plan: Dialplan, caplog: pytest.LogCaptureFixture) -> None:
+    """The no-flow fallback is a finished call as well: one line, flow none, outcome failed."""
+    channel = _channel("+441632960001", dnid="9999")
+    engine = FlowEngine(EngineOptions(), logging.getLogger("test"))
+    with caplog.at_level(logging.INFO):
+        await InboundCalls(Plan(plan), engine, CallPorts(journal=Journal(channel), flows=Finished()),
+                           logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert [r.getMessage() for r in _ended_lines(caplog)] == [
+        "call u-+441632960001 ended: flow=none outcome=failed queue=- agent=- wait=-"]
+
+
+def test_a_skills_routed_call_logs_queue_agent_and_wait(plan: Dialplan, caplog: pytest.LogCaptureFixture) -> None:
+    """After the skills router: the route node's queue, the agent id (not `agent:`), the wait rounded to 0.1 s."""
+    from switchboard.ivr.call_script import InboundCall
+    engine = FlowEngine(EngineOptions(), logging.getLogger("test"))
+    channel = LiveChannel(digits=[])
+    call = InboundCall(channel, plan, engine, CallPorts(journal=Journal(channel), flows=Finished()),
+                       logging.getLogger("test"), lambda: 0.0)  # type: ignore[arg-type]
+    call.flow = plan.flows["billing"]
+    call.state.queue, call.state.destination, call.state.outcome, call.state.waited = (
+        "billing", "agent:agent7", "routed", 12.345)
+    with caplog.at_level(logging.INFO):
+        call.log_ended()
+    [line] = _ended_lines(caplog)
+    assert line.getMessage() == ("call 1700000000.1 ended: flow=billing outcome=routed queue=billing agent=agent7 "
+                                 "wait=12.3")

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import threading
+from typing import Any, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from twisted.web.resource import Resource, getChildForRequest
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
@@ -13,10 +16,13 @@ from twisted.web.test.requesthelper import DummyRequest
 from switchboard.cti.screen_pop import AgentStreams
 from switchboard.http_auth import BearerToken
 from switchboard.http_dialplans import ReloadResource
-from switchboard.http_monitoring import MetricsResource, ReadinessResource
+from switchboard.http_limits import StreamSlots
+from switchboard.http_monitoring import MetricsRenderer, MetricsResource, ReadinessResource
 from switchboard.http_screen_pops import AgentEventsResource
 from switchboard.http_site import AgentControls, HttpCollaborators, build_root
 from switchboard.ivr.dialplan_registry import ReloadResult
+
+WAIT = 5.0
 
 
 class _Request(DummyRequest):
@@ -88,19 +94,68 @@ def test_tree_serves_every_url_and_leaves_out_absent_parts() -> None:
         assert request.responseCode == 404
 
 
-def test_metrics_negotiates_text_or_openmetrics() -> None:
+async def test_metrics_negotiates_text_or_openmetrics() -> None:
     """/metrics renders the injected registry as Prometheus text, or OpenMetrics when the scraper asks for it."""
     registry = CollectorRegistry()
     Counter("switchboard_test_things_total", "things", registry=registry).inc()
-    resource = MetricsResource(registry)
+    resource = MetricsResource(MetricsRenderer(registry))
     text = _request(b"/metrics")
-    body = _render(resource, text)
-    assert isinstance(body, bytes) and b"switchboard_test_things_total 1.0" in body
+    assert _render(resource, text) is NOT_DONE_YET
+    await _finished(text)
+    body = b"".join(text.written)
+    assert b"switchboard_test_things_total 1.0" in body
     assert (text.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(b"text/plain")
     om = _request(b"/metrics", accept=b"application/openmetrics-text; version=1.0.0")
-    body = _render(resource, om)
-    assert isinstance(body, bytes) and body.endswith(b"# EOF\n")
+    assert _render(resource, om) is NOT_DONE_YET
+    await _finished(om)
+    body = b"".join(om.written)
+    assert body.endswith(b"# EOF\n")
     assert (om.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(b"application/openmetrics-text")
+
+
+class _ThreadRecorder(Collector):
+    """A collector that remembers which thread collected it and can hold a rendering until released."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+        self.release = threading.Event()
+
+    def collect(self) -> Iterator[Metric]:
+        self.threads.append(threading.get_ident())
+        self.release.wait(WAIT)
+        yield GaugeMetricFamily("switchboard_test_renders", "renders", value=len(self.threads))
+
+
+async def test_metrics_render_off_the_loop_and_share_a_rendering() -> None:
+    """The registry is collected on a worker thread, and scrapes arriving meanwhile share that one rendering."""
+    registry = CollectorRegistry()
+    recorder = _ThreadRecorder()
+    registry.register(recorder)
+    resource = MetricsResource(MetricsRenderer(registry))
+    first, second = _request(b"/metrics"), _request(b"/metrics")
+    assert _render(resource, first) is NOT_DONE_YET
+    assert _render(resource, second) is NOT_DONE_YET
+    assert first.written == [] and second.written == []  # the loop is free while the worker renders
+    both = asyncio.gather(_finished(first), _finished(second))
+    recorder.release.set()
+    await both
+    assert recorder.threads and threading.get_ident() not in recorder.threads
+    assert len(recorder.threads) == 1
+    assert b"switchboard_test_renders 1.0" in b"".join(first.written) == b"".join(second.written)
+
+
+async def test_metrics_rendering_failure_is_a_500() -> None:
+    """A collector that raises gives the scraper a 500, not a hung request."""
+    class Broken(Collector):
+        def collect(self) -> Iterator[Metric]:
+            raise RuntimeError("collector exploded")
+
+    registry = CollectorRegistry()
+    registry.register(Broken())
+    request = _request(b"/metrics")
+    _render(MetricsResource(MetricsRenderer(registry)), request)
+    await _finished(request)
+    assert request.responseCode == 500
 
 
 async def test_readiness_is_503_when_a_check_fails_or_hangs() -> None:
@@ -161,7 +216,7 @@ async def test_reload_endpoint_reports_the_result() -> None:
 def test_screen_pop_stream_needs_the_token_and_a_sane_agent_id() -> None:
     """The SSE stream refuses a wrong token (401) and an agent id outside the safe pattern (404)."""
     streams = AgentStreams()
-    resource = AgentEventsResource(streams, BearerToken("s3cret"))
+    resource = AgentEventsResource(streams, BearerToken("s3cret"), StreamSlots(10, 2))
     request = _request(b"/a1/events", auth=b"Bearer nope")
     assert resource.render_stream("a1", request) == b"missing or wrong bearer token\n"
     assert request.responseCode == 401
@@ -183,6 +238,28 @@ async def test_screen_pop_stream_delivers_pops_and_unsubscribes_when_closed() ->
     assert request.written[-1] == b'event: screenpop\ndata: {"customer": "C1"}\n\n'
     request.finish()
     assert streams.subscribers["a1"] == set()
+
+
+async def test_screen_pop_streams_are_capped_per_agent_and_in_total() -> None:
+    """Beyond the per-agent or the total cap a stream is refused with 503; a closed stream frees its slot."""
+    streams = AgentStreams()
+    resource = AgentEventsResource(streams, BearerToken(""), StreamSlots(total=3, per_agent=2))
+
+    def open_stream(agent: str) -> _Request:
+        request = _request(f"/{agent}/events".encode())
+        resource.render_stream(agent, request)
+        return request
+
+    a1 = [open_stream("a1"), open_stream("a1")]
+    assert all(r.responseCode != 503 for r in a1)
+    third = open_stream("a1")
+    assert third.responseCode == 503 and len(streams.subscribers["a1"]) == 2
+    a2 = open_stream("a2")
+    assert a2.responseCode != 503
+    assert open_stream("a3").responseCode == 503  # total cap
+    a1[0].finish()
+    assert open_stream("a3").responseCode != 503
+    assert open_stream("a1").responseCode == 503  # total cap again: a1[1], a2 and a3 are open
 
 
 @pytest.mark.parametrize("auth", [None, b"Bearer wrong"])

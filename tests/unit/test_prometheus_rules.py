@@ -26,7 +26,7 @@ EXPOSED = {
     "Summary": ("", "_sum", "_count"), "SummaryMetricFamily": ("", "_sum", "_count"),
     "Gauge": ("",), "GaugeMetricFamily": ("",), "Info": ("_info",), "InfoMetricFamily": ("_info",),
 }
-DS = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+DS = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def _promtool() -> str:
@@ -133,18 +133,52 @@ def test_alerts_have_severity_and_annotations() -> None:
 
 
 def test_dashboard_is_an_importable_grafana_dashboard() -> None:
-    """The dashboard parses, asks for its Prometheus data source at import, and has the `queue` variable."""
-    dashboard = json.loads(DASHBOARD.read_text())
+    """The dashboard parses; its data source is a template variable (so UI import and file provisioning both work,
+    no `${DS_...}` import input); instance and queue variables query through it."""
+    text = DASHBOARD.read_text()
+    dashboard = json.loads(text)
     assert 36 <= dashboard["schemaVersion"] <= 41
-    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
-    assert dashboard["__inputs"][0]["pluginId"] == "prometheus"
+    assert "__inputs" not in dashboard and "__requires" not in dashboard and "${DS_" not in text
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert variables["queue"]["datasource"] == DS and variables["queue"]["includeAll"]
+    assert list(variables) == ["datasource", "instance", "queue"]
+    assert (variables["datasource"]["type"], variables["datasource"]["query"]) == ("datasource", "prometheus")
+    for name in ("instance", "queue"):
+        assert variables[name]["datasource"] == DS and variables[name]["includeAll"] and variables[name]["multi"]
+        assert variables[name]["allValue"] == ".*", name
+    assert 'instance=~"$instance"' in variables["queue"]["query"]["query"]
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     for panel in dashboard["panels"]:
         assert panel["datasource"] == DS, panel["title"]
         assert all(target["datasource"] == DS for target in panel["targets"]), panel["title"]
+
+
+def test_dashboard_panels_have_units_and_thresholds() -> None:
+    """Every panel states its unit and absolute thresholds: a base colour, then rising values."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    for panel in dashboard["panels"]:
+        defaults = panel["fieldConfig"]["defaults"]
+        assert defaults.get("unit"), panel["title"]
+        thresholds = defaults["thresholds"]
+        assert thresholds["mode"] == "absolute", panel["title"]
+        steps = thresholds["steps"]
+        assert steps[0]["value"] is None and all(step["color"] for step in steps), panel["title"]
+        values = [step["value"] for step in steps[1:]]
+        assert values == sorted(values), panel["title"]
+    by_title = {panel["title"]: panel for panel in dashboard["panels"]}
+    service_level = next(p for t, p in by_title.items() if t.startswith("Service level"))
+    # the dashboard turns green where the SwitchboardServiceLevelLow alert stops firing
+    assert [s["value"] for s in service_level["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 0.8]
+
+
+def test_dashboard_variables_query_known_series() -> None:
+    """The instance and queue variables list label values of series the code exports."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    known = _defined_metrics()
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            used = _used(variable["query"]["query"])
+            assert used and used <= known, f"{variable['name']}: {used - known}"
 
 
 def test_dashboard_panels_query_known_series() -> None:
@@ -160,9 +194,11 @@ def test_dashboard_panels_query_known_series() -> None:
             assert used and used <= known, f"{panel['title']}: {used - known}"
             if any(name.startswith("queue:") for name in used):
                 assert 'queue=~"$queue"' in target["expr"], f"{panel['title']}: not filtered by $queue"
+            if any(":" not in name for name in used):  # raw series keep their instance label
+                assert 'instance=~"$instance"' in target["expr"], f"{panel['title']}: not filtered by $instance"
     for needed in ("Service level", "ASA", "Abandonment", "Calls waiting", "Longest", "Agents by state", "AHT",
                    "FCR, repeat", "FCR, survey", "CSAT", "IVR containment", "IVR drop-off", "CTI hit", "AGI",
-                   "AMI", "Routing decision"):
+                   "AMI", "Routing decision", "Active calls"):
         assert any(t.startswith(needed) for t in titles), needed
 
 

@@ -135,6 +135,32 @@ def test_exposed_http_needs_a_token() -> None:
     assert load_settings(None, {**env, "SWITCHBOARD_HTTP_TOKEN": "t0ken"}).http_token == "t0ken"
 
 
+@pytest.mark.parametrize(("kind", "said"), [("missing", "missing"), ("folder", "a folder")])
+def test_bad_http_token_file_is_a_positioned_error(tmp_path: Path, kind: str, said: str) -> None:
+    """A missing or folder `http.token_file` is a settings error at its line and column, not a traceback."""
+    target = tmp_path / "token"
+    if kind == "folder":
+        target.mkdir()
+    path = _write(tmp_path, f"http:\n  token_file: {target}\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:2:3: error: http.token_file: {target} is {said}; point it at a file holding the token (one line), "
+        "or set SWITCHBOARD_HTTP_TOKEN"]
+
+
+def test_http_limits_are_checked() -> None:
+    """HTTP limits must be positive, and the SSE cap cannot exceed the connection cap."""
+    env = {**SECRET, "SWITCHBOARD_HTTP__MAX_CONNECTIONS": "10", "SWITCHBOARD_HTTP__MAX_STREAMS": "20",
+           "SWITCHBOARD_HTTP__IDLE_TIMEOUT": "0"}
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, env)
+    assert [str(p) for p in err.value.problems] == [
+        "environment SWITCHBOARD_HTTP__IDLE_TIMEOUT: error: http.idle_timeout: must be greater than 0",
+        "environment SWITCHBOARD_HTTP__MAX_STREAMS: error: http.max_streams: must be at most http.max_connections "
+        "(each stream holds a connection)"]
+
+
 def test_settings_file_not_utf8_names_position(tmp_path: Path) -> None:
     """A settings file saved as Latin-1 is a positioned error saying to save it as UTF-8, not a crash."""
     path = tmp_path / "settings.yaml"
@@ -151,3 +177,13 @@ def test_router_lease_must_survive_a_lost_heartbeat(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(path, SECRET)
     assert "router.lease: must be at least twice router.heartbeat" in str(err.value.problems[0])
+
+
+def test_redis_pool_settings_are_read_and_checked() -> None:
+    """The shared client's pool size and wait come from settings; a pool of 0 or a wait of 0 is refused."""
+    settings = load_settings(None, dict(SECRET, SWITCHBOARD_REDIS__MAX_CONNECTIONS="16",
+                                        SWITCHBOARD_REDIS__POOL_TIMEOUT="2.5"))
+    assert (settings.redis.max_connections, settings.redis.pool_timeout) == (16, 2.5)
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, dict(SECRET, SWITCHBOARD_REDIS__MAX_CONNECTIONS="0", SWITCHBOARD_REDIS__POOL_TIMEOUT="0"))
+    assert len(err.value.problems) == 2

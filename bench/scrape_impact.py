@@ -1,0 +1,207 @@
+"""What a Prometheus scrape of a large registry costs the calls: FastAGI turnaround with and without scraping.
+
+One server process runs what the service runs on its one loop (uvloop + Twisted's asyncio reactor): the FastAGI
+listener (every call loops on `NOOP`) and the HTTP site of switchboard/http_site.py, whose registry holds ~40k
+samples (the series cap). A driver plays Asterisk: `--connections` calls, each answering every command after
+`--pause` ms (Asterisk doing its part), and measures the turnaround of each command: from the reply it sent to
+the next command it reads. Phases alternate, `--seconds` each: quiet, then scraping (a separate process GETs
+/metrics back to back, asking for OpenMetrics like Prometheus), repeated `--rounds` times in the same run.
+
+`--mode loop` serves /metrics the old way (rendered on the event loop) for contrast. Target (issue 10): scraping
+adds at most 2 ms to the p99 turnaround. Back-to-back scraping is the worst case (Prometheus scrapes every 15 s or
+so): the worker thread then competes for the GIL and for the two cores all the time.
+
+    python bench/scrape_impact.py [--mode thread|loop] [--seconds 4] [--rounds 2] [--connections 20]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- the server (`scrape_impact.py serve MODE AGI_PORT HTTP_PORT SAMPLES`) --------------------------------
+def big_registry(samples: int) -> tuple[Any, Any]:
+    """The service's own instruments plus one labelled histogram filling the registry to ~`samples` samples."""
+    from prometheus_client import CollectorRegistry, Histogram
+    from prometheus_client.openmetrics.exposition import generate_latest
+
+    from switchboard.metrics.service_metrics import ServiceMetrics
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry)
+    wait = Histogram("switchboard_bench_wait_seconds", "bench series", ["queue", "segment"], registry=registry,
+                     buckets=(1, 5, 10, 20, 30, 60, 120, 300))
+    per_child = 8 + 1 + 3  # buckets, +Inf, _count, _sum, _created
+    for i in range(samples // per_child):
+        wait.labels(f"q{i % 97}", f"s{i}").observe(i % 100)
+    lines = generate_latest(registry).count(b"\n")
+    print(f"registry: {lines} exposition lines", file=sys.stderr)
+    return registry, metrics
+
+
+async def serve(mode: str, agi_port: int, http_port: int, samples: int) -> None:
+    from prometheus_client.exposition import choose_encoder
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+    from twisted.web.resource import Resource
+    from twisted.web.server import Request
+
+    from switchboard.cti.screen_pop import AgentStreams
+    from switchboard.http_site import HttpCollaborators, build_site
+    from switchboard.ivr.agi_server import AGIServer
+    from switchboard.ivr.channel import CallerHungUp, Channel
+
+    loop = asyncio.get_running_loop()
+    reactor = AsyncioSelectorReactor(loop)
+    registry, metrics = big_registry(samples)
+
+    async def flow(channel: Channel) -> None:
+        try:
+            while True:
+                await channel.command("NOOP")
+        except CallerHungUp:
+            pass
+
+    agi = AGIServer(loop, {"bench": flow}, allowed_peers=["127.0.0.1/32"], header_timeout=5, command_timeout=30,
+                    events=metrics, logger=logging.getLogger("bench"))
+    await agi.start("127.0.0.1", agi_port)
+    site = build_site(HttpCollaborators(registry=registry, token="", agent_streams=AgentStreams()), reactor)
+    if mode == "loop":
+        class OnLoop(Resource):
+            """The old /metrics: rendered on the event loop."""
+
+            isLeaf = True
+
+            def render_GET(self, request: Request) -> bytes:  # noqa: N802
+                encoder, content_type = choose_encoder(request.getHeader("accept") or "")
+                request.setHeader("Content-Type", content_type)
+                return encoder(registry)
+        site.resource.putChild(b"metrics", OnLoop())  # type: ignore[no-untyped-call]
+    reactor.listenTCP(http_port, site, interface="127.0.0.1")  # type: ignore[arg-type]
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+def scrape_forever(http_port: int) -> None:
+    """The scraper process: GET /metrics back to back; prints each scrape's seconds and size on exit."""
+    request = urllib.request.Request(f"http://127.0.0.1:{http_port}/metrics", headers={"Accept": OPENMETRICS})
+    try:
+        while True:
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=30) as response:
+                size = len(response.read())
+            print(f"{time.perf_counter() - started:.4f} {size}", flush=True)
+    except KeyboardInterrupt:
+        pass
+
+
+# --- the driver -------------------------------------------------------------------------------------------
+HEADER = (b"agi_network: yes\nagi_network_script: bench\nagi_request: agi://127.0.0.1/bench\n"
+          b"agi_channel: PJSIP/bench-00000001\nagi_uniqueid: 1700000000.1\nagi_callerid: 100\nagi_dnid: 100\n\n")
+
+
+async def one_call(port: int, pause: float, sink: list[float], stop: asyncio.Event) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(HEADER)
+    await reader.readline()
+    while not stop.is_set():
+        await asyncio.sleep(pause)
+        writer.write(b"200 result=0\n")
+        sent = time.perf_counter()
+        await reader.readline()
+        sink.append(time.perf_counter() - sent)
+    writer.close()
+
+
+async def phase(port: int, connections: int, pause: float, seconds: float) -> list[float]:
+    sink: list[float] = []
+    stop = asyncio.Event()
+    calls = [asyncio.create_task(one_call(port, pause, sink, stop)) for _ in range(connections)]
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.gather(*calls)
+    return sink
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("thread", "loop"), default="thread")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--pause", type=float, default=2.0, help="ms before each reply")
+    parser.add_argument("--samples", type=int, default=40000)
+    args = parser.parse_args()
+    import uvloop
+
+    agi_port, http_port = free_port(), free_port()
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    server = subprocess.Popen([sys.executable, __file__, "serve", args.mode, str(agi_port), str(http_port),
+                               str(args.samples)], env=env, stdout=subprocess.PIPE, text=True)
+    quiet: list[float] = []
+    scraping: list[float] = []
+    scrapes: list[str] = []
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":
+            raise RuntimeError("benchmark server did not start")
+        for _ in range(args.rounds):
+            quiet += uvloop.run(phase(agi_port, args.connections, args.pause / 1000, args.seconds))
+            scraper = subprocess.Popen([sys.executable, __file__, "scrape", str(http_port)], env=env,
+                                       stdout=subprocess.PIPE, text=True)
+            try:
+                scraping += uvloop.run(phase(agi_port, args.connections, args.pause / 1000, args.seconds))
+            finally:
+                scraper.send_signal(2)
+                out, _ = scraper.communicate()
+                scrapes += out.split("\n")[:-1]
+    finally:
+        server.kill()
+        server.wait()
+    scrape_seconds = [float(line.split()[0]) for line in scrapes if line]
+    size = int(scrapes[0].split()[1]) if scrapes else 0
+    print(f"FastAGI turnaround under load, /metrics rendered {'on a worker thread' if args.mode == 'thread' else 'ON THE LOOP (old)'}; "
+          f"{args.connections} calls, {args.pause:g} ms pause per command, {args.rounds}x{args.seconds:g} s per phase, "
+          f"interleaved, same run")
+    print(f"scrapes: {len(scrape_seconds)} back to back, OpenMetrics, {size:,} bytes, median "
+          f"{statistics.median(scrape_seconds) * 1000 if scrape_seconds else float('nan'):.0f} ms each")
+    print(f"{'':12}{'commands':>10}{'p50 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}{'max ms':>10}")
+    for label, values in (("quiet", quiet), ("scraping", scraping)):
+        print(f"{label:12}{len(values):>10}{percentile(values, 0.5) * 1000:>10.3f}{percentile(values, 0.99) * 1000:>10.3f}"
+              f"{percentile(values, 0.999) * 1000:>10.3f}{max(values) * 1000:>10.3f}")
+    added = (percentile(scraping, 0.99) - percentile(quiet, 0.99)) * 1000
+    ratio = percentile(scraping, 0.99) / percentile(quiet, 0.99)
+    print(f"scraping adds {added:.3f} ms to the p99 ({ratio:.2f}x quiet): "
+          f"{'meets' if added <= 2.0 else 'MISSES'} the <= 2 ms target")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "serve":
+        import uvloop
+        logging.basicConfig(level=logging.CRITICAL)
+        uvloop.run(serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
+    elif len(sys.argv) == 3 and sys.argv[1] == "scrape":
+        scrape_forever(int(sys.argv[2]))
+    else:
+        main()
