@@ -171,6 +171,10 @@ class RouteTicket(Protocol):
 
     async def leave(self) -> None: ...
 
+    async def unreachable(self) -> str:
+        """Returns a reason once the router gave the call up (unreachable past its deadline, or its state lost)."""
+        ...
+
 
 class RouteDesk(Protocol):
     """Puts a call in line for agents with the skills it needs."""

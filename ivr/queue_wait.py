@@ -3,7 +3,8 @@
 The routing decisions live in the router; this module only speaks AGI and talks to it through the small
 RouteDesk/RouteTicket ports of `ivr.call_ports` (the composition root passes the real router). Whatever happens, the
 ticket is left (so no agent stays reserved for a call that is gone), and a caller who hangs up while waiting is
-noticed at once through the channel's hang-up notice, not at the next poll.
+noticed at once through the channel's hang-up notice, not at the next poll. A caller in line whose router gives
+up (its store unreachable past the deadline, or its state lost) is sent to the dialplan's fallback at once.
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from switchboard.ivr.channel_variables import AGENT, ANSWEREDTIME, DIALSTATUS
 
 MOH_CLASS = "default"
 HOLD_REFRESH = 10.0  # seconds between reservation refreshes while an agent's phone rings or a bridge lasts
+
+
+ROUTER_UNREACHABLE = "router-unreachable"  # the fallback reason (metrics/fallback_metrics.py) of RouteUnavailable
 
 
 class RouteUnavailable(Exception):
@@ -83,16 +87,21 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
     # shielded: cancelling our watcher must not cancel the connection's own hang-up future (a later route node
     # of the same call watches it again)
     hangup = asyncio.ensure_future(_hang_up(channel))
+    given_up = asyncio.ensure_future(ticket.unreachable())
     try:
         while True:
             waiting = not ticket.ready  # an agent already reserved: straight to the ring, no music blip
             offer_task = asyncio.ensure_future(ticket.wait())
             if waiting:
                 await channel.exec("StartMusicOnHold", MOH_CLASS)
-            done, _ = await asyncio.wait({offer_task, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({offer_task, hangup, given_up}, return_when=asyncio.FIRST_COMPLETED)
             if offer_task not in done:
                 offer_task.cancel()
-                raise CallerHungUp("caller hung up while waiting in line")
+                if hangup in done:
+                    raise CallerHungUp("caller hung up while waiting in line")
+                if waiting:
+                    await channel.exec("StopMusicOnHold")
+                raise RouteUnavailable(given_up.result())
             offer = offer_task.result()
             if waiting:
                 await channel.exec("StopMusicOnHold")
@@ -130,6 +139,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
         raise
     finally:
         hangup.cancel()
+        given_up.cancel()
         try:
             await asyncio.shield(ticket.leave())
         except Exception as exc:  # cleanup must not hide how the call ended; the reservation TTL frees the agent

@@ -1,13 +1,15 @@
 """The dialplan-fallback instrument: calls Asterisk's dialplan sent to its fallback, by reason.
 
-The reason comes from the `SwitchboardFallback` UserEvent the dialplan raises; the label set is closed
+The reason comes from the `SwitchboardFallback` UserEvent the dialplan raises (`SWITCHBOARD_REASON` when the
+service set one, e.g. `router-unreachable` for a caller in line whose router went away, else the status); the label set is closed
 (`FALLBACK_REASONS`), anything else counts as "other". Children are created up front, so every reason reads 0.
 """
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
-FALLBACK_REASONS = ("agi-FAILURE", "agi-NOTFOUND", "agi-HANGUP", "FAILED", "INCOMPLETE", "FALLBACK", "other")
+FALLBACK_REASONS = ("agi-FAILURE", "agi-NOTFOUND", "agi-HANGUP", "FAILED", "INCOMPLETE", "FALLBACK",
+                    "router-unreachable", "other")
 
 
 class FallbackMetrics:

@@ -4,7 +4,9 @@ One CallRouter per Switchboard instance. A route node asks for a Ticket; the tic
 agent for the call (right away, or later when an agent frees, a relaxation step widens the search, or another
 instance frees an agent and publishes the offer). A sweep expires reservations, ends wrap-ups and skip penalties,
 and re-checks waiting calls whose offer message might have been lost. Device states from AMI keep agent states
-true; `rebuild` re-reads them all after an AMI (re)connect or a restart.
+true; `rebuild` re-reads them all after an AMI (re)connect or a restart. Each call is owned by this instance; its
+heartbeat (router/liveness.py) renews the lease, reaps dead instances' calls, gives up the callers in line when
+Redis stays unreachable past the deadline, and seeds again when Redis comes back empty.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
+from switchboard.router.liveness import Liveness, LivenessSettings
 from switchboard.router.route_store import OFFER_LOG_MS, OfferResult, QueueSnapshot, RouteStore
 from switchboard.router.routing_config import RoutingConfig
 
@@ -48,6 +51,8 @@ class Ticket:
         self._wake = asyncio.Event()
         self._timers = [router.loop.call_at(router.loop.time() + after, self._poke) for after in steps_after]
         self._closed = False
+        self._gone = asyncio.Event()
+        self.gone_reason = ""
 
     @property
     def ring_timeout(self) -> float:
@@ -83,6 +88,17 @@ class Ticket:
         if self._result is None and not self._closed:
             self._result = OfferResult("notified", agent)
             self._wake.set()
+
+    def give_up(self, why: str) -> None:
+        """The router cannot serve this call any more (unreachable past the deadline, or its state is lost)."""
+        if not self._closed and not self._gone.is_set():
+            self.gone_reason = why
+            self._gone.set()
+
+    async def unreachable(self) -> str:
+        """Returns (the reason) once the router gave this call up; the caller should go to the fallback."""
+        await self._gone.wait()
+        return self.gone_reason
 
     async def wait(self) -> Offer | None:
         while True:
@@ -140,7 +156,8 @@ class Ticket:
 class CallRouter:
     def __init__(self, store: RouteStore, config: Callable[[], RoutingConfig],
                  loop: asyncio.AbstractEventLoop, logger: logging.Logger, events: RouteEvents | None = None,
-                 sweep_interval: float = 0.5) -> None:
+                 sweep_interval: float = 0.5, liveness: LivenessSettings | None = None,
+                 on_reseed: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.config = config
         self.loop = loop
@@ -158,6 +175,8 @@ class CallRouter:
         self._needs_seed = False
         self._devices: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=10000)
         self._device_task: asyncio.Task[None] | None = None
+        self.liveness = Liveness(store, self, liveness or LivenessSettings(), logger, on_reseed)
+        self._beat: asyncio.Task[None] | None = None
         self._offers_checked_ms = 0  # Redis time (ms) up to which the offer log was read
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -167,6 +186,8 @@ class CallRouter:
         except Exception as exc:  # Redis not there yet: start anyway (calls go to the fallback), seed when it is
             self.log.warning("router could not seed agents (%s); will retry", type(exc).__name__)
             self._needs_seed = True
+        await self.liveness.start()
+        self._beat = self.loop.create_task(self.liveness.run())
         self._listener = self.loop.create_task(self._listen())
         self._runner = self.loop.create_task(self._sweeper())
         self._device_task = self.loop.create_task(self._apply_devices())
@@ -176,7 +197,7 @@ class CallRouter:
             self.log.warning("router offers channel not subscribed yet; waiting calls are re-checked by the sweep")
 
     async def stop(self) -> None:
-        for task in (self._listener, self._runner, self._device_task, *self._tasks):
+        for task in (self._listener, self._runner, self._device_task, self._beat, *self._tasks):
             if task is not None:
                 task.cancel()
         for ticket in list(self._tickets.values()):
@@ -186,6 +207,16 @@ class CallRouter:
         """Creates or updates the agents routing.yaml lists (states already in Redis are kept)."""
         for seed in config.agents.values():
             await self.store.upsert_agent(seed)
+        await self.store.mark_seeded()
+
+    async def reseed(self) -> None:
+        """Redis came back empty: the agents of routing.yaml again (the heartbeat restores logins after)."""
+        await self.seed(self.config())
+
+    def give_up_waiting(self, why: str) -> None:
+        """Every caller in line is told the router gave up (they go to the dialplan's fallback)."""
+        for ticket in list(self._tickets.values()):
+            ticket.give_up(why)
 
     def spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = self.loop.create_task(coro)  # type: ignore[arg-type]
@@ -213,6 +244,7 @@ class CallRouter:
         self.queues.add(queue)
         seg = cfg.segment(segment)
         steps = cfg.steps(relaxation)
+        await self.store.own(self.liveness.instance, uid)  # before the offer: a crash never leaves it unowned
         preferred = await self.store.last_agent(customer) if customer else ""
         first = await self.timed_offer(lambda: self.store.offer(
             uid, skills, steps, language, seg.priority + priority, seg.aging, customer, preferred, queue,
@@ -259,6 +291,8 @@ class CallRouter:
         state, agent = await self.store.call_state(ticket.uid)
         if state == "offered" and agent:
             ticket.notify(agent)
+        elif state in ("", "left"):  # Redis lost it (restarted empty) or a reaper took it: nobody will offer it
+            ticket.give_up("router-state-lost")
 
     async def _listen(self) -> None:
         backoff = 0.5

@@ -33,6 +33,9 @@ Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:explain:<uid>      list of decision explanations (1 day)
   sb:{sb}:credential:<role>:<name>  string: the scrypt hash of an agent's or supervisor's sign-in secret
   channel sb:{sb}:offers     "uid agent" for every reservation made
+  sb:{sb}:owner:<instance>   an instance's lease (expires unless its heartbeat renews it)
+  sb:{sb}:owners             set of instance ids that own calls;  sb:{sb}:owned:<instance>  set of its call uids
+  sb:{sb}:seeded             sentinel written when agents are seeded (gone: Redis came back empty)
 """
 from __future__ import annotations
 
@@ -50,7 +53,8 @@ PREFIX = "sb:{sb}:"
 P = PREFIX
 OFFERS_CHANNEL = PREFIX + "offers"
 OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
-SCRIPTS = ("offer_call", "leave_call", "ring_no_answer", "agent_device", "agent_action", "sweep", "upsert_agent")
+SCRIPTS = ("offer_call", "leave_call", "ring_no_answer", "agent_device", "agent_action", "sweep", "upsert_agent",
+           "own_call", "heartbeat", "reap_owners")
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
 
 
@@ -78,6 +82,22 @@ class OfferResult:
     status: str
     agent: str = ""
     endpoint: str = ""
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a lease renewal saw: is the seeded state there (else Redis came back empty), and every agent's state."""
+
+    seeded: bool
+    states: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """Calls of dead owners taken out of line, and the calls their freed agents were given."""
+
+    released: int
+    assigned: list[str]
 
 
 @dataclass(frozen=True)
@@ -115,6 +135,9 @@ class RouteStore:
         self._action = redis.register_script(scripts["agent_action"])
         self._sweep = redis.register_script(scripts["sweep"])
         self._upsert = redis.register_script(scripts["upsert_agent"])
+        self._own = redis.register_script(scripts["own_call"])
+        self._heartbeat = redis.register_script(scripts["heartbeat"])
+        self._reap = redis.register_script(scripts["reap_owners"])
 
     @property
     def redis(self) -> Redis:
@@ -157,6 +180,25 @@ class RouteStore:
 
     async def sweep(self) -> list[str]:
         return [_text(u) for u in await self._sweep(args=[self._ttl_ms])]
+
+    async def own(self, instance: str, uid: str) -> None:
+        """The call belongs to `instance` (before it is offered): if the instance dies, the reaper frees it."""
+        await self._own(args=[_clean(instance, "instance id"), _clean(uid, "uniqueid")])
+
+    async def heartbeat(self, instance: str, lease: float) -> Heartbeat:
+        """Renews the instance's lease for `lease` seconds; says whether Redis still holds the seeded state."""
+        reply = await self._heartbeat(args=[_clean(instance, "instance id"), max(1, int(lease * 1000))])
+        flat = [_text(x) for x in reply[1:]]
+        return Heartbeat(bool(int(reply[0])), dict(zip(flat[::2], flat[1::2])))
+
+    async def reap(self, previous: str = "") -> Reaped:
+        """Calls of instances whose lease lapsed (and of `previous`, this instance's earlier life) leave the line
+        for good and their agents are freed, atomically."""
+        reply = await self._reap(args=[self._ttl_ms, _clean(previous, "instance id")])
+        return Reaped(int(reply[0]), [_text(u) for u in reply[1:]])
+
+    async def mark_seeded(self) -> None:
+        await self._redis.set(P + "seeded", "1")
 
     async def offers_since(self, since_ms: int) -> tuple[list[tuple[str, str]], int]:
         """(uid, agent) of the reservations made from `since_ms` on (the offer log keeps one minute), and the time

@@ -45,6 +45,7 @@ from switchboard.metrics.service_metrics import ServiceMetrics
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from switchboard.router.call_router import CallRouter, RouteEvents
+from switchboard.router.liveness import LivenessSettings
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
 from switchboard.call_wiring import CallerStart, ContextJournal
@@ -174,8 +175,12 @@ class Service:
                 config: RoutingConfig = registry.companion_value
                 return config
             assert self.redis is not None
+            r = s.router
             self.router = CallRouter(RouteStore(self.redis), routing, self.loop,
-                                     self.log.getChild("router"), RouteEvents(decision=queue_metrics.decision))
+                                     self.log.getChild("router"), RouteEvents(decision=queue_metrics.decision),
+                                     liveness=LivenessSettings(r.instance_id, r.lease, r.heartbeat,
+                                                               r.unreachable_deadline),
+                                     on_reseed=self._resync_after_reseed)
             desk = self.router
             LiveStateCollector(self.registry, self._live_state)
         engine = FlowEngine(EngineOptions(route_endpoint=s.ivr.agent_endpoint, customers=self.customers,
@@ -269,6 +274,11 @@ class Service:
             except Exception as exc:  # Redis away: the next resync (or device events) set agent states right
                 self.log.warning("agent states not rebuilt (%s)", type(exc).__name__)
         self.log.info("AMI resync: %d PJSIP device states, %d agent(s) re-checked", len(pjsip), touched)
+
+    async def _resync_after_reseed(self) -> None:
+        """Redis came back empty and the agents were seeded again: their device states from AMI once more."""
+        if self.ami is not None and self.ami.connected:
+            await self._resync(self.ami)
 
     async def _dispatch_events(self) -> None:
         """The one ordered consumer of AMI events."""

@@ -222,6 +222,24 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class RouterSettings:
+    """The skills router's life in the shared Redis: who owns waiting calls, and when callers in line give up."""
+
+    instance_id: str = ""  # empty: random per process start; set it to clean up this instance's calls at restart
+    lease: float = 5.0  # seconds an instance's calls outlive its last heartbeat before any live instance frees them
+    heartbeat: float = 1.0  # seconds between lease renewals (and reaps of dead instances' calls)
+    unreachable_deadline: float = 5.0  # seconds without Redis before callers in line go to the dialplan fallback
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _positive(self, "lease", "heartbeat", "unreachable_deadline")
+        if self.heartbeat > 0 and self.lease < 2 * self.heartbeat:
+            out.append(("lease", "must be at least twice router.heartbeat (one lost beat must not kill the lease)"))
+        if any(c in self.instance_id for c in " \t\r\n\0"):
+            out.append(("instance_id", "must not contain spaces or control characters"))
+        return out
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one Switchboard process."""
 
@@ -233,6 +251,7 @@ class Settings:
     cti: CTISettings = field(default_factory=CTISettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    router: RouterSettings = field(default_factory=RouterSettings)
     ami_secret: str = field(default="", repr=False)
     http_token: str = field(default="", repr=False)
     cti_pepper: str = field(default="", repr=False)

@@ -13,7 +13,7 @@ from switchboard.ivr.nodes.dialling import dial, status_after_hangup
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.step import Next, Step
 from switchboard.ivr.call_ports import RouteDesk
-from switchboard.ivr.queue_wait import RouteUnavailable, WaitingChannel, wait_and_connect
+from switchboard.ivr.queue_wait import ROUTER_UNREACHABLE, RouteUnavailable, WaitingChannel, wait_and_connect
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
     except RouteUnavailable as exc:
         step.log.error("call %s: router unavailable (%s): sent to the dialplan's fallback", state.uniqueid, exc)
         state.outcome = "fallback"
+        await channel.set_variable(channel_variables.FALLBACK_REASON, ROUTER_UNREACHABLE)
         await channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FALLBACK)
         return None
     state.waited = done.waited

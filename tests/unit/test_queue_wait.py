@@ -26,6 +26,7 @@ class ScriptedTicket:
     unanswered: list[str] = field(default_factory=list)
     finished_with: list[str] = field(default_factory=list)
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    router_gone: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def ready(self) -> bool:
@@ -46,6 +47,10 @@ class ScriptedTicket:
 
     async def leave(self) -> None:
         self.left += 1
+
+    async def unreachable(self) -> str:
+        await self.router_gone.wait()
+        return "router-unreachable"
 
 
 @dataclass
@@ -148,3 +153,16 @@ async def test_router_failure_becomes_route_unavailable() -> None:
     """When the router cannot take the call, the caller side says so (the engine then sends it to the fallback)."""
     with pytest.raises(RouteUnavailable):
         await _run(ScriptedChannel([]), ScriptedDesk(ScriptedTicket([]), fail=True))
+
+
+async def test_router_giving_up_sends_the_caller_in_line_to_the_fallback() -> None:
+    """A caller on hold whose router becomes unreachable past its deadline stops the music and goes to the fallback."""
+    ticket = ScriptedTicket([])
+    channel = ScriptedChannel([])
+    task = asyncio.ensure_future(_run(channel, ScriptedDesk(ticket)))
+    await channel.on_hold.wait()  # in line, hearing music; no offer will ever come
+    ticket.router_gone.set()  # the router's heartbeat passed the deadline (a clock-free signal)
+    with pytest.raises(RouteUnavailable, match="router-unreachable"):
+        await task
+    assert channel.apps == ["StartMusicOnHold", "StopMusicOnHold"] and ticket.left == 1
+    assert not channel.gone.done()

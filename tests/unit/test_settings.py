@@ -171,6 +171,14 @@ def test_settings_file_not_utf8_names_position(tmp_path: Path) -> None:
         f"{path}:2:12: error: not valid UTF-8 (byte 0xe9: invalid continuation byte); save the file as UTF-8"]
 
 
+def test_router_lease_must_survive_a_lost_heartbeat(tmp_path: Path) -> None:
+    """A lease shorter than two heartbeats would let one late beat free a live instance's calls: refused."""
+    path = _write(tmp_path, "router:\n  lease: 1.5\n  heartbeat: 1\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert "router.lease: must be at least twice router.heartbeat" in str(err.value.problems[0])
+
+
 def test_redis_pool_settings_are_read_and_checked() -> None:
     """The shared client's pool size and wait come from settings; a pool of 0 or a wait of 0 is refused."""
     settings = load_settings(None, dict(SECRET, SWITCHBOARD_REDIS__MAX_CONNECTIONS="16",
