@@ -7,7 +7,10 @@ both read through the CTI store. It is published three ways: to the agent's Serv
 the CTI store's pub/sub outlet for integrations, and as an AMI `UserEvent` (ids and labels only; no names or
 numbers go through Asterisk).
 
-Events are handled one at a time in arrival order, so an agent never sees "answered" before "ringing".
+Events are handled one at a time in arrival order, so an agent never sees "answered" before "ringing". The
+record and customer read for a call's "ringing" pop are kept (bounded) and reused for its "answered" pop, so a
+call costs the CTI store one read of each, not two; the UserEvent is sent without waiting for Asterisk's answer
+when the wiring passes a fire-and-forget sender (`AMIClient.post_action`).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
@@ -22,6 +26,7 @@ from switchboard.cti.call_context import CallContext
 from switchboard.cti.customer import Customer
 
 MAX_PENDING = 1000
+MAX_REMEMBERED = 4096  # calls whose record and customer are kept between their ringing and answered pops
 
 
 class ContextReader(Protocol):
@@ -85,6 +90,7 @@ class ScreenPops:
         self._on_published = on_published
         self._queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(maxsize=MAX_PENDING)
         self._task: asyncio.Task[None] | None = None
+        self._remembered: OrderedDict[str, tuple[CallContext, Customer | None]] = OrderedDict()
         self.published = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -119,10 +125,23 @@ class ScreenPops:
             except Exception:
                 self._log.exception("screen pop for %s failed", agent)
 
+    async def _lookup(self, kind: str, uniqueid: str) -> tuple[CallContext, Customer | None]:
+        """The call's record and customer: read at its first pop, kept until it is answered."""
+        known = self._remembered.pop(uniqueid, None) if kind == "answered" else self._remembered.get(uniqueid)
+        if known is not None:
+            return known
+        found = await self._context.read_call(uniqueid)
+        record = found or CallContext(uniqueid)
+        customer = await self._customers.get(record.customer_id) if record.customer_id else None
+        if kind != "answered" and found is not None:  # an unknown call is read again (its record may come)
+            self._remembered[uniqueid] = (record, customer)
+            if len(self._remembered) > MAX_REMEMBERED:
+                self._remembered.popitem(last=False)
+        return record, customer
+
     async def build(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
         """The payload: the call's record (an empty one when unknown) and the customer it names."""
-        record = await self._context.read_call(uniqueid) or CallContext(uniqueid)
-        customer = await self._customers.get(record.customer_id) if record.customer_id else None
+        record, customer = await self._lookup(kind, uniqueid)
         return {"event": kind, "agent": agent, "uniqueid": uniqueid,
                 "customer": customer.summary() if customer else None,
                 "segment": record.segment or (customer.segment if customer else ""),

@@ -80,3 +80,30 @@ async def test_unknown_caller_pop_and_failing_outlets() -> None:
     payload = await pops.pop("ringing", "agent2", "9999.9")
     assert payload["customer"] is None and payload["confidence"] == "none"
     assert (await asyncio.wait_for(stream.get(), 5))["agent"] == "agent2"
+
+
+async def test_answered_pop_reuses_what_ringing_read() -> None:
+    """A call's ringing pop reads its record and customer once; the answered pop reuses them (no second read)."""
+    reads: list[str] = []
+
+    class CountingContext(Context):
+        async def read_call(self, uniqueid: str) -> CallContext | None:
+            reads.append("call")
+            return await super().read_call(uniqueid)
+
+    class CountingCustomers(Customers):
+        async def get(self, customer_id: str) -> Customer | None:
+            reads.append("customer")
+            return await super().get(customer_id)
+
+    async def ignore(_: Any) -> None:
+        return None
+
+    pops = ScreenPops(CountingContext(), CountingCustomers(), AgentStreams(), ignore, ignore,
+                      logging.getLogger("test"), clock=lambda: 1042.0)
+    ringing = await pops.pop("ringing", "agent1", "1700.1")
+    answered = await pops.pop("answered", "agent1", "1700.1")
+    assert reads == ["call", "customer"]
+    assert answered["customer"] == ringing["customer"] and answered["event"] == "answered"
+    await pops.pop("answered", "agent1", "1700.1")  # nothing kept after the answer: read again
+    assert reads == ["call", "customer", "call", "customer"]
