@@ -9,7 +9,9 @@ numbers go through Asterisk).
 
 Events are handled one at a time in arrival order, so an agent never sees "answered" before "ringing". The
 record and customer read for a call's "ringing" pop are kept (bounded) and reused for its "answered" pop, so a
-call costs the CTI store one read of each, not two; the UserEvent is sent without waiting for Asterisk's answer
+call costs the CTI store one read of each, not two. While no integration subscribes (a publish reached nobody),
+pops are published for integrations at most once per `IDLE_OUTLET_RECHECK` seconds (pub/sub delivers to whoever
+is subscribed at that moment anyway; a new subscriber gets pops within that time); the UserEvent is sent without waiting for Asterisk's answer
 when the wiring passes a fire-and-forget sender (`AMIClient.post_action`).
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from switchboard.cti.call_context import CallContext
 from switchboard.cti.customer import Customer
 
 MAX_PENDING = 1000
+IDLE_OUTLET_RECHECK = 1.0  # seconds between publishes for integrations while nobody subscribes
 MAX_REMEMBERED = 4096  # calls whose record and customer are kept between their ringing and answered pops
 
 
@@ -79,7 +82,8 @@ class ScreenPops:
                  publish_integrations: Callable[[str], Awaitable[Any]],
                  send_user_event: Callable[[Mapping[str, str]], Awaitable[Any]] | None,
                  logger: logging.Logger, clock: Callable[[], float] = time.time,
-                 on_published: Callable[[str], None] = lambda kind: None) -> None:
+                 on_published: Callable[[str], None] = lambda kind: None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._context = context
         self._customers = customers
         self._streams = streams
@@ -88,9 +92,11 @@ class ScreenPops:
         self._log = logger
         self._clock = clock
         self._on_published = on_published
+        self._monotonic = monotonic
         self._queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(maxsize=MAX_PENDING)
         self._task: asyncio.Task[None] | None = None
         self._remembered: OrderedDict[str, tuple[CallContext, Customer | None]] = OrderedDict()
+        self._outlet_idle_until = 0.0  # monotonic time before which nobody is assumed subscribed
         self.published = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -154,10 +160,15 @@ class ScreenPops:
     async def pop(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
         payload = await self.build(kind, agent, uniqueid)
         self._streams.publish(agent, payload)
-        try:
-            await self._publish_integrations(json.dumps(payload))
-        except Exception as exc:
-            self._log.warning("screen pop not published for integrations (%s)", type(exc).__name__)
+        now = self._monotonic()
+        if now >= self._outlet_idle_until:
+            try:
+                receivers = await self._publish_integrations(json.dumps(payload))
+            except Exception as exc:
+                self._log.warning("screen pop not published for integrations (%s)", type(exc).__name__)
+            else:
+                if receivers == 0:  # nobody listens: look again in a while, not on every pop
+                    self._outlet_idle_until = now + IDLE_OUTLET_RECHECK
         if self._send_user_event is not None:
             customer = payload["customer"] or {}
             try:
