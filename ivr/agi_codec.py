@@ -155,8 +155,10 @@ class HeaderDecoder:
             lines = text.count("\n") + 1
             if lines > self._max_lines:
                 raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
-            variables = _asterisk_form(text, lines)
-            if variables is None:
+            parsed = _asterisk_form(text, lines)
+            if parsed is not None:
+                variables = parsed
+            else:
                 pattern = _HEADER_LINE_CR if "\r" in text else _HEADER_LINE
                 pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
                 if len(pairs) != lines:
