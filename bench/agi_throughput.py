@@ -7,9 +7,12 @@ All three servers run in their own process on uvloop (one core each), driven by 
 * `short calls` — every call runs 9 `NOOP`s and one `SET VARIABLE`, then closes; reports calls/s.
 
 Reported as ratios against the numbers measured in the same run (machines are noisy; absolutes are not
-comparable between runs). Targets (issue 2, design.md §5): Switchboard ≥ 1.5× panoramisk, and close to bare.
+comparable between runs). Runs are interleaved: every round runs every server once, in a rotated order, and the
+medians are compared. CPU per command (or per call) is the server process's user + system CPU over the whole load
+generator run (from /proc) divided by every command it answered, warm-up included. Target (issue 10): Switchboard
+≥ 0.85× bare in throughput and in CPU per command, for both workloads; panoramisk is shown for reference.
 
-    python bench/agi_throughput.py [--seconds 3] [--connections 50]
+    python bench/agi_throughput.py [--seconds 3] [--connections 50] [--rounds 3] [--kinds bare,switchboard]
 """
 from __future__ import annotations
 
@@ -141,44 +144,82 @@ def wait_ready(proc: subprocess.Popen[str]) -> None:
         raise RuntimeError(f"benchmark server exited with {proc.returncode}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far, from /proc (clock ticks of 1/SC_CLK_TCK s)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_one(loadgen: Path, kind: str, per_call: int, connections: int, seconds: float) -> dict[str, float]:
+    """One server process under the load generator: throughput in the measured window, server CPU per unit."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
     proc = subprocess.Popen([sys.executable, __file__, "serve", kind, str(port), str(per_call)], env=env,
                             stdout=subprocess.PIPE, text=True)
     try:
         wait_ready(proc)
+        cpu_before = cpu_seconds(proc.pid)
         out = subprocess.run([str(loadgen), str(port), str(connections), "1", str(seconds)], check=True,
                              capture_output=True, text=True).stdout
+        cpu = cpu_seconds(proc.pid) - cpu_before
     finally:
         proc.kill()
         proc.wait()
     fields = dict(part.split("=") for part in out.split())
     secs = float(fields["seconds"])
-    return {"commands_per_s": int(fields["commands"]) / secs, "calls_per_s": int(fields["calls"]) / secs}
+    total_commands, total_calls = int(fields["total_commands"]), int(fields["total_calls"])
+    return {"commands_per_s": int(fields["commands"]) / secs, "calls_per_s": int(fields["calls"]) / secs,
+            "cpu_us_per_command": cpu / max(total_commands, 1) * 1e6,
+            "cpu_us_per_call": cpu / max(total_calls, 1) * 1e6}
+
+
+Table = dict[str, list[dict[str, float]]]
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
     args = parser.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
+    assert "bare" in kinds and "switchboard" in kinds, "the ratio needs bare and switchboard"
+    long_runs: Table = {k: [] for k in kinds}
+    short_runs: Table = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         loadgen = build_loadgen(Path(tmp))
-        long_calls = {k: run_one(loadgen, k, 0, args.connections, args.seconds)["commands_per_s"] for k in KINDS}
-        short_calls = {k: run_one(loadgen, k, SHORT_CALL_COMMANDS, args.connections, args.seconds)["calls_per_s"]
-                       for k in KINDS}
-    print(f"FastAGI I/O cost, {args.connections} connections, {args.seconds:.0f} s per run, uvloop, one core each")
-    print(f"{'':14}{'long calls (commands/s)':>26}{'short calls (calls/s)':>24}")
-    for k in KINDS:
-        print(f"{k:14}{long_calls[k]:>26,.0f}{short_calls[k]:>24,.0f}")
-    print("ratios (same run):")
-    for label, table in (("long calls", long_calls), ("short calls", short_calls)):
-        vs_pan = table["switchboard"] / table["panoramisk"]
-        vs_bare = table["switchboard"] / table["bare"]
-        verdict = "meets" if vs_pan >= 1.5 else "MISSES"
-        print(f"  {label}: switchboard/panoramisk = {vs_pan:.2f}x ({verdict} the 1.5x target), "
-              f"switchboard/bare = {vs_bare:.2f}x")
+        for r in range(args.rounds):  # interleaved: every round runs every kind, in a rotated order
+            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
+            for k in order:
+                long_runs[k].append(run_one(loadgen, k, 0, args.connections, args.seconds))
+                short_runs[k].append(run_one(loadgen, k, SHORT_CALL_COMMANDS, args.connections, args.seconds))
+
+    def med(table: Table, kind: str, key: str) -> float:
+        return median([run[key] for run in table[kind]])
+
+    print(f"FastAGI I/O cost, {args.connections} connections, {args.seconds:.0f} s per run, {args.rounds} "
+          f"interleaved rounds (medians), uvloop, server and load generator one process each, {os.cpu_count()} CPUs")
+    print(f"{'':13}{'long: commands/s':>18}{'CPU us/command':>16}{'short: calls/s':>16}{'CPU us/call':>13}")
+    for k in kinds:
+        print(f"{k:13}{med(long_runs, k, 'commands_per_s'):>18,.0f}{med(long_runs, k, 'cpu_us_per_command'):>16.2f}"
+              f"{med(short_runs, k, 'calls_per_s'):>16,.0f}{med(short_runs, k, 'cpu_us_per_call'):>13.1f}")
+    print("ratios to bare (same run; throughput: switchboard/bare; CPU: bare/switchboard; target >= 0.85):")
+    for label, table, rate, cpu in (("long calls ", long_runs, "commands_per_s", "cpu_us_per_command"),
+                                    ("short calls", short_runs, "calls_per_s", "cpu_us_per_call")):
+        for k in kinds:
+            if k == "bare":
+                continue
+            thr = med(table, k, rate) / med(table, "bare", rate)
+            eff = med(table, "bare", cpu) / med(table, k, cpu)
+            verdict = "" if k != "switchboard" else ("  meets" if min(thr, eff) >= 0.85 else "  MISSES")
+            print(f"  {label} {k:12} throughput {thr:.2f}x  CPU {eff:.2f}x{verdict}")
 
 
 if __name__ == "__main__":

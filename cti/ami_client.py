@@ -27,6 +27,7 @@ _BANNER_PREFIX = b"Asterisk Call Manager/"
 _READ_LIMIT = 4 * 1024 * 1024  # largest single AMI message accepted
 _DROP_WARN_INTERVAL = 10.0  # seconds between "event queue full" warnings
 _UNSAFE_CHARS = ("\r", "\n", "\0")
+_POST_BACKLOG = 256 * 1024  # bytes waiting to be written beyond which post_action drops
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -148,6 +149,19 @@ def _flatten(message: Message) -> dict[str, str]:
     return flat
 
 
+def _event_fields(text: str) -> dict[str, str] | None:
+    """An event's fields (first value of a repeated key), parsed without panoramisk: events are plain
+    `Key: Value` lines. None for anything else (responses, with their bodies and quoted results, go to panoramisk)."""
+    if not text.startswith("Event: ") or "esult: " in text:
+        return None
+    fields: dict[str, str] = {}
+    for line in text.split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if sep and key not in fields:
+            fields[key] = value
+    return fields
+
+
 def _to_event(fields: dict[str, str]) -> AMIEvent:
     return AMIEvent(name=fields.get("Event", ""), fields=fields)
 
@@ -215,10 +229,12 @@ class AMIClient:
         self._stopping = False
         self._reported_up = False
         self._id_prefix = f"sb-{uuid.uuid4().hex[:12]}"
+        self._post_prefix = f"{self._id_prefix}-post-"  # responses to post_action: discarded on arrival
         self._ids = itertools.count(1)
         self._last_drop_warning: float | None = None
         self._drops_since_warning = 0
         self.dropped_events = 0
+        self.dropped_actions = 0  # post_action calls not sent (link down or backlog full)
 
     # -- public interface ---------------------------------------------------------------------------------------
 
@@ -280,6 +296,22 @@ class AMIClient:
         if not response.success:
             raise AMIActionFailed(name, response)
         return response
+
+    def post_action(self, name: str, fields: Mapping[str, str]) -> bool:
+        """Sends one action without waiting for its response (for fire-and-forget actions such as UserEvent).
+
+        Returns False, sending nothing, when the link is down or more than `_POST_BACKLOG` bytes are still
+        waiting to be written (a stalled Asterisk must not grow the buffer); the drop is counted in
+        `dropped_actions`. Its response is discarded on arrival. Raises UnsafeAMIValue like `send_action`.
+        """
+        check_safe(name, fields)
+        writer = self._writer
+        if not self.connected or writer is None or writer.is_closing() \
+                or writer.transport.get_write_buffer_size() > _POST_BACKLOG:
+            self.dropped_actions += 1
+            return False
+        writer.write(_encode_action(name, f"{self._post_prefix}{next(self._ids)}", fields))
+        return True
 
     # -- connection lifecycle -----------------------------------------------------------------------------------
 
@@ -368,9 +400,14 @@ class AMIClient:
         try:
             while True:
                 raw = await reader.readuntil(_EOM)
-                message = Message.from_line(raw.decode("utf-8", "replace").strip())
-                if message is not None:
-                    self._dispatch(_flatten(message))
+                text = raw.decode("utf-8", "replace").strip()
+                fields = _event_fields(text)
+                if fields is None:
+                    message = Message.from_line(text)
+                    if message is None:
+                        continue
+                    fields = _flatten(message)
+                self._dispatch(fields)
         except asyncio.IncompleteReadError:
             self._log.warning("AMI connection closed by %s:%d", self._settings.host, self._settings.port)
         except asyncio.LimitOverrunError:
@@ -431,6 +468,8 @@ class AMIClient:
         action_id = fields.get("ActionID", "")
         pending = self._pending.get(action_id) if action_id else None
         if "Response" in fields:
+            if pending is None and action_id.startswith(self._post_prefix):
+                return  # the answer to a fire-and-forget action
             if pending is None:
                 self._log.debug("AMI response for unknown or expired action %s dropped", action_id)
             elif pending.on_response(fields):

@@ -13,6 +13,12 @@ Pops are keyed by agent id: the dialled device (`PJSIP/desk4`) is turned into th
 an `AgentResolver` (the router's endpoint map, wired in the composition root; cti never imports the router). Each
 pop gets an increasing event id and is kept in a small per-agent replay buffer, so a reconnecting stream resumes
 after the last id it saw (SSE `Last-Event-ID`).
+
+The record and customer read for a call's "ringing" pop are kept (bounded) and reused for its "answered" pop, so a
+call costs the CTI store one read of each, not two. While no integration subscribes (a publish reached nobody),
+pops are published for integrations at most once per `IDLE_OUTLET_RECHECK` seconds (pub/sub delivers to whoever
+is subscribed at that moment anyway; a new subscriber gets pops within that time); the UserEvent is sent without waiting for Asterisk's answer
+when the wiring passes a fire-and-forget sender (`AMIClient.post_action`).
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
@@ -29,6 +35,8 @@ from switchboard.cti.customer import Customer
 
 MAX_PENDING = 1000
 REPLAY = 50  # pops kept per agent for a reconnecting stream (and the agent's own recent calls)
+IDLE_OUTLET_RECHECK = 1.0  # seconds between publishes for integrations while nobody subscribes
+MAX_REMEMBERED = 4096  # calls whose record and customer are kept between their ringing and answered pops
 
 
 class ContextReader(Protocol):
@@ -114,7 +122,8 @@ class ScreenPops:
                  send_user_event: Callable[[Mapping[str, str]], Awaitable[Any]] | None,
                  logger: logging.Logger, clock: Callable[[], float] = time.time,
                  on_published: Callable[[str], None] = lambda kind: None,
-                 resolver: AgentResolver | None = None) -> None:
+                 resolver: AgentResolver | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._context = context
         self._resolver = resolver
         self._customers = customers
@@ -124,8 +133,11 @@ class ScreenPops:
         self._log = logger
         self._clock = clock
         self._on_published = on_published
+        self._monotonic = monotonic
         self._queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(maxsize=MAX_PENDING)
         self._task: asyncio.Task[None] | None = None
+        self._remembered: OrderedDict[str, tuple[CallContext, Customer | None]] = OrderedDict()
+        self._outlet_idle_until = 0.0  # monotonic time before which nobody is assumed subscribed
         self.published = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -168,10 +180,23 @@ class ScreenPops:
             return endpoint
         return await self._resolver.agent_for_endpoint("PJSIP/" + endpoint)
 
+    async def _lookup(self, kind: str, uniqueid: str) -> tuple[CallContext, Customer | None]:
+        """The call's record and customer: read at its first pop, kept until it is answered."""
+        known = self._remembered.pop(uniqueid, None) if kind == "answered" else self._remembered.get(uniqueid)
+        if known is not None:
+            return known
+        found = await self._context.read_call(uniqueid)
+        record = found or CallContext(uniqueid)
+        customer = await self._customers.get(record.customer_id) if record.customer_id else None
+        if kind != "answered" and found is not None:  # an unknown call is read again (its record may come)
+            self._remembered[uniqueid] = (record, customer)
+            if len(self._remembered) > MAX_REMEMBERED:
+                self._remembered.popitem(last=False)
+        return record, customer
+
     async def build(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
         """The payload: the call's record (an empty one when unknown) and the customer it names."""
-        record = await self._context.read_call(uniqueid) or CallContext(uniqueid)
-        customer = await self._customers.get(record.customer_id) if record.customer_id else None
+        record, customer = await self._lookup(kind, uniqueid)
         return {"event": kind, "agent": agent, "uniqueid": uniqueid,
                 "customer": customer.summary() if customer else None,
                 "segment": record.segment or (customer.segment if customer else ""),
@@ -186,10 +211,15 @@ class ScreenPops:
     async def pop(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
         payload = await self.build(kind, agent, uniqueid)
         self._streams.publish(agent, payload)
-        try:
-            await self._publish_integrations(json.dumps(payload))
-        except Exception as exc:
-            self._log.warning("screen pop not published for integrations (%s)", type(exc).__name__)
+        now = self._monotonic()
+        if now >= self._outlet_idle_until:
+            try:
+                receivers = await self._publish_integrations(json.dumps(payload))
+            except Exception as exc:
+                self._log.warning("screen pop not published for integrations (%s)", type(exc).__name__)
+            else:
+                if receivers == 0:  # nobody listens: look again in a while, not on every pop
+                    self._outlet_idle_until = now + IDLE_OUTLET_RECHECK
         if self._send_user_event is not None:
             customer = payload["customer"] or {}
             try:

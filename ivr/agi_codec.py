@@ -25,9 +25,13 @@ MAX_HEADER_LINES = 256
 MAX_HEADER_BYTES = 32 * 1024
 MAX_LINE_BYTES = 8 * 1024  # Asterisk's AGI line buffer
 MAX_PENDING_REPLY_BYTES = 64 * 1024
+MAX_SHARED_REPLIES = 512  # plain replies kept for reuse: result=0/1/-1, digits, small numbers
 
 _UNSAFE = re.compile("[\r\n\0]")
 _NEEDS_QUOTES = re.compile(r'[\s"\\]')
+_SPECIAL = re.compile(r'[\s"\\\0]')  # anything that needs quoting or is refused (\s covers CR and LF)
+_HEADER_LINE = re.compile(r"^(agi_[^:\n]*): ?(.*)$", re.MULTILINE)  # LF-only lines (Asterisk's)
+_HEADER_LINE_CR = re.compile(r"^(agi_[^:\n]*): ?([^\n]*?)\r*$", re.MULTILINE)  # CR before LF tolerated
 _VERB = re.compile(r"^[A-Z]+( [A-Z]+)*$")
 _REPLY_200 = re.compile(r"^200 result=(?P<result>-?\w*)(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?\s*$",
                         re.DOTALL)
@@ -61,15 +65,23 @@ class AGIEnvironment:
     @classmethod
     def from_variables(cls, variables: Mapping[str, str]) -> AGIEnvironment:
         """Split `agi_network_script` into script and query, and collect `agi_arg_N` in order."""
+        return cls._of(dict(variables), True)
+
+    @classmethod
+    def _of(cls, variables: dict[str, str], maybe_args: bool) -> AGIEnvironment:
+        """`from_variables` on a dict the environment may keep (the header decoder's own); `maybe_args` False
+        when the decoder saw no `agi_arg_` in the header (the look for them is skipped)."""
         raw = variables.get("agi_network_script", "")
         path, _, query = raw.partition("?")
         args: list[tuple[int, str]] = []
-        for key, value in variables.items():
-            if key.startswith("agi_arg_") and key[8:].isdigit():
-                args.append((int(key[8:]), value))
-        return cls(variables=dict(variables), script=unquote(path.strip("/")),
-                   query=dict(parse_qsl(query, keep_blank_values=True)),
-                   args=tuple(v for _, v in sorted(args)))
+        if maybe_args:
+            for key, value in variables.items():
+                if key.startswith("agi_arg_") and key[8:].isdigit():
+                    args.append((int(key[8:]), value))
+        path = path.strip("/")
+        return cls(variables=variables, script=unquote(path) if "%" in path else path,
+                   query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
+                   args=tuple(v for _, v in sorted(args)) if args else ())
 
     def get(self, name: str) -> str | None:
         """An `agi_<name>` value, None when absent or Asterisk's `unknown`."""
@@ -106,48 +118,116 @@ class AGIEnvironment:
 
 
 class HeaderDecoder:
-    """Accumulates fragments until the blank line; bytes after it are kept in `remainder`."""
+    """Accumulates fragments until the blank line; bytes after it are kept in `remainder`.
+
+    Linear in the header's size whatever the fragmentation: fragments are appended to one buffer, only the new
+    bytes are searched for the blank line, lines completed before it are checked cheaply as they arrive (so an
+    HTTP probe is refused at its first line), and the header is decoded and split once, when complete.
+    """
 
     def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES) -> None:
         self._max_lines = max_lines
         self._max_bytes = max_bytes
-        self._buffer = b""
-        self._variables: dict[str, str] = {}
-        self._lines = 0
-        self._consumed = 0
+        self._buffer = bytearray()
+        self._checked = 0  # offset of the first line not yet checked
+        self._lines = 0  # lines checked so far
         self.remainder = b""
 
     def feed(self, data: bytes) -> AGIEnvironment | None:
         """Returns the environment once complete; raises AGIProtocolError on an oversized or malformed header."""
-        self._buffer += data
-        while True:
-            end = self._buffer.find(b"\n")
-            if end < 0:
-                if self._consumed + len(self._buffer) > self._max_bytes:
-                    raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
-                return None
-            line = self._buffer[:end].rstrip(b"\r")
-            self._buffer = self._buffer[end + 1:]
-            self._consumed += end + 1
-            if self._consumed > self._max_bytes:
+        buffer = self._buffer
+        searched = len(buffer)
+        buffer += data
+        end = _blank_line(buffer, searched)
+        if end is None:
+            if len(buffer) > self._max_bytes:
                 raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
-            if not line:
-                self.remainder, self._buffer = self._buffer, b""
-                return AGIEnvironment.from_variables(self._variables)
+            self._check_lines(buffer)
+            return None
+        block, after = end
+        if after > self._max_bytes:
+            raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
+        self.remainder = bytes(buffer[after:])
+        variables: dict[str, str] = {}
+        text = ""
+        if block:
+            text = buffer[:block].decode("utf-8", errors="replace")
+            lines = text.count("\n") + 1
+            if lines > self._max_lines:
+                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
+            parsed = _asterisk_form(text, lines)
+            if parsed is not None:
+                variables = parsed
+            else:
+                pattern = _HEADER_LINE_CR if "\r" in text else _HEADER_LINE
+                pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
+                if len(pairs) != lines:
+                    _raise_malformed(pattern, text)
+                variables = dict(pairs)
+        self._buffer = bytearray()
+        return AGIEnvironment._of(variables, "agi_arg_" in text)
+
+    def _check_lines(self, buffer: bytearray) -> None:
+        """Checks the lines completed so far (the header is not complete yet)."""
+        while True:
+            end = buffer.find(b"\n", self._checked)
+            if end < 0:
+                return
             self._lines += 1
             if self._lines > self._max_lines:
                 raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
-            text = line.decode("utf-8", errors="replace")
-            name, sep, value = text.partition(":")
-            if not sep or not name.startswith("agi_"):
-                raise AGIProtocolError("header_malformed",
-                                       f"AGI header line {self._lines} is not 'agi_<name>: <value>': {text[:80]!r}")
-            self._variables[name] = value[1:] if value.startswith(" ") else value
+            line = bytes(buffer[self._checked:end])
+            colon = line.find(b":")
+            if colon < 0 or not line.startswith(b"agi_"):
+                raise _malformed(self._lines, line.rstrip(b"\r").decode("utf-8", errors="replace"))
+            self._checked = end + 1
 
 
-@dataclass(slots=True)
+def _blank_line(buffer: bytearray, searched: int) -> tuple[int, int] | None:
+    """Where the header ends: (end of its last line, start of what follows), searching from `searched` - 2."""
+    if buffer.startswith(b"\n"):
+        return 0, 1
+    if buffer.startswith(b"\r\n"):
+        return 0, 2
+    start = max(0, searched - 2)
+    lf = buffer.find(b"\n\n", start)
+    crlf = buffer.find(b"\n\r\n", start, len(buffer) if lf < 0 else lf)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, crlf + 3
+    if lf >= 0:
+        return lf, lf + 2
+    return None
+
+
+def _asterisk_form(text: str, lines: int) -> dict[str, str] | None:
+    """The variables of a header in Asterisk's own form (every line `agi_<name>: <value>`, LF only), checked
+    with a few whole-text operations instead of a pattern per line; None when the header is in any other form."""
+    if "\r" in text or not text.startswith("agi_") or text.count("\nagi_") != lines - 1:
+        return None
+    try:
+        variables = dict([line.split(": ", 1) for line in text.split("\n")])
+    except ValueError:  # a line without ": "
+        return None
+    if len(variables) != lines or ":" in "".join(variables):  # a repeated name, or a name holding a colon
+        return None
+    return variables
+
+
+def _raise_malformed(pattern: re.Pattern[str], text: str) -> None:
+    """Names the first line of a complete header that is not `agi_<name>: <value>`."""
+    for number, line in enumerate(text.split("\n"), 1):
+        if pattern.fullmatch(line) is None:
+            raise _malformed(number, line.rstrip("\r"))
+
+
+def _malformed(number: int, text: str) -> AGIProtocolError:
+    return AGIProtocolError("header_malformed", f"AGI header line {number} is not 'agi_<name>: <value>': {text[:80]!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class AGIReply:
-    """One complete reply to one command (not frozen: frozen dataclasses cost a microsecond per reply)."""
+    """One complete reply to one command. Frozen, so the decoder can hand out one shared instance per common
+    plain reply (`200 result=0`, `200 result=1`, a digit) instead of building one per command."""
 
     code: int
     result: str = ""
@@ -171,6 +251,9 @@ class HangupNotice:
 ReplyEvent = Union[AGIReply, HangupNotice]
 
 
+_plain_replies: dict[bytes, AGIReply] = {}  # exact line bytes -> its (immutable) reply
+
+
 @dataclass
 class ReplyDecoder:
     """Turns reply bytes into `AGIReply` and `HangupNotice` events, in order, from arbitrary fragments."""
@@ -178,11 +261,27 @@ class ReplyDecoder:
     _buffer: bytes = b""
     _usage: list[str] | None = field(default=None)
 
+    def plain(self, data: bytes) -> AGIReply | None:
+        """The hot path: when `data` is exactly one plain `200 result=N` line (no data, no endpos) and nothing is
+        buffered, its reply; otherwise None, and nothing was consumed (call `feed`)."""
+        if self._buffer or self._usage is not None:
+            return None
+        reply = _plain_replies.get(data)
+        if reply is not None:
+            return reply
+        if data.startswith(b"200 result=") and data.find(b"\n") == len(data) - 1 and data.find(b" ", 11) < 0:
+            line = data[:-1].rstrip(b"\r").decode("utf-8", errors="replace")
+            reply = AGIReply(200, line[11:], None, None, line)
+            if len(_plain_replies) < MAX_SHARED_REPLIES:
+                _plain_replies[data] = reply
+            return reply
+        return None
+
     def feed(self, data: bytes) -> list[ReplyEvent]:
-        if (not self._buffer and self._usage is None and data.startswith(b"200 result=")
-                and data.find(b"\n") == len(data) - 1 and data.find(b" ", 11) < 0):
-            line = data[:-1].rstrip(b"\r").decode("utf-8", errors="replace")  # one plain reply: the hot path
-            return [AGIReply(200, line[11:], None, None, line)]
+        """Every event completed by `data`, in order (a partial line is kept for the next call)."""
+        reply = self.plain(data)
+        if reply is not None:
+            return [reply]
         events: list[ReplyEvent] = []
         if not self._buffer and data.find(b"\n") == len(data) - 1:  # the common case: exactly one line
             self._line(data[:-1].rstrip(b"\r").decode("utf-8", errors="replace"), events)
@@ -241,6 +340,8 @@ class ReplyDecoder:
 
 def quote_argument(value: str) -> str:
     """One argument as Asterisk's parser reads it back: quoted when needed, `\\` and `"` escaped."""
+    if value and _SPECIAL.search(value) is None:  # the common case: one search, nothing to quote or refuse
+        return value
     unsafe = _UNSAFE.search(value)
     if unsafe is not None:
         where = unsafe.start()
@@ -252,15 +353,22 @@ def quote_argument(value: str) -> str:
 
 
 _checked_verbs: set[str] = set()
+_bare_lines: dict[str, bytes] = {}  # verb -> its line without arguments ("NOOP\n"), for the verbs checked
 
 
 def format_command(verb: str, *args: str) -> bytes:
     """Encodes one command line; raises UnsafeArgument or CommandTooLong before anything could be sent."""
+    if not args:
+        line = _bare_lines.get(verb)
+        if line is not None:
+            return line
     if verb not in _checked_verbs:
         if not _VERB.match(verb):
             raise UnsafeArgument(f"AGI verb {verb!r} must be upper-case words separated by single spaces")
         if len(_checked_verbs) < 256:  # a cache of the verbs seen; AGI has about 50
             _checked_verbs.add(verb)
+            if not args:
+                _bare_lines[verb] = (verb + "\n").encode()
     if not args:
         return (verb + "\n").encode()
     encoded = (verb + " " + " ".join([quote_argument(a) for a in args]) + "\n").encode("utf-8")

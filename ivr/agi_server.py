@@ -15,8 +15,10 @@ import logging
 import time
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol, cast
 
-from switchboard.ivr.agi_codec import AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder, ReplyDecoder
-from switchboard.ivr.channel import STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed, CommandTimeout
+from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
+                                      ReplyDecoder, ReplyEvent)
+from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
+                                     CommandTimeout, checked_reply)
 
 Flow = Callable[[Channel], Awaitable[None]]
 
@@ -54,6 +56,7 @@ class AGIServer:
         self._idle.set()
         self._sweep: asyncio.TimerHandle | None = None
         self.sweep_interval = min(1.0, header_timeout / 4, command_timeout / 4)
+        self._peer_verdicts: dict[str, bool] = {}  # peer address -> allowed (Asterisk is one or a few hosts)
 
     async def start(self, host: str, port: int) -> None:
         self._server = await self.loop.create_server(lambda: AGIConnection(self), host, port, reuse_address=True)
@@ -63,9 +66,10 @@ class AGIServer:
         """Times out headers and commands whose deadline has passed (at most `sweep_interval` late).
 
         One periodic sweep instead of a timer per command: arming and cancelling a timer costs as much as
-        the rest of a command's handling (bench/agi_throughput.py).
+        the rest of a command's handling (bench/agi_throughput.py). Deadlines are on `time.perf_counter`, the one
+        clock a command reads (once when sent, once when answered).
         """
-        now = self.loop.time()
+        now = time.perf_counter()
         for connection in [c for c in self.connections if c.deadline is not None and c.deadline <= now]:
             connection.deadline_passed()
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
@@ -80,6 +84,16 @@ class AGIServer:
         return sum(1 for c in self.connections if c.task is not None)
 
     def peer_allowed(self, host: str) -> bool:
+        """Whether `host` is in the allow-list; the verdict is kept per address (parsed once, not per call)."""
+        verdict = self._peer_verdicts.get(host)
+        if verdict is None:
+            verdict = self._judge_peer(host)
+            if len(self._peer_verdicts) >= 1024:  # bounded: a scan from many addresses cannot grow it
+                self._peer_verdicts.clear()
+            self._peer_verdicts[host] = verdict
+        return verdict
+
+    def _judge_peer(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
@@ -122,7 +136,7 @@ class AGIConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
         self.closed = False
-        self._hung_up = False
+        self.hung_up = False  # Asterisk said the caller hung up (CommandLink)
         self._header: HeaderDecoder | None = HeaderDecoder()
         self._replies = ReplyDecoder()
         self.deadline: float | None = None
@@ -130,6 +144,9 @@ class AGIConnection(asyncio.Protocol):
         self._sent_at = 0.0
         self._pending: asyncio.Future[AGIReply] | None = None
         self._gone: asyncio.Future[None] | None = None
+        self._command_completed = server.events.command_completed
+        self._create_future = server.loop.create_future
+        self._write: Callable[[bytes], object] | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,10 +160,23 @@ class AGIConnection(asyncio.Protocol):
                                     peer[0] if peer else "unknown peer")
             self.transport.abort()
             return
+        self._write = self.transport.write
         self.server.track(self, True)
-        self.deadline = self.server.loop.time() + self.server.header_timeout
+        self.deadline = time.perf_counter() + self.server.header_timeout
 
     def data_received(self, data: bytes) -> None:
+        pending = self._pending
+        if pending is not None:  # the hot path: one plain "200 result=N" answering the command out
+            reply = self._replies.plain(data)
+            if reply is not None and reply.result != "-1" and not pending.done():
+                self._pending = None
+                self.deadline = None
+                self._command_completed(self._verb, time.perf_counter() - self._sent_at)
+                pending.set_result(reply)
+                return
+            if reply is not None:
+                self._on_events([reply])
+                return
         if self._header is not None:
             try:
                 env = self._header.feed(data)
@@ -166,15 +196,24 @@ class AGIConnection(asyncio.Protocol):
         except AGIProtocolError as exc:
             self._protocol_fault(exc)
             return
+        self._on_events(events)
+
+    def _on_events(self, events: list[ReplyEvent]) -> None:
         for event in events:
-            if isinstance(event, HangupNotice):
-                self._hung_up = True
+            if event.__class__ is HangupNotice:
+                self.hung_up = True
                 self._mark_gone()
-            elif self._pending is not None and not self._pending.done():
-                self.server.events.command_completed(self._verb, time.perf_counter() - self._sent_at)
-                self.deadline = None
-                self._pending.set_result(event)
+                continue
+            pending = self._pending
+            if pending is not None and not pending.done():
                 self._pending = None
+                self.deadline = None
+                self._command_completed(self._verb, time.perf_counter() - self._sent_at)
+                outcome = checked_reply(self._verb, cast(AGIReply, event))
+                if outcome is event:
+                    pending.set_result(outcome)
+                else:
+                    pending.set_exception(cast(Exception, outcome))
             else:
                 self.server.events.protocol_error("unsolicited_reply")
 
@@ -187,7 +226,7 @@ class AGIConnection(asyncio.Protocol):
                 self.server.events.protocol_error("header_eof")
             self._header = None
         if self._pending is not None and not self._pending.done():
-            if not self._hung_up:
+            if not self.hung_up:
                 self.server.events.protocol_error("command_eof")
             self._pending.set_exception(ChannelClosed("FastAGI connection closed while waiting for a reply"))
             self._pending = None
@@ -195,15 +234,11 @@ class AGIConnection(asyncio.Protocol):
             self.server.track(self, False)
 
     # --- CommandLink ------------------------------------------------------------------------------
-    @property
-    def hung_up(self) -> bool:
-        return self._hung_up
-
     def gone(self) -> asyncio.Future[None]:
         """Resolves when Asterisk says the caller hung up or the connection closes (even with no command out)."""
         if self._gone is None:
             self._gone = self.server.loop.create_future()
-            if self._hung_up or self.closed:
+            if self.hung_up or self.closed:
                 self._gone.set_result(None)
         return self._gone
 
@@ -212,17 +247,18 @@ class AGIConnection(asyncio.Protocol):
             self._gone.set_result(None)
 
     def transact(self, line: bytes, verb: str, timeout: float | None) -> asyncio.Future[AGIReply]:
-        """Writes one command; the returned future gets its reply (or ChannelClosed / CommandTimeout)."""
-        if self.closed or self.transport is None:
+        """Writes one command; the returned future gets its reply as `checked_reply` judges it (or
+        ChannelClosed / CommandTimeout)."""
+        if self.closed or self._write is None:
             raise ChannelClosed("FastAGI connection is closed")
         if self._pending is not None:
             raise RuntimeError("a channel runs one AGI command at a time")
-        future: asyncio.Future[AGIReply] = self.server.loop.create_future()
+        future: asyncio.Future[AGIReply] = self._create_future()
         self._pending = future
         self._verb = verb
-        self._sent_at = time.perf_counter()
-        self.deadline = None if timeout is None else self.server.loop.time() + timeout
-        self.transport.write(line)
+        self._sent_at = now = time.perf_counter()
+        self.deadline = None if timeout is None else now + timeout
+        self._write(line)
         return future
 
     # --- internals --------------------------------------------------------------------------------

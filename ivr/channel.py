@@ -7,6 +7,9 @@ own reply, and turns Asterisk's answers into results or one of these exceptions:
 * `CallerHungUp` — the caller has gone (`result=-1`, `511` on a dead channel, or the link closed);
 * `CommandTimeout` — no reply in time; the link is closed because later replies could no longer be matched;
 * `AGICommandFailed` — Asterisk refused the command (`510`, `520`, an application that does not exist).
+
+Once Asterisk has said the caller hung up, only the verbs in `AFTER_HANGUP_VERBS` are still sent (reading how a
+dial ended); any other raises `CallerHungUp` here, without relying on Asterisk's `511`.
 """
 from __future__ import annotations
 
@@ -16,9 +19,12 @@ from switchboard.ivr.agi_codec import AGIEnvironment, AGIReply, format_command
 from switchboard.ivr.channel_variables import STATUS as STATUS_VARIABLE  # re-exported for its users
 
 __all__ = ["STATUS_VARIABLE", "CallerHungUp", "ChannelClosed", "CommandTimeout", "AGICommandFailed", "CommandLink",
-           "Channel", "PROMPT_ALLOWANCE"]
+           "Channel", "PROMPT_ALLOWANCE", "AFTER_HANGUP_VERBS", "checked_reply"]
 # Prompts have no length known in advance: a STREAM FILE may run this long beyond the command timeout.
 PROMPT_ALLOWANCE = 600.0
+# What a flow may still send once the caller has hung up: reading DIALSTATUS / ANSWEREDTIME after a dial
+# (ivr/queue_wait.py, ivr/nodes/dialling.py). Asterisk allows these on a dead channel; nothing else is needed.
+AFTER_HANGUP_VERBS = frozenset({"GET VARIABLE", "GET FULL VARIABLE"})
 
 
 class CallerHungUp(Exception):
@@ -42,13 +48,24 @@ class AGICommandFailed(Exception):
         self.reply = reply
 
 
+def checked_reply(verb: str, reply: AGIReply) -> AGIReply | Exception:
+    """The reply a flow gets for `verb`, or the exception it raises instead (511 and result=-1: hung up)."""
+    if reply.code == 200:
+        return reply if reply.result != "-1" else CallerHungUp(f"{verb} returned -1")
+    if reply.code == 511:
+        return CallerHungUp(f"{verb} refused on a dead channel")
+    return AGICommandFailed(verb, reply)
+
+
 class CommandLink(Protocol):
     """The connection under a channel: sends one encoded command and returns its reply."""
 
     @property
     def hung_up(self) -> bool: ...
 
-    def transact(self, line: bytes, verb: str, timeout: float | None) -> Awaitable[AGIReply]: ...
+    def transact(self, line: bytes, verb: str, timeout: float | None) -> Awaitable[AGIReply]:
+        """Writes `line`; the awaitable gives the reply as `checked_reply` judges it (a reply or its exception)."""
+        ...
 
     def gone(self) -> Awaitable[None]: ...
 
@@ -71,18 +88,17 @@ class Channel:
         """Resolves when the caller hangs up, also while no command is running (e.g. waiting in line)."""
         return self._link.gone()
 
-    async def command(self, verb: str, *args: str, allowance: float | None = 0.0) -> AGIReply:
-        """Sends one command; `allowance` is the command's own duration (None: it may take as long as it takes)."""
-        line = format_command(verb, *args)
-        timeout = None if allowance is None else self._timeout + allowance
-        reply = await self._link.transact(line, verb, timeout)
-        if reply.code == 511:
-            raise CallerHungUp(f"{verb} refused on a dead channel")
-        if reply.code != 200:
-            raise AGICommandFailed(verb, reply)
-        if reply.result == "-1":
-            raise CallerHungUp(f"{verb} returned -1")
-        return reply
+    def command(self, verb: str, *args: str, allowance: float | None = 0.0) -> Awaitable[AGIReply]:
+        """Sends one command; `allowance` is the command's own duration (None: it may take as long as it takes).
+
+        Not a coroutine: it returns the link's future, so a verb costs one coroutine level, not two. Raises at
+        once (nothing sent) on an unsafe argument, or once the caller has hung up unless the verb is in
+        `AFTER_HANGUP_VERBS`.
+        """
+        if self._link.hung_up and verb not in AFTER_HANGUP_VERBS:
+            raise CallerHungUp(f"{verb} not sent: the caller has hung up")
+        return self._link.transact(format_command(verb, *args), verb,
+                                   None if allowance is None else self._timeout + allowance)
 
     async def answer(self) -> None:
         await self.command("ANSWER")

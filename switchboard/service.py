@@ -234,8 +234,8 @@ class Service:
         ami = self.ami
 
         async def user_event(fields: Mapping[str, str]) -> None:
-            if ami is not None and ami.connected:
-                await ami.send_action("UserEvent", fields)
+            if ami is not None:
+                ami.post_action("UserEvent", fields)  # fire-and-forget: no AMI round trip per screen pop
 
         customers, cti_metrics = self.customers, self.cti_metrics
         service = self

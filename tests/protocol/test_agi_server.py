@@ -60,8 +60,21 @@ def build_routes(results: Results) -> dict[str, Flow]:
     async def bad_usage(channel: Channel) -> None:
         await channel.command("STREAM FILE")
 
+    async def dial_after_hangup(channel: Channel) -> None:
+        await channel.answer()
+        await channel.until_hangup()
+        for attempt in (lambda: channel.exec("Dial", "PJSIP/agent1", "20", "g"),
+                        lambda: channel.set_variable("SWITCHBOARD_AGENT", "agent1"),
+                        lambda: channel.stream_file("hello-world")):
+            try:
+                await attempt()
+                results.put("sent", True)
+            except CallerHungUp:
+                results.put("refused", True)
+        results.put("dialstatus", await channel.get_variable("DIALSTATUS"))
+
     return {"answer": answer_only, "hangup": hangup_aware, "var": read_var, "unsafe": unsafe,
-            "usage": bad_usage}
+            "usage": bad_usage, "dead": dial_after_hangup}
 
 
 @pytest.fixture
@@ -154,8 +167,29 @@ async def test_511_after_hangup(server: AGIServer, events: RecordingEvents) -> N
     """511 on a dead channel raises CallerHungUp in the flow; the session ends as a hang-up."""
     peer = await FakeAsterisk.connect(server.port)
     await peer.send_header("answer")
-    await peer.send(b"HANGUP\n")
     await peer.expect("ANSWER", "511 Command Not Permitted on a dead channel or intercept routine")
+    assert await peer.expect_eof() == b""
+    assert await events.next_outcome() == "hangup"
+
+
+async def test_no_command_after_hangup_notice_but_reading_dialstatus(server: AGIServer, events: RecordingEvents,
+                                                                     results: Results) -> None:
+    """After a HANGUP line, EXEC Dial and other commands are refused locally; only GET VARIABLE is still sent."""
+    peer = await FakeAsterisk.connect(server.port)
+    await peer.send_header("dead")
+    await peer.expect("ANSWER", "200 result=0")
+    await peer.send(b"HANGUP\n")
+    assert [await results.get() for _ in range(3)] == [("refused", True)] * 3
+    await peer.expect("GET VARIABLE DIALSTATUS", "200 result=1 (CANCEL)")  # the next line the peer reads
+    assert await results.get() == ("dialstatus", "CANCEL")
+    assert await peer.expect_eof() == b""  # no SWITCHBOARD_STATUS on a hung-up channel either
+    assert await events.next_outcome() == "completed"
+
+
+async def test_hangup_before_first_command_sends_nothing(server: AGIServer, events: RecordingEvents) -> None:
+    """A HANGUP line right after the header: the flow's first command is refused locally, nothing is sent."""
+    peer = await FakeAsterisk.connect(server.port)
+    await peer.send(b"".join(FakeAsterisk.header_lines("answer")) + b"HANGUP\n")
     assert await peer.expect_eof() == b""
     assert await events.next_outcome() == "hangup"
 

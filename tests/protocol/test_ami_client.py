@@ -11,7 +11,7 @@ import pytest
 
 from switchboard.cti.ami_client import (AMIActionFailed, AMIActionTimeout, AMIClient, AMIError, AMIEvent, AMINotConnected,
                             AMISettings, UnsafeAMIValue, backoff_delays)
-from tests.protocol.fake_ami import WAIT, FakeAMI
+from tests.protocol.fake_ami import WAIT, FakeAMI, encode
 
 SECRET = "s3cret-Do-Not-Log-7f3a"
 T = TypeVar("T")
@@ -361,3 +361,34 @@ async def test_events_iterator_ends_after_stop(fake: FakeAMI) -> None:
     await waited(h.client.stop())
     await waited(consumer)
     assert "FullyBooted" in seen
+
+
+async def test_post_action_sends_without_waiting_and_drops_its_answer(fake: FakeAMI, harness: Harness,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """post_action writes the action at once, returns True, and its answer (here an Error) is discarded quietly."""
+    await harness.up()
+    caplog.set_level(logging.DEBUG)
+    assert harness.client.post_action("UserEvent", {"UserEvent": "SwitchboardScreenPop", "Agent": "agent1"})
+    await fake.wait_until(lambda: len(fake.received("UserEvent")) == 1)
+    assert fake.received("UserEvent")[0]["Agent"] == "agent1"
+    await waited(harness.client.send_action("Ping"))  # the answer to the posted action arrived before this one
+    assert "unknown or expired action" not in caplog.text
+    assert harness.client.dropped_actions == 0
+
+
+async def test_post_action_when_down_is_dropped_and_counted(fake: FakeAMI, harness: Harness) -> None:
+    """With no link, post_action sends nothing, returns False and counts the drop; unsafe values still raise."""
+    assert harness.client.post_action("UserEvent", {"UserEvent": "x"}) is False
+    assert harness.client.dropped_actions == 1
+    with pytest.raises(UnsafeAMIValue):
+        harness.client.post_action("UserEvent", {"UserEvent": "x\r\nAction: Hangup"})
+
+
+async def test_event_with_repeated_key_and_colons_in_values(fake: FakeAMI, harness: Harness) -> None:
+    """An event keeps the first value of a repeated key and values holding ': ' whole (the fast event parser)."""
+    await harness.up()
+    await fake.push_raw(encode([("Event", "UserEvent"), ("UserEvent", "Probe"), ("Note", "a: b: c"),
+                                ("Note", "second")]))
+    event = await harness.next_event()
+    assert event.name == "UserEvent"
+    assert event.get("Note") == "a: b: c"

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from switchboard.cti.call_context import CallContext
 from switchboard.cti.customer import Customer
-from switchboard.cti.screen_pop import AgentStreams, ScreenPops, agent_of
+from switchboard.cti.screen_pop import IDLE_OUTLET_RECHECK, AgentStreams, ScreenPops, agent_of
 
 ADA = Customer(id="c1", name="Ada Lovelace", segment="vip", open_cases=({"id": "K-1", "title": "refund"},),
                recent_contacts=({"at": 1}, {"at": 2}))
@@ -106,3 +106,55 @@ async def test_pops_are_keyed_by_the_agent_at_the_dialled_endpoint() -> None:
     await pops.stop()
     assert event.payload["agent"] == "osman" and event.payload["customer"]["name"] == "Ada Lovelace"
     assert desk4.empty() and streams.recent("lobby") == [] and streams.recent("desk4") == []
+
+
+async def test_answered_pop_reuses_what_ringing_read() -> None:
+    """A call's ringing pop reads its record and customer once; the answered pop reuses them (no second read)."""
+    reads: list[str] = []
+
+    class CountingContext(Context):
+        async def read_call(self, uniqueid: str) -> CallContext | None:
+            reads.append("call")
+            return await super().read_call(uniqueid)
+
+    class CountingCustomers(Customers):
+        async def get(self, customer_id: str) -> Customer | None:
+            reads.append("customer")
+            return await super().get(customer_id)
+
+    async def ignore(_: Any) -> None:
+        return None
+
+    pops = ScreenPops(CountingContext(), CountingCustomers(), AgentStreams(), ignore, ignore,
+                      logging.getLogger("test"), clock=lambda: 1042.0)
+    ringing = await pops.pop("ringing", "agent1", "1700.1")
+    answered = await pops.pop("answered", "agent1", "1700.1")
+    assert reads == ["call", "customer"]
+    assert answered["customer"] == ringing["customer"] and answered["event"] == "answered"
+    await pops.pop("answered", "agent1", "1700.1")  # nothing kept after the answer: read again
+    assert reads == ["call", "customer", "call", "customer"]
+
+
+async def test_integrations_outlet_rechecked_while_nobody_subscribes() -> None:
+    """A publish that reached nobody pauses publishing for integrations for IDLE_OUTLET_RECHECK s; then it resumes."""
+    now = [100.0]
+    receivers = [0]
+    published: list[str] = []
+
+    async def publish(message: str) -> int:
+        published.append(json.loads(message)["event"])
+        return receivers[0]
+
+    async def no_user_event(_: Mapping[str, str]) -> None:
+        return None
+
+    pops = ScreenPops(Context(), Customers(), AgentStreams(), publish, no_user_event, logging.getLogger("test"),
+                      monotonic=lambda: now[0])
+    await pops.pop("ringing", "agent1", "1700.1")
+    await pops.pop("answered", "agent1", "1700.1")  # within the pause: not published
+    assert published == ["ringing"] and pops.published == 2
+    now[0] += IDLE_OUTLET_RECHECK
+    receivers[0] = 1
+    await pops.pop("ringing", "agent1", "1700.1")
+    await pops.pop("answered", "agent1", "1700.1")  # somebody listens now: every pop goes out
+    assert published == ["ringing", "ringing", "answered"]
