@@ -84,7 +84,7 @@ class AMISettings:
     reconnect_initial: float = 0.5
     reconnect_max: float = 30.0
     event_queue_size: int = 10000
-    events: str = "system,call,agent,user"
+    events: str = "system,call,user"
 
     def check(self) -> list[tuple[str, str]]:
         out = _port("port", self.port) + _positive(self, "ping_interval", "ping_timeout", "action_timeout",
