@@ -12,6 +12,7 @@ route skills the routing config does not define, prompts missing from the sounds
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 from switchboard.ivr.flow_model import Dialplan, Flow, Node, Place, Prompts
@@ -83,6 +84,9 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
     sources: dict[str, bytes] = {}
     documents: dict[str, Any] = {}
     files = sorted(folder.glob("*.yaml")) if folder.is_dir() else [folder]
+    beside = folder.parent / "routing.yaml"
+    if not folder.is_dir() and folder.name != "routing.yaml" and beside.is_file():
+        files.append(beside)  # one flow file: its skills are the ones routing.yaml beside it defines
     if not files:
         found.error(Place(str(folder), 1, 1), "no *.yaml files here: add a flow file such as main.yaml")
     for path in files:
@@ -358,6 +362,10 @@ def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
 
 
 def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector) -> None:
+    if not sounds_dir.is_dir() or not os.access(sounds_dir, os.R_OK | os.X_OK):
+        why = "is not a folder" if not sounds_dir.is_dir() else "cannot be read"
+        found.error(Place(str(sounds_dir)), f"sounds folder {sounds_dir} {why}; prompts were not checked")
+        return
     present: set[str] = set()
     for path in sounds_dir.rglob("*"):
         if path.is_file():

@@ -348,3 +348,20 @@ def test_cli_validates_the_repo_dialplans(capsys: pytest.CaptureFixture[str]) ->
     assert cli(["validate", str(REPO_DIALPLANS)]) == 0
     out = capsys.readouterr()
     assert ": OK: 2 flow(s), " in out.out and out.err == ""
+
+
+def test_a_single_flow_file_uses_the_routing_yaml_beside_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """`validate dialplans/main.yaml` knows the skills of the routing.yaml beside it (issue 14, defect 1)."""
+    plan, warnings = load_dialplan(REPO_DIALPLANS / "main.yaml")
+    assert warnings == [] and plan.skills == frozenset({"billing", "support", "sales", "general"})
+    assert cli(["validate", str(REPO_DIALPLANS / "main.yaml")]) == 0
+    assert "does not define" not in capsys.readouterr().err
+
+
+def test_cli_validate_missing_sounds_folder_is_one_error(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    """A missing --sounds folder is one error, not one per prompt (issue 14, defect 12)."""
+    assert cli(["validate", str(REPO_DIALPLANS), "--sounds", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err
+    assert "sounds folder" in err and "is not a folder" in err
+    assert "is not in" not in err and ": 1 error(s)" in err
