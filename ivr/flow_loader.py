@@ -232,6 +232,10 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
     for key, value in spec.items():
         p = _place_of(spec, key, place)
         places[str(key)] = p
+        if isinstance(value, dict):  # e.g. menu choices: a wrong target is reported at its own choice
+            for sub, target in value.items():
+                if isinstance(target, str):
+                    places.setdefault(f"{key}:{target}", _place_of(value, sub, p))
         if key in COMMON:
             continue
         if key not in schema:
@@ -278,7 +282,7 @@ def _check_references(flows: Mapping[str, Flow], numbers: Mapping[str, str], num
         for node in flow.nodes.values():
             for key, target in node.targets():
                 if target not in flow.nodes and (flow.name, target) not in found.broken_nodes:
-                    found.error(node.places.get(key, node.place),
+                    found.error(node.places.get(f"{key}:{target}") or node.places.get(key, node.place),
                                 f"node {node.name!r}: `{key}` goes to unknown node {target!r}"
                                 f"{found.suggest(target, flow.nodes)}")
             entered = node.spec.entered_flow()

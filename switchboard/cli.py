@@ -114,16 +114,22 @@ def check_settings(config: Path | None) -> int:
 
 def validate(path: Path, sounds: Path | None) -> int:
     from switchboard.ivr.flow_loader import DialplanError, load_dialplan
+    from switchboard.router.routing_config import RoutingConfigError, check_route_nodes, load_routing
     try:
         plan, warnings = load_dialplan(path, sounds)
     except DialplanError as exc:
-        for problem in exc.problems:
+        problems = list(exc.problems)
+        try:  # routing.yaml's own checks too: a typo the loader found must not hide its other errors
+            load_routing(path)
+        except RoutingConfigError as more:
+            seen = {str(p.place) for p in problems}
+            problems += [p for p in more.problems if str(p.place) not in seen]
+        for problem in problems:
             print(problem, file=sys.stderr)
-        errors = sum(1 for p in exc.problems if p.severity == "error")
-        print(f"{path}: {errors} error(s), {len(exc.problems) - errors} warning(s)", file=sys.stderr)
+        errors = sum(1 for p in problems if p.severity == "error")
+        print(f"{path}: {errors} error(s), {len(problems) - errors} warning(s)", file=sys.stderr)
         return 1
     from switchboard.ivr.nodes.route import RouteNode
-    from switchboard.router.routing_config import RoutingConfigError, check_route_nodes, load_routing
     from switchboard.yamldoc import Problem
     try:
         routing = load_routing(path)
@@ -167,6 +173,17 @@ def _keys(text: str) -> list[str]:
     return tokens
 
 
+def _dialled(text: str) -> bool:
+    """Whether a `simulate` target is a dialled number (digits, `+`, `*`, `#`) rather than a flow name."""
+    return bool(re.fullmatch(r"\+?[0-9*#]+", text))
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
 def simulate(args: argparse.Namespace) -> int:
     from switchboard.ivr.flow_loader import DialplanError, load_dialplan
     from switchboard.ivr.flow_simulator import simulate as run
@@ -176,14 +193,15 @@ def simulate(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     flow = args.flow
-    if flow not in plan.flows:  # a dialled number works too
-        flow = plan.numbers.get(flow) or flow
+    if flow not in plan.flows:  # a dialled number works too; one numbers.yaml does not list takes its `default:`
+        flow = plan.numbers.get(flow) or (plan.default_flow if _dialled(flow) else None) or flow
     if flow not in plan.flows:
         print(f"switchboard: no flow or number {args.flow!r}; flows: {', '.join(sorted(plan.flows))}",
               file=sys.stderr)
         return 2
     result = run(plan, flow, digits=args.digits or [], caller=args.caller, at=args.at, segment=args.segment,
-                 known=args.known, language=args.language, agents_answer=not args.no_answer)
+                 known=args.known, language=args.language, agents_answer=not args.no_answer,
+                 hangup_after=args.hangup_after)
     if args.verbose:
         for event in result.events:
             print(f"  . {event}")
@@ -199,7 +217,8 @@ def graph(args: argparse.Namespace) -> int:
     except DialplanError as exc:
         print(exc, file=sys.stderr)
         return 1
-    flow = args.flow if args.flow in plan.flows else plan.numbers.get(args.flow) or args.flow  # or a number
+    flow = args.flow if args.flow in plan.flows else (  # or a dialled number, as simulate takes
+        plan.numbers.get(args.flow) or (plan.default_flow if _dialled(args.flow) else None) or args.flow)
     if flow not in plan.flows:
         print(f"switchboard: no flow or number {args.flow!r}; flows: {', '.join(sorted(plan.flows))}",
               file=sys.stderr)
@@ -304,6 +323,9 @@ def agents(args: argparse.Namespace) -> int:
         redis = Redis.from_url(settings.redis.url, socket_timeout=max(settings.redis.timeout, 5.0))
         store = RouteStore(redis)
         try:
+            agent_id = args.agent if args.command == "agents" else None
+            if agent_id and await store.agent(agent_id) is None:
+                await _seed_from_routing(store, Path(settings.ivr.dialplans), agent_id)
             if args.command == "supervisor" or args.action == "credential":
                 return await issue_credential(store, "supervisor" if args.command == "supervisor" else "agent",
                                               args.name if args.command == "supervisor" else args.agent)
@@ -338,6 +360,18 @@ def agents(args: argparse.Namespace) -> int:
         finally:
             await redis.aclose()
     return asyncio.run(run())
+
+
+async def _seed_from_routing(store: RouteStore, dialplans: Path, agent_id: str) -> None:
+    """An agent routing.yaml lists but Redis does not know yet (the service has not run): add their profile, so
+    `agents login` works before `serve` (the service's own seeding keeps the state this sets)."""
+    from switchboard.router.routing_config import RoutingConfigError, load_routing
+    try:
+        routing = load_routing(dialplans) if dialplans.exists() else None
+    except RoutingConfigError:
+        return  # `validate` names the problems; the command then says there is no such agent
+    if routing is not None and agent_id in routing.agents:
+        await store.upsert_agent(routing.agents[agent_id])
 
 
 async def issue_credential(store: RouteStore, role: str, name: str | None) -> int:
@@ -388,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     p_sim.add_argument("--known", action="store_true", help="the caller is a recognised customer")
     p_sim.add_argument("--language", default="en", help="the caller's language (default: en)")
     p_sim.add_argument("--no-answer", action="store_true", help="agents and transfers do not answer")
+    p_sim.add_argument("--hangup-after", type=_positive_int, metavar="N",
+                       help="the caller hangs up at the Nth chance to press a key")
     p_sim.add_argument("-v", "--verbose", action="store_true", help="print every channel event")
     p_graph = command("graph", "draw a flow with Graphviz")
     p_graph.add_argument("flow", help="flow name or dialled number")

@@ -115,3 +115,15 @@ def test_redis_only_commands_do_not_ask_for_the_ami_secret(argv: list[str], monk
     assert cli([*argv, "--config", "/dev/null"]) == 2
     err = capsys.readouterr().err
     assert "no secret" not in err and "SWITCHBOARD_AMI_SECRET" not in err
+
+
+def test_simulate_an_unlisted_number_takes_the_default_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    """`simulate 9999` runs numbers.yaml's `default:` flow as a live call would (issue 14, defect 2)."""
+    assert cli(["simulate", "9999", "--dialplans", str(DIALPLANS), "--digits", "-"]) == 0
+    assert capsys.readouterr().out.startswith("flow main ")
+
+
+def test_simulate_can_script_a_caller_hang_up(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--hangup-after 1` makes the caller hang up at the first chance to press a key (issue 14, defect 2)."""
+    assert cli(["simulate", "main", "--dialplans", str(DIALPLANS), "--hangup-after", "1"]) == 0
+    assert "outcome:     abandoned" in capsys.readouterr().out
