@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from switchboard.settings import CTISettings, SettingsError, config_path, load_settings
 
+SHOWN_ROWS = 20  # refused rows listed one by one; the rest are counted by reason
+
 CONFIG_HELP = ("settings YAML (see settings.example.yaml); default: $SWITCHBOARD_CONFIG, else "
                "/etc/switchboard/settings.yaml when it exists")
 
@@ -292,11 +294,25 @@ def customers(args: argparse.Namespace) -> int:
                 count = await export_file(args.file, store)
                 print(f"exported {count} customer(s) to {args.file}")
                 return 0
-            report = await import_file(args.file, store, rules)
-            for problem in report.problems:
+            def progress(imported: int) -> None:
+                if sys.stderr.isatty():
+                    print(f"\r{imported} imported...", end="", file=sys.stderr, flush=True)
+            report = await import_file(args.file, store, rules, dry_run=args.dry_run, progress=progress)
+            if sys.stderr.isatty() and report.imported and not args.dry_run:
+                print(file=sys.stderr)
+            for problem in report.problems[:SHOWN_ROWS]:
                 print(problem, file=sys.stderr)
-            print(f"imported {report.imported} customer(s), refused {len(report.problems)} row(s) "
-                  f"in {time.perf_counter() - started:.1f}s")
+            if len(report.problems) > SHOWN_ROWS:
+                print(f"... and {len(report.problems) - SHOWN_ROWS} more refused row(s)", file=sys.stderr)
+            for reason, count in report.reasons().items():
+                print(f"  {count:>7} x {reason}", file=sys.stderr)
+            for shared in report.shared_phones[:SHOWN_ROWS]:
+                print(f"{shared} (warning: imported; a call from it matches several customers)", file=sys.stderr)
+            if len(report.shared_phones) > SHOWN_ROWS:
+                print(f"... and {len(report.shared_phones) - SHOWN_ROWS} more shared phone(s)", file=sys.stderr)
+            print(f"{'would import' if args.dry_run else 'imported'} {report.imported} customer(s), refused "
+                  f"{len(report.problems)} row(s), {len(report.shared_phones)} shared phone(s) "
+                  f"in {time.perf_counter() - started:.1f}s" + (" (dry run: nothing written)" if args.dry_run else ""))
             return 1 if report.problems else 0
         except (ValueError, OSError, StoreUnavailable) as exc:
             print(f"switchboard: {exc}", file=sys.stderr)
@@ -436,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     p_customers.add_argument("action", choices=("import", "export"), help="load FILE into Redis, or dump it to FILE")
     p_customers.add_argument("file", type=Path, help="customers.csv or customers.json")
     p_customers.add_argument("--config", type=Path, help=CONFIG_HELP)
+    p_customers.add_argument("--dry-run", action="store_true", help="import: check every row, write nothing")
     p_agents = command("agents", "list agents, or log one in/out, pause or resume")
     p_agents.add_argument("action", choices=("list", "login", "logout", "pause", "resume", "credential"),
                           help="what to do; credential issues the agent's /agent sign-in secret")

@@ -127,3 +127,18 @@ def test_simulate_can_script_a_caller_hang_up(capsys: pytest.CaptureFixture[str]
     """`--hangup-after 1` makes the caller hang up at the first chance to press a key (issue 14, defect 2)."""
     assert cli(["simulate", "main", "--dialplans", str(DIALPLANS), "--hangup-after", "1"]) == 0
     assert "outcome:     abandoned" in capsys.readouterr().out
+
+
+def test_import_lists_some_bad_rows_then_counts_them_by_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A file of bad phones prints a few rows and a summary by reason, not one line per row (issue 14, #13)."""
+    monkeypatch.delenv("SWITCHBOARD_AMI_SECRET", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+    monkeypatch.setenv("SWITCHBOARD_REDIS__URL", "redis://127.0.0.1:1/0")  # a dry run never connects
+    path = tmp_path / "customers.csv"
+    path.write_text("id,name,phones,segment\n" + "".join(f"c{i},N,12,gold\n" for i in range(500)))
+    assert cli(["customers", "import", str(path), "--dry-run", "--config", "/dev/null"]) == 1
+    out = capsys.readouterr()
+    assert len(out.err.splitlines()) < 30
+    assert "500 x phone 1 is not a valid number" in out.err and "... and 480 more refused row(s)" in out.err
+    assert "would import 0 customer(s), refused 500 row(s)" in out.out and "dry run" in out.out
