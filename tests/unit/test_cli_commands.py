@@ -142,3 +142,11 @@ def test_import_lists_some_bad_rows_then_counts_them_by_reason(monkeypatch: pyte
     assert len(out.err.splitlines()) < 30
     assert "500 x phone 1 is not a valid number" in out.err and "... and 480 more refused row(s)" in out.err
     assert "would import 0 customer(s), refused 500 row(s)" in out.out and "dry run" in out.out
+
+
+def test_graph_labels_branch_edges_with_their_conditions(tmp_path: Path) -> None:
+    """A branch's edges say which condition leads where, not just "conditions" (issue 14, #14)."""
+    assert cli(["graph", "main", "--dialplans", str(DIALPLANS), "-o", str(tmp_path / "g.dot")]) == 0
+    dot = (tmp_path / "g.dot").read_text()
+    assert '"main.recognised" -> "main.retention_agents" [label="segment: at-risk & known: true"]' in dot
+    assert 'label="conditions"' not in dot
