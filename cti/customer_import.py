@@ -45,8 +45,19 @@ class RowProblem:
 
 @dataclass
 class ImportReport:
+    """What an import did (or, dry run, would do): rows imported, rows refused, phones shared by customers."""
+
     imported: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    shared_phones: list[RowProblem] = field(default_factory=list)  # imported, but a screen pop will be ambiguous
+
+    def reasons(self) -> dict[str, int]:
+        """Refused rows counted by reason (row-specific parts such as the earlier row's place left out)."""
+        counts: dict[str, int] = {}
+        for problem in self.problems:
+            reason = problem.reason.split(" the row at ")[0]
+            counts[reason] = counts.get(reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 @dataclass(frozen=True)
@@ -58,11 +69,22 @@ class RowRules:
     pepper: bytes
 
 
+FORMATS = (".csv", ".json")
+
+
+def check_format(path: Path) -> None:
+    """Raises ValueError unless the file's suffix is a format this module reads and writes (.csv, .json)."""
+    if path.suffix.lower() not in FORMATS:
+        raise ValueError(f"{path}: {path.suffix or 'no suffix'} is not a customer file format; use "
+                         f"{' or '.join(FORMATS)}")
+
+
 def read_rows(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """(place, row) for every row of a .csv or .json file.
 
-    Raises ValueError naming the file and line when the file cannot be read as a whole (bytes that are not UTF-8,
-    unknown columns, JSON that is not a list): nothing of it is imported."""
+    Raises ValueError naming the file and line when the file cannot be read as a whole (another format, bytes that
+    are not UTF-8, unknown columns, JSON that is not a list): nothing of it is imported."""
+    check_format(path)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -114,11 +136,14 @@ def check_row(row: Mapping[str, Any], rules: RowRules) -> CustomerRecord | str:
     return CustomerRecord(customer, hash_secret(secret, rules.pepper) if secret else None)
 
 
-async def import_file(path: Path, store: CustomerDirectory, rules: RowRules) -> ImportReport:
+async def import_file(path: Path, store: CustomerDirectory, rules: RowRules, dry_run: bool = False,
+                      progress: Callable[[int], None] = lambda imported: None) -> ImportReport:
     """Validates every row, writes the good ones (a batch per round trip, each customer atomic), reports the bad
-    ones."""
+    ones and phones several customers share; `dry_run` writes nothing; `progress` hears the count after each
+    batch."""
     report = ImportReport()
     seen: dict[str, str] = {}
+    phone_owner: dict[str, str] = {}
     good: list[CustomerRecord] = []
     for place, row in read_rows(path):
         checked = check_row(row, rules)
@@ -130,14 +155,25 @@ async def import_file(path: Path, store: CustomerDirectory, rules: RowRules) -> 
             continue
         seen[checked.customer.id] = place
         good.append(checked)
+        for position, phone in enumerate(checked.customer.phones, 1):
+            owner = phone_owner.setdefault(phone, checked.customer.id)
+            if owner != checked.customer.id:
+                report.shared_phones.append(RowProblem(place, f"phone {position} is also customer {owner}'s "
+                                                              f"(row at {seen[owner]})"))
+    if dry_run:
+        report.imported = len(good)
+        return report
     for batch in chunks(good, BATCH):
         await store.write(batch)
         report.imported += len(batch)
+        progress(report.imported)
     return report
 
 
 async def export_file(path: Path, store: CustomerDirectory) -> int:
-    """Writes every customer to .json or .csv (secrets stay hashed and are not exported)."""
+    """Writes every customer to .json or .csv (secrets stay hashed and are not exported); ValueError for any
+    other suffix, before reading anything."""
+    check_format(path)
     customers = [c async for c, _ in store.scan()]
     customers.sort(key=lambda c: c.id)
     if path.suffix.lower() == ".json":

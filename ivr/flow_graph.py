@@ -54,14 +54,29 @@ def to_dot(plan: Dialplan, flow_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+FORMATS = ("svg", "png", "pdf", "dot")
+
+
 def render(plan: Dialplan, flow_name: str, output: Path) -> None:
-    """Writes DOT (`.dot`) or asks Graphviz to render by the output's suffix (`.svg`, `.png`, `.pdf`)."""
+    """Writes DOT (`.dot`) or asks Graphviz to render by the output's suffix (`.svg`, `.png`, `.pdf`).
+
+    Raises ValueError for a suffix that is no format or a folder that does not exist, RuntimeError when Graphviz
+    is missing or fails (with its message), OSError when the file cannot be written."""
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot draw {output.name}: the suffix picks the format, one of "
+                         f"{', '.join('.' + f for f in FORMATS)}")
+    if not output.parent.is_dir():
+        raise ValueError(f"cannot write {output}: the folder {output.parent} does not exist")
     dot = to_dot(plan, flow_name)
-    if output.suffix == ".dot":
+    if fmt == "dot":
         output.write_text(dot)
         return
     binary = shutil.which("dot")
     if binary is None:
         raise RuntimeError("Graphviz `dot` is not installed (apt install graphviz); or write a .dot file")
-    subprocess.run([binary, f"-T{output.suffix.lstrip('.') or 'svg'}", "-o", str(output)], input=dot.encode(),
-                   check=True)
+    done = subprocess.run([binary, f"-T{fmt}", "-o", str(output)], input=dot.encode(), capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
+        raise RuntimeError(f"Graphviz could not write {output}: {reason}")

@@ -12,6 +12,7 @@ route skills the routing config does not define, prompts missing from the sounds
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 from switchboard.ivr.flow_model import Dialplan, Flow, Node, Place, Prompts
@@ -83,6 +84,9 @@ def load_dialplan(folder: Path, sounds_dir: Path | None = None) -> tuple[Dialpla
     sources: dict[str, bytes] = {}
     documents: dict[str, Any] = {}
     files = sorted(folder.glob("*.yaml")) if folder.is_dir() else [folder]
+    beside = folder.parent / "routing.yaml"
+    if not folder.is_dir() and folder.name != "routing.yaml" and beside.is_file():
+        files.append(beside)  # one flow file: its skills are the ones routing.yaml beside it defines
     if not files:
         found.error(Place(str(folder), 1, 1), "no *.yaml files here: add a flow file such as main.yaml")
     for path in files:
@@ -228,6 +232,10 @@ def _node(name: str, spec: Any, place: Place, found: _Collector) -> Node | None:
     for key, value in spec.items():
         p = _place_of(spec, key, place)
         places[str(key)] = p
+        if isinstance(value, dict):  # e.g. menu choices: a wrong target is reported at its own choice
+            for sub, target in value.items():
+                if isinstance(target, str):
+                    places.setdefault(f"{key}:{target}", _place_of(value, sub, p))
         if key in COMMON:
             continue
         if key not in schema:
@@ -274,7 +282,7 @@ def _check_references(flows: Mapping[str, Flow], numbers: Mapping[str, str], num
         for node in flow.nodes.values():
             for key, target in node.targets():
                 if target not in flow.nodes and (flow.name, target) not in found.broken_nodes:
-                    found.error(node.places.get(key, node.place),
+                    found.error(node.places.get(f"{key}:{target}") or node.places.get(key, node.place),
                                 f"node {node.name!r}: `{key}` goes to unknown node {target!r}"
                                 f"{found.suggest(target, flow.nodes)}")
             entered = node.spec.entered_flow()
@@ -358,6 +366,10 @@ def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
 
 
 def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector) -> None:
+    if not sounds_dir.is_dir() or not os.access(sounds_dir, os.R_OK | os.X_OK):
+        why = "is not a folder" if not sounds_dir.is_dir() else "cannot be read"
+        found.error(Place(str(sounds_dir)), f"sounds folder {sounds_dir} {why}; prompts were not checked")
+        return
     present: set[str] = set()
     for path in sounds_dir.rglob("*"):
         if path.is_file():

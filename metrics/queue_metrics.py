@@ -64,6 +64,8 @@ class QueueMetrics:
             # every series of a new queue/segment starts at 0, so rates and ratios read 0, not "no data"
             for counter in (self._offered, self._answered, self._abandoned, self._short):
                 counter.labels(*pair)
+            for histogram in (self._answered_wait, self._abandoned_wait, self._handle):
+                histogram.labels(*pair)  # service level = answered within T / offered: 0 when all abandon
             self._transfer_queue(pair[0])
         return pair
 

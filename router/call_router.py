@@ -170,7 +170,7 @@ class CallRouter:
         self._listener: asyncio.Task[None] | None = None
         self.snapshot: QueueSnapshot | None = None
         self.snapshot_taken = 0.0
-        self.queues: set[str] = set()  # queue names seen in route requests (for the live gauges)
+        self.queues: set[str] = set()  # route nodes' queues: given at each reload, or seen in route requests
         self._subscribed = asyncio.Event()
         self._needs_seed = False
         self._devices: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=10000)
@@ -338,7 +338,7 @@ class CallRouter:
                 failing = True
 
     async def refresh_snapshot(self) -> None:
-        queues = set(self.config().skills) | self.queues
+        queues = set(self.queues)  # route nodes' queue names, never skill names (a skill is no queue)
         self.snapshot = await self.store.snapshot(sorted(queues))
         self.snapshot_taken = time.monotonic()
 

@@ -13,12 +13,19 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from switchboard.settings import SettingsError, config_path, load_settings
+from switchboard.settings import CTISettings, SettingsError, config_path, load_settings
+
+SHOWN_ROWS = 20  # refused rows listed one by one; the rest are counted by reason
+
+CONFIG_HELP = ("settings YAML (see settings.example.yaml); default: $SWITCHBOARD_CONFIG, else "
+               "/etc/switchboard/settings.yaml when it exists")
 
 
 def _version() -> str:
@@ -109,16 +116,22 @@ def check_settings(config: Path | None) -> int:
 
 def validate(path: Path, sounds: Path | None) -> int:
     from switchboard.ivr.flow_loader import DialplanError, load_dialplan
+    from switchboard.router.routing_config import RoutingConfigError, check_route_nodes, load_routing
     try:
         plan, warnings = load_dialplan(path, sounds)
     except DialplanError as exc:
-        for problem in exc.problems:
+        problems = list(exc.problems)
+        try:  # routing.yaml's own checks too: a typo the loader found must not hide its other errors
+            load_routing(path)
+        except RoutingConfigError as more:
+            seen = {str(p.place) for p in problems}
+            problems += [p for p in more.problems if str(p.place) not in seen]
+        for problem in problems:
             print(problem, file=sys.stderr)
-        errors = sum(1 for p in exc.problems if p.severity == "error")
-        print(f"{path}: {errors} error(s), {len(exc.problems) - errors} warning(s)", file=sys.stderr)
+        errors = sum(1 for p in problems if p.severity == "error")
+        print(f"{path}: {errors} error(s), {len(problems) - errors} warning(s)", file=sys.stderr)
         return 1
     from switchboard.ivr.nodes.route import RouteNode
-    from switchboard.router.routing_config import RoutingConfigError, check_route_nodes, load_routing
     from switchboard.yamldoc import Problem
     try:
         routing = load_routing(path)
@@ -145,9 +158,35 @@ def validate(path: Path, sounds: Path | None) -> int:
     return 0
 
 
-def simulate(args: argparse.Namespace) -> int:
-    from datetime import datetime
+def _moment(text: str) -> datetime:
+    """`--at`: an ISO 8601 time, refused by argparse (not a traceback) when it is not one."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time such as 2026-12-25T10:00+00:00")
 
+
+def _keys(text: str) -> list[str]:
+    """`--digits`: comma-separated tokens, each DTMF keys (0-9 * # A-D) or `-` for no input."""
+    tokens = [d.strip() for d in text.split(",") if d.strip()]
+    for token in tokens:
+        if token != "-" and not re.fullmatch(r"[0-9*#A-Da-d]+", token):
+            raise argparse.ArgumentTypeError(f"{token!r} is not keys (0-9 * # A-D) or - for no input")
+    return tokens
+
+
+def _dialled(text: str) -> bool:
+    """Whether a `simulate` target is a dialled number (digits, `+`, `*`, `#`) rather than a flow name."""
+    return bool(re.fullmatch(r"\+?[0-9*#]+", text))
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
+def simulate(args: argparse.Namespace) -> int:
     from switchboard.ivr.flow_loader import DialplanError, load_dialplan
     from switchboard.ivr.flow_simulator import simulate as run
     try:
@@ -156,16 +195,15 @@ def simulate(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     flow = args.flow
-    if flow not in plan.flows:  # a dialled number works too
-        flow = plan.numbers.get(flow) or flow
+    if flow not in plan.flows:  # a dialled number works too; one numbers.yaml does not list takes its `default:`
+        flow = plan.numbers.get(flow) or (plan.default_flow if _dialled(flow) else None) or flow
     if flow not in plan.flows:
         print(f"switchboard: no flow or number {args.flow!r}; flows: {', '.join(sorted(plan.flows))}",
               file=sys.stderr)
         return 2
-    digits = [d.strip() for d in args.digits.split(",") if d.strip()] if args.digits else []
-    at = datetime.fromisoformat(args.at) if args.at else None
-    result = run(plan, flow, digits=digits, caller=args.caller, at=at, segment=args.segment,
-                 known=args.known, language=args.language, agents_answer=not args.no_answer)
+    result = run(plan, flow, digits=args.digits or [], caller=args.caller, at=args.at, segment=args.segment,
+                 known=args.known, language=args.language, agents_answer=not args.no_answer,
+                 hangup_after=args.hangup_after)
     if args.verbose:
         for event in result.events:
             print(f"  . {event}")
@@ -181,12 +219,15 @@ def graph(args: argparse.Namespace) -> int:
     except DialplanError as exc:
         print(exc, file=sys.stderr)
         return 1
-    if args.flow not in plan.flows:
-        print(f"switchboard: no flow {args.flow!r}; flows: {', '.join(sorted(plan.flows))}", file=sys.stderr)
+    flow = args.flow if args.flow in plan.flows else (  # or a dialled number, as simulate takes
+        plan.numbers.get(args.flow) or (plan.default_flow if _dialled(args.flow) else None) or args.flow)
+    if flow not in plan.flows:
+        print(f"switchboard: no flow or number {args.flow!r}; flows: {', '.join(sorted(plan.flows))}",
+              file=sys.stderr)
         return 2
     try:
-        render(plan, args.flow, args.output)
-    except (RuntimeError, OSError) as exc:
+        render(plan, flow, args.output)
+    except (RuntimeError, ValueError, OSError) as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {args.output}")
@@ -211,7 +252,15 @@ def reload(config: Path | None) -> int:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.load(response)
     except urllib.error.HTTPError as exc:
-        body = json.load(exc)
+        if exc.code == 401:
+            print("switchboard: rejected: unauthorised (401): the service wants its token; set "
+                  "SWITCHBOARD_HTTP_TOKEN or http.token_file to the service's", file=sys.stderr)
+            return 1
+        try:
+            body = json.load(exc)
+        except ValueError:
+            print(f"switchboard: rejected: HTTP {exc.code} {exc.reason}", file=sys.stderr)
+            return 1
     except OSError as exc:
         print(f"switchboard: service not reachable at {host}:{settings.http.port} ({exc})", file=sys.stderr)
         return 2
@@ -228,7 +277,7 @@ def customers(args: argparse.Namespace) -> int:
     from switchboard.cti.customer_import import RowRules, export_file, import_file
     from switchboard.cti.cti_store import CtiStore, StoreUnavailable
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, ami_secret_needed=False)  # Redis only
     except SettingsError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
@@ -245,11 +294,25 @@ def customers(args: argparse.Namespace) -> int:
                 count = await export_file(args.file, store)
                 print(f"exported {count} customer(s) to {args.file}")
                 return 0
-            report = await import_file(args.file, store, rules)
-            for problem in report.problems:
+            def progress(imported: int) -> None:
+                if sys.stderr.isatty():
+                    print(f"\r{imported} imported...", end="", file=sys.stderr, flush=True)
+            report = await import_file(args.file, store, rules, dry_run=args.dry_run, progress=progress)
+            if sys.stderr.isatty() and report.imported and not args.dry_run:
+                print(file=sys.stderr)
+            for problem in report.problems[:SHOWN_ROWS]:
                 print(problem, file=sys.stderr)
-            print(f"imported {report.imported} customer(s), refused {len(report.problems)} row(s) "
-                  f"in {time.perf_counter() - started:.1f}s")
+            if len(report.problems) > SHOWN_ROWS:
+                print(f"... and {len(report.problems) - SHOWN_ROWS} more refused row(s)", file=sys.stderr)
+            for reason, count in report.reasons().items():
+                print(f"  {count:>7} x {reason}", file=sys.stderr)
+            for shared in report.shared_phones[:SHOWN_ROWS]:
+                print(f"{shared} (warning: imported; a call from it matches several customers)", file=sys.stderr)
+            if len(report.shared_phones) > SHOWN_ROWS:
+                print(f"... and {len(report.shared_phones) - SHOWN_ROWS} more shared phone(s)", file=sys.stderr)
+            print(f"{'would import' if args.dry_run else 'imported'} {report.imported} customer(s), refused "
+                  f"{len(report.problems)} row(s), {len(report.shared_phones)} shared phone(s) "
+                  f"in {time.perf_counter() - started:.1f}s" + (" (dry run: nothing written)" if args.dry_run else ""))
             return 1 if report.problems else 0
         except (ValueError, OSError, StoreUnavailable) as exc:
             print(f"switchboard: {exc}", file=sys.stderr)
@@ -267,7 +330,7 @@ def agents(args: argparse.Namespace) -> int:
 
     from switchboard.router.route_store import RouteStore
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, ami_secret_needed=False)  # Redis only
     except SettingsError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
@@ -276,6 +339,9 @@ def agents(args: argparse.Namespace) -> int:
         redis = Redis.from_url(settings.redis.url, socket_timeout=max(settings.redis.timeout, 5.0))
         store = RouteStore(redis)
         try:
+            agent_id = args.agent if args.command == "agents" else None
+            if agent_id and await store.agent(agent_id) is None:
+                await _seed_from_routing(store, Path(settings.ivr.dialplans), agent_id)
             if args.command == "supervisor" or args.action == "credential":
                 return await issue_credential(store, "supervisor" if args.command == "supervisor" else "agent",
                                               args.name if args.command == "supervisor" else args.agent)
@@ -312,6 +378,18 @@ def agents(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+async def _seed_from_routing(store: RouteStore, dialplans: Path, agent_id: str) -> None:
+    """An agent routing.yaml lists but Redis does not know yet (the service has not run): add their profile, so
+    `agents login` works before `serve` (the service's own seeding keeps the state this sets)."""
+    from switchboard.router.routing_config import RoutingConfigError, load_routing
+    try:
+        routing = load_routing(dialplans) if dialplans.exists() else None
+    except RoutingConfigError:
+        return  # `validate` names the problems; the command then says there is no such agent
+    if routing is not None and agent_id in routing.agents:
+        await store.upsert_agent(routing.agents[agent_id])
+
+
 async def issue_credential(store: RouteStore, role: str, name: str | None) -> int:
     """A new sign-in secret for an agent (who must be in routing.yaml) or a supervisor; printed once, stored
     hashed, replacing any earlier one."""
@@ -335,48 +413,61 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
     parser.add_argument("--version", action="version", version=f"switchboard {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_serve = sub.add_parser("serve", help="run the service (FastAGI, AMI, HTTP) until SIGTERM")
-    p_serve.add_argument("--config", type=Path, help="settings YAML (see settings.example.yaml)")
-    p_check = sub.add_parser("check-settings", help="validate a settings file and the environment overrides")
-    p_check.add_argument("--config", type=Path)
-    p_validate = sub.add_parser("validate", help="check a dialplans folder (or one file)")
-    p_validate.add_argument("path", type=Path, nargs="?", default=Path("dialplans"))
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+    p_serve = command("serve", "run the service (FastAGI, AMI, HTTP) until SIGTERM")
+    p_serve.add_argument("--config", type=Path, help=CONFIG_HELP)
+    p_check = command("check-settings", "validate a settings file and the environment overrides")
+    p_check.add_argument("--config", type=Path, help=CONFIG_HELP)
+    p_validate = command("validate", "check a dialplans folder (or one file)")
+    p_validate.add_argument("path", type=Path, nargs="?", default=Path("dialplans"),
+                            help="a dialplans folder or one flow file (default: ./dialplans)")
     p_validate.add_argument("--sounds", type=Path, help="Asterisk sounds folder: report prompts missing from it")
-    p_sim = sub.add_parser("simulate", help="run a flow against a scripted caller and print what happened")
+    p_sim = command("simulate", "run a flow against a scripted caller and print what happened")
     p_sim.add_argument("flow", help="flow name or dialled number")
-    p_sim.add_argument("--dialplans", type=Path, default=Path("dialplans"))
+    p_sim.add_argument("--dialplans", type=Path, default=Path("dialplans"),
+                       help="the dialplans folder (default: ./dialplans)")
     p_sim.add_argument("--caller", help="caller ID, e.g. +441632960123")
-    p_sim.add_argument("--digits", help="keys at each input, comma-separated; - for no input, e.g. 1,4,#")
-    p_sim.add_argument("--at", help="when the call happens (ISO 8601, e.g. 2026-12-25T10:00+00:00)")
-    p_sim.add_argument("--segment", default="standard")
+    p_sim.add_argument("--digits", type=_keys,
+                       help="keys at each input, comma-separated; - for no input, e.g. 1,4,#")
+    p_sim.add_argument("--at", type=_moment,
+                       help="when the call happens (ISO 8601, e.g. 2026-12-25T10:00+00:00)")
+    p_sim.add_argument("--segment", default="standard", choices=CTISettings().segments,
+                       help="the caller's customer segment (cti.segments; default: standard)")
     p_sim.add_argument("--known", action="store_true", help="the caller is a recognised customer")
-    p_sim.add_argument("--language", default="en")
+    p_sim.add_argument("--language", default="en", help="the caller's language (default: en)")
     p_sim.add_argument("--no-answer", action="store_true", help="agents and transfers do not answer")
+    p_sim.add_argument("--hangup-after", type=_positive_int, metavar="N",
+                       help="the caller hangs up at the Nth chance to press a key")
     p_sim.add_argument("-v", "--verbose", action="store_true", help="print every channel event")
-    p_graph = sub.add_parser("graph", help="draw a flow with Graphviz")
-    p_graph.add_argument("flow")
+    p_graph = command("graph", "draw a flow with Graphviz")
+    p_graph.add_argument("flow", help="flow name or dialled number")
     p_graph.add_argument("-o", "--output", type=Path, required=True, help="flow.svg, flow.png or flow.dot")
-    p_graph.add_argument("--dialplans", type=Path, default=Path("dialplans"))
-    p_reload = sub.add_parser("reload", help="ask the running service to validate and reload dialplans")
-    p_reload.add_argument("--config", type=Path)
-    p_customers = sub.add_parser("customers", help="import or export customers (CSV or JSON)")
-    p_customers.add_argument("action", choices=("import", "export"))
+    p_graph.add_argument("--dialplans", type=Path, default=Path("dialplans"),
+                         help="the dialplans folder (default: ./dialplans)")
+    p_reload = command("reload", "ask the running service to validate and reload dialplans")
+    p_reload.add_argument("--config", type=Path, help=CONFIG_HELP)
+    p_customers = command("customers", "import or export customers (CSV or JSON)")
+    p_customers.add_argument("action", choices=("import", "export"), help="load FILE into Redis, or dump it to FILE")
     p_customers.add_argument("file", type=Path, help="customers.csv or customers.json")
-    p_customers.add_argument("--config", type=Path)
-    p_agents = sub.add_parser("agents", help="list agents, or log one in/out, pause or resume")
-    p_agents.add_argument("action", choices=("list", "login", "logout", "pause", "resume", "credential"))
+    p_customers.add_argument("--config", type=Path, help=CONFIG_HELP)
+    p_customers.add_argument("--dry-run", action="store_true", help="import: check every row, write nothing")
+    p_agents = command("agents", "list agents, or log one in/out, pause or resume")
+    p_agents.add_argument("action", choices=("list", "login", "logout", "pause", "resume", "credential"),
+                          help="what to do; credential issues the agent's /agent sign-in secret")
     p_agents.add_argument("agent", nargs="?", help="agent id (from routing.yaml)")
     p_agents.add_argument("--reason", help="pause reason, e.g. lunch")
-    p_agents.add_argument("--config", type=Path)
-    p_super = sub.add_parser("supervisor", help="issue a supervisor's wallboard credential")
-    p_super.add_argument("action", choices=("credential",))
+    p_agents.add_argument("--config", type=Path, help=CONFIG_HELP)
+    p_super = command("supervisor", "issue a supervisor's wallboard credential")
+    p_super.add_argument("action", choices=("credential",), help="issue (or replace) the sign-in secret")
     p_super.add_argument("name", help="the supervisor's sign-in name")
-    p_super.add_argument("--config", type=Path)
-    p_route = sub.add_parser("route", help="routing decisions")
-    p_route.add_argument("what", choices=("explain",))
+    p_super.add_argument("--config", type=Path, help=CONFIG_HELP)
+    p_route = command("route", "show the routing decisions recorded for a call")
+    p_route.add_argument("what", choices=("explain",), help="explain: the routing decisions recorded for a call")
     p_route.add_argument("uniqueid", help="the call's Asterisk uniqueid")
-    p_route.add_argument("--config", type=Path)
-    p_init = sub.add_parser("init", help="lay out a new site: dialplans, settings, Asterisk pieces, rules, dashboard")
+    p_route.add_argument("--config", type=Path, help=CONFIG_HELP)
+    p_init = command("init", "lay out a new site: dialplans, settings, Asterisk pieces, rules, dashboard")
     p_init.add_argument("directory", type=Path, help="a new or empty folder, e.g. /etc/switchboard")
     args = parser.parse_args(argv)
     if "config" in args:  # --config, else SWITCHBOARD_CONFIG, else /etc/switchboard/settings.yaml if it exists

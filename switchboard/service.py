@@ -159,6 +159,8 @@ class Service:
                 queues = {n.spec.queue_name for f in plan.flows.values() for n in f.nodes.values()
                           if isinstance(n.spec, RouteNode)} | {SELF_SERVICE}
                 queue_metrics.prepare(queues, s.cti.segments)
+                if self.router is not None:  # live gauges show every route node's queue before its first call
+                    self.router.queues.update(queues - {SELF_SERVICE})
                 fcr_metrics.prepare(queues, s.cti.segments, plan.flows)
         self.dialplans = DialplanRegistry(Path(s.ivr.dialplans), Path(s.ivr.sounds_dir) if s.ivr.sounds_dir else None,
                                           self.log.getChild("dialplans"), on_reload, companion=load_routing)

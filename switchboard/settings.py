@@ -6,7 +6,8 @@ test keeps the two in step). An unknown or invalid key stops start-up with an er
 
 Environment overrides: `SWITCHBOARD_<SECTION>__<KEY>=value`, e.g. `SWITCHBOARD_AGI__PORT=4574`; values are parsed
 as YAML scalars or flow lists (`SWITCHBOARD_AGI__ALLOWED_PEERS=[127.0.0.1/32, 10.0.0.0/8]`).
-The AMI secret is never in the file: `SWITCHBOARD_AMI_SECRET`, or `ami.secret_file` (one line).
+The AMI secret is never in the file: `SWITCHBOARD_AMI_SECRET`, or `ami.secret_file` (one line, or the Asterisk-side
+`secret=...` include itself).
 
 Which file: `--config FILE`, else `SWITCHBOARD_CONFIG`, else /etc/switchboard/settings.yaml when it exists, else
 none (built-in defaults plus the environment); see `config_path`.
@@ -386,8 +387,11 @@ def config_path(given: Path | None, env: Mapping[str, str] | None = None,
     return default if default.is_file() else None
 
 
-def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings file (if any), apply environment overrides, check everything; raise SettingsError."""
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None,
+                  ami_secret_needed: bool = True) -> Settings:
+    """Read the settings file (if any), apply environment overrides, check everything; raise SettingsError.
+
+    `ami_secret_needed=False` is for commands that only use Redis: a missing AMI secret is then no problem."""
     env = os.environ if env is None else env
     problems: list[Problem] = []
     values = _read_file(path, problems) if path is not None else {}
@@ -411,7 +415,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             problems.append(Problem(places.get(key, Place("default")), f"{section}.{key}: {message}"))
         built[section] = obj
     given = {name: place for name, (_, place) in values.items()}
-    secret = _ami_secret(built["ami"], env, given.get("ami.secret_file", Place("ami.secret_file")), problems)
+    secret = _ami_secret(built["ami"], env, given.get("ami.secret_file", Place("ami.secret_file")), problems,
+                         ami_secret_needed)
     token = env.get(TOKEN_ENV) or _http_token(built["http"], given.get("http.token_file", Place("http.token_file")),
                                               problems)
     if not token and built["http"].host not in LOOPBACK:
@@ -439,17 +444,35 @@ def _http_token(http: HTTPSettings, token_file_place: Place, problems: list[Prob
 
 
 def _ami_secret(ami: AMISettings, env: Mapping[str, str], secret_file_place: Place,
-                problems: list[Problem]) -> str:
+                problems: list[Problem], needed: bool = True) -> str:
     if env.get(SECRET_ENV):
         return env[SECRET_ENV]
     if ami.secret_file:
         try:
-            return Path(ami.secret_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
+            text = Path(ami.secret_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             problems.append(Problem(secret_file_place, f"ami.secret_file: cannot read {ami.secret_file} "
-                                                       f"({exc.strerror})"))
+                                                       f"({reason})"))
             return ""
-    if ami.enabled:
+        secret = secret_in_file(text)
+        if not secret:
+            problems.append(Problem(secret_file_place, f"ami.secret_file: {ami.secret_file} holds no secret "
+                                                       "(one line: the secret, or Asterisk's `secret=...`)"))
+        return secret
+    if ami.enabled and needed:
         problems.append(Problem(Place("ami"), f"no secret: set {SECRET_ENV} or ami.secret_file "
                                               "(or ami.enabled: false)"))
     return ""
+
+
+def secret_in_file(text: str) -> str:
+    """The AMI secret in a secret file: its one line, or the value of the `secret=...` line of the
+    Asterisk-side include (`switchboard-ami-secret.conf`, `;` comments allowed) so both sides can share one file."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(";")]
+    for line in lines:
+        key, equals, value = line.partition("=")
+        if equals and key.strip().lower() == "secret":
+            return value.strip()
+    return lines[0] if lines else ""

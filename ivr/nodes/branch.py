@@ -41,6 +41,24 @@ class BranchNode(NodeSpec):
     def targets(self) -> list[tuple[str, str]]:
         return node_targets(("else", self.else_), *(("conditions", rule.goto) for rule in self.conditions))
 
+    def edge_label(self, key: str, target: str) -> str:
+        """A condition edge shows its rule(s), e.g. `segment: vip,gold & known: true`."""
+        if key != "conditions":
+            return key
+        return " | ".join(_describe(rule.when) for rule in self.conditions if rule.goto == target) or key
+
+
+def _describe(when: Mapping[str, Any]) -> str:
+    def show(value: Any) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        if isinstance(value, Mapping):
+            return ",".join(f"{k}={v}" for k, v in value.items())
+        return str(value)
+    return " & ".join(f"{key}: {show(value)}" for key, value in when.items()).replace('"', "'")
+
 
 def check_conditions(value: Any, place: Place, report: Report) -> Any:
     """A list of {when: {...}, goto: node}; `when` holds the keys of CONDITION_KEYS."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from switchboard.ivr.channel import AGICommandFailed
 from switchboard.ivr.nodes.field_checks import check_text
 from switchboard.ivr.flow_model import NodeSpec
 from switchboard.ivr.nodes.kind import FieldRule, KindDefinition
@@ -20,8 +21,13 @@ class VoicemailNode(NodeSpec):
 
 async def run(spec: VoicemailNode, step: Step) -> Next:
     step.state.destination = f"voicemail:{spec.mailbox}"
-    step.state.outcome = "voicemail"
-    await step.channel.exec("VoiceMail", spec.mailbox, "u")
+    step.state.outcome = "voicemail"  # set first: a caller who hangs up after the beep still left a message
+    try:
+        await step.channel.exec("VoiceMail", spec.mailbox, "u")
+    except AGICommandFailed:  # result=-2 (no such mailbox, no app): the fallback takes the call, no voicemail
+        step.state.destination = None
+        step.state.outcome = None
+        raise
     return None
 
 

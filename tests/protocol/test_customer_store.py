@@ -156,3 +156,23 @@ async def test_unreachable_redis_raises_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         await dead.find_by_phone("+442079460001")
     await dead.close()
+
+
+async def test_dry_run_writes_nothing_and_shared_phones_are_flagged(store: CtiStore, tmp_path: Path) -> None:
+    """A dry run checks every row and writes nothing; a phone two customers share is flagged (issue 14, #13)."""
+    path = tmp_path / "customers.csv"
+    path.write_text("id,name,phones,segment\n"
+                    "c1,Ada,+442079460001,vip\n"
+                    "c2,Ren,+442079460002;+442079460001,gold\n")
+    report = await import_file(path, store, RULES, dry_run=True)
+    assert report.imported == 2 and report.problems == []
+    assert [str(p) for p in report.shared_phones] == [f"{path}:3: phone 2 is also customer c1's (row at {path}:2)"]
+    assert await store.get("c1") is None
+
+
+async def test_export_to_an_unknown_format_is_refused(store: CtiStore, tmp_path: Path) -> None:
+    """`export out.xlsx` is refused instead of silently writing CSV into it (issue 14, #13)."""
+    with pytest.raises(ValueError) as refused:
+        await export_file(tmp_path / "out.xlsx", store)
+    assert "is not a customer file format" in str(refused.value)
+    assert not (tmp_path / "out.xlsx").exists()

@@ -491,3 +491,17 @@ async def test_credentials_are_stored_as_given_hash_and_replaced(store: RouteSto
     assert await redis.get(P + "credential:agent:osman") == b"scrypt$3"
     with pytest.raises(ValueError):
         await store.set_credential("agent", "os\nman", "x")
+
+
+async def test_live_snapshot_lists_route_queues_not_skills(store: RouteStore) -> None:
+    """The live gauges' queues are the route nodes' queue names; a skill name is no queue (issue 14, #11)."""
+    import logging
+
+    from switchboard.router.call_router import CallRouter
+    from switchboard.router.routing_config import RoutingConfig, Segment
+    config = RoutingConfig(skills=frozenset({"billing", "general"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"default": ()}, wrap_up=0)
+    router = CallRouter(store, lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
+    router.queues.update({"billing-desk"})
+    await router.refresh_snapshot()
+    assert router.snapshot is not None and set(router.snapshot.waiting) == {"billing-desk"}

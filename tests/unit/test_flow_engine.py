@@ -194,3 +194,28 @@ def test_caller_hangs_up_mid_menu(plan: Dialplan) -> None:
     result = simulate(plan, "main", digits=["-"], at=MONDAY_NOON, hangup_after=4)
     assert result.outcome == "abandoned"
     assert result.path[-1] == "main.top_menu"
+
+
+def test_a_failed_voicemail_is_not_counted_as_voicemail(plan: Dialplan) -> None:
+    """VoiceMail answering result=-2 goes to the fallback and leaves no `voicemail` outcome (issue 14, defect 9)."""
+    import asyncio
+    import logging
+
+    from switchboard.ivr.agi_codec import AGIReply
+    from switchboard.ivr.channel import AGICommandFailed
+    from switchboard.ivr.flow_engine import CallState, EngineOptions, FlowEngine
+    from switchboard.ivr.flow_simulator import ScriptedChannel
+
+    class NoMailbox(ScriptedChannel):
+        async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
+            if application == "VoiceMail":
+                raise AGICommandFailed("EXEC", AGIReply(200, "-2"))
+            return await super().exec(application, *args, allowance=allowance)
+
+    moment = datetime(2026, 12, 24, 12, 0, tzinfo=timezone.utc)
+    engine = FlowEngine(EngineOptions(), logging.getLogger("test"), clock=lambda: moment)
+    state = CallState()
+    with pytest.raises(AGICommandFailed):
+        asyncio.run(engine.run(NoMailbox(digits=["-"]), plan, plan.flows["main"], state))
+    assert state.path[-1] == "main.holiday_msg"
+    assert state.outcome != "voicemail" and state.destination is None

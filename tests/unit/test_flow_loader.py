@@ -348,3 +348,42 @@ def test_cli_validates_the_repo_dialplans(capsys: pytest.CaptureFixture[str]) ->
     assert cli(["validate", str(REPO_DIALPLANS)]) == 0
     out = capsys.readouterr()
     assert ": OK: 2 flow(s), " in out.out and out.err == ""
+
+
+def test_a_single_flow_file_uses_the_routing_yaml_beside_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """`validate dialplans/main.yaml` knows the skills of the routing.yaml beside it (issue 14, defect 1)."""
+    plan, warnings = load_dialplan(REPO_DIALPLANS / "main.yaml")
+    assert warnings == [] and plan.skills == frozenset({"billing", "support", "sales", "general"})
+    assert cli(["validate", str(REPO_DIALPLANS / "main.yaml")]) == 0
+    assert "does not define" not in capsys.readouterr().err
+
+
+def test_cli_validate_missing_sounds_folder_is_one_error(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    """A missing --sounds folder is one error, not one per prompt (issue 14, defect 12)."""
+    assert cli(["validate", str(REPO_DIALPLANS), "--sounds", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err
+    assert "sounds folder" in err and "is not a folder" in err
+    assert "is not in" not in err and ": 1 error(s)" in err
+
+
+def test_a_menu_choice_to_an_unknown_node_is_reported_at_the_choice(tmp_path: Path) -> None:
+    """A menu choice naming an unknown node is reported at that choice, not the `choices:` key (issue 14, #15)."""
+    (tmp_path / "main.yaml").write_text(
+        "flows:\n  main:\n    start: m\n    nodes:\n      m:\n        type: menu\n        prompt: demo-instruct\n"
+        "        choices:\n          \"1\": bye\n          \"2\": nowhere\n        on_failure: bye\n"
+        "      bye: {type: hangup}\n")
+    with pytest.raises(DialplanError) as err:
+        load_dialplan(tmp_path)
+    assert [str(p) for p in err.value.problems] == [
+        f"{tmp_path / 'main.yaml'}:10:11: error: node 'm': `choices` goes to unknown node 'nowhere'"]
+
+
+def test_a_routing_typo_does_not_hide_its_other_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`validate` with a top-level typo in routing.yaml still reports the file's other errors (issue 14, #15)."""
+    (tmp_path / "main.yaml").write_text("flows:\n  main:\n    start: bye\n    nodes:\n      bye: {type: hangup}\n")
+    (tmp_path / "routing.yaml").write_text("skils: [billing]\nagents: [5]\n")
+    assert cli(["validate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "routing.yaml:1:1: error: unknown top-level key 'skils'" in err
+    assert "routing.yaml:2:1: error: `agents` expects" in err

@@ -208,3 +208,9 @@ def test_every_kpi_is_shown_or_alerted_on() -> None:
     read = {name for panel in dashboard["panels"] for target in panel["targets"] for name in _used(target["expr"])}
     read |= {name for _, rule in _rules("alerts.yml") for name in _used(rule["expr"])}
     assert _recorded() - read == set()
+
+
+def test_dashboard_queue_list_leaves_out_self_service() -> None:
+    """The dashboard's queue variable lists route nodes' queues, not the self-service pseudo-queue (issue 14, #11)."""
+    variables = {v["name"]: v for v in json.loads(DASHBOARD.read_text())["templating"]["list"]}
+    assert 'queue!="self-service"' in variables["queue"]["query"]["query"]

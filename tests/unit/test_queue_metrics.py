@@ -206,3 +206,17 @@ def test_live_state_refuses_a_second_registration() -> None:
     LiveStateCollector(registry, lambda: None)
     with pytest.raises(ValueError):
         LiveStateCollector(registry, lambda: None)
+
+
+def test_prepare_creates_the_wait_histograms_at_zero() -> None:
+    """prepare() creates the answered/abandoned wait and handle histograms at 0, so service level reads 0 (not no
+    data) when every caller abandons (issue 14, defect 10)."""
+    registry = CollectorRegistry()
+    metrics = QueueMetrics(registry)
+    metrics.prepare(["billing"], ["vip"])
+    metrics.offered("billing", "vip")
+    metrics.abandoned("billing", "vip", 60.0)
+    labels = {"queue": "billing", "segment": "vip"}
+    assert registry.get_sample_value("switchboard_queue_answered_wait_seconds_bucket", dict(labels, le="20.0")) == 0
+    assert registry.get_sample_value("switchboard_queue_answered_wait_seconds_count", labels) == 0
+    assert registry.get_sample_value("switchboard_queue_handle_seconds_count", labels) == 0

@@ -187,3 +187,19 @@ def test_redis_pool_settings_are_read_and_checked() -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(None, dict(SECRET, SWITCHBOARD_REDIS__MAX_CONNECTIONS="0", SWITCHBOARD_REDIS__POOL_TIMEOUT="0"))
     assert len(err.value.problems) == 2
+
+
+def test_secret_file_in_asterisk_form(tmp_path: Path) -> None:
+    """`ami.secret_file` may be the Asterisk-side `secret=...` include: the value is the secret (issue 14, defect 7)."""
+    secret = tmp_path / "switchboard-ami-secret.conf"
+    secret.write_text("; written by the README's step\nsecret = 0a1b2c3d\n")
+    assert load_settings(None, {"SWITCHBOARD_AMI__SECRET_FILE": str(secret)}).ami_secret == "0a1b2c3d"
+    secret.write_text("\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, {"SWITCHBOARD_AMI__SECRET_FILE": str(secret)})
+    assert "holds no secret" in str(err.value.problems[0])
+
+
+def test_redis_only_commands_do_not_need_the_ami_secret() -> None:
+    """Settings for a Redis-only command load without an AMI secret (issue 14, defect 5)."""
+    assert load_settings(None, {}, ami_secret_needed=False).ami_secret == ""
