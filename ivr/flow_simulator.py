@@ -71,6 +71,10 @@ class ScriptedChannel:
             self.events.append(f"caller presses {key} (barge-in)")
         return key
 
+    async def say_number(self, number: int, escape_digits: str = "") -> str | None:
+        self.events.append(f"say number {number}")
+        return None
+
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         self._opportunity()
         key = self._next_key(allow_timeout_token=True)
