@@ -64,6 +64,10 @@ class QueueMetrics:
         self._error = Histogram("switchboard_queue_wait_estimate_error_seconds",
                                 "Answered callers' actual wait minus their estimate at entry", ["queue"],
                                 buckets=ERROR_BUCKETS, registry=registry)
+        # with negative buckets prometheus_client exports no _sum: the absolute error gives the mean (sum / count)
+        self._abs_error = Histogram("switchboard_queue_wait_estimate_abs_error_seconds",
+                                    "Answered callers' |actual wait − estimate at entry|", ["queue"],
+                                    buckets=tuple(b for b in ERROR_BUCKETS if b > 0), registry=registry)
         self._pairs: set[tuple[str, str]] = set()
         self._transfer_queues: set[str] = set()
 
@@ -128,7 +132,9 @@ class QueueMetrics:
 
     def estimate_error(self, queue: str, error_seconds: float) -> None:
         """An answered caller's actual wait minus the estimate at entry."""
-        self._error.labels(self._transfer_queue(queue)).observe(error_seconds)
+        label = self._transfer_queue(queue)
+        self._error.labels(label).observe(error_seconds)
+        self._abs_error.labels(label).observe(abs(error_seconds))
 
     def decision(self, seconds: float, result: str) -> None:
         """One routing decision; a result outside DECISION_RESULTS counts as `no_agent` (the label set stays closed)."""
