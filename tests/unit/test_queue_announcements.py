@@ -208,3 +208,57 @@ def test_simulate_shows_the_announcements(tmp_path: Path) -> None:
                                     "120s: queue-thereare 2 queue-callswaiting",
                                     "180s: queue-youarenext")
     assert result.outcome == "routed" and "announced:   0s:" in result.report()
+
+
+class BrokenEstimates(LineTicket):
+    """A ticket whose router cannot estimate (its store fails)."""
+
+    async def estimate(self) -> Estimate | None:
+        raise ConnectionError("redis away")
+
+
+async def test_a_failing_estimate_never_breaks_the_call() -> None:
+    """When the router cannot estimate, the caller hears no figures, the entry estimate is unknown, and the call
+    is still answered."""
+    clock = VirtualClock()
+    channel = HeardChannel(clock)
+    seen = Accuracy()
+    result = await clock.drive(wait_and_connect(
+        channel, Desk(BrokenEstimates(clock, 70, [])), "u1", skills={"billing": 1}, language="", segment="gold",
+        customer="", priority=0, relaxation=None, queue="billing", observer=seen, clock=clock.time,
+        announce=AnnouncePlan(every=30), sleep=clock.sleep))
+    assert result.result == "answered"
+    assert seen.entry == [None] and seen.errors == []
+    assert [w for _, w in channel.heard] == ["StartMusicOnHold", "StopMusicOnHold", "Dial"]
+
+
+async def test_hang_up_between_announcements_stops_them() -> None:
+    """A caller who hangs up while waiting gets no further announcement and the ticket is left."""
+    from switchboard.ivr.channel import CallerHungUp
+    clock = VirtualClock()
+    channel = HeardChannel(clock)
+    ticket = LineTicket(clock, 500, [(0, Estimate(2, None))])
+    left: list[bool] = []
+
+    async def leave() -> None:
+        left.append(True)
+    ticket.leave = leave  # type: ignore[method-assign]
+
+    async def caller_hangs_up_at_45() -> None:
+        await clock.sleep(45)
+        gone.set_result(None)
+    gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    channel.until_hangup = lambda: gone  # type: ignore[method-assign]
+    hanger = asyncio.ensure_future(caller_hangs_up_at_45())
+    try:
+        await clock.drive(wait_and_connect(
+            channel, Desk(ticket), "u1", skills={"billing": 1}, language="", segment="gold", customer="",
+            priority=0, relaxation=None, queue="billing", observer=Accuracy(), clock=clock.time,
+            announce=AnnouncePlan(every=20), sleep=clock.sleep))
+    except CallerHungUp:
+        pass
+    else:
+        raise AssertionError("the hang-up was not noticed")
+    await hanger
+    assert sorted({t for t, w in channel.heard if w.isdigit()}) == [0, 20, 40]
+    assert left == [True]
