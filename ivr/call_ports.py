@@ -149,6 +149,16 @@ class OfferLike(Protocol):
     def endpoint(self) -> str: ...
 
 
+class WaitEstimateLike(Protocol):
+    """A waiting call's place in line (1 = next) and its estimated wait in seconds (None: unknown)."""
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def seconds(self) -> float | None: ...
+
+
 class RouteTicket(Protocol):
     """A call's place in line."""
 
@@ -170,6 +180,10 @@ class RouteTicket(Protocol):
     async def finished(self, agent: str) -> None: ...
 
     async def leave(self) -> None: ...
+
+    async def estimate(self) -> WaitEstimateLike | None:
+        """The call's place and estimated wait while it waits in line; None once it is not waiting."""
+        ...
 
     async def unreachable(self) -> str:
         """Returns a reason once the router gave the call up (unreachable past its deadline, or its state lost)."""
@@ -206,6 +220,14 @@ class QueueObserver(Protocol):
     def handled(self, queue: str, segment: str, talk_seconds: float, wrap_up_seconds: float = 0.0) -> None: ...
 
     def transferred(self, queue: str) -> None: ...
+
+    def estimated(self, queue: str, seconds: float | None) -> None:
+        """The wait estimate a caller got on entering the line (None: unknown)."""
+        ...
+
+    def estimate_error(self, queue: str, error_seconds: float) -> None:
+        """An answered caller's actual wait minus the estimate at entry (negative: answered sooner)."""
+        ...
 
 
 class ResolutionObserver(Protocol):
@@ -248,6 +270,12 @@ class QuietQueue:
 
     def transferred(self, queue: str) -> None:
         """Ignores a transfer."""
+
+    def estimated(self, queue: str, seconds: float | None) -> None:
+        """Ignores a wait estimate."""
+
+    def estimate_error(self, queue: str, error_seconds: float) -> None:
+        """Ignores an estimate's error."""
 
 
 class QuietResolution:

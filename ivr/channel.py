@@ -111,6 +111,11 @@ class Channel:
         reply = await self.command("STREAM FILE", prompt, escape_digits, allowance=PROMPT_ALLOWANCE)
         return _digit(reply)
 
+    async def say_number(self, number: int, escape_digits: str = "") -> str | None:
+        """Says a whole number in the channel's language (SAY NUMBER); returns the digit that interrupted it."""
+        reply = await self.command("SAY NUMBER", str(int(number)), escape_digits, allowance=PROMPT_ALLOWANCE)
+        return _digit(reply)
+
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         """Waits for one digit; None when the caller pressed nothing in time."""
         reply = await self.command("WAIT FOR DIGIT", str(timeout_ms), allowance=max(timeout_ms, 0) / 1000)

@@ -12,10 +12,12 @@ and the flow ended without an agent), `transferred`, `voicemail`,
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from switchboard.ivr import channel_variables
 from switchboard.ivr.call_ports import (CustomerDirectory, CustomerLike, FlowObserver, QueueObserver, QuietFlow, QuietQueue,
@@ -103,6 +105,8 @@ class EngineOptions:
     route_desk: RouteDesk | None = None  # the skills router; without it route nodes dial `route_endpoint`
     queue: QueueObserver = field(default_factory=QuietQueue)
     resolution: ResolutionObserver = field(default_factory=QuietResolution)  # survey answers (FCR, CSAT)
+    wait_clock: Callable[[], float] = time.monotonic  # seconds in line (route nodes' waits and announcements)
+    wait_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # times the announcements (the simulator's is virtual)
 
 
 class FlowEngine:

@@ -5,6 +5,11 @@ opportunity (a prompt that can be interrupted, or a wait for a key). `-` is a to
 wait times out). `12#` keys three keys in a row. Agents answer unless `agents_answer=False`; `hangup_after=N`
 makes the caller hang up at the Nth input opportunity.
 
+Route nodes wait in a simulated line (`line=SimulatedLine(...)`, used by default when a route node has
+`announce`): the caller starts at a place in line that shrinks steadily until an agent answers after
+`answer_after` simulated seconds, with the remaining time as the estimate, so the report shows which
+announcements the caller would hear and when (simulated time: no real waiting).
+
     from switchboard.ivr.flow_simulator import simulate
     result = simulate(plan, "main", digits=["1", "4"], segment="vip")
     assert result.destination == "PJSIP/agent1"
@@ -13,14 +18,95 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from switchboard.ivr import channel_variables
 from switchboard.ivr.channel import CallerHungUp
 from switchboard.ivr.flow_engine import CallState, CustomerDirectory, EngineOptions, FlowEngine
 from switchboard.ivr.flow_model import Dialplan
+from switchboard.ivr.nodes.route import RouteNode
+from switchboard.ivr.virtual_clock import VirtualClock
+
+
+@dataclass(frozen=True)
+class SimulatedLine:
+    """The line a simulated caller waits in: their first place, and when an agent answers (simulated seconds)."""
+
+    position: int = 3
+    answer_after: float = 150.0
+    agent: str = "sim-agent"
+
+
+@dataclass(frozen=True)
+class SimulatedEstimate:
+    position: int
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class SimulatedOffer:
+    agent: str
+    endpoint: str
+
+
+class SimulatedTicket:
+    """A place in the simulated line: answered after `answer_after`, the place shrinking steadily until then."""
+
+    ring_timeout = 15.0
+    wrap_up = 0.0
+
+    def __init__(self, line: SimulatedLine, clock: VirtualClock, endpoint: str) -> None:
+        self._line, self._clock, self._endpoint = line, clock, endpoint
+        self._entered = clock.time()
+        self._answered = False
+
+    @property
+    def ready(self) -> bool:
+        return self._answered
+
+    async def wait(self) -> SimulatedOffer | None:
+        await self._clock.sleep(self._entered + self._line.answer_after - self._clock.time())
+        self._answered = True
+        return SimulatedOffer(self._line.agent, self._endpoint)
+
+    async def estimate(self) -> SimulatedEstimate | None:
+        left = max(0.0, self._entered + self._line.answer_after - self._clock.time())
+        share = left / self._line.answer_after if self._line.answer_after > 0 else 0.0
+        return SimulatedEstimate(max(1, math.ceil(self._line.position * share)), left)
+
+    async def hold(self, agent: str) -> None:
+        return None
+
+    async def not_answered(self, agent: str) -> None:
+        return None
+
+    async def finished(self, agent: str) -> None:
+        return None
+
+    async def leave(self) -> None:
+        return None
+
+    async def unreachable(self) -> str:
+        await asyncio.get_running_loop().create_future()  # the simulated router never gives up
+        return ""
+
+
+@dataclass
+class SimulatedDesk:
+    """A route desk whose every caller waits in the same simulated line."""
+
+    line: SimulatedLine
+    clock: VirtualClock
+    endpoint: str
+    entered: Callable[[], None] = lambda: None  # the caller joined the line (the channel stamps events from then)
+
+    async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
+                      priority: float, relaxation: str | None, queue: str) -> SimulatedTicket:
+        self.entered()
+        return SimulatedTicket(self.line, self.clock, self.endpoint)
 
 
 @dataclass
@@ -35,6 +121,19 @@ class ScriptedChannel:
     _buffer: str = ""
     _inputs: int = 0
     hung_up: bool = False
+    clock: Callable[[], float] | None = None  # stamps waits in a simulated line ("[60s] play ...")
+    announcements: list[str] = field(default_factory=list)
+    _in_line: bool = False
+
+    def joined_line(self) -> None:
+        """The caller joined a simulated line: events are stamped with simulated seconds until an agent rings."""
+        self._in_line = True
+
+    def _log(self, event: str) -> None:
+        if self.clock is not None and self._in_line:
+            self.events.append(f"[{self.clock():g}s] {event}")
+        else:
+            self.events.append(event)
 
     def _opportunity(self) -> None:
         self._inputs += 1
@@ -60,7 +159,8 @@ class ScriptedChannel:
         self.events.append("answer")
 
     async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None:
-        self.events.append(f"play {prompt}")
+        self._log(f"play {prompt}")
+        self._heard(prompt)
         if not escape_digits:
             return None
         self._opportunity()
@@ -70,6 +170,22 @@ class ScriptedChannel:
         if key:
             self.events.append(f"caller presses {key} (barge-in)")
         return key
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str | None:
+        self._log(f"say number {number}")
+        self._heard(str(number))
+        return None
+
+    def _heard(self, word: str) -> None:
+        if self._in_line and self.clock is not None:
+            stamp = f"{self.clock():g}s:"
+            if self.announcements and self.announcements[-1].startswith(stamp):
+                self.announcements[-1] += f" {word}"
+            else:
+                self.announcements.append(f"{stamp} {word}")
+
+    def until_hangup(self) -> Awaitable[None]:
+        return asyncio.get_running_loop().create_future()  # a scripted caller hangs up only at an input
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         self._opportunity()
@@ -84,7 +200,9 @@ class ScriptedChannel:
         return self.variables.get(name)
 
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
-        self.events.append(f"{application}({','.join(args)})")
+        self._log(f"{application}({','.join(args)})")
+        if application == "Dial":
+            self._in_line = False
         if application == "Dial":
             self.variables[channel_variables.DIALSTATUS] = "ANSWER" if self.agents_answer else "NOANSWER"
         return 0
@@ -109,6 +227,7 @@ class SimulationResult:
     version: str
     customer_id: str | None = None
     confidence: str = "none"
+    announcements: tuple[str, ...] = ()  # what a caller in a simulated line heard, by simulated second
 
     def report(self) -> str:
         lines = [f"flow {self.flow} (dialplan version {self.version})",
@@ -120,6 +239,8 @@ class SimulationResult:
             lines.append(f"intents:     {', '.join(self.intents)}")
         if self.customer_id:
             lines.append(f"customer:    {self.customer_id} ({self.confidence})")
+        if self.announcements:
+            lines.append("announced:   " + "; ".join(self.announcements))
         if self.variables:
             lines.append("variables:   " + ", ".join(f"{k}={v}" for k, v in sorted(self.variables.items())))
         return "\n".join(lines)
@@ -134,27 +255,37 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
              at: datetime | None = None, segment: str = "standard", known: bool = False, language: str = "en",
              agents_answer: bool = True, hangup_after: int | None = None,
              route_endpoint: str = "PJSIP/agent1",
-             customers: CustomerDirectory | None = None) -> SimulationResult:
+             customers: CustomerDirectory | None = None, line: SimulatedLine | None = None) -> SimulationResult:
     """Runs one simulated call through `flow_name` and returns what happened.
 
     `customers` is what identify nodes look accounts up in and verify secrets against (any object with the
     `CustomerDirectory` methods); without one, identify nodes go to their `on_failure` node as on a live call
-    with no customer store.
+    with no customer store. `line` puts route nodes' callers in a simulated line (by default a `SimulatedLine()`
+    when some route node of the plan has `announce`; otherwise route nodes dial `route_endpoint`).
     """
     if flow_name not in plan.flows:
         raise KeyError(f"no flow {flow_name!r}; flows: {', '.join(sorted(plan.flows))}")
     moment = at or datetime.now(timezone.utc)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    channel = ScriptedChannel(digits=list(digits), agents_answer=agents_answer, hangup_after=hangup_after)
-    engine = FlowEngine(EngineOptions(route_endpoint=route_endpoint, customers=customers),
-                        logging.getLogger("switchboard.simulate"),
-                        clock=lambda: moment)
+    if line is None and any(isinstance(node.spec, RouteNode) and node.spec.announce is not None
+                            for flow in plan.flows.values() for node in flow.nodes.values()):
+        line = SimulatedLine()
+    clock = VirtualClock()
+    channel = ScriptedChannel(digits=list(digits), agents_answer=agents_answer, hangup_after=hangup_after,
+                              clock=clock.time if line is not None else None)
+    options = EngineOptions(route_endpoint=route_endpoint, customers=customers)
+    if line is not None:
+        desk = SimulatedDesk(line, clock, route_endpoint, channel.joined_line)
+        options = EngineOptions(route_endpoint=route_endpoint, customers=customers, route_desk=desk,
+                                wait_clock=clock.time, wait_sleep=clock.sleep)
+    engine = FlowEngine(options, logging.getLogger("switchboard.simulate"), clock=lambda: moment)
     state = CallState(caller=caller, segment=segment, known=known, language=language)
-    await engine.run(channel, plan, plan.flows[flow_name], state)
+    await clock.drive(engine.run(channel, plan, plan.flows[flow_name], state))
     return SimulationResult(flow=flow_name, path=tuple(state.path), prompts=tuple(state.prompts),
                             destination=state.destination, outcome=state.outcome or "contained",
                             variables=dict(state.variables), channel_variables=dict(channel.variables),
                             intents=tuple(state.intents),
                             events=tuple(channel.events), version=state.version or "",
-                            customer_id=state.customer_id, confidence=state.confidence)
+                            customer_id=state.customer_id, confidence=state.confidence,
+                            announcements=tuple(channel.announcements))

@@ -5,6 +5,10 @@ RouteDesk/RouteTicket ports of `ivr.call_ports` (the composition root passes the
 ticket is left (so no agent stays reserved for a call that is gone), and a caller who hangs up while waiting is
 noticed at once through the channel's hang-up notice, not at the next poll. A caller in line whose router gives
 up (its store unreachable past the deadline, or its state lost) is sent to the dialplan's fallback at once.
+
+While the caller waits, the announcements of the node's `announce` option (ivr/queue_announcements.py) are played
+at their times, driven by this loop through an injected `sleep` (music stops for them and starts again after);
+the estimate on entering the line and its error against the actual wait go to the queue observer.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
-from switchboard.ivr.call_ports import QueueObserver, RouteDesk, RouteTicket
+from switchboard.ivr.call_ports import QueueObserver, RouteDesk, RouteTicket, WaitEstimateLike
+from switchboard.ivr.queue_announcements import AnnouncePlan, Heard, Play, heard, phrases, worth_saying
 
 from switchboard.ivr.channel import AGICommandFailed, CallerHungUp
 from switchboard.ivr.channel_variables import AGENT, ANSWEREDTIME, DIALSTATUS
@@ -37,6 +42,10 @@ class WaitingChannel(Protocol):
     async def get_variable(self, name: str) -> str | None: ...
 
     async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None: ...
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str | None: ...
 
     def until_hangup(self) -> Awaitable[None]: ...
 
@@ -62,6 +71,50 @@ async def _hang_up(channel: WaitingChannel) -> None:
     await asyncio.shield(channel.until_hangup())
 
 
+async def _estimate(ticket: RouteTicket) -> WaitEstimateLike | None:
+    """The ticket's estimate, or None when the router cannot say (an estimate never breaks a call)."""
+    try:
+        return await ticket.estimate()
+    except Exception as exc:  # Redis away, or a ticket without estimates: the caller just hears no figures
+        _ = exc
+        return None
+
+
+class Announcer:
+    """One caller's announcements: when the next is due, and what was last said (for `only`)."""
+
+    def __init__(self, plan: AnnouncePlan) -> None:
+        self.plan = plan
+        self.count = 0
+        self.last: Heard | None = None
+
+    def delay(self, elapsed: float) -> float | None:
+        """Seconds from now to the next announcement (0: due now), None when no more are due."""
+        due = self.plan.due_at(self.count)
+        return None if due is None else max(0.0, due - elapsed)
+
+    async def announce(self, channel: WaitingChannel, ticket: RouteTicket, music_on: bool) -> bool:
+        """Says the caller's place/estimate if worth it; returns True when it spoke."""
+        self.count += 1
+        estimate = await _estimate(ticket)
+        if estimate is None:
+            return False
+        now = heard(self.plan, estimate.position, estimate.seconds)
+        if not worth_saying(self.plan, now, self.last):
+            return False
+        self.last = now
+        if music_on:
+            await channel.exec("StopMusicOnHold")
+        for phrase in phrases(now):
+            if isinstance(phrase, Play):
+                await channel.stream_file(phrase.prompt)
+            else:
+                await channel.say_number(phrase.number)
+        if music_on:
+            await channel.exec("StartMusicOnHold", MOH_CLASS)
+        return True
+
+
 async def _read(channel: WaitingChannel, name: str) -> str | None:
     """A channel variable, also after the caller hung up (Asterisk still answers GET VARIABLE then)."""
     try:
@@ -72,9 +125,12 @@ async def _read(channel: WaitingChannel, name: str) -> str | None:
 
 async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *, skills: dict[str, int],
                            language: str, segment: str, customer: str, priority: float, relaxation: str | None,
-                           queue: str, observer: QueueObserver, clock: Callable[[], float] = time.monotonic) -> RouteResult:
+                           queue: str, observer: QueueObserver, clock: Callable[[], float] = time.monotonic,
+                           announce: AnnouncePlan | None = None,
+                           sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> RouteResult:
     """Runs the route node on a live call. Raises CallerHungUp when the caller leaves before an agent answers
-    (after cleaning up); an answered call returns, with `caller_hung_up` telling who ended it."""
+    (after cleaning up); an answered call returns, with `caller_hung_up` telling who ended it. `announce` plays
+    position/estimate announcements while the caller waits, timed by `sleep` (tests pass a scripted one)."""
     started = clock()
     observer.offered(queue, segment)
     try:
@@ -88,13 +144,30 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
     # of the same call watches it again)
     hangup = asyncio.ensure_future(_hang_up(channel))
     given_up = asyncio.ensure_future(ticket.unreachable())
+    announcer = Announcer(announce) if announce is not None else None
+    entry_estimate: float | None = None
     try:
+        if not ticket.ready:
+            entered = await _estimate(ticket)
+            entry_estimate = entered.seconds if entered is not None else None
+            observer.estimated(queue, entry_estimate)
         while True:
             waiting = not ticket.ready  # an agent already reserved: straight to the ring, no music blip
             offer_task = asyncio.ensure_future(ticket.wait())
+            if waiting and announcer is not None and announcer.delay(clock() - started) == 0.0:
+                await announcer.announce(channel, ticket, music_on=False)  # on entry: before the music starts
             if waiting:
                 await channel.exec("StartMusicOnHold", MOH_CLASS)
-            done, _ = await asyncio.wait({offer_task, hangup, given_up}, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                delay = announcer.delay(clock() - started) if waiting and announcer is not None else None
+                tick = asyncio.ensure_future(sleep(delay)) if delay is not None else None
+                watched = {offer_task, hangup, given_up} | ({tick} if tick is not None else set())
+                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                if tick is not None and (tick not in done or len(done) > 1):
+                    tick.cancel()
+                if announcer is None or tick is None or done != {tick}:
+                    break
+                await announcer.announce(channel, ticket, music_on=True)
             if offer_task not in done:
                 offer_task.cancel()
                 if hangup in done:
@@ -127,6 +200,8 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
                 result = RouteResult("answered", offer.agent, waited, result.attempts, caller_left is not None)
                 answered_at = dial_started
                 observer.answered(queue, segment, waited)
+                if entry_estimate is not None:
+                    observer.estimate_error(queue, waited - entry_estimate)
                 observer.handled(queue, segment, talk, ticket.wrap_up)
                 await ticket.finished(offer.agent)
                 return result

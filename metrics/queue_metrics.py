@@ -14,6 +14,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 DECISION_RESULTS = ("assigned", "queued", "no_agent", "overflow")
 WAIT_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 HANDLE_BUCKETS = (30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0)
+ESTIMATE_BUCKETS = (0.0, 15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0)
+# actual wait minus the estimate at entry: negative = answered sooner than announced
+ERROR_BUCKETS = (-300.0, -120.0, -60.0, -30.0, -10.0, 0.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 DECISION_BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 1.0)
 MAX_SERIES = 500  # queue × segment pairs; beyond it they are folded into queue="other"
 
@@ -52,6 +55,19 @@ class QueueMetrics:
         decisions = Counter("switchboard_routing_decisions_total", "Routing decisions by result", ["result"],
                             registry=registry)
         self._decisions = {r: decisions.labels(r) for r in DECISION_RESULTS}
+        self._estimate = Histogram("switchboard_queue_estimated_wait_seconds",
+                                   "Wait estimate a caller got on entering the line (known estimates only)", ["queue"],
+                                   buckets=ESTIMATE_BUCKETS, registry=registry)
+        self._unknown = Counter("switchboard_queue_estimate_unknown_total",
+                                "Callers entering the line with too little data for an estimate", ["queue"],
+                                registry=registry)
+        self._error = Histogram("switchboard_queue_wait_estimate_error_seconds",
+                                "Answered callers' actual wait minus their estimate at entry", ["queue"],
+                                buckets=ERROR_BUCKETS, registry=registry)
+        # with negative buckets prometheus_client exports no _sum: the absolute error gives the mean (sum / count)
+        self._abs_error = Histogram("switchboard_queue_wait_estimate_abs_error_seconds",
+                                    "Answered callers' |actual wait − estimate at entry|", ["queue"],
+                                    buckets=tuple(b for b in ERROR_BUCKETS if b > 0), registry=registry)
         self._pairs: set[tuple[str, str]] = set()
         self._transfer_queues: set[str] = set()
 
@@ -107,6 +123,20 @@ class QueueMetrics:
 
     def transferred(self, queue: str) -> None:
         self._transfers.labels(self._transfer_queue(queue)).inc()
+
+    def estimated(self, queue: str, seconds: float | None) -> None:
+        """The estimate a caller got on entering the line (None: unknown, too little data)."""
+        label = self._transfer_queue(queue)
+        if seconds is None:
+            self._unknown.labels(label).inc()
+        else:
+            self._estimate.labels(label).observe(max(0.0, seconds))
+
+    def estimate_error(self, queue: str, error_seconds: float) -> None:
+        """An answered caller's actual wait minus the estimate at entry."""
+        label = self._transfer_queue(queue)
+        self._error.labels(label).observe(error_seconds)
+        self._abs_error.labels(label).observe(abs(error_seconds))
 
     def decision(self, seconds: float, result: str) -> None:
         """One routing decision; a result outside DECISION_RESULTS counts as `no_agent` (the label set stays closed)."""

@@ -19,6 +19,7 @@ from typing import Awaitable, Callable, Iterable
 from switchboard.router.liveness import Liveness, LivenessSettings
 from switchboard.router.route_store import OFFER_LOG_MS, OfferResult, QueueSnapshot, RouteStore
 from switchboard.router.routing_config import RoutingConfig
+from switchboard.router.wait_estimate import HandleTimes, WaitEstimate, estimate_wait
 
 # Asterisk device states → the agent-state event they mean
 DEVICE_EVENTS = {"RINGING": "ringing", "RINGINUSE": "on_call", "INUSE": "on_call", "BUSY": "on_call",
@@ -29,6 +30,15 @@ DEVICE_EVENTS = {"RINGING": "ringing", "RINGINUSE": "on_call", "INUSE": "on_call
 class Offer:
     agent: str
     endpoint: str
+
+
+@dataclass(frozen=True)
+class LineAsk:
+    """What a waiting call asked for, as the wait estimate needs it: its queue, skills and language."""
+
+    queue: str
+    skills: dict[str, int]
+    language: str
 
 
 @dataclass
@@ -42,10 +52,12 @@ class Ticket:
     """One call's place in line. `wait()` returns an Offer, or None when the call overflows."""
 
     def __init__(self, router: "CallRouter", uid: str, first: OfferResult, enqueued: float,
-                 steps_after: Iterable[float], customer: str) -> None:
+                 steps_after: Iterable[float], customer: str, line: LineAsk | None = None) -> None:
         self._router = router
         self.uid = uid
         self.customer = customer
+        self.line = line or LineAsk("", {}, "")
+        self._offered_at: float | None = None  # loop time the last offer reached the caller (handle time start)
         self.enqueued = enqueued
         self._result: OfferResult | None = first if first.status in ("assigned", "overflow") else None
         self._wake = asyncio.Event()
@@ -116,6 +128,7 @@ class Ticket:
                 break
         if result.status == "overflow":
             return None
+        self._offered_at = self._router.loop.time()
         endpoint = result.endpoint
         if not endpoint:
             record = await self._router.store.agent(result.agent)
@@ -135,10 +148,24 @@ class Ticket:
     async def finished(self, agent: str) -> None:
         """The bridged call with `agent` ended: wrap-up for the agent, and the agent is remembered for FCR."""
         cfg = self._router.config()
+        if self._offered_at is not None:  # the agent was kept from the line: ring + talk, then the wrap-up
+            self._router.handle_times.record(self.line.queue, self._router.loop.time() - self._offered_at
+                                             + cfg.wrap_up)
         state, uid = await self._router.store.device(agent, "ended", cfg.wrap_up, self.uid)
         if uid:
             self._router.offer_made(uid, agent)
         await self._router.store.remember_agent(self.customer, agent, cfg.last_agent_days)
+
+    async def estimate(self) -> WaitEstimate | None:
+        """The call's place in line and its estimated wait (router/wait_estimate.py); None when it is not waiting
+        (an agent is reserved, or it left). Seconds are None when there is too little data."""
+        if self._closed or self._result is not None:
+            return None
+        position, agents = await self._router.store.line_view(self.uid, self.line.queue, self.line.skills,
+                                                              self.line.language)
+        if position <= 0:
+            return None
+        return estimate_wait(position, agents, self._router.handle_times.recent(self.line.queue))
 
     async def leave(self) -> None:
         """The call is done with routing (hung up, overflowed or connected): drop it from line and timers."""
@@ -171,6 +198,7 @@ class CallRouter:
         self.snapshot: QueueSnapshot | None = None
         self.snapshot_taken = 0.0
         self.queues: set[str] = set()  # route nodes' queues: given at each reload, or seen in route requests
+        self.handle_times = HandleTimes()  # this instance's recent handle times per queue (wait estimates)
         self._subscribed = asyncio.Event()
         self._needs_seed = False
         self._devices: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=10000)
@@ -249,7 +277,8 @@ class CallRouter:
         first = await self.timed_offer(lambda: self.store.offer(
             uid, skills, steps, language, seg.priority + priority, seg.aging, customer, preferred, queue,
             segment if segment in cfg.segments else ""))
-        ticket = Ticket(self, uid, first, time.time(), [s.after for s in steps], customer)
+        ticket = Ticket(self, uid, first, time.time(), [s.after for s in steps], customer,
+                        LineAsk(queue, dict(skills), language))
         # registered even when an agent is reserved at once: after a ring-no-answer the call waits in line again
         self._tickets[uid] = ticket
         if first.status not in ("assigned", "overflow"):

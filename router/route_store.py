@@ -278,6 +278,31 @@ class RouteStore:
             except (RedisError, OSError) as exc:
                 _ = exc  # the link is already gone; nothing more to close
 
+    async def line_view(self, uid: str, queue: str, skills: dict[str, int], language: str) -> tuple[int, int]:
+        """(position, eligible agents) for a waiting call's wait estimate, in two pipelined round trips: its place
+        in its queue's line by arrival (`qwait:<queue>`, 1 = next; 0 when it is not waiting), and the agents logged
+        in and not paused who have every skill asked for at the minimum level and speak the language asked."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrank(P + "qwait:" + queue, uid)
+        pipe.hgetall(P + "states")
+        rank, states = await pipe.execute()
+        working = [_text(a) for a, st in states.items() if _text(st) not in ("logged_out", "paused", "")]
+        position = 0 if rank is None else int(rank) + 1
+        if not working or not skills:
+            return position, len(working)
+        names = list(skills)
+        pipe = self._redis.pipeline(transaction=False)
+        for agent in working:
+            pipe.hmget(P + "agent:" + agent, "langs", *[f"s:{name}" for name in names])
+        eligible = 0
+        for reply in await pipe.execute():
+            langs, levels = _text(reply[0]), reply[1:]
+            if language and f",{language}," not in langs:
+                continue
+            if all(_text(level).isdigit() and int(_text(level)) >= skills[name] for name, level in zip(names, levels)):
+                eligible += 1
+        return position, eligible
+
     async def snapshot(self, queues: Iterable[str]) -> QueueSnapshot:
         pipe = self._redis.pipeline(transaction=False)
         names = list(queues)

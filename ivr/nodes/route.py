@@ -13,6 +13,7 @@ from switchboard.ivr.nodes.dialling import dial, status_after_hangup
 from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.step import Next, Step
 from switchboard.ivr.call_ports import RouteDesk
+from switchboard.ivr.queue_announcements import AnnouncePlan, check_announce
 from switchboard.ivr.queue_wait import ROUTER_UNREACHABLE, RouteUnavailable, WaitingChannel, wait_and_connect
 
 
@@ -31,6 +32,7 @@ class RouteNode(NodeSpec):
     queue: str | None = None
     relaxation: str | None = None
     after: str | None = None
+    announce: AnnouncePlan | None = None
 
     def targets(self) -> list[tuple[str, str]]:
         return node_targets(("overflow", self.overflow), ("after", self.after))
@@ -88,7 +90,8 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
             channel, desk, state.uniqueid or "unknown", skills=wanted,
             language=spec.language or "", segment=state.segment, customer=state.customer_id or "",
             priority=float(spec.priority or 0), relaxation=spec.relaxation, queue=queue,
-            observer=step.options.queue)
+            observer=step.options.queue, announce=spec.announce,
+            clock=step.options.wait_clock, sleep=step.options.wait_sleep)
     except CallerHungUp:
         state.outcome = "abandoned"
         raise
@@ -129,6 +132,11 @@ DEFINITION = KindDefinition(
                   note="the queue name in metrics and reports (router)"),
         FieldRule("relaxation", check_name, False, "name", range_doc="a profile of `routing.yaml`",
                   default_doc="`default`", note="how requirements widen over the wait (router)"),
+        FieldRule("announce", check_announce, False, "mapping (`{position: true, estimate: true, every: 60}`)",
+                  range_doc="`position`, `estimate`: true/false; `first_after`: 0–3600 s; `every`: 0 (once) or "
+                            "10–3600 s; `only`: always, changed, improved",
+                  default_doc="none (position, every 60 s, from entry, always, when given)",
+                  note="place in line / estimated wait while waiting, in the caller's language (router)"),
         FieldRule("overflow", NODE, True, "node", note="required; where the caller goes when no agent takes the call"),
         FieldRule("after", NODE, False, "node", default_doc="none",
                   note="where the caller goes when the agent hangs up first (e.g. a `survey`); without it the call ends"),

@@ -80,6 +80,13 @@ BAD: dict[str, list[str]] = {
         "DIR/main.yaml:6:33: error: node 'start_here' asks for skill 'biling', which routing.yaml does not define "
         "(did you mean 'billing'?); add it to `skills:` there",
     ],
+    "route_announce": [
+        "DIR/main.yaml:7:31: error: position: expected true or false, got 'yes'",
+        "DIR/main.yaml:7:46: error: every: expected seconds, 0 (once) or 10–3600, got 5 (whole number)",
+        "DIR/main.yaml:7:56: error: only: expected one of always, changed, improved, got 'sometimes'",
+        "DIR/main.yaml:7:73: error: unknown announce option 'when'; use position, estimate, first_after, every, only",
+        "DIR/main.yaml:8:66: error: announce says nothing: set position: true and/or estimate: true",
+    ],
     "missing_prompt": [
         "DIR/main.yaml:6:32: error: prompt 'helo-world' is not in SOUNDS; record it or fix the name "
         "(did you mean 'hello-world'?)",

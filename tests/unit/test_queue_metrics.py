@@ -220,3 +220,19 @@ def test_prepare_creates_the_wait_histograms_at_zero() -> None:
     assert registry.get_sample_value("switchboard_queue_answered_wait_seconds_bucket", dict(labels, le="20.0")) == 0
     assert registry.get_sample_value("switchboard_queue_answered_wait_seconds_count", labels) == 0
     assert registry.get_sample_value("switchboard_queue_handle_seconds_count", labels) == 0
+
+
+def test_wait_estimates_and_their_error_per_queue() -> None:
+    """Known estimates fill the estimate histogram, unknown ones a counter; errors (actual − estimate) are signed."""
+    registry = CollectorRegistry()
+    q = QueueMetrics(registry)
+    q.estimated("billing", 90.0)
+    q.estimated("billing", None)
+    q.estimate_error("billing", -20.0)
+    q.estimate_error("billing", 5.0)
+    assert _value(registry, "switchboard_queue_estimated_wait_seconds_bucket", queue="billing", le="120.0") == 1
+    assert _value(registry, "switchboard_queue_estimate_unknown_total", queue="billing") == 1
+    assert _value(registry, "switchboard_queue_wait_estimate_error_seconds_bucket", queue="billing", le="-10.0") == 1
+    assert _value(registry, "switchboard_queue_wait_estimate_error_seconds_bucket", queue="billing", le="10.0") == 2
+    assert _value(registry, "switchboard_queue_wait_estimate_abs_error_seconds_sum", queue="billing") == 25.0
+    assert _value(registry, "switchboard_queue_wait_estimate_abs_error_seconds_count", queue="billing") == 2
