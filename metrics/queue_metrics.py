@@ -86,13 +86,17 @@ class QueueMetrics:
         return pair
 
     def _transfer_queue(self, queue: str) -> str:
-        """The `queue` label of a transfer: its own cap, and no queue × segment series created on the side."""
+        """The `queue` label of per-queue series (transfers, wait estimates): its own cap, and no queue × segment
+        series created on the side."""
         queue = queue or "none"
         if queue not in self._transfer_queues:
             if len(self._transfer_queues) >= MAX_SERIES:
                 return "other"
             self._transfer_queues.add(queue)
             self._transfers.labels(queue)
+            self._unknown.labels(queue)  # the wait-estimate series start at 0 too (their panels read 0, not "no data")
+            for histogram in (self._estimate, self._error, self._abs_error):
+                histogram.labels(queue)
         return queue
 
     def prepare(self, queues: Iterable[str], segments: Iterable[str]) -> None:
