@@ -14,7 +14,7 @@ never the limit. Consumers:
                  the real `CtiStore` on a real redis-server, publishing for integrations and sending the AMI
                  UserEvent), until every screen pop of the N calls is published.
 
-Two streams: `filtered` is what the shipped `asterisk-conf/manager.conf` lets through (its `eventfilter(...)`
+Two streams: `filtered` is what the shipped `asterisk-conf/include/manager_switchboard.conf` lets through (its `eventfilter(...)`
 include rules and `read=` classes, evaluated here), `unfiltered` what the former configuration sent (every
 event of the read classes system, call, agent, user, reporting). The service's own UserEvents come back as
 events only when the filter lets them.
@@ -41,7 +41,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-MANAGER_CONF = REPO / "asterisk-conf" / "manager.conf"
+MANAGER_CONF = REPO / "asterisk-conf" / "include" / "manager_switchboard.conf"
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
 START, END = "BenchStart", "BenchEnd"
 PACE = 10  # calls replayed per 10 ms (1,000 calls/s: a burst would overflow the screen-pop queue by design)
@@ -112,7 +112,7 @@ def call_events(n: int) -> list[Fields]:
 
 
 def shipped_filter() -> tuple[set[str], list[tuple[str, str, str]]]:
-    """The shipped user's `read=` classes and include rules (name, header, value) from asterisk-conf/manager.conf."""
+    """The shipped user's `read=` classes and include rules (name, header, value) from its manager piece."""
     read: set[str] = set()
     rules: list[tuple[str, str, str]] = []
     for line in MANAGER_CONF.read_text().splitlines():

@@ -469,9 +469,21 @@ def main(argv: list[str] | None = None) -> int:
     p_route.add_argument("--config", type=Path, help=CONFIG_HELP)
     p_init = command("init", "lay out a new site: dialplans, settings, Asterisk pieces, rules, dashboard")
     p_init.add_argument("directory", type=Path, help="a new or empty folder, e.g. /etc/switchboard")
+    p_ast = sub.add_parser("check-asterisk", help="ask Asterisk over AMI which Switchboard pieces are missing",
+                           description="Logs in with the service's AMI settings and reports the manager user's "
+                           "privileges, the AGI context and port, the fallback context and the agents' endpoints, "
+                           "each missing one with the line to add (README \"Beside your Asterisk\").")
+    p_ast.add_argument("--config", type=Path, help="settings YAML (see settings.example.yaml)")
+    p_ast.add_argument("--admin-user", help="an AMI admin user for the checks the service user cannot run "
+                       "(its secret in SWITCHBOARD_AMI_ADMIN_SECRET)")
+    p_ast.add_argument("--endpoint", action="append", default=[],
+                       help="an agent endpoint to check, e.g. PJSIP/agent1 (repeatable; default: routing.yaml's)")
     args = parser.parse_args(argv)
     if "config" in args:  # --config, else SWITCHBOARD_CONFIG, else /etc/switchboard/settings.yaml if it exists
         args.config = config_path(args.config)
+    if args.command == "check-asterisk":
+        from switchboard.asterisk_check import run
+        return run(args.config, args.admin_user, args.endpoint, os.environ)
     if args.command == "init":
         from switchboard.site_init import init_site
         return init_site(args.directory)

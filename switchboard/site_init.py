@@ -3,7 +3,8 @@
 DIR/settings.yaml        the settings example, its `ivr.dialplans` pointing at DIR/dialplans
 DIR/dialplans/           the example call flows, numbers and routing (edit, then `switchboard validate`)
 DIR/first-flow/          the smallest dialplans folder: greet, one key, one agent
-DIR/asterisk/            the Asterisk configuration pieces (asterisk-conf/ in the repository)
+DIR/asterisk/include/    the pieces an existing Asterisk includes (README "Beside your Asterisk")
+DIR/asterisk/            the complete configuration built from them (asterisk-conf/ in the repository)
 DIR/prometheus/          recording and alerting rules
 DIR/grafana/             the dashboard (data source chosen in Grafana; import it or provision it from a file)
 DIR/systemd/             the unit and its sysusers.d file

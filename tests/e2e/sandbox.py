@@ -26,6 +26,7 @@ import asterisk.manager
 
 REPO = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO / "asterisk-conf"
+PIECES_DIR = CONF_DIR / "include"  # what operators add to their own PBX; the full files above #include them
 DEFAULT_ROOT = Path(os.environ.get("SANDBOX_DIR", REPO / ".sandbox" / "asterisk-root"))
 PROVISION = REPO / "tests" / "e2e" / "provision_asterisk.sh"
 
@@ -113,6 +114,9 @@ class AsteriskSandbox:
     agi_url: str = "agi://127.0.0.1:4573"
     process: subprocess.Popen | None = None
     ami_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    # When set: start from Debian's stock /etc/asterisk (the chroot's own) and let this add to it (the folder given
+    # is the sandbox's etc), instead of the project's complete configuration.
+    stock_additions: Callable[[Path], None] | None = None
 
     @property
     def inner(self) -> Path:
@@ -133,10 +137,17 @@ class AsteriskSandbox:
         etc = self.outer / "etc"
         for sub in ("etc", "run", "log", "spool", "db"):
             (self.outer / sub).mkdir(parents=True)
-        for conf in CONF_DIR.glob("*.conf"):
-            shutil.copy(conf, etc / conf.name)
-        ext = etc / "extensions.conf"
-        ext.write_text(ext.read_text().replace("SWITCHBOARD_AGI=agi://127.0.0.1:4573", f"SWITCHBOARD_AGI={self.agi_url}"))
+        if self.stock_additions is not None:
+            shutil.rmtree(etc)
+            shutil.copytree(self.root / "etc" / "asterisk", etc, symlinks=True)
+            self.stock_additions(etc)
+        else:
+            # the complete files #include the operator's pieces, copied beside them as an operator would
+            for conf in [*CONF_DIR.glob("*.conf"), *PIECES_DIR.glob("*.conf")]:
+                shutil.copy(conf, etc / conf.name)
+            ext = etc / "extensions.conf"
+            ext.write_text(ext.read_text().replace("SWITCHBOARD_AGI=agi://127.0.0.1:4573",
+                                                   f"SWITCHBOARD_AGI={self.agi_url}"))
         secret_file = etc / "switchboard-ami-secret.conf"
         secret_file.write_text(f"secret={self.ami_secret}\n")
         secret_file.chmod(0o600)

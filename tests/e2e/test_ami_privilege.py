@@ -2,7 +2,7 @@
 service does (UserEvent, DeviceStateList, Ping) and nothing that steers calls or reads the configuration.
 
 The observer is pyst2's `asterisk.manager` (not the service's own client), logged in with the shipped
-`asterisk-conf/manager.conf` user and the secret the sandbox wrote beside it.
+`asterisk-conf/include/manager_switchboard.conf` user and the secret the sandbox wrote beside it.
 """
 from __future__ import annotations
 

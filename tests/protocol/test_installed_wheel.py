@@ -86,6 +86,7 @@ def test_version_init_validate_from_another_folder(installed: Path, tmp_path: Pa
     assert laid.returncode == 0, laid.stdout + laid.stderr
     site = tmp_path / "site"
     for name in ("dialplans/main.yaml", "dialplans/routing.yaml", "first-flow/first.yaml", "asterisk/extensions.conf",
+                 "asterisk/include/extensions_switchboard.conf", "asterisk/include/manager_switchboard.conf",
                  "prometheus/alerts.yml", "grafana/switchboard.json", "systemd/switchboard.service"):
         assert (site / name).is_file(), name
     assert (site / "dialplans" / "main.yaml").read_bytes() == (REPO / "dialplans" / "main.yaml").read_bytes()
