@@ -1,10 +1,17 @@
 """Estimated wait of a call in line: the model, and the rolling window of recent handle times it reads.
 
-Model (position × recent handle time / eligible agents): a call at position p (1 = next) is answered when p of
-the N agents who could take it have freed up. With agents busy for a mean handle time H (ring + talk + wrap-up,
-the time an agent is kept from the line) and memoryless service, the next of N busy agents frees after H / N on
-average, so the p-th frees after p × H / N. This is the mean of Erlang C's waiting time once the caller's place
-is known, without Erlang C's assumptions about arrivals (the router knows the line, it does not need to guess it).
+Model: a call at position p (1 = next) is answered when p of the N agents who could take it have freed up. Each
+agent is kept from the line for a handle time S (ring + talk + wrap-up) with mean H. Once the first agent frees,
+the next ones free every H / N on average, so the wait is (R + (p − 1) × H) / N, where R is what is left of the
+calls in progress when the caller arrives: renewal theory's mean residual time E[S²] / (2 E[S]), read from the
+same window (H / 2 for steady handle times, H for memoryless ones). R is capped at H: with handle times more
+variable than memoryless ones a few very long calls would dominate the window's second moment, and the model
+falls back to a full handle time per busy agent (p × H / N, Erlang C's mean wait once the place is known).
+
+The window is the last `WINDOW` handle times of the queue. A short window runs high exactly when the line is
+long: the long calls that built the line have just finished and fill it (issue 15: with 20 handle times, the
+estimate ran 8–27 s high on average in bench/wait_estimate_accuracy.py; charging a full handle time for calls
+already in progress made up the rest).
 
 "Unknown" (seconds None) when the router has too little data: no eligible agent logged in, or fewer than
 `MIN_SAMPLES` handle times seen in the queue's window. Pure logic: no I/O, no clock.
@@ -15,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
 
-WINDOW = 20       # handle times kept per queue (the most recent ones)
+WINDOW = 100      # handle times kept per queue (the most recent ones)
 MIN_SAMPLES = 3   # fewer than this: the estimate is unknown
 MAX_QUEUES = 500  # queues remembered (the same cap as the metrics' label sets)
 
@@ -52,6 +59,12 @@ class HandleTimes:
         return tuple(self._by_queue.get(queue, ()))
 
 
+def residual_time(handle_times: tuple[float, ...]) -> float:
+    """The mean time left of a call in progress seen at a random moment, E[S²] / (2 E[S]), capped at the mean."""
+    mean = sum(handle_times) / len(handle_times)
+    return min(mean, sum(s * s for s in handle_times) / len(handle_times) / (2.0 * mean))
+
+
 def estimate_wait(position: int, agents: int, handle_times: Iterable[float],
                   min_samples: int = MIN_SAMPLES) -> WaitEstimate:
     """The estimate for a call at `position` (1 = next) with `agents` eligible agents and their recent handle
@@ -61,4 +74,5 @@ def estimate_wait(position: int, agents: int, handle_times: Iterable[float],
     if agents <= 0 or not samples or len(samples) < min_samples:
         return WaitEstimate(position, None, max(0, agents), len(samples))
     mean = sum(samples) / len(samples)
-    return WaitEstimate(position, position * mean / agents, agents, len(samples))
+    seconds = (residual_time(samples) + (position - 1) * mean) / agents
+    return WaitEstimate(position, seconds, agents, len(samples))

@@ -47,7 +47,8 @@ async def test_line_view_counts_place_and_only_agents_who_could_take_the_call(st
 
 async def test_ticket_estimate_unknown_until_handle_times_are_known(store: RouteStore) -> None:
     """A waiting ticket's estimate has its place and no seconds until three handle times were seen, then
-    place × mean handle time / eligible agents; a finished call adds its handle time to the queue's window."""
+    (residual of the calls in progress + (place − 1) × mean handle time) / eligible agents; a finished call adds
+    its handle time to the queue's window."""
     config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
                            relaxation={"default": ()}, wrap_up=0)
     router = CallRouter(store, lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
@@ -62,7 +63,8 @@ async def test_ticket_estimate_unknown_until_handle_times_are_known(store: Route
     for seconds in (100.0, 120.0, 140.0):
         router.handle_times.record("billing", seconds)
     known = await second.estimate()
-    assert known is not None and known.seconds == pytest.approx(120.0)
+    residual = (100.0 ** 2 + 120.0 ** 2 + 140.0 ** 2) / 3 / (2 * 120.0)  # E[S²] / 2E[S]: first in line, one agent
+    assert known is not None and known.seconds == pytest.approx(residual)
     offer = await first.wait()
     assert offer is not None and offer.agent == "a1"
     await first.finished("a1")  # the agent was kept from the line from the offer on: one more handle time
