@@ -1,9 +1,13 @@
 """The flow simulator: the real engine against a scripted caller, for `switchboard simulate` and for pytest.
 
 The caller presses keys when the flow asks for input: each token of `digits` is what they key at the next
-opportunity (a prompt that can be interrupted, or a wait for a key). `-` is a token for "presses nothing" (the
-wait times out). `12#` keys three keys in a row. Agents answer unless `agents_answer=False`; `hangup_after=N`
-makes the caller hang up at the Nth input opportunity.
+opportunity: an interruptible play (all the prompts one node plays in one go: a menu's prompt list, a `play` with
+barge-in) or a wait for a key. As on Asterisk, a key pressed during any prompt of an interruptible play stops the
+whole play and is the input: a key token is pressed during the play's first prompt, the later prompts are not
+played, and the token's other keys go to the reads that follow. Keys the play does not listen for (A-D) are
+ignored and the play goes on. `-` is a token for "presses nothing": plays let it pass and the next wait times out.
+`12#` keys three keys in a row. Agents answer unless `agents_answer=False`; `hangup_after=N` makes the caller hang
+up at the Nth input opportunity (a play of several prompts is one).
 
 Route nodes wait in a simulated line (`line=SimulatedLine(...)`, used by default when a route node has
 `announce`): the caller starts at a place in line that shrinks steadily until an agent answers after
@@ -123,7 +127,9 @@ class ScriptedChannel:
     hung_up: bool = False
     clock: Callable[[], float] | None = None  # stamps waits in a simulated line ("[60s] play ...")
     announcements: list[str] = field(default_factory=list)
+    node: Callable[[], int] = lambda: 0  # how many nodes the call has entered: a new node starts a new play
     _in_line: bool = False
+    _play: int | None = None  # the node count of the interruptible play in progress (its token is taken)
 
     def joined_line(self) -> None:
         """The caller joined a simulated line: events are stamped with simulated seconds until an agent rings."""
@@ -155,23 +161,40 @@ class ScriptedChannel:
         key, self._buffer = self._buffer[0], self._buffer[1:]
         return key
 
+    def _press_during_play(self, escape_digits: str) -> str | None:
+        """The key of this play's token that stops it; keys it does not listen for are ignored (it plays on)."""
+        while True:
+            key = self._next_key(allow_timeout_token=False)
+            if key is None:
+                return None
+            if key in escape_digits:
+                self.events.append(f"caller presses {key} (barge-in)")
+                return key
+            self.events.append(f"caller presses {key} (ignored by the prompt)")
+            if not self._buffer:
+                return None  # the token is spent: the rest of the play is heard in full
+
     async def answer(self) -> None:
+        self._play = None
         self.events.append("answer")
 
     async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None:
         self._log(f"play {prompt}")
         self._heard(prompt)
         if not escape_digits:
+            self._play = None
             return None
+        if self._play == self.node():
+            return None  # a later prompt of the same play: its token was taken at the first
+        self._play = self.node()
         self._opportunity()
-        key = self._next_key(allow_timeout_token=False)
-        if key is not None and key not in escape_digits:
-            return None
+        key = self._press_during_play(escape_digits)
         if key:
-            self.events.append(f"caller presses {key} (barge-in)")
+            self._play = None  # the play stops here
         return key
 
     async def say_number(self, number: int, escape_digits: str = "") -> str | None:
+        self._play = None
         self._log(f"say number {number}")
         self._heard(str(number))
         return None
@@ -188,18 +211,22 @@ class ScriptedChannel:
         return asyncio.get_running_loop().create_future()  # a scripted caller hangs up only at an input
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        self._play = None
         self._opportunity()
         key = self._next_key(allow_timeout_token=True)
         self.events.append(f"caller presses {key}" if key else f"no key within {timeout_ms / 1000:g}s")
         return key
 
     async def set_variable(self, name: str, value: str) -> None:
+        self._play = None
         self.variables[name] = value
 
     async def get_variable(self, name: str) -> str | None:
+        self._play = None
         return self.variables.get(name)
 
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
+        self._play = None
         self._log(f"{application}({','.join(args)})")
         if application == "Dial":
             self._in_line = False
@@ -208,6 +235,7 @@ class ScriptedChannel:
         return 0
 
     async def hangup(self) -> None:
+        self._play = None
         self.events.append("hangup")
 
 
@@ -272,15 +300,15 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
                             for flow in plan.flows.values() for node in flow.nodes.values()):
         line = SimulatedLine()
     clock = VirtualClock()
+    state = CallState(caller=caller, segment=segment, known=known, language=language)
     channel = ScriptedChannel(digits=list(digits), agents_answer=agents_answer, hangup_after=hangup_after,
-                              clock=clock.time if line is not None else None)
+                              clock=clock.time if line is not None else None, node=lambda: len(state.path))
     options = EngineOptions(route_endpoint=route_endpoint, customers=customers)
     if line is not None:
         desk = SimulatedDesk(line, clock, route_endpoint, channel.joined_line)
         options = EngineOptions(route_endpoint=route_endpoint, customers=customers, route_desk=desk,
                                 wait_clock=clock.time, wait_sleep=clock.sleep)
     engine = FlowEngine(options, logging.getLogger("switchboard.simulate"), clock=lambda: moment)
-    state = CallState(caller=caller, segment=segment, known=known, language=language)
     await clock.drive(engine.run(channel, plan, plan.flows[flow_name], state))
     return SimulationResult(flow=flow_name, path=tuple(state.path), prompts=tuple(state.prompts),
                             destination=state.destination, outcome=state.outcome or "contained",

@@ -209,6 +209,25 @@ def test_play_without_a_key_plays_every_prompt(plan: Dialplan) -> None:
     assert result.path[-1] == "barge.two"
 
 
+def test_a_play_of_several_prompts_is_one_input_opportunity(plan: Dialplan) -> None:
+    """A three-prompt play is one chance to press a key (as one interruptible play on Asterisk), not three: the
+    caller who hangs up at the second chance hears the whole play and hangs up during the menu's prompt."""
+    result = simulate(plan, "barge", hangup_after=2)
+    assert result.prompts == ("hello-world", "beep", "demo-congrats", "demo-instruct")
+    assert result.events[-2:] == ("play demo-instruct", "caller hangs up")
+    assert result.outcome == "abandoned"
+
+
+def test_a_key_the_play_ignores_does_not_spend_a_prompt(plan: Dialplan) -> None:
+    """A token `A1` during a play: A is ignored (the play goes on), 1 stops the whole play during its first
+    prompt and answers the menu after it, one token for the play whatever its number of prompts."""
+    result = simulate(plan, "barge", digits=["A1"])
+    assert result.prompts == ("hello-world",)
+    assert result.events[1:4] == ("play hello-world", "caller presses A (ignored by the prompt)",
+                                  "caller presses 1 (barge-in)")
+    assert result.path == ("barge.intro", "barge.pick", "barge.one")
+
+
 # --- language -----------------------------------------------------------------------------------------------------
 def test_language_choice_sets_the_channel_language(plan: Dialplan) -> None:
     """Key 2 selects French: CHANNEL(language) is set and later prompts and conditions use fr."""
