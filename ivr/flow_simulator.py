@@ -25,7 +25,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Collection, Mapping, Protocol, Sequence
 
 from switchboard.ivr import channel_variables
 from switchboard.ivr.channel import CallerHungUp
@@ -35,6 +35,10 @@ from switchboard.ivr.nodes.route import RouteNode
 from switchboard.ivr.virtual_clock import VirtualClock
 
 
+PATIENCE = 3600.0  # seconds a simulated caller whom no agent can ever take waits in line before hanging up
+RING_TIMEOUT = 15.0  # seconds an agent's phone rings in a simulated line without an agent picker
+
+
 @dataclass(frozen=True)
 class SimulatedLine:
     """The line a simulated caller waits in: their first place, and when an agent answers (simulated seconds)."""
@@ -42,6 +46,48 @@ class SimulatedLine:
     position: int = 3
     answer_after: float = 150.0
     agent: str = "sim-agent"
+
+
+class AgentPick(Protocol):
+    """Who takes a call: `agent` (at `endpoint`) after `after` seconds in line, or the overflow then (`overflow`);
+    `after` None: no agent ever does. `reason` says why, for the report."""
+
+    @property
+    def agent(self) -> str | None: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def after(self) -> float | None: ...
+
+    @property
+    def overflow(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class AgentPicker(Protocol):
+    """The agents a route node's call would get, as the router chooses them (router/route_preview.py implements
+    it over routing.yaml; the composition root passes it in)."""
+
+    @property
+    def ring_timeout(self) -> float: ...  # seconds an offered agent's phone rings (routing.yaml's ring_no_answer)
+
+    def pick(self, skills: Mapping[str, int], language: str, relaxation: str | None, earliest: float = 0.0,
+             passed: Collection[str] = ()) -> AgentPick: ...
+
+
+@dataclass(frozen=True)
+class _LinePick:
+    """The pick of a simulated line without an agent picker: its own agent, when the line has moved up."""
+
+    agent: str | None
+    endpoint: str
+    after: float | None
+    overflow: bool = False
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,36 +102,68 @@ class SimulatedOffer:
     endpoint: str
 
 
-class SimulatedTicket:
-    """A place in the simulated line: answered after `answer_after`, the place shrinking steadily until then."""
+@dataclass(frozen=True)
+class _Ask:
+    """What the route node asked for (the picker is asked again after an agent did not answer)."""
 
-    ring_timeout = 15.0
+    skills: dict[str, int]
+    language: str
+    relaxation: str | None
+    queue: str
+
+
+class SimulatedTicket:
+    """A call's place in the simulated line: offered to the picked agent when the pick says (the place shrinking
+    steadily until then in a simulated line), sent on at an overflow, or left until the caller gives up."""
+
     wrap_up = 0.0
 
-    def __init__(self, line: SimulatedLine, clock: VirtualClock, endpoint: str) -> None:
-        self._line, self._clock, self._endpoint = line, clock, endpoint
-        self._entered = clock.time()
-        self._answered = False
+    def __init__(self, desk: "SimulatedDesk", ask: _Ask) -> None:
+        self._desk, self._ask = desk, ask
+        self._clock = desk.clock
+        self._entered = self._clock.time()
+        self._passed: list[str] = []
+        self._pick = desk.choose(ask, desk.line.answer_after if desk.line is not None else 0.0, ())
+
+    @property
+    def ring_timeout(self) -> float:
+        return self._desk.picker.ring_timeout if self._desk.picker is not None else RING_TIMEOUT
+
+    def _waited(self) -> float:
+        return self._clock.time() - self._entered
 
     @property
     def ready(self) -> bool:
-        return self._answered
+        """The offer (or the overflow) is already here: no music, straight to the ring."""
+        return self._pick.after is not None and self._pick.after <= self._waited()
 
     async def wait(self) -> SimulatedOffer | None:
-        await self._clock.sleep(self._entered + self._line.answer_after - self._clock.time())
-        self._answered = True
-        return SimulatedOffer(self._line.agent, self._endpoint)
+        pick = self._pick
+        if pick.after is None:
+            await self._clock.sleep(PATIENCE - self._waited())
+            self._desk.gave_up(f"caller hangs up after {PATIENCE:g} s in line (no agent can take the call)")
+            await asyncio.get_running_loop().create_future()  # the hang-up ends the wait
+        assert pick.after is not None
+        await self._clock.sleep(pick.after - self._waited())
+        if pick.overflow or pick.agent is None:
+            return None
+        return SimulatedOffer(pick.agent, pick.endpoint)
 
     async def estimate(self) -> SimulatedEstimate | None:
-        left = max(0.0, self._entered + self._line.answer_after - self._clock.time())
-        share = left / self._line.answer_after if self._line.answer_after > 0 else 0.0
-        return SimulatedEstimate(max(1, math.ceil(self._line.position * share)), left)
+        line = self._desk.line
+        if line is None:
+            return None
+        left = max(0.0, line.answer_after - self._waited())
+        share = left / line.answer_after if line.answer_after > 0 else 0.0
+        return SimulatedEstimate(max(1, math.ceil(line.position * share)), left)
 
     async def hold(self, agent: str) -> None:
         return None
 
     async def not_answered(self, agent: str) -> None:
-        return None
+        """Back in line: the agent who did not answer is not offered this call again."""
+        self._passed.append(agent)
+        self._pick = self._desk.choose(self._ask, self._waited(), tuple(self._passed))
 
     async def finished(self, agent: str) -> None:
         return None
@@ -100,17 +178,31 @@ class SimulatedTicket:
 
 @dataclass
 class SimulatedDesk:
-    """A route desk whose every caller waits in the same simulated line."""
+    """A route desk for simulated calls: the agent picker says who takes each call and when; a simulated line
+    (when given) keeps the caller waiting behind others until `answer_after` first."""
 
-    line: SimulatedLine
     clock: VirtualClock
     endpoint: str
+    line: SimulatedLine | None = None
+    picker: AgentPicker | None = None
     entered: Callable[[], None] = lambda: None  # the caller joined the line (the channel stamps events from then)
+    gave_up: Callable[[str], None] = lambda why: None  # the caller hangs up in line
+    picks: list[str] = field(default_factory=list)  # each pick's reason, for the report
 
     async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
                       priority: float, relaxation: str | None, queue: str) -> SimulatedTicket:
         self.entered()
-        return SimulatedTicket(self.line, self.clock, self.endpoint)
+        return SimulatedTicket(self, _Ask(dict(skills), language, relaxation, queue))
+
+    def choose(self, ask: _Ask, earliest: float, passed: tuple[str, ...]) -> AgentPick:
+        """The picker's choice (its reason goes to the report), else the simulated line's own agent."""
+        if self.picker is None:
+            if passed:  # the line's agent did not answer: nobody else will
+                return _LinePick(None, "", None)
+            return _LinePick(self.line.agent if self.line else "sim-agent", self.endpoint, earliest)
+        pick = self.picker.pick(ask.skills, ask.language, ask.relaxation, earliest, passed)
+        self.picks.append(f"{ask.queue}: {pick.reason}" if ask.queue else pick.reason)
+        return pick
 
 
 @dataclass
@@ -128,8 +220,10 @@ class ScriptedChannel:
     clock: Callable[[], float] | None = None  # stamps waits in a simulated line ("[60s] play ...")
     announcements: list[str] = field(default_factory=list)
     node: Callable[[], int] = lambda: 0  # how many nodes the call has entered: a new node starts a new play
+    sleep: Callable[[float], Awaitable[None]] | None = None  # simulated time for rings nobody answers
     _in_line: bool = False
     _play: int | None = None  # the node count of the interruptible play in progress (its token is taken)
+    _gone: asyncio.Future[None] | None = None  # resolved when the caller hangs up in line
 
     def joined_line(self) -> None:
         """The caller joined a simulated line: events are stamped with simulated seconds until an agent rings."""
@@ -208,7 +302,19 @@ class ScriptedChannel:
                 self.announcements.append(f"{stamp} {word}")
 
     def until_hangup(self) -> Awaitable[None]:
-        return asyncio.get_running_loop().create_future()  # a scripted caller hangs up only at an input
+        """Done when the caller hangs up while waiting in line (at an input they hang up by CallerHungUp)."""
+        if self._gone is None:
+            self._gone = asyncio.get_running_loop().create_future()
+        return self._gone
+
+    def hangs_up_in_line(self, why: str) -> None:
+        """The caller gives up waiting in line: the wait loop sees the hang-up."""
+        self.hung_up = True
+        self._log(why)
+        if self._gone is None:
+            self._gone = asyncio.get_running_loop().create_future()
+        if not self._gone.done():
+            self._gone.set_result(None)
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         self._play = None
@@ -229,9 +335,11 @@ class ScriptedChannel:
         self._play = None
         self._log(f"{application}({','.join(args)})")
         if application == "Dial":
-            self._in_line = False
-        if application == "Dial":
             self.variables[channel_variables.DIALSTATUS] = "ANSWER" if self.agents_answer else "NOANSWER"
+            if self.agents_answer:
+                self._in_line = False  # stamps stop once an agent answers
+            elif self.sleep is not None and len(args) > 1 and args[1].isdigit():
+                await self.sleep(float(args[1]))  # the phone rings for the dial's timeout (simulated time)
         return 0
 
     async def hangup(self) -> None:
@@ -256,12 +364,14 @@ class SimulationResult:
     customer_id: str | None = None
     confidence: str = "none"
     announcements: tuple[str, ...] = ()  # what a caller in a simulated line heard, by simulated second
+    routing: tuple[str, ...] = ()  # per route node: the agent picked and why, or the overflow (with `agents`)
 
     def report(self) -> str:
         lines = [f"flow {self.flow} (dialplan version {self.version})",
                  f"path:        {' -> '.join(self.path)}",
                  f"prompts:     {', '.join(self.prompts) or '-'}",
                  f"destination: {self.destination or '-'}",
+                 *(f"routing:     {reason}" for reason in self.routing),
                  f"outcome:     {self.outcome}"]
         if self.intents:
             lines.append(f"intents:     {', '.join(self.intents)}")
@@ -283,13 +393,17 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
              at: datetime | None = None, segment: str = "standard", known: bool = False, language: str = "en",
              agents_answer: bool = True, hangup_after: int | None = None,
              route_endpoint: str = "PJSIP/agent1",
-             customers: CustomerDirectory | None = None, line: SimulatedLine | None = None) -> SimulationResult:
+             customers: CustomerDirectory | None = None, line: SimulatedLine | None = None,
+             agents: AgentPicker | None = None) -> SimulationResult:
     """Runs one simulated call through `flow_name` and returns what happened.
 
     `customers` is what identify nodes look accounts up in and verify secrets against (any object with the
     `CustomerDirectory` methods); without one, identify nodes go to their `on_failure` node as on a live call
-    with no customer store. `line` puts route nodes' callers in a simulated line (by default a `SimulatedLine()`
-    when some route node of the plan has `announce`; otherwise route nodes dial `route_endpoint`).
+    with no customer store. `agents` picks the agent of each route node's call as the router would (e.g.
+    `RoutePreview` over routing.yaml): the caller rings that agent's endpoint after the pick's wait, overflows, or
+    waits until they give up (`PATIENCE`); an agent who does not answer is not offered the call again. `line` puts
+    route nodes' callers in a simulated line (by default a `SimulatedLine()` when some route node of the plan has
+    `announce`). With neither, route nodes dial `route_endpoint`.
     """
     if flow_name not in plan.flows:
         raise KeyError(f"no flow {flow_name!r}; flows: {', '.join(sorted(plan.flows))}")
@@ -301,11 +415,13 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
         line = SimulatedLine()
     clock = VirtualClock()
     state = CallState(caller=caller, segment=segment, known=known, language=language)
+    queued = line is not None or agents is not None
     channel = ScriptedChannel(digits=list(digits), agents_answer=agents_answer, hangup_after=hangup_after,
-                              clock=clock.time if line is not None else None, node=lambda: len(state.path))
+                              clock=clock.time if queued else None, node=lambda: len(state.path),
+                              sleep=clock.sleep if queued else None)
     options = EngineOptions(route_endpoint=route_endpoint, customers=customers)
-    if line is not None:
-        desk = SimulatedDesk(line, clock, route_endpoint, channel.joined_line)
+    desk = SimulatedDesk(clock, route_endpoint, line, agents, channel.joined_line, channel.hangs_up_in_line)
+    if queued:
         options = EngineOptions(route_endpoint=route_endpoint, customers=customers, route_desk=desk,
                                 wait_clock=clock.time, wait_sleep=clock.sleep)
     engine = FlowEngine(options, logging.getLogger("switchboard.simulate"), clock=lambda: moment)
@@ -316,4 +432,4 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
                             intents=tuple(state.intents),
                             events=tuple(channel.events), version=state.version or "",
                             customer_id=state.customer_id, confidence=state.confidence,
-                            announcements=tuple(channel.announcements))
+                            announcements=tuple(channel.announcements), routing=tuple(desk.picks))

@@ -36,6 +36,7 @@ def _version() -> str:
         return "unknown"
 
 if TYPE_CHECKING:
+    from switchboard.ivr.flow_simulator import AgentPicker
     from switchboard.router.route_store import RouteStore
 
 
@@ -201,14 +202,43 @@ def simulate(args: argparse.Namespace) -> int:
         print(f"switchboard: no flow or number {args.flow!r}; flows: {', '.join(sorted(plan.flows))}",
               file=sys.stderr)
         return 2
+    agents = _route_preview(args)
+    if isinstance(agents, int):
+        return agents
     result = run(plan, flow, digits=args.digits or [], caller=args.caller, at=args.at, segment=args.segment,
                  known=args.known, language=args.language, agents_answer=not args.no_answer,
-                 hangup_after=args.hangup_after)
+                 hangup_after=args.hangup_after, agents=agents)
     if args.verbose:
         for event in result.events:
             print(f"  . {event}")
     print(result.report())
     return 0
+
+
+def _route_preview(args: argparse.Namespace) -> AgentPicker | None | int:
+    """The agents of routing.yaml beside the flows, choosing as the router would (all logged in and idle, except
+    `--away`); None without a routing.yaml; an exit status after printing what is wrong."""
+    from switchboard.router.route_preview import RoutePreview
+    from switchboard.router.routing_config import RoutingConfigError, parse_routing
+    folder: Path = args.dialplans
+    path = (folder if folder.is_dir() else folder.parent) / "routing.yaml"
+    away = [name for name in (args.away or "").split(",") if name.strip()]
+    if not path.is_file():
+        if away:
+            print(f"switchboard: --away needs the agents of {path}, which does not exist", file=sys.stderr)
+            return 2
+        return None
+    try:
+        config = parse_routing(path)
+    except RoutingConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    unknown = [name for name in away if name.strip() not in config.agents]
+    if unknown:
+        print(f"switchboard: --away: no agent {', '.join(unknown)} in {path}; agents: "
+              f"{', '.join(config.agents) or 'none'}", file=sys.stderr)
+        return 2
+    return RoutePreview(config, away={name.strip() for name in away})
 
 
 def graph(args: argparse.Namespace) -> int:
@@ -438,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     p_sim.add_argument("--known", action="store_true", help="the caller is a recognised customer")
     p_sim.add_argument("--language", default="en", help="the caller's language (default: en)")
     p_sim.add_argument("--no-answer", action="store_true", help="agents and transfers do not answer")
+    p_sim.add_argument("--away", metavar="AGENT,...",
+                       help="agents of routing.yaml not available (the others are logged in and idle)")
     p_sim.add_argument("--hangup-after", type=_positive_int, metavar="N",
                        help="the caller hangs up at the Nth chance to press a key")
     p_sim.add_argument("-v", "--verbose", action="store_true", help="print every channel event")

@@ -129,6 +129,40 @@ def test_simulate_can_script_a_caller_hang_up(capsys: pytest.CaptureFixture[str]
     assert "outcome:     abandoned" in capsys.readouterr().out
 
 
+def test_simulate_rings_the_agent_routing_yaml_would_pick(capsys: pytest.CaptureFixture[str]) -> None:
+    """Menu 3 (sales) rings agent3, the agent routing.yaml's rules pick, not always PJSIP/agent1, and says why;
+    with agent3 away the caller waits for the relaxation to add `general` (issue 14, defect 2)."""
+    argv = ["simulate", "main", "--dialplans", str(DIALPLANS), "--at", "2026-11-23T10:00+00:00", "--digits=-,3"]
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    assert "destination: agent:agent3" in out
+    assert "routing:     sales: agent3 (PJSIP/agent3): sales 6 (needs sales>=2), the only agent who fits" in out
+    assert cli([*argv, "--away", "agent3"]) == 0
+    out = capsys.readouterr().out
+    assert "destination: agent:agent1" in out
+    assert ("routing:     sales: at first no agent fits sales>=2 (agent1 no sales; agent2 no sales; agent3 away); "
+            "after 20 s in line (relaxation fast: level>=1, +general): agent1 (PJSIP/agent1): general 5") in out
+
+
+def test_simulate_away_names_agents_of_routing_yaml(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--away agent9` is refused, naming the agents routing.yaml has."""
+    assert cli(["simulate", "main", "--dialplans", str(DIALPLANS), "--away", "agent9"]) == 2
+    assert "no agent agent9" in capsys.readouterr().err
+
+
+def test_simulate_with_a_routing_yaml_without_agents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A routing.yaml listing no agents: nobody takes the call, which overflows at the default profile's step."""
+    (tmp_path / "routing.yaml").write_text("skills: [billing]\nrelaxation: {default: [{after: 45, overflow: true}]}\n")
+    (tmp_path / "main.yaml").write_text(
+        "flows:\n  main:\n    start: queue\n    nodes:\n"
+        "      queue: {type: route, skills: {billing: 5}, overflow: bye}\n      bye: {type: hangup}\n")
+    assert cli(["simulate", "main", "--dialplans", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "path:        main.queue -> main.bye" in out
+    assert ("routing:     billing: no agent fits billing>=5 (routing.yaml lists no agents); relaxation default "
+            "overflows after 45 s in line") in out
+
+
 def test_import_lists_some_bad_rows_then_counts_them_by_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """A file of bad phones prints a few rows and a summary by reason, not one line per row (issue 14, #13)."""

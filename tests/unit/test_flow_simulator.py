@@ -13,7 +13,9 @@ import pytest
 
 from switchboard.ivr.flow_loader import load_dialplan
 from switchboard.ivr.flow_model import Dialplan
-from switchboard.ivr.flow_simulator import simulate
+from switchboard.ivr.flow_simulator import PATIENCE, simulate
+from switchboard.router.route_preview import RoutePreview
+from switchboard.router.routing_config import parse_routing
 
 REPO_DIALPLANS = Path(__file__).parents[2] / "dialplans"
 
@@ -443,3 +445,51 @@ def test_main_caller_hangs_up_during_identify(repo_plan: Dialplan) -> None:
     assert result.outcome == "abandoned"
     assert result.path[-1] == "main.verify_caller"
     assert result.events[-2:] == ("play agent-pass", "caller hangs up")
+
+
+# --- route nodes pick the agent routing.yaml would pick (issue 14, defect 2) -------------------------------------
+def repo_agents(*away: str) -> RoutePreview:
+    return RoutePreview(parse_routing(REPO_DIALPLANS / "routing.yaml"), away=away)
+
+
+def test_route_rings_the_agent_routing_yaml_picks(repo_plan: Dialplan) -> None:
+    """Menu 3 (sales>=2) rings agent3, the only sales agent of routing.yaml, not PJSIP/agent1; the report says
+    which agent and why."""
+    result = simulate(repo_plan, "main", digits=["-", "3"], at=MONDAY_10_LONDON, agents=repo_agents())
+    assert result.destination == "agent:agent3" and result.outcome == "routed"
+    assert "[0s] Dial(PJSIP/agent3,15,g)" in result.events
+    assert result.routing == ("sales: agent3 (PJSIP/agent3): sales 6 (needs sales>=2), the only agent who fits",)
+    assert "routing:     sales: agent3 (PJSIP/agent3)" in result.report()
+
+
+def test_route_agents_who_do_not_answer_then_the_overflow(repo_plan: Dialplan) -> None:
+    """Nobody answers: agent3 rings 15 s, then the `fast` profile adds general at 20 s (agent1, then agent2 ring),
+    and at 60 s the call overflows to voicemail; each pick is reported."""
+    result = simulate(repo_plan, "main", digits=["-", "3"], at=MONDAY_10_LONDON, agents=repo_agents(),
+                      agents_answer=False)
+    dials = [e for e in result.events if "Dial(" in e]
+    assert dials == ["[0s] Dial(PJSIP/agent3,15,g)", "[20s] Dial(PJSIP/agent1,15,g)",
+                     "[35s] Dial(PJSIP/agent2,15,g)"]
+    assert result.path[-1] == "main.leave_message" and result.outcome == "voicemail"
+    assert "[60s] VoiceMail(100@default,u)" in result.events
+    assert result.routing[-1].endswith("relaxation fast overflows after 60 s in line: the caller goes to the "
+                                       "node's overflow")
+
+
+def test_route_when_no_agent_can_ever_take_the_call(tmp_path: Path) -> None:
+    """No agent fits and the relaxation has no overflow step: the caller waits in line until they give up
+    (PATIENCE simulated seconds), and the call is abandoned."""
+    (tmp_path / "routing.yaml").write_text(
+        "skills: [billing]\nrelaxation: {default: []}\n"
+        "agents: {agent1: {name: Ada, endpoint: PJSIP/agent1, skills: {billing: 2}, languages: [en]}}\n")
+    (tmp_path / "main.yaml").write_text(
+        "flows:\n  main:\n    start: queue\n    nodes:\n"
+        "      queue: {type: route, skills: {billing: 5}, overflow: bye}\n      bye: {type: hangup}\n")
+    plan, problems = load_dialplan(tmp_path)
+    assert not problems
+    result = simulate(plan, "main", agents=RoutePreview(parse_routing(tmp_path / "routing.yaml")))
+    assert result.outcome == "abandoned"
+    assert f"[{PATIENCE:g}s] caller hangs up after {PATIENCE:g} s in line (no agent can take the call)" \
+        in result.events
+    assert result.routing == ("billing: no agent fits billing>=5 (agent1 billing 2 < 5), and relaxation default "
+                              "has no overflow step: the caller waits in line until they hang up",)
