@@ -9,10 +9,13 @@ ignored and the play goes on. `-` is a token for "presses nothing": plays let it
 `12#` keys three keys in a row. Agents answer unless `agents_answer=False`; `hangup_after=N` makes the caller hang
 up at the Nth input opportunity (a play of several prompts is one).
 
-Route nodes wait in a simulated line (`line=SimulatedLine(...)`, used by default when a route node has
-`announce`): the caller starts at a place in line that shrinks steadily until an agent answers after
-`answer_after` simulated seconds, with the remaining time as the estimate, so the report shows which
-announcements the caller would hear and when (simulated time: no real waiting).
+Route nodes ring the agent the router would pick when `agents` is given (an `AgentPicker`: the CLI passes
+router/route_preview.py over routing.yaml): at once, after relaxation widens the call's needs, or never (the call
+overflows, or the caller gives up after `PATIENCE`); each pick's reason goes to the report. Route nodes also wait
+in a simulated line (`line=SimulatedLine(...)`, used by default when a route node has `announce`): the caller
+starts at a place in line that shrinks steadily until an agent answers after `answer_after` simulated seconds,
+with the remaining time as the estimate, so the report shows which announcements the caller would hear and when
+(simulated time: no real waiting).
 
     from switchboard.ivr.flow_simulator import simulate
     result = simulate(plan, "main", digits=["1", "4"], segment="vip")

@@ -13,7 +13,7 @@ import pytest
 
 from switchboard.ivr.flow_loader import load_dialplan
 from switchboard.ivr.flow_model import Dialplan
-from switchboard.ivr.flow_simulator import PATIENCE, simulate
+from switchboard.ivr.flow_simulator import PATIENCE, SimulatedLine, simulate
 from switchboard.router.route_preview import RoutePreview
 from switchboard.router.routing_config import parse_routing
 
@@ -493,3 +493,33 @@ def test_route_when_no_agent_can_ever_take_the_call(tmp_path: Path) -> None:
         in result.events
     assert result.routing == ("billing: no agent fits billing>=5 (agent1 billing 2 < 5), and relaxation default "
                               "has no overflow step: the caller waits in line until they hang up",)
+
+
+ANNOUNCED = ("flows:\n  main:\n    start: queue\n    nodes:\n"
+             "      queue: {type: route, skills: {billing: 3}, overflow: bye, announce: {position: true, every: 600}}\n"
+             "      bye: {type: hangup}\n")
+
+
+def test_a_simulated_line_with_the_picked_agent(tmp_path: Path) -> None:
+    """With announce and agents, the caller waits behind the simulated line, then the picked agent rings."""
+    (tmp_path / "routing.yaml").write_text(
+        "skills: [billing]\n"
+        "agents: {agent7: {name: Ada, endpoint: PJSIP/agent7, skills: {billing: 4}, languages: [en]}}\n")
+    (tmp_path / "main.yaml").write_text(ANNOUNCED)
+    plan, _ = load_dialplan(tmp_path)
+    result = simulate(plan, "main", line=SimulatedLine(position=2, answer_after=100),
+                      agents=RoutePreview(parse_routing(tmp_path / "routing.yaml")))
+    assert result.destination == "agent:agent7" and "[100s] Dial(PJSIP/agent7,15,g)" in result.events
+    assert result.routing == ("billing: after 100 s in line: agent7 (PJSIP/agent7): billing 4 (needs billing>=3), "
+                              "the only agent who fits",)
+
+
+def test_a_simulated_line_whose_agent_never_answers_ends(tmp_path: Path) -> None:
+    """A simulated line with --no-answer: the line's agent rings once, then the caller waits until they give up
+    (this simulation used to run forever, offering the same agent again and again)."""
+    (tmp_path / "routing.yaml").write_text("skills: [billing]\n")
+    (tmp_path / "main.yaml").write_text(ANNOUNCED)
+    plan, _ = load_dialplan(tmp_path)
+    result = simulate(plan, "main", agents_answer=False)
+    assert [e for e in result.events if "Dial(" in e] == ["[150s] Dial(PJSIP/agent1,15,g)"]
+    assert result.outcome == "abandoned" and result.events[-1].startswith(f"[{PATIENCE:g}s] caller hangs up")
