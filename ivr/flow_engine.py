@@ -131,6 +131,7 @@ class FlowEngine:
         steps = 0
         step = Step(channel=channel, state=state, options=self._options, log=self._log, clock=self._clock,
                     observer=self._observer, progress=progress, node=flow.start)
+        observer, kinds = self._observer, KINDS
         try:
             await channel.answer()
             while name is not None:
@@ -142,13 +143,14 @@ class FlowEngine:
                     await channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FAILED)
                     break
                 node = current_flow.nodes[name]
-                state.path.append(f"{current_flow.name}.{node.name}")
-                state.last_node = f"{current_flow.name}.{node.name}"
+                where = f"{current_flow.name}.{node.name}"
+                state.path.append(where)
+                state.last_node = where
                 if node.intent and node.intent not in state.intents:
                     state.intents.append(node.intent)
-                self._observer.on_event("visit", state.last_node)
+                observer.on_event("visit", where)
                 step.node = node.name
-                following = await KINDS[node.kind].run(node.spec, step)
+                following = await kinds[node.kind].run(node.spec, step)
                 if isinstance(following, EnterFlow):  # goto: on at the start of another flow
                     current_flow = dialplan.flows[following.flow]
                     name = current_flow.start

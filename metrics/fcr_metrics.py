@@ -27,6 +27,8 @@ class FCRMetrics:
         self._survey = Counter("switchboard_survey_answers_total", "Survey answers after the agent leg",
                                ["flow", "question", "answer"], registry=registry)
         self._seen: set[tuple[str, str, str]] = set()
+        # (contacts, repeats) children by the labels as callers pass them: one lookup per contact, not two
+        self._children: dict[tuple[str, str, str], tuple[Counter, Counter]] = {}
 
     def _key(self, queue: str, segment: str, flow: str) -> tuple[str, str, str]:
         key = (queue or "none", segment or "unknown", flow or "none")
@@ -51,9 +53,15 @@ class FCRMetrics:
                     self._survey.labels(flow, question, answer)
 
     def contact(self, queue: str, segment: str, flow: str) -> None:
-        key = self._key(queue, segment, flow)
-        self._contacts.labels(*key).inc()
-        self._repeats.labels(*key)  # present at 0 from the first contact: FCR reads 100 %, not "no data"
+        given = (queue, segment, flow)
+        children = self._children.get(given)
+        if children is None:
+            key = self._key(queue, segment, flow)
+            # the repeats series is present at 0 from the first contact: FCR reads 100 %, not "no data"
+            children = (self._contacts.labels(*key), self._repeats.labels(*key))
+            if len(self._children) < MAX_SERIES:
+                self._children[given] = children
+        children[0].inc()
 
     def repeat(self, queue: str, segment: str, flow: str) -> None:
         self._repeats.labels(*self._key(queue, segment, flow)).inc()

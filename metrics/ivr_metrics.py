@@ -1,7 +1,9 @@
 """IVR instruments: calls per flow and outcome, node visits, menu invalid/no-input, dialplan version and reloads.
 
 Flow and node labels come from the admins' YAML, a closed set per version; node series are capped so a runaway
-dialplan cannot explode the registry (visits beyond the cap count under node="other").
+dialplan cannot explode the registry (visits beyond the cap count under node="other"). A call visits a node per
+step, so the label children of the hot path (visits, menu inputs, calls by outcome) are looked up once per
+`flow.node` and kept (prometheus_client's `labels()` takes a lock and builds a key on every call).
 """
 from __future__ import annotations
 
@@ -60,6 +62,10 @@ class IVRMetrics:
                                  "Callers who hung up inside the IVR (not in a queue), by the node they were at",
                                  ["flow", "node"], registry=registry)
         self._nodes: set[tuple[str, str]] = set()
+        # label children by `flow.node` (and event, outcome): bounded like the series they point to
+        self._visit_children: dict[str, Counter] = {}
+        self._menu_children: dict[tuple[str, str], Counter] = {}
+        self._call_children: dict[tuple[str, str], Counter] = {}
         self._cti = cti  # identify-and-verify results are CTI verifications
 
     def on_reload(self, result: ReloadVerdict, plan: LivePlan) -> None:
@@ -94,11 +100,27 @@ class IVRMetrics:
             if self._cti is not None:
                 self._cti.verification(event[len("identify_"):])
             return
-        flow, node = self._where(where)
         if event == "visit":
-            self.visits.labels(flow, node).inc()
-        else:
-            self.menu_events.labels(flow, node, event).inc()
+            child = self._visit_children.get(where)
+            if child is None:
+                child = self.visits.labels(*self._where(where))
+                if len(self._visit_children) < MAX_NODE_SERIES:
+                    self._visit_children[where] = child
+            child.inc()
+            return
+        key = (where, event)
+        child = self._menu_children.get(key)
+        if child is None:
+            child = self.menu_events.labels(*self._where(where), event)
+            if len(self._menu_children) < MAX_NODE_SERIES:
+                self._menu_children[key] = child
+        child.inc()
 
     def on_finished(self, flow: str, outcome: str) -> None:
-        self.calls.labels(flow, outcome if outcome in OUTCOMES else "failed").inc()
+        key = (flow, outcome)
+        child = self._call_children.get(key)
+        if child is None:
+            child = self.calls.labels(flow, outcome if outcome in OUTCOMES else "failed")
+            if len(self._call_children) < MAX_NODE_SERIES:
+                self._call_children[key] = child
+        child.inc()

@@ -1,5 +1,6 @@
 """Queue instruments: calls offered, answered, abandoned (short abandons apart), waits, handle time, transfers,
-and the router's decision latency — all on an injected registry, label children cached for the hot path.
+and the router's decision latency — all on an injected registry, label children cached for the hot path
+(one `_PairSeries` per queue × segment).
 
 Labels come from closed sets only: `queue` from the route nodes' queue names, `segment` from cti.segments, `result`
 from the router's fixed outcomes. The wait histograms have buckets at the configured service-level thresholds, so
@@ -7,6 +8,7 @@ service level is `answered_wait_seconds_bucket{le="20"} / (offered - short_aband
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -19,6 +21,20 @@ ESTIMATE_BUCKETS = (0.0, 15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 18
 ERROR_BUCKETS = (-300.0, -120.0, -60.0, -30.0, -10.0, 0.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 DECISION_BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 1.0)
 MAX_SERIES = 500  # queue × segment pairs; beyond it they are folded into queue="other"
+
+
+@dataclass(frozen=True)
+class _PairSeries:
+    """The label children of one queue × segment pair, looked up once (`labels()` locks and builds a key per call)."""
+
+    key: tuple[str, str]
+    offered: Counter
+    answered: Counter
+    abandoned: Counter
+    short: Counter
+    answered_wait: Histogram
+    abandoned_wait: Histogram
+    handle: Histogram
 
 
 class QueueMetrics:
@@ -69,21 +85,36 @@ class QueueMetrics:
                                     "Answered callers' |actual wait − estimate at entry|", ["queue"],
                                     buckets=tuple(b for b in ERROR_BUCKETS if b > 0), registry=registry)
         self._pairs: set[tuple[str, str]] = set()
+        self._series: dict[tuple[str, str], _PairSeries] = {}  # by (queue, segment) as callers pass them
         self._transfer_queues: set[str] = set()
 
     def _key(self, queue: str, segment: str) -> tuple[str, str]:
+        return self._pair(queue, segment).key
+
+    def _pair(self, queue: str, segment: str) -> _PairSeries:
+        """The cached children of one queue × segment (created at 0 on first sight; beyond the cap, queue="other")."""
+        series = self._series.get((queue, segment))
+        if series is not None:
+            return series
         pair = (queue or "none", segment or "unknown")
         if pair not in self._pairs:
             if len(self._pairs) >= MAX_SERIES:
-                return ("other", pair[1])
-            self._pairs.add(pair)
-            # every series of a new queue/segment starts at 0, so rates and ratios read 0, not "no data"
-            for counter in (self._offered, self._answered, self._abandoned, self._short):
-                counter.labels(*pair)
-            for histogram in (self._answered_wait, self._abandoned_wait, self._handle):
-                histogram.labels(*pair)  # service level = answered within T / offered: 0 when all abandon
-            self._transfer_queue(pair[0])
-        return pair
+                pair = ("other", pair[1])
+            else:
+                self._pairs.add(pair)
+                # every series of a new queue/segment starts at 0, so rates and ratios read 0, not "no data"
+                for counter in (self._offered, self._answered, self._abandoned, self._short):
+                    counter.labels(*pair)
+                for histogram in (self._answered_wait, self._abandoned_wait, self._handle):
+                    histogram.labels(*pair)  # service level = answered within T / offered: 0 when all abandon
+                self._transfer_queue(pair[0])
+        series = _PairSeries(pair, self._offered.labels(*pair), self._answered.labels(*pair),
+                             self._abandoned.labels(*pair), self._short.labels(*pair),
+                             self._answered_wait.labels(*pair), self._abandoned_wait.labels(*pair),
+                             self._handle.labels(*pair))
+        if len(self._series) < 2 * MAX_SERIES:  # bounded like the series (the names as given may differ: "" → none)
+            self._series[(queue, segment)] = series
+        return series
 
     def _transfer_queue(self, queue: str) -> str:
         """The `queue` label of per-queue series (transfers, wait estimates): its own cap, and no queue × segment
@@ -107,23 +138,23 @@ class QueueMetrics:
                 self._key(queue, segment)
 
     def offered(self, queue: str, segment: str) -> None:
-        self._offered.labels(*self._key(queue, segment)).inc()
+        self._pair(queue, segment).offered.inc()
 
     def answered(self, queue: str, segment: str, wait_seconds: float) -> None:
-        key = self._key(queue, segment)
-        self._answered.labels(*key).inc()
-        self._answered_wait.labels(*key).observe(max(0.0, wait_seconds))
+        series = self._pair(queue, segment)
+        series.answered.inc()
+        series.answered_wait.observe(max(0.0, wait_seconds))
 
     def abandoned(self, queue: str, segment: str, wait_seconds: float) -> None:
-        key = self._key(queue, segment)
+        series = self._pair(queue, segment)
         if wait_seconds < self.short_abandon_seconds:
-            self._short.labels(*key).inc()
+            series.short.inc()
             return
-        self._abandoned.labels(*key).inc()
-        self._abandoned_wait.labels(*key).observe(wait_seconds)
+        series.abandoned.inc()
+        series.abandoned_wait.observe(wait_seconds)
 
     def handled(self, queue: str, segment: str, talk_seconds: float, wrap_up_seconds: float = 0.0) -> None:
-        self._handle.labels(*self._key(queue, segment)).observe(max(0.0, talk_seconds) + max(0.0, wrap_up_seconds))
+        self._pair(queue, segment).handle.observe(max(0.0, talk_seconds) + max(0.0, wrap_up_seconds))
 
     def transferred(self, queue: str) -> None:
         self._transfers.labels(self._transfer_queue(queue)).inc()

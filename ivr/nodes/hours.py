@@ -1,6 +1,7 @@
 """The `hours` node: sends the call one way when open, another when closed or on a holiday (see `flow_hours`)."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -46,6 +47,11 @@ class HoursNode(NodeSpec):
 
     def schedule(self) -> Schedule:
         """The opening hours these fields describe."""
+        return self._schedule
+
+    @functools.cached_property
+    def _schedule(self) -> Schedule:
+        """Built once per node (every call through the node asks; the fields are frozen)."""
         spec = self.holidays or Holidays()
         return Schedule(timezone=self.timezone, weekly=self.weekly, holiday_country=spec.country,
                         holiday_subdivision=spec.subdivision, holiday_dates=spec.dates, closures=self.closures)

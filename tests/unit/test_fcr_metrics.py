@@ -116,3 +116,18 @@ def test_series_beyond_the_cap_fold_into_other(monkeypatch: pytest.MonkeyPatch) 
     assert _value(registry, "switchboard_fcr_contacts_total", queue="other", segment="gold", flow="other") == 1
     assert registry.get_sample_value("switchboard_fcr_contacts_total",
                                      {"queue": "support", "segment": "gold", "flow": "sales"}) is None
+
+
+def test_contacts_on_cached_children_keep_the_placeholders_and_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A contact's children are looked up once; empty labels still count under none/unknown and past the cap
+    under other."""
+    monkeypatch.setattr(fcr_metrics, "MAX_SERIES", 1)
+    registry = CollectorRegistry()
+    fcr = FCRMetrics(registry)
+    for _ in range(2):
+        fcr.contact("", "", "")
+        fcr.contact("billing", "gold", "main")
+    assert _value(registry, "switchboard_fcr_contacts_total", queue="none", segment="unknown", flow="none") == 2
+    assert _value(registry, "switchboard_fcr_contacts_total", queue="other", segment="gold", flow="other") == 2
+    assert registry.get_sample_value("switchboard_fcr_repeat_contacts_total",
+                                     {"queue": "other", "segment": "gold", "flow": "other"}) == 0

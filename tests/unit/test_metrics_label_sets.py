@@ -4,7 +4,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
+
+import switchboard.metrics.ivr_metrics as ivr_metrics
 
 from switchboard.cti.recognition import RESULTS
 from switchboard.ivr.dialplan_registry import DialplanRegistry
@@ -65,3 +68,28 @@ def test_fallback_reasons_are_closed_and_start_at_zero() -> None:
     assert _value(registry, "switchboard_fallback_calls_total", {"reason": "agi-HANGUP"}) == 1
     assert _value(registry, "switchboard_fallback_calls_total", {"reason": "other"}) == 1
     assert _value(registry, "switchboard_fallback_calls_total", {"reason": "made-up"}) is None
+
+
+def test_ivr_hot_path_children_keep_counting_their_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Visits, menu inputs and outcomes count on cached children exactly as labels() would, and past the node cap
+    new nodes still fold into node="other"."""
+    monkeypatch.setattr(ivr_metrics, "MAX_NODE_SERIES", 2)
+    registry = CollectorRegistry()
+    metrics = IVRMetrics(registry)
+    for where in ("main.a", "main.a", "main.b", "main.c", "main.d", "main.c"):
+        metrics.on_event("visit", where)
+    for event in ("invalid", "invalid", "no_input"):
+        metrics.on_event(event, "main.a")
+    metrics.on_finished("main", "routed")
+    metrics.on_finished("main", "routed")
+    metrics.on_finished("main", "something-new")
+    visits = "switchboard_ivr_node_visits_total"
+    assert _value(registry, visits, {"flow": "main", "node": "a"}) == 2
+    assert _value(registry, visits, {"flow": "main", "node": "b"}) == 1
+    assert _value(registry, visits, {"flow": "main", "node": "other"}) == 3
+    assert _value(registry, visits, {"flow": "main", "node": "c"}) is None
+    menu = "switchboard_ivr_menu_inputs_total"
+    assert _value(registry, menu, {"flow": "main", "node": "a", "event": "invalid"}) == 2
+    assert _value(registry, menu, {"flow": "main", "node": "a", "event": "no_input"}) == 1
+    assert _value(registry, "switchboard_ivr_calls_total", {"flow": "main", "outcome": "routed"}) == 2
+    assert _value(registry, "switchboard_ivr_calls_total", {"flow": "main", "outcome": "failed"}) == 1

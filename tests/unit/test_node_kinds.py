@@ -62,3 +62,14 @@ def test_rewrite_replaces_a_stale_table() -> None:
     """The generator replaces an edited table under a kind's heading and leaves the prose alone."""
     stale = "### goto\n\nProse.\n\n| Field | Type | |\n|---|---|---|\n| `flow` | old | x |\n\nMore prose.\n"
     assert rewrite(stale, KINDS) == f"### goto\n\nProse.\n\n{table(KINDS['goto'])}\n\nMore prose.\n"
+
+
+def test_an_hours_node_builds_its_schedule_once_and_stays_a_plain_value() -> None:
+    """Every call through an hours node reads the same Schedule; the cache is no field (equality, fields unchanged)."""
+    from switchboard.ivr.nodes.hours import HoursNode
+
+    node = HoursNode(timezone="Europe/London", weekly={"mon": [(540, 1020)]}, open="a", closed="b")
+    twin = HoursNode(timezone="Europe/London", weekly={"mon": [(540, 1020)]}, open="a", closed="b")
+    assert node.schedule() is node.schedule()
+    assert node == twin and node.schedule() == twin.schedule()
+    assert "_schedule" not in {f.name for f in dataclasses.fields(node)}

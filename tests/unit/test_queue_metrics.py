@@ -236,3 +236,20 @@ def test_wait_estimates_and_their_error_per_queue() -> None:
     assert _value(registry, "switchboard_queue_wait_estimate_error_seconds_bucket", queue="billing", le="10.0") == 2
     assert _value(registry, "switchboard_queue_wait_estimate_abs_error_seconds_sum", queue="billing") == 25.0
     assert _value(registry, "switchboard_queue_wait_estimate_abs_error_seconds_count", queue="billing") == 2
+
+
+def test_cached_pair_children_count_the_same_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeated calls for a pair reuse its children; queues past the cap share queue="other" (cached or not)."""
+    monkeypatch.setattr(queue_metrics, "MAX_SERIES", 1)
+    registry = CollectorRegistry()
+    q = QueueMetrics(registry)
+    for queue in ("billing", "billing", "c", "d", "c"):
+        q.offered(queue, "vip")
+    q.answered("billing", "vip", 12.0)
+    q.handled("billing", "vip", 60.0, 5.0)
+    q.abandoned("d", "vip", 30.0)
+    assert _value(registry, "switchboard_queue_offered_total", **BILLING) == 2
+    assert _value(registry, "switchboard_queue_offered_total", queue="other", segment="vip") == 3
+    assert _value(registry, "switchboard_queue_answered_total", **BILLING) == 1
+    assert _value(registry, "switchboard_queue_handle_seconds_sum", **BILLING) == 65.0
+    assert _value(registry, "switchboard_queue_abandoned_total", queue="other", segment="vip") == 1
