@@ -81,8 +81,9 @@ CALL_MS = 4800  # from Asterisk's answer to the caller's BYE (trivial+agent and 
 DIGITS = ((800, "1"), (1500, "1"))  # full: (ms to wait, digit): English at the welcome, 1 billing at the main menu
 TICKS = os.sysconf("SC_CLK_TCK")
 SCENARIOS = ("trivial", "trivial+agent", "full")
+DEFAULT_RATES = "25,50,75,100,150"
 DIALLED = {"trivial": "7001", "trivial+agent": "7002", "full": "2000"}
-PROCESSES = ("asterisk", "service", "agi", "redis", "loadgen")
+PROCESSES = ("asterisk", "service", "agi", "redis", "sipp", "observer")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -197,13 +198,15 @@ class Step:
     sipp_failed: int = 0
     lookup_hits: int = 0
     lookup_timeouts: int = 0
+    lookup_errors: int = 0  # the store did not answer (e.g. no pooled connection in time): not recognised either
     fallbacks: int = 0
     seconds: float = 0.0
     cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
-        return self.attempted > 0 and self.failed == 0 and self.sipp_failed == 0 and self.lookup_timeouts == 0
+        return (self.attempted > 0 and self.failed == 0 and self.sipp_failed == 0 and self.lookup_timeouts == 0
+                and self.lookup_errors == 0)
 
 
 @dataclass
@@ -225,13 +228,24 @@ class Rig:
 
     def cpu(self) -> dict[str, float]:
         out = {name: cpu_seconds(pid) for name, pid in self.pids().items()}
-        out["loadgen"] = (children_cpu() + cpu_seconds(self.agents_sipp.process.pid)
-                          + cpu_seconds(os.getpid()))
+        out["sipp"] = children_cpu() + cpu_seconds(self.agents_sipp.process.pid)
+        out["observer"] = cpu_seconds(os.getpid())  # this process: the pyst2 observer's threads, mostly
         return out
 
-    def lookups(self) -> tuple[float, float]:
-        return (self.service.metric("switchboard_cti_lookups_total", 'result="hit"'),
-                self.service.metric("switchboard_cti_lookups_total", 'result="timeout"'))
+    def lookups(self) -> dict[str, float]:
+        _, body = http_get(self.service.metrics_url, timeout=10)
+        out = {"hit": 0.0, "timeout": 0.0, "error": 0.0}
+        for line in body.splitlines():
+            if line.startswith("switchboard_cti_lookups_total{"):
+                result = line.split('result="', 1)[1].split('"', 1)[0]
+                if result in out:
+                    out[result] = float(line.rsplit(" ", 1)[1])
+        return out
+
+    def full_call_path(self) -> str:
+        """The flow path of one full call, from its call-context record in Redis (shows the menus were walked)."""
+        keys = self.redis.command("--scan", "--pattern", "sb:call:*").split()
+        return self.redis.command("hget", keys[-1], "path").strip() if keys else "(no call record)"
 
 
 def completed(call: CallFacts, scenario: str) -> bool:
@@ -253,7 +267,7 @@ def run_step(rig: Rig, scenario: str, rate: float, step_seconds: float, drain_ti
     calls = max(1, round(rate * step_seconds))
     step = Step(scenario, rate, os.getloadavg()[0])
     before = set(dict(rig.witness.calls))  # one C-level copy under the GIL while the observer's thread adds
-    hits0, timeouts0 = rig.lookups()
+    lookups0 = rig.lookups()
     cpu0 = rig.cpu()
     started = time.monotonic()
     numbers = [customer_number(i) for i in range(calls)]
@@ -270,7 +284,7 @@ def run_step(rig: Rig, scenario: str, rate: float, step_seconds: float, drain_ti
         rig.asterisk.quiesce()
     step.seconds = time.monotonic() - started
     cpu1 = rig.cpu()
-    hits1, timeouts1 = rig.lookups()
+    lookups1 = rig.lookups()
     mine = [c for uid, c in dict(rig.witness.calls).items() if uid not in before]
     stats = caller.statistics()
     step.attempted = int(stats.get("TotalCallCreated", len(mine)) or len(mine))
@@ -278,8 +292,9 @@ def run_step(rig: Rig, scenario: str, rate: float, step_seconds: float, drain_ti
     step.completed = sum(1 for c in mine if completed(c, scenario))
     step.failed = step.attempted - step.completed
     step.fallbacks = sum(1 for c in mine if c.fallback_reason)
-    step.lookup_hits = round(hits1 - hits0)
-    step.lookup_timeouts = round(timeouts1 - timeouts0)
+    step.lookup_hits = round(lookups1["hit"] - lookups0["hit"])
+    step.lookup_timeouts = round(lookups1["timeout"] - lookups0["timeout"])
+    step.lookup_errors = round(lookups1["error"] - lookups0["error"])
     per = max(step.completed, 1)
     step.cpu_ms = {name: (cpu1[name] - cpu0[name]) / per * 1000 for name in PROCESSES}
     return step
@@ -400,12 +415,12 @@ def knee(steps: list[Step], scenario: str) -> tuple[float, bool]:
 
 
 def table(steps: list[Step]) -> str:
-    head = ("rate/s", "scenario", "load1", "attempted", "completed", "failed", "sipp failed", "lookups hit",
-            "lookup timeouts", *(f"{p} ms/call" for p in PROCESSES), "verdict")
+    head = ("rate/s", "scenario", "load1", "attempted", "completed", "failed", "sipp failed", "lookup hit",
+            "lookup timeout", "lookup error", *PROCESSES, "verdict")
     rows = [head]
     for s in steps:
         rows.append((f"{s.rate:g}", s.scenario, f"{s.load1:.1f}", str(s.attempted), str(s.completed), str(s.failed),
-                     str(s.sipp_failed), str(s.lookup_hits), str(s.lookup_timeouts),
+                     str(s.sipp_failed), str(s.lookup_hits), str(s.lookup_timeouts), str(s.lookup_errors),
                      *(f"{s.cpu_ms.get(p, 0.0):.2f}" for p in PROCESSES), "pass" if s.passed else "FAIL"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
@@ -431,7 +446,7 @@ def summary(steps: list[Step]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="25,50,100", help="call rates to step through, calls/s (default 25,50,100)")
+    parser.add_argument("--rates", default=DEFAULT_RATES, help=f"call rates to step through, calls/s ({DEFAULT_RATES})")
     parser.add_argument("--step-seconds", type=float, default=12.0, help="seconds of arrivals per step (default 12)")
     parser.add_argument("--agents", type=int, default=0,
                         help="bench agents (default: 4 × the highest rate, at least 20: none has to wait)")
@@ -451,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{agents} agents; workspace {work}", flush=True)
     steps: list[Step] = []
     stack: list[object] = []
+    path, broken = "", ""
     with asterisk_lock(not args.no_lock):
         try:
             rig = start_rig(work, agents, stack)
@@ -463,23 +479,31 @@ def main(argv: list[str] | None = None) -> int:
                     steps.append(step)
                     print(f"  {rate:g}/s {scenario:<14} attempted {step.attempted} completed {step.completed} "
                           f"failed {step.failed} (sipp {step.sipp_failed}) lookup timeouts {step.lookup_timeouts} "
-                          f"[{step.seconds:.0f} s, load {step.load1:.1f}]", flush=True)
+                          f"errors {step.lookup_errors} [{step.seconds:.0f} s, load {step.load1:.1f}]", flush=True)
                     if not step.passed:
                         failed.add(scenario)
+            path = rig.full_call_path()
+        except (SandboxError, OSError, subprocess.SubprocessError) as exc:
+            broken = f"{type(exc).__name__}: {exc}"
         finally:
             stop_rig(stack)
     machine = Path("/proc/cpuinfo").read_text().split("model name")[1].split(":")[1].splitlines()[0].strip()
     load = os.getloadavg()
     print(f"\nmachine: {os.cpu_count()} CPUs, {machine}; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-          "(other work on the machine counts in it)")
-    print("failed/completed: from Asterisk's own AMI events (pyst2 observer); sipp failed: sipp's statistics; "
-          "lookup timeouts: the service's metrics; CPU: /proc/PID/stat over each step, per completed call\n")
+          "(other work on this machine counts in it)")
+    print("completed/failed: Asterisk's own AMI events (pyst2 observer); sipp failed: sipp's statistics; lookups: "
+          "the service's switchboard_cti_lookups_total;\nlast six columns: CPU ms per completed call from "
+          "/proc/PID/stat over the step (agi = the trivial AGI server, observer = this process)\n")
     print(table(steps))
     print()
     print(summary(steps))
+    if path:
+        print(f"one full call's path (its call record): {path}")
+    if broken:
+        print(f"\nthe bench stopped early: {broken}")
     if args.json:
         args.json.write_text(json.dumps([{**asdict(s), "passed": s.passed} for s in steps], indent=1))
-    return 0
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
