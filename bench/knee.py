@@ -116,11 +116,15 @@ class BufferedManager(Manager):  # type: ignore[misc]  # pyst2 has no type hints
     starts (inside its own `connect`); everything else is pyst2's.
     """
 
+    _sock: io.RawIOBase | io.BufferedRWPair  # pyst2's socket file (a socket.SocketIO once connected)
+
     def connect(self, host: str, port: int = 5038) -> object:
         start_reader = self.message_thread.start
 
         def start_buffered() -> None:
-            self._sock = io.BufferedRWPair(self._sock, self._sock, 1 << 16)
+            raw = self._sock
+            assert isinstance(raw, io.RawIOBase)
+            self._sock = io.BufferedRWPair(raw, raw, 1 << 16)
             start_reader()
         self.message_thread.start = start_buffered
         return super().connect(host, port)
@@ -444,7 +448,7 @@ def knee(steps: list[Step], scenario: str) -> tuple[float, bool]:
 def table(steps: list[Step]) -> str:
     head = ("rate/s", "scenario", "load1", "attempted", "completed", "failed", "sipp failed", "lookup hit",
             "lookup timeout", "lookup error", *PROCESSES, "verdict")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for s in steps:
         rows.append((f"{s.rate:g}", s.scenario, f"{s.load1:.1f}", str(s.attempted), str(s.completed), str(s.failed),
                      str(s.sipp_failed), str(s.lookup_hits), str(s.lookup_timeouts), str(s.lookup_errors),
