@@ -21,25 +21,30 @@ Counted per step:
 * attempted — calls sipp created (its statistics file);
 * completed — from Asterisk's own events (pyst2 AMI observer, tests/chaos/observer.py): the caller channel ended
   without the dialplan fallback, and for the agent scenarios an agent answered the Dial run from the caller's own
-  context (the router's, or the trivial AGI's); failed = attempted - completed; sipp's own failed-call count is
-  shown beside it as a cross-check;
-* lookup timeouts — the service's `switchboard_cti_lookups_total{result="timeout"}` (hits shown too, so one sees
-  that recognition happened);
+  context (the router's, or the trivial AGI's); failed = attempted - completed, of which `fallback` went to the
+  dialplan fallback (its SwitchboardFallback UserEvent); sipp's own failed-call count is shown beside it as a
+  cross-check (a caller that hangs up on schedule is a success to sipp even when no agent answered);
+* lookup timeouts and errors — the service's `switchboard_cti_lookups_total{result="timeout"|"error"}`: either
+  way a known caller is treated as unknown (hits shown too, so one sees that recognition happened);
 * CPU per completed call of Asterisk, the service, the trivial AGI server, Redis and the load generator (sipp and
   this process's observer), from /proc/PID/stat deltas over the step (arrivals plus drain);
 * load average (1 min) when the step began: other work on the machine shows up there.
 
-A scenario passes a rate with 0 failed calls (Asterisk's count and sipp's) and 0 caller-ID lookup timeouts; its knee
-is the highest rate up to which it passed every rate tried. After a failure the scenario is not tried at higher
-rates (`--keep-going` tries them anyway). The ratio printed last is knee(full) / knee(trivial+agent) (target
->= 0.9); when a scenario passed every rate tried, its knee is at least the highest rate ("≥").
+A scenario passes a rate with 0 failed calls (Asterisk's count and sipp's) and 0 caller-ID lookup timeouts or
+errors; its knee is the highest rate up to which it passed every rate tried. After a failure the scenario is not
+tried at higher rates (`--keep-going` tries them anyway). The ratio printed last is knee(full) /
+knee(trivial+agent) (target >= 0.9); when a scenario passed every rate tried, its knee is at least the highest rate
+("≥").
 
 Asterisk uses fixed ports (SIP 5060, AMI 5038): the bench takes /tmp/switchboard-asterisk.lock itself (waiting for
 it), unless `--no-lock` says the caller already holds it (e.g. `flock /tmp/switchboard-asterisk.lock python ...`).
-Needs root (chroot), sipp and redis-server; SANDBOX_DIR names the cached chroot. The default run (rates 25, 50,
-100; 12 s of arrivals per step) takes about 5 minutes:
+Needs root (chroot), sipp and redis-server; SANDBOX_DIR names the cached chroot. The default run (rates 25, 50, 75,
+100, 150; 12 s of arrivals per step) takes about 4 minutes; a longer one, e.g. `--rates 50,100,150,200,250
+--step-seconds 30`, finds the trivial scenarios' knees too. sipp sends no RTP: a bridged call carries no media,
+so the prompts are the only media Asterisk streams (caveat for Asterisk's CPU per call).
 
-    python bench/knee.py [--rates 25,50,100] [--step-seconds 12] [--agents N] [--keep-going] [--json out.json]
+    python bench/knee.py [--rates 25,50,100] [--step-seconds 12] [--scenarios full,trivial+agent] [--agents N]
+                         [--keep-going] [--no-lock] [--json out.json] [--work DIR]
 """
 from __future__ import annotations
 
@@ -446,12 +451,13 @@ def knee(steps: list[Step], scenario: str) -> tuple[float, bool]:
 
 
 def table(steps: list[Step]) -> str:
-    head = ("rate/s", "scenario", "load1", "attempted", "completed", "failed", "sipp failed", "lookup hit",
-            "lookup timeout", "lookup error", *PROCESSES, "verdict")
+    head = ("rate/s", "scenario", "load1", "attempted", "completed", "failed", "fallback", "sipp failed",
+            "lookup hit", "lookup timeout", "lookup error", *PROCESSES, "verdict")
     rows: list[tuple[str, ...]] = [head]
     for s in steps:
         rows.append((f"{s.rate:g}", s.scenario, f"{s.load1:.1f}", str(s.attempted), str(s.completed), str(s.failed),
-                     str(s.sipp_failed), str(s.lookup_hits), str(s.lookup_timeouts), str(s.lookup_errors),
+                     str(s.fallbacks), str(s.sipp_failed), str(s.lookup_hits), str(s.lookup_timeouts),
+                     str(s.lookup_errors),
                      *(f"{s.cpu_ms.get(p, 0.0):.2f}" for p in PROCESSES), "pass" if s.passed else "FAIL"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
@@ -517,8 +523,9 @@ def main(argv: list[str] | None = None) -> int:
                     step = run_step(rig, scenario, rate, args.step_seconds, args.drain_timeout)
                     steps.append(step)
                     print(f"  {rate:g}/s {scenario:<14} attempted {step.attempted} completed {step.completed} "
-                          f"failed {step.failed} (sipp {step.sipp_failed}) lookup timeouts {step.lookup_timeouts} "
-                          f"errors {step.lookup_errors} [{step.seconds:.0f} s, load {step.load1:.1f}]", flush=True)
+                          f"failed {step.failed} (fallback {step.fallbacks}, sipp {step.sipp_failed}) "
+                          f"lookup timeouts {step.lookup_timeouts} errors {step.lookup_errors} "
+                          f"[{step.seconds:.0f} s, load {step.load1:.1f}]", flush=True)
                     if not step.passed:
                         failed.add(scenario)
             if any(step.scenario == "full" for step in steps):
@@ -531,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"\nmachine: {os.cpu_count()} CPUs, {machine}; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
           "(other work on this machine counts in it)")
-    print("completed/failed: Asterisk's own AMI events (pyst2 observer); sipp failed: sipp's statistics; lookups: "
+    print("completed/failed/fallback (of the failed, sent to the dialplan fallback): Asterisk's own AMI events "
+          "(pyst2 observer); sipp failed: sipp's statistics; lookups: "
           "the service's switchboard_cti_lookups_total;\nlast six columns: CPU ms per completed call from "
           "/proc/PID/stat over the step (agi = the trivial AGI server, observer = this process)\n")
     print(table(steps))
