@@ -536,8 +536,10 @@ def main(argv: list[str] | None = None) -> int:
             stop_rig(stack)
     machine = Path("/proc/cpuinfo").read_text().split("model name")[1].split(":")[1].splitlines()[0].strip()
     load = os.getloadavg()
+    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
     print(f"\nmachine: {os.cpu_count()} CPUs, {machine}; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-          "(other work on this machine counts in it)")
+          f"(other work on this machine counts in it); code {commit}")
     print("completed/failed/fallback (of the failed, sent to the dialplan fallback): Asterisk's own AMI events "
           "(pyst2 observer); sipp failed: sipp's statistics; lookups: "
           "the service's switchboard_cti_lookups_total;\nlast six columns: CPU ms per completed call from "
