@@ -212,8 +212,15 @@ class KneeAsterisk(AsteriskSandbox):
             ; the knee bench's trivial scenarios (exact extensions win over the inbound pattern)
             [from-callers](+)
             exten => {DIALLED['trivial']},1,AGI({agi}/trivial)
-             same => n,Hangup()
+             same => n,Goto(knee-agi-end,s,1)
             exten => {DIALLED['trivial+agent']},1,AGI({agi}/trivial-dial)
+             same => n,Goto(knee-agi-end,s,1)
+
+            [knee-agi-end]
+            ; an AGI that failed (e.g. FastAGI connect timed out) is counted like the real dialplan's fallback
+            exten => s,1,GotoIf($["${{AGISTATUS}}" = "FAILURE"]?failed)
+             same => n,Hangup()
+             same => n(failed),UserEvent(SwitchboardFallback,Reason: agi-${{AGISTATUS}})
              same => n,Hangup()
             """))
         conf = etc / "asterisk.conf"
@@ -236,6 +243,7 @@ class Step:
     lookup_timeouts: int = 0
     lookup_errors: int = 0  # the store did not answer (e.g. no pooled connection in time): not recognised either
     fallbacks: int = 0
+    why: dict[str, int] = field(default_factory=dict)  # the failed calls by what Asterisk saw of them
     seconds: float = 0.0
     cpu_ms: dict[str, float] = field(default_factory=dict)
 
@@ -291,6 +299,17 @@ def completed(call: CallFacts, scenario: str) -> bool:
     return scenario == "trivial" or bool(call.router_agent)
 
 
+def why_failed(call: CallFacts) -> str:
+    """What Asterisk saw of a call that did not complete."""
+    if call.ended is None:
+        return "still up"
+    if call.cut:
+        return "cut"
+    if call.fallback_reason or call.fallback_agent:
+        return f"fallback {call.fallback_reason or 'agent'}"
+    return "no agent answered"
+
+
 def caller_for(scenario: str) -> Caller:
     if scenario == "trivial":
         return Caller(dialled=DIALLED[scenario], hangup_after_ms=None)
@@ -328,6 +347,12 @@ def run_step(rig: Rig, scenario: str, rate: float, step_seconds: float, drain_ti
     step.completed = sum(1 for c in mine if completed(c, scenario))
     step.failed = step.attempted - step.completed
     step.fallbacks = sum(1 for c in mine if c.fallback_reason)
+    for call in mine:
+        if not completed(call, scenario):
+            reason = why_failed(call)
+            step.why[reason] = step.why.get(reason, 0) + 1
+    if step.attempted > len(mine):
+        step.why["no channel in Asterisk"] = step.attempted - len(mine)
     step.lookup_hits = round(lookups1["hit"] - lookups0["hit"])
     step.lookup_timeouts = round(lookups1["timeout"] - lookups0["timeout"])
     step.lookup_errors = round(lookups1["error"] - lookups0["error"])
@@ -525,7 +550,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {rate:g}/s {scenario:<14} attempted {step.attempted} completed {step.completed} "
                           f"failed {step.failed} (fallback {step.fallbacks}, sipp {step.sipp_failed}) "
                           f"lookup timeouts {step.lookup_timeouts} errors {step.lookup_errors} "
-                          f"[{step.seconds:.0f} s, load {step.load1:.1f}]", flush=True)
+                          f"[{step.seconds:.0f} s, load {step.load1:.1f}]"
+                          + (f" failed: {', '.join(f'{k} {v}' for k, v in sorted(step.why.items()))}"
+                             if step.why else ""), flush=True)
                     if not step.passed:
                         failed.add(scenario)
             if any(step.scenario == "full" for step in steps):
@@ -545,6 +572,10 @@ def main(argv: list[str] | None = None) -> int:
           "the service's switchboard_cti_lookups_total;\nlast six columns: CPU ms per completed call from "
           "/proc/PID/stat over the step (agi = the trivial AGI server, observer = this process)\n")
     print(table(steps))
+    for step in steps:
+        if step.why:
+            print(f"failed at {step.rate:g}/s, {step.scenario}: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(step.why.items())))
     print()
     print(summary(steps))
     if path:
