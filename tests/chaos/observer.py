@@ -51,6 +51,8 @@ class Bridge:
 class AsteriskWitness:
     """Records calls from Asterisk's events; `wait_idle` blocks (on a condition) until no caller channel is left."""
 
+    manager_type: type[Manager] = Manager  # the pyst2 client class (bench/knee.py passes a buffered one)
+
     def __init__(self, secret: str, username: str, port: int = 5038) -> None:
         self._secret, self._username, self._port = secret, username, port
         self.calls: dict[str, CallFacts] = {}
@@ -66,7 +68,7 @@ class AsteriskWitness:
         self._thread.start()
 
     def _connect(self) -> None:
-        manager = Manager()
+        manager = self.manager_type()
         manager.connect("127.0.0.1", self._port)
         manager.login(self._username, self._secret)
         manager.register_event("*", self._on_event)

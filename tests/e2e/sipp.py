@@ -6,10 +6,12 @@ itself after a talk time, or never answers.
 """
 from __future__ import annotations
 
+import csv
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 from xml.sax.saxutils import escape
 
 SDP = """v=0
@@ -202,6 +204,15 @@ class SippRun:
         text = err[0].read_text()[-3000:] if err else ""
         return text + (self.log.read_text()[-2000:] if self.log.exists() else "")
 
+    def statistics(self) -> dict[str, str]:
+        """sipp's own cumulative counters (the last row of `stats.csv`, written by a `SippFactory.load` run):
+        e.g. `TotalCallCreated`, `SuccessfulCall(C)`, `FailedCall(C)`; empty when sipp wrote none."""
+        path = self.workdir / "stats.csv"
+        if not path.exists():
+            return {}
+        rows = list(csv.DictReader(path.read_text().splitlines(), delimiter=";"))
+        return {k: v for k, v in rows[-1].items() if k} if rows else {}
+
 
 @dataclass
 class SippFactory:
@@ -237,6 +248,23 @@ class SippFactory:
         return self._start("caller", caller.scenario(),
                            [self.asterisk_sip, "-p", "0", "-m", str(calls), "-r", str(rate), "-l", str(calls),
                             "-timeout", f"{timeout_s}s", "-timeout_error", "-recv_timeout", "30s"])
+
+    def load(self, caller: Caller, calls: int, rate: float, caller_ids: Sequence[str] = (),
+             timeout_s: int = 120) -> SippRun:
+        """A load step: `calls` calls placed at `rate` per second, without a limit on simultaneous calls. With
+        `caller_ids` the calls take them in turn (sipp's injection file; the Caller's own caller ID is not used).
+        sipp writes its statistics for `SippRun.statistics()`."""
+        args = [self.asterisk_sip, "-p", "0", "-m", str(calls), "-r", f"{rate:g}", "-l", str(max(calls, 1)),
+                "-timeout", f"{timeout_s}s", "-timeout_error", "-recv_timeout", "30s",
+                "-trace_stat", "-stf", "stats.csv", "-fd", "1"]
+        if caller_ids:
+            self._count += 1  # the injection file gets a name of its own beside the run folders
+            numbers = self.workdir / f"{self._count:03d}-caller-ids.csv"
+            numbers.parent.mkdir(parents=True, exist_ok=True)
+            numbers.write_text("SEQUENTIAL\n" + "".join(f"{number};\n" for number in caller_ids))
+            caller = replace(caller, caller_id="[field0]")
+            args += ["-inf", str(numbers)]
+        return self._start("caller", caller.scenario(), args)
 
     def agent(self, agent: Agent, calls: int = 1) -> SippRun:
         return self._start(agent.name, agent.scenario(), ["-p", str(agent.port), "-m", str(calls)])
