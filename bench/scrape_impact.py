@@ -4,19 +4,23 @@ One server process runs what the service runs on its one loop (uvloop + Twisted'
 listener (every call loops on `NOOP`) and the HTTP site of switchboard/http_site.py, whose registry holds ~40k
 samples (the series cap). A driver plays Asterisk: `--connections` calls, each answering every command after
 `--pause` ms (Asterisk doing its part), and measures the turnaround of each command: from the reply it sent to
-the next command it reads. Phases alternate, `--seconds` each: quiet, then scraping (a separate process GETs
-/metrics back to back, asking for OpenMetrics like Prometheus), repeated `--rounds` times in the same run.
+the next command it reads. Each round runs a quiet phase, then one scraping phase per variant (a separate process
+GETs /metrics back to back, asking for OpenMetrics like Prometheus), `--seconds` each; `--rounds` rounds, all in
+the same run, so every variant is compared with the quiet baseline measured beside it.
 
-`--mode fork` (the service's way, switchboard/metrics_rendering.py) renders each scrape in a forked child;
-`--mode thread` renders on a worker thread of the service process (the previous way: it holds the GIL), `--mode
-loop` on the event loop (the first way) for contrast. Target (issue 10): scraping adds at most 2 ms to the p99
-turnaround. Back-to-back scraping is the worst case (Prometheus scrapes every 15 s or so).
+Variants (`--variants`, comma-separated):
+- `fork` / `fork+N`: the service's way (switchboard/metrics_rendering.py): each scrape renders in a forked child,
+  niced by N (default: the service's default);
+- `thread`: on a worker thread of the service process (the previous way: the rendering holds the GIL);
+- `loop`: on the event loop (the first way).
+Target (issue 10): scraping adds at most 2 ms to the p99 turnaround. Back-to-back scraping is the worst case
+(Prometheus scrapes every 15 s or so).
 
-Besides the turnarounds the server reports, per phase, its event loop's worst stall (a 1 ms ticker's largest
-lateness) and, in fork mode, how long each fork held the loop; the server's resident memory is printed, since the
+Besides the turnarounds the server reports, per phase, its event loop's worst stall (how late a 1 ms ticker woke
+up) and, for fork variants, how long each fork held the loop; the server's resident memory is printed, since the
 fork's page-table copy grows with it. The load average is printed: the machine is shared, quote the ratio.
 
-    python bench/scrape_impact.py [--mode fork|thread|loop] [--seconds 4] [--rounds 2] [--connections 20]
+    python bench/scrape_impact.py [--variants fork,thread] [--seconds 4] [--rounds 2] [--connections 20]
 """
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ def big_registry(samples: int) -> tuple[Any, Any]:
     return registry, metrics
 
 
-async def serve(mode: str, agi_port: int, http_port: int, samples: int, niceness: int) -> None:
+async def serve(variants: list[str], agi_port: int, http_port: int, samples: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from prometheus_client.exposition import choose_encoder
@@ -74,9 +78,9 @@ async def serve(mode: str, agi_port: int, http_port: int, samples: int, niceness
     from switchboard.cti.screen_pop import AgentStreams
     from switchboard.http_monitoring import MetricsRenderer, MetricsResource
     from switchboard.http_site import HttpCollaborators, build_site
-    from switchboard.metrics_rendering import ForkedRendering
     from switchboard.ivr.agi_server import AGIServer
     from switchboard.ivr.channel import CallerHungUp, Channel
+    from switchboard.metrics_rendering import ForkedRendering
 
     loop = asyncio.get_running_loop()
     reactor = AsyncioSelectorReactor(loop)
@@ -93,30 +97,42 @@ async def serve(mode: str, agi_port: int, http_port: int, samples: int, niceness
                     events=metrics, logger=logging.getLogger("bench"))
     await agi.start("127.0.0.1", agi_port)
     site = build_site(HttpCollaborators(registry=registry, token="", agent_streams=AgentStreams()), reactor)
-    renderer = MetricsRenderer(registry, rendering=ForkedRendering(registry, niceness=niceness))
-    if mode == "loop":
-        class OnLoop(Resource):
-            """The first /metrics: rendered on the event loop."""
 
-            isLeaf = True
+    class OnLoop(Resource):
+        """The first /metrics: rendered on the event loop."""
 
-            def render_GET(self, request: Request) -> bytes:  # noqa: N802
-                encoder, content_type = choose_encoder(request.getHeader("accept") or "")
-                request.setHeader("Content-Type", content_type)
-                return encoder(registry)
-        site.resource.putChild(b"metrics", OnLoop())  # type: ignore[no-untyped-call]
-    elif mode == "thread":
-        class OnThread(MetricsRenderer):
-            """The previous /metrics: rendered on one worker thread of this process (shares the GIL)."""
+        isLeaf = True
 
-            executor = ThreadPoolExecutor(max_workers=1)
+        def render_GET(self, request: Request) -> bytes:  # noqa: N802
+            encoder, content_type = choose_encoder(request.getHeader("accept") or "")
+            request.setHeader("Content-Type", content_type)
+            return encoder(registry)
 
-            def render(self, accept: str) -> tuple[asyncio.Future[bytes], str]:
-                encoder, content_type = choose_encoder(accept)
-                return loop.run_in_executor(self.executor, encoder, registry), content_type
-        site.resource.putChild(b"metrics", MetricsResource(OnThread(registry)))  # type: ignore[no-untyped-call]
-    else:
-        site.resource.putChild(b"metrics", MetricsResource(renderer))  # type: ignore[no-untyped-call]
+    class OnThread(MetricsRenderer):
+        """The previous /metrics: rendered on one worker thread of this process (shares the GIL)."""
+
+        executor = ThreadPoolExecutor(max_workers=1)
+
+        def render(self, accept: str) -> tuple[asyncio.Future[bytes], str]:
+            encoder, content_type = choose_encoder(accept)
+            return loop.run_in_executor(self.executor, encoder, registry), content_type
+
+    forked: dict[str, ForkedRendering] = {}
+    variants_page = Resource()
+    for variant in variants:
+        if variant == "loop":
+            page: Resource = OnLoop()
+        elif variant == "thread":
+            page = MetricsResource(OnThread(registry))
+        else:
+            _, _, nice = variant.partition("+")
+            renderer = MetricsRenderer(registry)
+            if nice:
+                renderer = MetricsRenderer(registry, rendering=ForkedRendering(registry, niceness=int(nice)))
+            forked[variant] = renderer.rendering
+            page = MetricsResource(renderer)
+        variants_page.putChild(variant.encode(), page)  # type: ignore[no-untyped-call]
+    site.resource.putChild(b"variant", variants_page)  # type: ignore[no-untyped-call]
     lag = [0.0]
 
     async def ticker() -> None:
@@ -128,15 +144,16 @@ async def serve(mode: str, agi_port: int, http_port: int, samples: int, niceness
     ticking = asyncio.create_task(ticker())
 
     class Stats(Resource):
-        """The bench's own page: the worst loop stall since the last read, the fork times, the resident memory."""
+        """The bench's own page: the worst loop stall and the fork times since the last read, the resident memory."""
 
         isLeaf = True
 
         def render_GET(self, request: Request) -> bytes:  # noqa: N802
             rss = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            body = {"lag_max": lag[0], "forks": list(renderer.rendering.fork_seconds), "rss": rss}
+            body = {"lag_max": lag[0], "forks": [t for r in forked.values() for t in r.fork_seconds], "rss": rss}
             lag[0] = 0.0
-            renderer.rendering.fork_seconds.clear()
+            for rendering in forked.values():
+                rendering.fork_seconds.clear()
             return json.dumps(body).encode()
     site.resource.putChild(b"bench-stats", Stats())  # type: ignore[no-untyped-call]
     reactor.listenTCP(http_port, site, interface="127.0.0.1")  # type: ignore[arg-type]
@@ -145,9 +162,10 @@ async def serve(mode: str, agi_port: int, http_port: int, samples: int, niceness
     ticking.cancel()
 
 
-def scrape_forever(http_port: int) -> None:
-    """The scraper process: GET /metrics back to back; prints each scrape's seconds and size on exit."""
-    request = urllib.request.Request(f"http://127.0.0.1:{http_port}/metrics", headers={"Accept": OPENMETRICS})
+def scrape_forever(http_port: int, variant: str) -> None:
+    """The scraper process: GET the variant's /metrics back to back; prints each scrape's seconds and size."""
+    request = urllib.request.Request(f"http://127.0.0.1:{http_port}/variant/{variant}",
+                                     headers={"Accept": OPENMETRICS})
     try:
         while True:
             started = time.perf_counter()
@@ -198,25 +216,24 @@ def bench_stats(http_port: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=("fork", "thread", "loop"), default="fork")
+    parser.add_argument("--variants", default="fork,thread", help="fork, fork+N (nice N), thread, loop")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--pause", type=float, default=2.0, help="ms before each reply")
     parser.add_argument("--samples", type=int, default=40000)
-    parser.add_argument("--niceness", type=int, default=10, help="the rendering child's nice increment (fork)")
     args = parser.parse_args()
+    variants = args.variants.split(",")
     import uvloop
 
     agi_port, http_port = free_port(), free_port()
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
-    server = subprocess.Popen([sys.executable, __file__, "serve", args.mode, str(agi_port), str(http_port),
-                               str(args.samples), str(args.niceness)], env=env, stdout=subprocess.PIPE, text=True)
-    quiet: list[float] = []
-    scraping: list[float] = []
-    scrapes: list[str] = []
-    lag = {"quiet": 0.0, "scraping": 0.0}
-    forks: list[float] = []
+    server = subprocess.Popen([sys.executable, __file__, "serve", args.variants, str(agi_port), str(http_port),
+                               str(args.samples)], env=env, stdout=subprocess.PIPE, text=True)
+    turnarounds: dict[str, list[float]] = {name: [] for name in ["quiet", *variants]}
+    scrapes: dict[str, list[str]] = {name: [] for name in variants}
+    lag = dict.fromkeys(turnarounds, 0.0)
+    forks: dict[str, list[float]] = {name: [] for name in variants}
     rss = 0
     loads: list[tuple[float, float, float]] = [os.getloadavg()]
     try:
@@ -225,53 +242,56 @@ def main() -> None:
             raise RuntimeError("benchmark server did not start")
         for _ in range(args.rounds):
             bench_stats(http_port)
-            quiet += uvloop.run(phase(agi_port, args.connections, args.pause / 1000, args.seconds))
+            turnarounds["quiet"] += uvloop.run(phase(agi_port, args.connections, args.pause / 1000, args.seconds))
             lag["quiet"] = max(lag["quiet"], bench_stats(http_port)["lag_max"])
-            scraper = subprocess.Popen([sys.executable, __file__, "scrape", str(http_port)], env=env,
-                                       stdout=subprocess.PIPE, text=True)
-            try:
-                scraping += uvloop.run(phase(agi_port, args.connections, args.pause / 1000, args.seconds))
-            finally:
-                scraper.send_signal(2)
-                out, _ = scraper.communicate()
-                scrapes += out.split("\n")[:-1]
-            stats = bench_stats(http_port)
-            lag["scraping"] = max(lag["scraping"], stats["lag_max"])
-            forks += stats["forks"]
-            rss = max(rss, stats["rss"])
+            for variant in variants:
+                scraper = subprocess.Popen([sys.executable, __file__, "scrape", str(http_port), variant], env=env,
+                                           stdout=subprocess.PIPE, text=True)
+                try:
+                    turnarounds[variant] += uvloop.run(phase(agi_port, args.connections, args.pause / 1000,
+                                                             args.seconds))
+                finally:
+                    scraper.send_signal(2)
+                    out, _ = scraper.communicate()
+                    scrapes[variant] += [line for line in out.split("\n") if line]
+                stats = bench_stats(http_port)
+                lag[variant] = max(lag[variant], stats["lag_max"])
+                forks[variant] += stats["forks"]
+                rss = max(rss, stats["rss"])
             loads.append(os.getloadavg())
     finally:
         server.kill()
         server.wait()
-    scrape_seconds = [float(line.split()[0]) for line in scrapes if line]
-    size = int(scrapes[0].split()[1]) if scrapes else 0
-    where = {"fork": f"in a forked child (nice +{args.niceness})", "thread": "on a worker thread (previous)", "loop": "ON THE LOOP (first)"}
-    print(f"FastAGI turnaround under load, /metrics rendered {where[args.mode]}; {args.connections} calls, "
-          f"{args.pause:g} ms pause per command, {args.rounds}x{args.seconds:g} s per phase, interleaved, same run")
-    print(f"scrapes: {len(scrape_seconds)} back to back, OpenMetrics, {size:,} bytes, median "
-          f"{statistics.median(scrape_seconds) * 1000 if scrape_seconds else float('nan'):.0f} ms each; "
-          f"server RSS {rss / 2**20:.0f} MiB")
-    if forks:
-        print(f"fork held the loop: median {statistics.median(forks) * 1000:.2f} ms, max {max(forks) * 1000:.2f} ms "
-              f"({len(forks)} forks)")
-    print(f"{'':12}{'commands':>10}{'p50 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}{'max ms':>10}{'loop stall':>12}")
-    for label, values in (("quiet", quiet), ("scraping", scraping)):
-        print(f"{label:12}{len(values):>10}{percentile(values, 0.5) * 1000:>10.3f}{percentile(values, 0.99) * 1000:>10.3f}"
-              f"{percentile(values, 0.999) * 1000:>10.3f}{max(values) * 1000:>10.3f}{lag[label] * 1000:>10.3f}ms")
-    added = (percentile(scraping, 0.99) - percentile(quiet, 0.99)) * 1000
-    ratio = percentile(scraping, 0.99) / percentile(quiet, 0.99)
-    print(f"scraping adds {added:.3f} ms to the p99 ({ratio:.2f}x quiet): "
-          f"{'meets' if added <= 2.0 else 'MISSES'} the <= 2 ms target")
+    sizes = [int(line.split()[1]) for lines in scrapes.values() for line in lines]
+    print(f"FastAGI turnaround under load: {args.connections} calls, {args.pause:g} ms pause per command; "
+          f"{args.rounds} rounds of a {args.seconds:g} s quiet phase + one {args.seconds:g} s phase per variant "
+          f"(back-to-back OpenMetrics scrapes, {max(sizes, default=0):,} bytes), same run; server RSS "
+          f"{rss / 2**20:.0f} MiB")
+    quiet_p99 = percentile(turnarounds["quiet"], 0.99)
+    print(f"{'':10}{'commands':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9 ms':>9}{'max ms':>8}{'stall ms':>9}"
+          f"{'+p99 ms':>8}{'ratio':>6}{'scrapes':>8}{'each ms':>8}{'fork ms (med/max)':>19}")
+    for name, values in turnarounds.items():
+        row = (f"{name:10}{len(values):>9}{percentile(values, 0.5) * 1000:>8.3f}{percentile(values, 0.99) * 1000:>8.3f}"
+               f"{percentile(values, 0.999) * 1000:>9.3f}{max(values) * 1000:>8.2f}{lag[name] * 1000:>9.2f}")
+        if name != "quiet":
+            seconds = [float(line.split()[0]) for line in scrapes[name]]
+            added = (percentile(values, 0.99) - quiet_p99) * 1000
+            row += (f"{added:>8.3f}{percentile(values, 0.99) / quiet_p99:>6.2f}{len(seconds):>8}"
+                    f"{statistics.median(seconds) * 1000 if seconds else float('nan'):>8.0f}")
+            if forks[name]:
+                row += f"{statistics.median(forks[name]) * 1000:>11.2f} /{max(forks[name]) * 1000:>6.2f}"
+            row += "   meets <= 2 ms" if added <= 2.0 else "   MISSES <= 2 ms"
+        print(row)
     print("load average (1, 5, 15 min) at start and after each round: "
           + "  ".join(f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in loads))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "serve":
+    if len(sys.argv) == 6 and sys.argv[1] == "serve":
         import uvloop
         logging.basicConfig(level=logging.CRITICAL)
-        uvloop.run(serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])))
-    elif len(sys.argv) == 3 and sys.argv[1] == "scrape":
-        scrape_forever(int(sys.argv[2]))
+        uvloop.run(serve(sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "scrape":
+        scrape_forever(int(sys.argv[2]), sys.argv[3])
     else:
         main()

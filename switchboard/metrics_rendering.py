@@ -38,7 +38,6 @@ _COLLECTOR_RAISED = 70  # EX_SOFTWARE: a collector or the encoder raised in the 
 _CHILD_BROKEN = 71  # EX_OSERR: the child could not detach from the parent or write its pipe
 _PIPE_SIZE = 1 << 20  # fewer wake-ups of the loop for a multi-megabyte exposition (Linux caps it at pipe-max-size)
 _CHUNK = 1 << 20
-_MAX_FD = 1 << 16
 
 
 class RenderingFailed(Exception):
@@ -82,7 +81,6 @@ class ForkedRendering:
             with registry_lock:
                 pid = self._fork()
                 if pid == 0:
-                    self._registry._lock = threading.Lock()  # the parent's copy is held: the child needs its own
                     _render_in_child(encoder, self._registry, write_fd, self._niceness)
         except OSError as error:
             os.close(read_fd)
@@ -149,7 +147,7 @@ class _ChildOutput:
         if self._result.done():
             return
         code = os.waitstatus_to_exitcode(status) if status >= 0 else None
-        if code == _RENDERED and not self._killed:
+        if code == _RENDERED:  # it wrote everything before exiting
             self._result.set_result(b"".join(self._chunks))
         elif code == _COLLECTOR_RAISED:
             self._result.set_exception(RenderingFailed("a collector raised while rendering the registry"))
@@ -171,6 +169,7 @@ def _render_in_child(encoder: Encoder, registry: CollectorRegistry, out_fd: int,
     """The child's whole life: render, write, `os._exit` (never back into the loop, whatever is raised)."""
     code = _CHILD_BROKEN
     try:
+        registry._lock = threading.Lock()  # the parent held its lock across the fork: this copy stays locked
         _detach_from_parent(out_fd)
         os.nice(niceness)
         try:
@@ -195,4 +194,4 @@ def _detach_from_parent(out_fd: int) -> None:
     except ValueError:
         pass  # not the main thread: Python's handlers never run here anyway
     os.closerange(3, out_fd)
-    os.closerange(out_fd + 1, _MAX_FD)
+    os.closerange(out_fd + 1, max(os.sysconf("SC_OPEN_MAX"), out_fd + 1))  # one close_range(2) on Linux
