@@ -51,11 +51,14 @@ class RenderingUnavailable(Exception):
 class ForkedRendering:
     """Starts renderings of one registry in forked children and collects their output on the event loop.
 
-    `deadline` bounds one rendering (the child is killed after it). `fork_seconds` holds how long each fork held the
-    loop, the last `keep` of them, for the benchmark and for anyone wondering what a scrape costs the calls.
+    `deadline` bounds one rendering (the child is killed after it). The child runs `niceness` steps nicer than the
+    service: on a busy machine the calls get the CPU first and the scrape waits (bench/scrape_impact.py compares
+    nice +19 with +10 and +0; +19 disturbed the calls least, and still rendered within a few seconds at a load
+    average of 10 on 2 cores). `fork_seconds` holds how long each fork held the loop, the last `keep` of them, for
+    the benchmark and for anyone wondering what a scrape costs the calls.
     """
 
-    def __init__(self, registry: CollectorRegistry, deadline: float = 10.0, niceness: int = 10, keep: int = 256,
+    def __init__(self, registry: CollectorRegistry, deadline: float = 10.0, niceness: int = 19, keep: int = 256,
                  fork: Callable[[], int] = os.fork) -> None:
         self._registry = registry
         self._deadline = deadline
