@@ -150,10 +150,12 @@ async def serve(variants: list[str], agi_port: int, http_port: int, samples: int
 
         def render_GET(self, request: Request) -> bytes:  # noqa: N802
             rss = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            body = {"lag_max": lag[0], "forks": [t for r in forked.values() for t in r.fork_seconds], "rss": rss}
+            body = {"lag_max": lag[0], "forks": [t for r in forked.values() for t in r.fork_seconds],
+                    "fork_cpu": [t for r in forked.values() for t in r.fork_cpu_seconds], "rss": rss}
             lag[0] = 0.0
             for rendering in forked.values():
                 rendering.fork_seconds.clear()
+                rendering.fork_cpu_seconds.clear()
             return json.dumps(body).encode()
     site.resource.putChild(b"bench-stats", Stats())  # type: ignore[no-untyped-call]
     reactor.listenTCP(http_port, site, interface="127.0.0.1")  # type: ignore[arg-type]
@@ -235,6 +237,7 @@ def main() -> None:
     scrapes: dict[str, list[str]] = {name: [] for name in variants}
     lag = dict.fromkeys(turnarounds, 0.0)
     forks: dict[str, list[float]] = {name: [] for name in variants}
+    fork_cpu: dict[str, list[float]] = {name: [] for name in variants}
     per_round: dict[str, list[float]] = {name: [] for name in turnarounds}  # each round's p99
     rss = 0
     loads: list[tuple[float, float, float]] = [os.getloadavg()]
@@ -265,6 +268,7 @@ def main() -> None:
                 stats = bench_stats(http_port)
                 lag[variant] = max(lag[variant], stats["lag_max"])
                 forks[variant] += stats["forks"]
+                fork_cpu[variant] += stats["fork_cpu"]
                 rss = max(rss, stats["rss"])
             loads.append(os.getloadavg())
     finally:
@@ -277,7 +281,8 @@ def main() -> None:
           f"{rss / 2**20:.0f} MiB")
     quiet_p99 = percentile(turnarounds["quiet"], 0.99)
     print(f"{'':10}{'commands':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9 ms':>9}{'max ms':>8}{'stall ms':>9}"
-          f"{'+p99 ms':>8}{'ratio':>6}{'+p99/round':>11}{'scrapes':>8}{'each ms':>8}{'fork ms (med/max)':>19}")
+          f"{'+p99 ms':>8}{'ratio':>6}{'+p99/round':>11}{'scrapes':>8}{'each ms':>8}{'fork ms (med/max)':>19}"
+          f"{'fork CPU ms (med/max)':>23}")
     for name, values in turnarounds.items():
         row = (f"{name:10}{len(values):>9}{percentile(values, 0.5) * 1000:>8.3f}{percentile(values, 0.99) * 1000:>8.3f}"
                f"{percentile(values, 0.999) * 1000:>9.3f}{max(values) * 1000:>8.2f}{lag[name] * 1000:>9.2f}")
@@ -289,10 +294,12 @@ def main() -> None:
                     f"{statistics.median(seconds) * 1000 if seconds else float('nan'):>8.0f}")
             if forks[name]:
                 row += f"{statistics.median(forks[name]) * 1000:>11.2f} /{max(forks[name]) * 1000:>6.2f}"
-            row += "   meets <= 2 ms" if added <= 2.0 else "   MISSES <= 2 ms"
+                row += f"{statistics.median(fork_cpu[name]) * 1000:>15.2f} /{max(fork_cpu[name]) * 1000:>6.2f}"
+            row += "   meets <= 2 ms (both)" if max(added, rounds) <= 2.0 else "   MISSES <= 2 ms (either)"
         print(row)
     print("+p99 = pooled p99 minus the pooled quiet p99; +p99/round = the median over rounds of (that round's "
-          "p99 minus its own quiet p99), steadier on a shared machine; stall = the loop's worst lateness")
+          "p99 minus its own quiet p99), steadier on a shared machine; stall = the loop's worst lateness; "
+          "fork = wall time the fork held the loop, fork CPU = the CPU it took (without time given to others)")
     print("load average (1, 5, 15 min) at start and after each round: "
           + "  ".join(f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in loads))
 

@@ -2,9 +2,9 @@
 
 The exposition renders the injected registry with prometheus_client, in the text or the OpenMetrics format as the
 scraper's `Accept` header asks, in a forked child process (`MetricsRenderer`, switchboard/metrics_rendering.py) so
-that a large scrape never stalls a call. Readiness is a set of named asynchronous checks passed in by the composition root
-(e.g. AMI logged in, Redis reachable); each must answer within its own time budget or counts as failed. Nothing
-here changes state.
+that a large scrape never stalls a call. Readiness is a set of named asynchronous checks passed in by the
+composition root (e.g. AMI logged in, Redis reachable); each must answer within its own time budget or counts as
+failed. Nothing here changes state.
 """
 from __future__ import annotations
 

@@ -54,8 +54,9 @@ class ForkedRendering:
     `deadline` bounds one rendering (the child is killed after it). The child runs `niceness` steps nicer than the
     service: on a busy machine the calls get the CPU first and the scrape waits (bench/scrape_impact.py compares
     nice +19 with +10 and +0; +19 disturbed the calls least, and still rendered within a few seconds at a load
-    average of 10 on 2 cores). `fork_seconds` holds how long each fork held the loop, the last `keep` of them, for
-    the benchmark and for anyone wondering what a scrape costs the calls.
+    average of 10 on 2 cores). `fork_seconds` holds how long each fork held the loop (`fork_cpu_seconds`: the CPU it
+    took, without the time the machine gave to others), the last `keep` of them, for the benchmark and for anyone
+    wondering what a scrape costs the calls.
     """
 
     def __init__(self, registry: CollectorRegistry, deadline: float = 10.0, niceness: int = 19, keep: int = 256,
@@ -66,6 +67,7 @@ class ForkedRendering:
         self._keep = keep
         self._fork = fork
         self.fork_seconds: list[float] = []
+        self.fork_cpu_seconds: list[float] = []
 
     def start(self, encoder: Encoder) -> asyncio.Future[bytes]:
         """Forks a child that renders the registry with `encoder`; the future has its bytes, or raises
@@ -79,7 +81,7 @@ class ForkedRendering:
             return result
         _widen(write_fd)
         registry_lock = self._registry._lock
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         try:
             with registry_lock:
                 pid = self._fork()
@@ -91,7 +93,8 @@ class ForkedRendering:
             result.set_exception(RenderingUnavailable(f"cannot fork the renderer: {error}"))
             return result
         self.fork_seconds.append(time.perf_counter() - started)
-        del self.fork_seconds[:-self._keep]
+        self.fork_cpu_seconds.append(time.thread_time() - started_cpu)
+        del self.fork_seconds[:-self._keep], self.fork_cpu_seconds[:-self._keep]
         os.close(write_fd)
         _ChildOutput(loop, pid, read_fd, self._deadline, result).watch()
         return result
