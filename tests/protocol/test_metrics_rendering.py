@@ -1,7 +1,7 @@
 """Protocol tests of /metrics rendered in a forked child (switchboard/metrics_rendering.py): the same bytes as
 prometheus_client's own rendering, one child for concurrent scrapes, 503 (never a hang) when the child is stuck or
-dies, and FastAGI calls served while a rendering runs. Children are held and released through a Unix socket, so
-nothing here waits on a clock."""
+dies, FastAGI calls served while a rendering runs, and a child that leaves nothing of the parent's behind (sockets,
+buffers, atexit). Children are held and released through a Unix socket, so nothing here waits on a clock."""
 from __future__ import annotations
 
 import asyncio
@@ -262,3 +262,44 @@ async def test_calls_continue_while_a_scrape_runs(gate: _Gate) -> None:
     gate.release.set()
     await _finished(scrape)
     assert b"".join(scrape.written).endswith(b"# EOF\n")
+
+
+async def test_a_socket_the_service_closes_during_a_rendering_really_closes(gate: _Gate) -> None:
+    """The child closes every inherited descriptor, so a call's socket closed by the service meanwhile sends EOF."""
+    service_end, asterisk_end = socket.socketpair()
+    registry = CollectorRegistry()
+    registry.register(_GatedCollector(gate.path))
+    scrape = _request()
+    assert _render(MetricsResource(MetricsRenderer(registry)), scrape) is NOT_DONE_YET
+    await asyncio.wait_for(gate.pids.get(), WAIT)  # the child is alive, held mid-collection
+    service_end.close()
+    asterisk_end.setblocking(False)
+    loop = asyncio.get_running_loop()
+    assert await asyncio.wait_for(loop.sock_recv(asterisk_end, 1), WAIT) == b""
+    asterisk_end.close()
+    gate.release.set()
+    await _finished(scrape)
+
+
+async def test_the_child_neither_flushes_inherited_buffers_nor_runs_atexit(tmp_path: Path) -> None:
+    """The child leaves with os._exit: data buffered in the parent is written once, atexit handlers never run."""
+    import atexit
+    buffered = (tmp_path / "buffered.txt").open("w")
+    buffered.write("written once\n")  # still in the parent's buffer when the child is forked
+    ran = tmp_path / "atexit-ran"
+
+    def at_exit() -> None:
+        ran.write_text(str(os.getpid()))
+    atexit.register(at_exit)
+    try:
+        registry = CollectorRegistry()
+        Counter("switchboard_test_things_total", "things", registry=registry).inc()
+        request = _request()
+        _render(MetricsResource(MetricsRenderer(registry)), request)
+        await _finished(request)
+        assert b"switchboard_test_things_total 1.0" in b"".join(request.written)
+    finally:
+        atexit.unregister(at_exit)
+    buffered.close()
+    assert (tmp_path / "buffered.txt").read_text() == "written once\n"
+    assert not ran.exists()
