@@ -1,15 +1,15 @@
 """What monitoring reads over HTTP: `/metrics`, `/healthz` (alive) and `/readyz` (dependencies up).
 
 The exposition renders the injected registry with prometheus_client, in the text or the OpenMetrics format as the
-scraper's `Accept` header asks, on a worker thread (`MetricsRenderer`) so that a large scrape never stalls a call. Readiness is a set of named asynchronous checks passed in by the composition root
-(e.g. AMI logged in, Redis reachable); each must answer within its own time budget or counts as failed. Nothing
-here changes state.
+scraper's `Accept` header asks, in a forked child process (`MetricsRenderer`, switchboard/metrics_rendering.py) so
+that a large scrape never stalls a call. Readiness is a set of named asynchronous checks passed in by the
+composition root (e.g. AMI logged in, Redis reachable); each must answer within its own time budget or counts as
+failed. Nothing here changes state.
 """
 from __future__ import annotations
 
 import asyncio
 import json
-from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Awaitable, Callable, Mapping
 
 from prometheus_client import CollectorRegistry
@@ -18,46 +18,42 @@ from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from switchboard.metrics_rendering import ForkedRendering, RenderingFailed
+
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
 class MetricsRenderer:
-    """Renders the registry on one worker thread, never on the event loop; scrapes that arrive while a rendering
-    of the same format is under way share it.
+    """Renders the registry in a forked child process (switchboard/metrics_rendering.py), never on the event loop
+    nor on a thread of this process: the service's GIL is not held while 40k samples are formatted. Scrapes that
+    arrive while a rendering of the same format is under way share it (one child for all of them).
 
-    Thread safety: prometheus_client's instruments take their own locks; our collectors (metrics/live_state.py,
-    metrics/command_latency.py) only read memory that the loop replaces whole (the router's snapshot) or only
-    increments (the latency counters), so a rendering may miss an observation made while it runs, never breaks.
-    A 40k-sample OpenMetrics rendering takes ~0.4 s of CPU: on the loop every call would stall that long
-    (bench/scrape_impact.py measures what it costs the calls on the worker thread).
+    A 40k-sample OpenMetrics rendering takes ~0.3 s of CPU: on the loop every call would stall that long, on a
+    worker thread every call waits for the GIL (bench/scrape_impact.py measures what each way costs the calls).
     """
 
-    def __init__(self, registry: CollectorRegistry, executor: Executor | None = None) -> None:
-        self._registry = registry
-        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-render")
-        self._owned = executor is None
+    def __init__(self, registry: CollectorRegistry, deadline: float = 10.0,
+                 rendering: ForkedRendering | None = None) -> None:
+        self.rendering = rendering or ForkedRendering(registry, deadline)
         self._in_flight: dict[str, asyncio.Future[bytes]] = {}
 
     def render(self, accept: str) -> tuple[asyncio.Future[bytes], str]:
-        """The exposition for an `Accept` header (text or OpenMetrics), as a future, and its content type."""
+        """The exposition for an `Accept` header (text or OpenMetrics), as a future, and its content type. The
+        future raises `RenderingFailed` (a collector raised) or `RenderingUnavailable` (no child, or too slow)."""
         encoder, content_type = choose_encoder(accept)
         running = self._in_flight.get(content_type)
         if running is not None:
             return running, content_type
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, encoder, self._registry)
-        self._in_flight[content_type] = future
-        future.add_done_callback(lambda _: self._in_flight.pop(content_type, None))
+        future = self.rendering.start(encoder)
+        if not future.done():
+            self._in_flight[content_type] = future
+            future.add_done_callback(lambda _: self._in_flight.pop(content_type, None))
         return future, content_type
-
-    def close(self) -> None:
-        """Stops the worker thread (a rendering under way finishes first)."""
-        if self._owned:
-            self._executor.shutdown(wait=False)
 
 
 class MetricsResource(Resource):
-    """Prometheus exposition of one registry (text or OpenMetrics, as the scraper asks), rendered off the loop."""
+    """Prometheus exposition of one registry (text or OpenMetrics, as the scraper asks), rendered out of process:
+    500 when a collector is broken, 503 when no rendering could be had in time (never a hung scrape)."""
 
     isLeaf = True
 
@@ -73,10 +69,14 @@ class MetricsResource(Resource):
         def done(finished: asyncio.Future[bytes]) -> None:
             if gone:
                 return
-            if finished.cancelled() or finished.exception() is not None:
-                request.setResponseCode(500)
+            error = None if finished.cancelled() else finished.exception()
+            if finished.cancelled() or error is not None:
+                broken = isinstance(error, RenderingFailed)
+                request.setResponseCode(500 if broken else 503)
                 request.setHeader("Content-Type", "text/plain; charset=utf-8")
-                request.write(b"metrics rendering failed\n")
+                if not broken:
+                    request.setHeader("Retry-After", "1")
+                request.write(b"metrics rendering failed\n" if broken else b"metrics rendering unavailable\n")
             else:
                 request.setHeader("Content-Type", content_type)
                 request.write(finished.result())

@@ -113,37 +113,6 @@ async def test_metrics_negotiates_text_or_openmetrics() -> None:
     assert (om.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(b"application/openmetrics-text")
 
 
-class _ThreadRecorder(Collector):
-    """A collector that remembers which thread collected it and can hold a rendering until released."""
-
-    def __init__(self) -> None:
-        self.threads: list[int] = []
-        self.release = threading.Event()
-
-    def collect(self) -> Iterator[Metric]:
-        self.threads.append(threading.get_ident())
-        self.release.wait(WAIT)
-        yield GaugeMetricFamily("switchboard_test_renders", "renders", value=len(self.threads))
-
-
-async def test_metrics_render_off_the_loop_and_share_a_rendering() -> None:
-    """The registry is collected on a worker thread, and scrapes arriving meanwhile share that one rendering."""
-    registry = CollectorRegistry()
-    recorder = _ThreadRecorder()
-    registry.register(recorder)
-    resource = MetricsResource(MetricsRenderer(registry))
-    first, second = _request(b"/metrics"), _request(b"/metrics")
-    assert _render(resource, first) is NOT_DONE_YET
-    assert _render(resource, second) is NOT_DONE_YET
-    assert first.written == [] and second.written == []  # the loop is free while the worker renders
-    both = asyncio.gather(_finished(first), _finished(second))
-    recorder.release.set()
-    await both
-    assert recorder.threads and threading.get_ident() not in recorder.threads
-    assert len(recorder.threads) == 1
-    assert b"switchboard_test_renders 1.0" in b"".join(first.written) == b"".join(second.written)
-
-
 async def test_metrics_rendering_failure_is_a_500() -> None:
     """A collector that raises gives the scraper a 500, not a hung request."""
     class Broken(Collector):
