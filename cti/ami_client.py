@@ -25,6 +25,7 @@ from panoramisk.message import Message
 _EOM = b"\r\n\r\n"
 _BANNER_PREFIX = b"Asterisk Call Manager/"
 _READ_LIMIT = 4 * 1024 * 1024  # largest single AMI message accepted
+_READ_CHUNK = 256 * 1024  # bytes asked of the socket per read (every whole message in it is handled at once)
 _DROP_WARN_INTERVAL = 10.0  # seconds between "event queue full" warnings
 _UNSAFE_CHARS = ("\r", "\n", "\0")
 _POST_BACKLOG = 256 * 1024  # bytes waiting to be written beyond which post_action drops
@@ -396,22 +397,31 @@ class AMIClient:
                 return
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        """Frames messages on the blank line, decodes UTF-8, and dispatches them in order; returns on EOF."""
+        """Frames messages on the blank line, decodes UTF-8, and dispatches them in order; returns on EOF.
+
+        Every message that arrived in one read is framed and dispatched together (one wake-up per read, not per
+        message); a message is decoded only once complete, so a UTF-8 character split across reads is kept."""
+        pending = b""
         try:
             while True:
-                raw = await reader.readuntil(_EOM)
-                text = raw.decode("utf-8", "replace").strip()
-                fields = _event_fields(text)
-                if fields is None:
-                    message = Message.from_line(text)
-                    if message is None:
-                        continue
-                    fields = _flatten(message)
-                self._dispatch(fields)
-        except asyncio.IncompleteReadError:
-            self._log.warning("AMI connection closed by %s:%d", self._settings.host, self._settings.port)
-        except asyncio.LimitOverrunError:
-            self._log.error("AMI message larger than %d bytes; dropping the link", _READ_LIMIT)
+                chunk = await reader.read(_READ_CHUNK)
+                if not chunk:
+                    self._log.warning("AMI connection closed by %s:%d", self._settings.host, self._settings.port)
+                    return
+                messages = (pending + chunk).split(_EOM) if pending else chunk.split(_EOM)
+                pending = messages.pop()
+                if len(pending) > _READ_LIMIT:
+                    self._log.error("AMI message larger than %d bytes; dropping the link", _READ_LIMIT)
+                    return
+                for raw in messages:
+                    text = raw.decode("utf-8", "replace")
+                    fields = _event_fields(text)
+                    if fields is None:
+                        message = Message.from_line(text.strip())
+                        if message is None:
+                            continue
+                        fields = _flatten(message)
+                    self._dispatch(fields)
         except OSError as exc:
             self._log.warning("AMI connection error: %s", exc)
         finally:

@@ -250,6 +250,30 @@ class CtiStore:
         row = _texts(await self._bounded(self._client.hgetall(call_key(uniqueid))))
         return _decode_call(uniqueid, row) if row else None
 
+    async def read_calls_with_customers(self, uniqueids: Sequence[str]
+                                        ) -> list[tuple[CallContext | None, Customer | None]]:
+        """Screen pops' read: each call's record (None when unknown) and the customer it names, for any number
+        of calls in two pipelined round trips (the records, then their distinct customers: they live in other
+        cluster slots, so no one script may read both)."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for uniqueid in uniqueids:
+                    pipe.hgetall(call_key(uniqueid))
+                rows = await pipe.execute()
+            calls = [_decode_call(uid, _texts(row)) if row else None for uid, row in zip(uniqueids, rows)]
+            wanted = list(dict.fromkeys(c.customer_id for c in calls if c is not None and c.customer_id))
+            customers: dict[str, Customer] = {}
+            if wanted:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for customer_id in wanted:
+                        pipe.hgetall(customer_key(customer_id))
+                    for customer_id, row in zip(wanted, await pipe.execute()):
+                        if row:
+                            customers[customer_id] = _customer(_texts(row))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return [(c, customers.get(c.customer_id) if c is not None and c.customer_id else None) for c in calls]
+
     # --- first-contact resolution -----------------------------------------------------------------------------
 
     async def record_contact(self, caller_key: str, uniqueid: str, at: float, window_seconds: float,
