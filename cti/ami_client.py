@@ -120,8 +120,16 @@ def backoff_delays(initial: float, maximum: float, random: Callable[[], float]) 
         base = min(maximum, base * 2)
 
 
+def _unsafe(text: str) -> bool:
+    return "\r" in text or "\n" in text or "\0" in text
+
+
 def check_safe(name: str, fields: Mapping[str, str]) -> None:
     """Raises UnsafeAMIValue if the action could inject extra AMI headers or actions."""
+    keys = "".join(fields)
+    if name and not _unsafe(name) and not _unsafe(keys) and ":" not in keys and not _unsafe("".join(fields.values())) \
+            and all(fields):
+        return  # the common case, checked in a few scans; the loop below names what is wrong
     if not name or any(c in name for c in _UNSAFE_CHARS):
         raise UnsafeAMIValue(f"unsafe AMI action name {name!r}")
     for key, value in fields.items():
@@ -155,8 +163,15 @@ def _event_fields(text: str) -> dict[str, str] | None:
     `Key: Value` lines. None for anything else (responses, with their bodies and quoted results, go to panoramisk)."""
     if not text.startswith("Event: ") or "esult: " in text:
         return None
-    fields: dict[str, str] = {}
-    for line in text.split("\r\n"):
+    lines = text.split("\r\n")
+    try:  # the common case: every line is `Key: Value`, no key repeats
+        fields = dict([line.split(": ", 1) for line in lines])
+        if len(fields) == len(lines):
+            return fields
+    except ValueError:
+        pass  # a line without ": " (an empty one at the end, a bare word): the careful way below
+    fields = {}
+    for line in lines:
         key, sep, value = line.partition(": ")
         if sep and key not in fields:
             fields[key] = value

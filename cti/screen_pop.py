@@ -15,7 +15,9 @@ pop gets an increasing event id and is kept in a small per-agent replay buffer, 
 after the last id it saw (SSE `Last-Event-ID`).
 
 The record and customer read for a call's "ringing" pop are kept (bounded) and reused for its "answered" pop, so a
-call costs the CTI store one read of each, not two. While no integration subscribes (a publish reached nobody),
+call costs the CTI store one read of each, not two. Pops are taken in batches (every pop waiting when the worker
+comes round): with a batch reader (`CtiStore.read_calls_with_customers`) the records and customers a batch needs are
+read together, two pipelined round trips however many calls ring at once. While no integration subscribes (a publish reached nobody),
 pops are published for integrations at most once per `IDLE_OUTLET_RECHECK` seconds (pub/sub delivers to whoever
 is subscribed at that moment anyway; a new subscriber gets pops within that time); the UserEvent is sent without waiting for Asterisk's answer
 when the wiring passes a fire-and-forget sender (`AMIClient.post_action`).

@@ -176,7 +176,8 @@ class RouteStore:
     async def devices(self, updates: list[tuple[str, str]], wrap_up: float) -> list[tuple[str, str] | Exception]:
         """Many `device` steps (agent, event), in order, in one pipelined round trip (each its own atomic script,
         sent by SHA; one Redis did not know is loaded and run again, alone). A failed step's result is its error."""
-        args = [(agent, event, self._ttl_ms, int(wrap_up * 1000), "") for agent, event in updates]
+        ttl, wrap = str(self._ttl_ms), str(int(wrap_up * 1000))
+        args = [(agent, event, ttl, wrap, "") for agent, event in updates]
         async with self._redis.pipeline(transaction=False) as pipe:
             for step in args:
                 pipe.evalsha(self._device.sha, 0, *step)
