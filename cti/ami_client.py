@@ -417,6 +417,7 @@ class AMIClient:
         Every message that arrived in one read is framed and dispatched together (one wake-up per read, not per
         message); a message is decoded only once complete, so a UTF-8 character split across reads is kept."""
         pending = b""
+        post_marker = f"\r\nActionID: {self._post_prefix}".encode()
         try:
             while True:
                 chunk = await reader.read(_READ_CHUNK)
@@ -429,6 +430,8 @@ class AMIClient:
                     self._log.error("AMI message larger than %d bytes; dropping the link", _READ_LIMIT)
                     return
                 for raw in messages:
+                    if raw.startswith(b"Response: ") and post_marker in raw:
+                        continue  # the answer to a fire-and-forget action (post_action): nobody reads it
                     text = raw.decode("utf-8", "replace")
                     fields = _event_fields(text)
                     if fields is None:

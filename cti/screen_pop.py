@@ -17,7 +17,8 @@ after the last id it saw (SSE `Last-Event-ID`).
 The record and customer read for a call's "ringing" pop are kept (bounded) and reused for its "answered" pop, so a
 call costs the CTI store one read of each, not two. Pops are taken in batches (every pop waiting when the worker
 comes round): with a batch reader (`CtiStore.read_calls_with_customers`) the records and customers a batch needs are
-read together, two pipelined round trips however many calls ring at once. While no integration subscribes (a publish reached nobody),
+read together, two pipelined round trips however many calls ring at once (a batch is what arrives within
+`BATCH_WINDOW` of its first pop). While no integration subscribes (a publish reached nobody),
 pops are published for integrations at most once per `IDLE_OUTLET_RECHECK` seconds (pub/sub delivers to whoever
 is subscribed at that moment anyway; a new subscriber gets pops within that time); the UserEvent is sent without waiting for Asterisk's answer
 when the wiring passes a fire-and-forget sender (`AMIClient.post_action`).
@@ -39,6 +40,7 @@ MAX_PENDING = 1000
 REPLAY = 50  # pops kept per agent for a reconnecting stream (and the agent's own recent calls)
 IDLE_OUTLET_RECHECK = 1.0  # seconds between publishes for integrations while nobody subscribes
 MAX_REMEMBERED = 4096  # calls whose record and customer are kept between their ringing and answered pops
+BATCH_WINDOW = 0.02  # seconds a pop waits for others to be read with it (an agent does not see 20 ms)
 
 
 class ContextReader(Protocol):
@@ -181,6 +183,7 @@ class ScreenPops:
         share one read of the records and customers they need."""
         while True:
             batch = [await self._queue.get()]
+            await asyncio.sleep(BATCH_WINDOW)  # gathering a batch: its records and customers are read together
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             fresh: dict[str, tuple[CallContext | None, Customer | None]] = {}
