@@ -25,6 +25,7 @@ from panoramisk.message import Message
 _EOM = b"\r\n\r\n"
 _BANNER_PREFIX = b"Asterisk Call Manager/"
 _READ_LIMIT = 4 * 1024 * 1024  # largest single AMI message accepted
+_READ_CHUNK = 256 * 1024  # bytes asked of the socket per read (every whole message in it is handled at once)
 _DROP_WARN_INTERVAL = 10.0  # seconds between "event queue full" warnings
 _UNSAFE_CHARS = ("\r", "\n", "\0")
 _POST_BACKLOG = 256 * 1024  # bytes waiting to be written beyond which post_action drops
@@ -119,8 +120,16 @@ def backoff_delays(initial: float, maximum: float, random: Callable[[], float]) 
         base = min(maximum, base * 2)
 
 
+def _unsafe(text: str) -> bool:
+    return "\r" in text or "\n" in text or "\0" in text
+
+
 def check_safe(name: str, fields: Mapping[str, str]) -> None:
     """Raises UnsafeAMIValue if the action could inject extra AMI headers or actions."""
+    keys = "".join(fields)
+    if name and not _unsafe(name) and not _unsafe(keys) and ":" not in keys and not _unsafe("".join(fields.values())) \
+            and all(fields):
+        return  # the common case, checked in a few scans; the loop below names what is wrong
     if not name or any(c in name for c in _UNSAFE_CHARS):
         raise UnsafeAMIValue(f"unsafe AMI action name {name!r}")
     for key, value in fields.items():
@@ -154,8 +163,15 @@ def _event_fields(text: str) -> dict[str, str] | None:
     `Key: Value` lines. None for anything else (responses, with their bodies and quoted results, go to panoramisk)."""
     if not text.startswith("Event: ") or "esult: " in text:
         return None
-    fields: dict[str, str] = {}
-    for line in text.split("\r\n"):
+    lines = text.split("\r\n")
+    try:  # the common case: every line is `Key: Value`, no key repeats
+        fields = dict([line.split(": ", 1) for line in lines])
+        if len(fields) == len(lines):
+            return fields
+    except ValueError:
+        pass  # a line without ": " (an empty one at the end, a bare word): the careful way below
+    fields = {}
+    for line in lines:
         key, sep, value = line.partition(": ")
         if sep and key not in fields:
             fields[key] = value
@@ -396,22 +412,34 @@ class AMIClient:
                 return
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        """Frames messages on the blank line, decodes UTF-8, and dispatches them in order; returns on EOF."""
+        """Frames messages on the blank line, decodes UTF-8, and dispatches them in order; returns on EOF.
+
+        Every message that arrived in one read is framed and dispatched together (one wake-up per read, not per
+        message); a message is decoded only once complete, so a UTF-8 character split across reads is kept."""
+        pending = b""
+        post_marker = f"\r\nActionID: {self._post_prefix}".encode()
         try:
             while True:
-                raw = await reader.readuntil(_EOM)
-                text = raw.decode("utf-8", "replace").strip()
-                fields = _event_fields(text)
-                if fields is None:
-                    message = Message.from_line(text)
-                    if message is None:
-                        continue
-                    fields = _flatten(message)
-                self._dispatch(fields)
-        except asyncio.IncompleteReadError:
-            self._log.warning("AMI connection closed by %s:%d", self._settings.host, self._settings.port)
-        except asyncio.LimitOverrunError:
-            self._log.error("AMI message larger than %d bytes; dropping the link", _READ_LIMIT)
+                chunk = await reader.read(_READ_CHUNK)
+                if not chunk:
+                    self._log.warning("AMI connection closed by %s:%d", self._settings.host, self._settings.port)
+                    return
+                messages = (pending + chunk).split(_EOM) if pending else chunk.split(_EOM)
+                pending = messages.pop()
+                if len(pending) > _READ_LIMIT:
+                    self._log.error("AMI message larger than %d bytes; dropping the link", _READ_LIMIT)
+                    return
+                for raw in messages:
+                    if raw.startswith(b"Response: ") and post_marker in raw:
+                        continue  # the answer to a fire-and-forget action (post_action): nobody reads it
+                    text = raw.decode("utf-8", "replace")
+                    fields = _event_fields(text)
+                    if fields is None:
+                        message = Message.from_line(text.strip())
+                        if message is None:
+                            continue
+                        fields = _flatten(message)
+                    self._dispatch(fields)
         except OSError as exc:
             self._log.warning("AMI connection error: %s", exc)
         finally:

@@ -9,7 +9,8 @@ script's body.
 
 A call costs the store two round trips: `open_call` (the caller's number looked up and the call's first record
 written, pipelined) and `close_call` (the final record, a known customer's self-service entry and the FCR contact,
-pipelined); the before-connect record (`save_call`) is a third.
+pipelined); the before-connect record (`save_call`) is a third. Screen pops read records and customers in
+batches (`read_calls_with_customers`: two pipelined round trips per batch of pops).
 
 Key layout (every name starts `sb:`; the part in braces is the Redis Cluster hash tag, so each Lua script touches
 keys of one slot only; docs/redis.md lists the router's keys too):
@@ -250,6 +251,30 @@ class CtiStore:
         row = _texts(await self._bounded(self._client.hgetall(call_key(uniqueid))))
         return _decode_call(uniqueid, row) if row else None
 
+    async def read_calls_with_customers(self, uniqueids: Sequence[str]
+                                        ) -> list[tuple[CallContext | None, Customer | None]]:
+        """Screen pops' read: each call's record (None when unknown) and the customer it names, for any number
+        of calls in two pipelined round trips (the records, then their distinct customers: they live in other
+        cluster slots, so no one script may read both)."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for uniqueid in uniqueids:
+                    pipe.hgetall(call_key(uniqueid))
+                rows = await pipe.execute()
+            calls = [_decode_call(uid, _decoded(row)) if row else None for uid, row in zip(uniqueids, rows)]
+            wanted = list(dict.fromkeys(c.customer_id for c in calls if c is not None and c.customer_id))
+            customers: dict[str, Customer] = {}
+            if wanted:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for customer_id in wanted:
+                        pipe.hgetall(customer_key(customer_id))
+                    for customer_id, row in zip(wanted, await pipe.execute()):
+                        if row:
+                            customers[customer_id] = _customer(_decoded(row))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return [(c, customers.get(c.customer_id) if c is not None and c.customer_id else None) for c in calls]
+
     # --- first-contact resolution -----------------------------------------------------------------------------
 
     async def record_contact(self, caller_key: str, uniqueid: str, at: float, window_seconds: float,
@@ -285,6 +310,14 @@ def _text(value: Any) -> str:
 
 def _texts(row: Mapping[Any, Any]) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in row.items()}
+
+
+def _decoded(row: Mapping[bytes, bytes]) -> dict[str, str]:
+    """An HGETALL reply as texts (the shared client answers bytes; anything else goes through `_texts`)."""
+    try:
+        return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in row.items()}
+    except AttributeError:
+        return _texts(row)
 
 
 def _flat(fields: Mapping[str, str]) -> list[str]:

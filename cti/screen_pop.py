@@ -15,7 +15,10 @@ pop gets an increasing event id and is kept in a small per-agent replay buffer, 
 after the last id it saw (SSE `Last-Event-ID`).
 
 The record and customer read for a call's "ringing" pop are kept (bounded) and reused for its "answered" pop, so a
-call costs the CTI store one read of each, not two. While no integration subscribes (a publish reached nobody),
+call costs the CTI store one read of each, not two. Pops are taken in batches (every pop waiting when the worker
+comes round): with a batch reader (`CtiStore.read_calls_with_customers`) the records and customers a batch needs are
+read together, two pipelined round trips however many calls ring at once (a batch is what arrives within
+`BATCH_WINDOW` of its first pop). While no integration subscribes (a publish reached nobody),
 pops are published for integrations at most once per `IDLE_OUTLET_RECHECK` seconds (pub/sub delivers to whoever
 is subscribed at that moment anyway; a new subscriber gets pops within that time); the UserEvent is sent without waiting for Asterisk's answer
 when the wiring passes a fire-and-forget sender (`AMIClient.post_action`).
@@ -28,7 +31,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from switchboard.cti.call_context import CallContext
 from switchboard.cti.customer import Customer
@@ -37,6 +40,7 @@ MAX_PENDING = 1000
 REPLAY = 50  # pops kept per agent for a reconnecting stream (and the agent's own recent calls)
 IDLE_OUTLET_RECHECK = 1.0  # seconds between publishes for integrations while nobody subscribes
 MAX_REMEMBERED = 4096  # calls whose record and customer are kept between their ringing and answered pops
+BATCH_WINDOW = 0.02  # seconds a pop waits for others to be read with it (an agent does not see 20 ms)
 
 
 class ContextReader(Protocol):
@@ -49,6 +53,13 @@ class CustomerReader(Protocol):
     """Reads customers by id (cti.cti_store.CtiStore)."""
 
     async def get(self, customer_id: str) -> Customer | None: ...
+
+
+class PopReader(Protocol):
+    """Reads many calls' records with their customers at once (cti.cti_store.CtiStore)."""
+
+    async def read_calls_with_customers(self, uniqueids: Sequence[str]
+                                        ) -> list[tuple[CallContext | None, Customer | None]]: ...
 
 
 class AgentResolver(Protocol):
@@ -123,8 +134,11 @@ class ScreenPops:
                  logger: logging.Logger, clock: Callable[[], float] = time.time,
                  on_published: Callable[[str], None] = lambda kind: None,
                  resolver: AgentResolver | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, reader: PopReader | None = None) -> None:
+        """`reader`, when given, reads every record and customer a batch of pops needs in one go (else one
+        `read_call` and one `get` per call)."""
         self._context = context
+        self._reader = reader
         self._resolver = resolver
         self._customers = customers
         self._streams = streams
@@ -165,14 +179,32 @@ class ScreenPops:
             self._log.warning("screen pop queue full; %s pop for %s dropped", kind, agent)
 
     async def _work(self) -> None:
+        """Pops in arrival order; the pops waiting together (those that came while the last ones were being read)
+        share one read of the records and customers they need."""
         while True:
-            kind, endpoint, uniqueid = await self._queue.get()
+            batch = [await self._queue.get()]
+            await asyncio.sleep(BATCH_WINDOW)  # gathering a batch: its records and customers are read together
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            fresh: dict[str, tuple[CallContext | None, Customer | None]] = {}
             try:
-                agent = await self.agent_at(endpoint)
-                if agent is not None:
-                    await self.pop(kind, agent, uniqueid)
-            except Exception:
-                self._log.exception("screen pop for %s failed", endpoint)
+                fresh = await self._read([uid for kind, _, uid in batch if uid not in self._remembered])
+            except Exception as exc:  # each pop reads on its own below
+                self._log.warning("screen pop reads failed (%s)", type(exc).__name__)
+            for kind, endpoint, uniqueid in batch:
+                try:
+                    agent = await self.agent_at(endpoint)
+                    if agent is not None:
+                        await self.pop(kind, agent, uniqueid, fresh)
+                except Exception:
+                    self._log.exception("screen pop for %s failed", endpoint)
+
+    async def _read(self, uniqueids: list[str]) -> dict[str, tuple[CallContext | None, Customer | None]]:
+        """The records and customers of these calls (each once), through the batch reader when there is one."""
+        wanted = list(dict.fromkeys(uniqueids))
+        if not wanted or self._reader is None:
+            return {}
+        return dict(zip(wanted, await self._reader.read_calls_with_customers(wanted)))
 
     async def agent_at(self, endpoint: str) -> str | None:
         """The agent id behind an endpoint name; without a resolver the endpoint name is the agent id."""
@@ -180,23 +212,32 @@ class ScreenPops:
             return endpoint
         return await self._resolver.agent_for_endpoint("PJSIP/" + endpoint)
 
-    async def _lookup(self, kind: str, uniqueid: str) -> tuple[CallContext, Customer | None]:
-        """The call's record and customer: read at its first pop, kept until it is answered."""
+    async def _lookup(self, kind: str, uniqueid: str,
+                      fresh: Mapping[str, tuple[CallContext | None, Customer | None]]
+                      ) -> tuple[CallContext, Customer | None]:
+        """The call's record and customer: read at its first pop (`fresh`: read with its batch), kept until it is
+        answered."""
         known = self._remembered.pop(uniqueid, None) if kind == "answered" else self._remembered.get(uniqueid)
         if known is not None:
             return known
-        found = await self._context.read_call(uniqueid)
-        record = found or CallContext(uniqueid)
-        customer = await self._customers.get(record.customer_id) if record.customer_id else None
+        if uniqueid in fresh:
+            found, customer = fresh[uniqueid]
+            record = found or CallContext(uniqueid)
+        else:
+            found = await self._context.read_call(uniqueid)
+            record = found or CallContext(uniqueid)
+            customer = await self._customers.get(record.customer_id) if record.customer_id else None
         if kind != "answered" and found is not None:  # an unknown call is read again (its record may come)
             self._remembered[uniqueid] = (record, customer)
             if len(self._remembered) > MAX_REMEMBERED:
                 self._remembered.popitem(last=False)
         return record, customer
 
-    async def build(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
+    async def build(self, kind: str, agent: str, uniqueid: str,
+                    fresh: Mapping[str, tuple[CallContext | None, Customer | None]] | None = None
+                    ) -> dict[str, Any]:
         """The payload: the call's record (an empty one when unknown) and the customer it names."""
-        record, customer = await self._lookup(kind, uniqueid)
+        record, customer = await self._lookup(kind, uniqueid, fresh or {})
         return {"event": kind, "agent": agent, "uniqueid": uniqueid,
                 "customer": customer.summary() if customer else None,
                 "segment": record.segment or (customer.segment if customer else ""),
@@ -208,8 +249,9 @@ class ScreenPops:
                 "at": round(self._clock(), 3),
                 "waited_seconds": round(self._clock() - record.started_at, 1) if record.started_at else None}
 
-    async def pop(self, kind: str, agent: str, uniqueid: str) -> dict[str, Any]:
-        payload = await self.build(kind, agent, uniqueid)
+    async def pop(self, kind: str, agent: str, uniqueid: str,
+                  fresh: Mapping[str, tuple[CallContext | None, Customer | None]] | None = None) -> dict[str, Any]:
+        payload = await self.build(kind, agent, uniqueid, fresh)
         self._streams.publish(agent, payload)
         now = self._monotonic()
         if now >= self._outlet_idle_until:

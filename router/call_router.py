@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
+from switchboard.router.endpoint_map import EndpointMap
 from switchboard.router.liveness import Liveness, LivenessSettings
 from switchboard.router.route_store import OFFER_LOG_MS, OfferResult, QueueSnapshot, RouteStore
 from switchboard.router.routing_config import RoutingConfig
@@ -381,10 +382,31 @@ class CallRouter:
                 self.log.warning("agent device updates backlog full; the next resync corrects states")
 
     async def _apply_devices(self) -> None:
+        """Applies the device states in arrival order, in batches: the first update of a batch waits `window`
+        seconds for others (an agent's state is a few ms later, invisible next to a human's pace), then every update
+        waiting goes in one pipelined round trip. Devices resolve to agents in memory (EndpointMap: read again when
+        routing.yaml changes), so a device with no agent (a trunk) costs Redis nothing."""
+        window = 0.02
+        endpoints = EndpointMap(self.store, self.config)
         while True:
-            device, state = await self._devices.get()
+            batch = [await self._devices.get()]
+            await asyncio.sleep(window)  # gathering a batch: one round trip for all the states of this window
+            while not self._devices.empty():
+                batch.append(self._devices.get_nowait())
             try:
-                await self.device_state(device, state)
+                agents = await endpoints.current()
+                updates = [(agent, DEVICE_EVENTS[state.upper()]) for device, state in batch
+                           if (agent := agents.get(device)) is not None]
+                if not updates:
+                    continue
+                failed = 0
+                for (agent, _), result in zip(updates, await self.store.devices(updates, self.config().wrap_up)):
+                    if isinstance(result, Exception):
+                        failed += 1
+                    elif result[1]:
+                        self.offer_made(result[1], agent)
+                if failed:  # Redis trouble: the resync after it recovers sets states right
+                    self.log.warning("%d agent device update(s) not applied", failed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis trouble: the resync after it recovers sets states right

@@ -44,7 +44,7 @@ from importlib import resources
 from typing import Any, AsyncIterator, Callable, Iterable
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from switchboard.router.decision import encode_skills, encode_steps
 from switchboard.router.routing_config import AgentSeed, RelaxStep
@@ -172,6 +172,25 @@ class RouteStore:
     async def device(self, agent: str, event: str, wrap_up: float, uid: str = "") -> tuple[str, str]:
         reply = await self._device(args=[agent, event, self._ttl_ms, int(wrap_up * 1000), uid])
         return _text(reply[0]), _text(reply[1])
+
+    async def devices(self, updates: list[tuple[str, str]], wrap_up: float) -> list[tuple[str, str] | Exception]:
+        """Many `device` steps (agent, event), in order, in one pipelined round trip (each its own atomic script,
+        sent by SHA; one Redis did not know is loaded and run again, alone). A failed step's result is its error."""
+        ttl, wrap = str(self._ttl_ms), str(int(wrap_up * 1000))
+        args = [(agent, event, ttl, wrap, "") for agent, event in updates]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for step in args:
+                pipe.evalsha(self._device.sha, 0, *step)
+            replies = list(await pipe.execute(raise_on_error=False))
+        results: list[tuple[str, str] | Exception] = []
+        for step, reply in zip(args, replies):
+            if isinstance(reply, NoScriptError):
+                try:
+                    reply = await self._device(args=list(step))
+                except (RedisError, OSError) as exc:
+                    reply = exc
+            results.append(reply if isinstance(reply, Exception) else (_text(reply[0]), _text(reply[1])))
+        return results
 
     async def action(self, agent: str, action: str, reason: str = "") -> tuple[str, str]:
         reply = await self._action(args=[_clean(agent, "agent id"), action, _clean(reason, "reason")[:64],

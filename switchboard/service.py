@@ -45,6 +45,7 @@ from switchboard.metrics.service_metrics import ServiceMetrics
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from switchboard.router.call_router import CallRouter, RouteEvents
+from switchboard.router.endpoint_map import EndpointMap
 from switchboard.router.liveness import LivenessSettings
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
@@ -242,17 +243,21 @@ class Service:
         customers, cti_metrics = self.customers, self.cti_metrics
         service = self
 
-        class RouterEndpoints:  # the router's endpoint → agent map, as cti's AgentResolver port (None: no routing)
+        class RouterEndpoints:  # the router's endpoint → agent map (in memory), as cti's AgentResolver port
+            endpoints: EndpointMap | None = None
+
             async def agent_for_endpoint(self, endpoint: str) -> str | None:
                 router = service.router
-                if router is None:
+                if router is None:  # no routing: the endpoint's name is the agent's
                     return endpoint.removeprefix("PJSIP/")
-                return await router.store.agent_for_endpoint(endpoint)
+                if self.endpoints is None:
+                    self.endpoints = EndpointMap(router.store, router.config)
+                return await self.endpoints.agent_for_endpoint(endpoint)
 
         self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.publish_screen_pop,
                                       user_event, self.log.getChild("screenpop"),
                                       on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc(),
-                                      resolver=RouterEndpoints())
+                                      resolver=RouterEndpoints(), reader=self.store)
         self.screen_pops.start(self.loop)
 
     def _ami_state_observer(self, metrics: ServiceMetrics):  # type: ignore[no-untyped-def]

@@ -158,3 +158,36 @@ async def test_integrations_outlet_rechecked_while_nobody_subscribes() -> None:
     await pops.pop("ringing", "agent1", "1700.1")
     await pops.pop("answered", "agent1", "1700.1")  # somebody listens now: every pop goes out
     assert published == ["ringing", "ringing", "answered"]
+
+
+async def test_pops_waiting_together_share_one_batched_read() -> None:
+    """Pops queued together are read in one batch (each call once, ringing and answered of a call too) and show
+    what the one-call-at-a-time reads show."""
+    batches: list[list[str]] = []
+
+    class BatchReader:
+        async def read_calls_with_customers(self, uniqueids: Any) -> list[tuple[CallContext | None, Customer | None]]:
+            batches.append(list(uniqueids))
+            return [(RECORD, ADA) if uid == "1700.1" else (None, None) for uid in uniqueids]
+
+    async def ignore(_: Any) -> None:
+        return None
+
+    streams = AgentStreams()
+    stream = streams.subscribe("agent1")
+    pops = ScreenPops(Context(), Customers(), streams, ignore, ignore, logging.getLogger("test"),
+                      clock=lambda: 1042.0, reader=BatchReader())
+    pops.start(asyncio.get_running_loop())
+    for name, uid, status in [("DialBegin", "1700.1", ""), ("DialBegin", "9999.9", ""),
+                              ("DialEnd", "1700.1", "ANSWER")]:
+        pops.on_ami_event(name, {"Uniqueid": uid, "DestChannel": "PJSIP/agent1-00000001", "DialStatus": status})
+    got = [(await asyncio.wait_for(stream.get(), 5)).payload for _ in range(3)]
+    await pops.stop()
+    assert batches == [["1700.1", "9999.9"]]
+    assert [(p["event"], p["uniqueid"]) for p in got] == [("ringing", "1700.1"), ("ringing", "9999.9"),
+                                                          ("answered", "1700.1")]
+    single = ScreenPops(Context(), Customers(), AgentStreams(), ignore, ignore, logging.getLogger("test"),
+                        clock=lambda: 1042.0)
+    assert got[0] == await single.build("ringing", "agent1", "1700.1")
+    assert got[1] == await single.build("ringing", "agent1", "9999.9")
+    assert got[2]["customer"] == got[0]["customer"] and got[2]["ivr_path"] == got[0]["ivr_path"]
