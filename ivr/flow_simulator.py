@@ -6,7 +6,7 @@ wait times out). `12#` keys three keys in a row. Agents answer unless `agents_an
 makes the caller hang up at the Nth input opportunity.
 
 Route nodes wait in a simulated line (`line=SimulatedLine(...)`, used by default when a route node has
-`announce`): the caller starts at a place in line that shrinks steadily until an agent answers after
+`announce` or `callback`; a callback the caller takes is kept by a simulated desk): the caller starts at a place in line that shrinks steadily until an agent answers after
 `answer_after` simulated seconds, with the remaining time as the estimate, so the report shows which
 announcements the caller would hear and when (simulated time: no real waiting).
 
@@ -28,6 +28,7 @@ from switchboard.ivr.channel import CallerHungUp
 from switchboard.ivr.flow_engine import CallState, CustomerDirectory, EngineOptions, FlowEngine
 from switchboard.ivr.flow_model import Dialplan
 from switchboard.ivr.nodes.route import RouteNode
+from switchboard.ivr.queue_callback import CallbackAsk
 from switchboard.ivr.virtual_clock import VirtualClock
 
 
@@ -107,6 +108,22 @@ class SimulatedDesk:
                       priority: float, relaxation: str | None, queue: str) -> SimulatedTicket:
         self.entered()
         return SimulatedTicket(self.line, self.clock, self.endpoint)
+
+
+@dataclass
+class SimulatedCallbacks:
+    """A callback desk that keeps the requests (a route node's `callback` in the simulator)."""
+
+    region: str = "US"
+    requests: list[CallbackAsk] = field(default_factory=list)
+    offers: int = 0
+
+    def offered(self, queue: str) -> None:
+        self.offers += 1
+
+    async def take(self, ask: CallbackAsk) -> str | None:
+        self.requests.append(ask)
+        return f"sim-callback-{len(self.requests)}"
 
 
 @dataclass
@@ -228,6 +245,7 @@ class SimulationResult:
     customer_id: str | None = None
     confidence: str = "none"
     announcements: tuple[str, ...] = ()  # what a caller in a simulated line heard, by simulated second
+    callback: CallbackAsk | None = None  # the callback request the caller made (route node `callback`)
 
     def report(self) -> str:
         lines = [f"flow {self.flow} (dialplan version {self.version})",
@@ -241,6 +259,12 @@ class SimulationResult:
             lines.append(f"customer:    {self.customer_id} ({self.confidence})")
         if self.announcements:
             lines.append("announced:   " + "; ".join(self.announcements))
+        if self.callback is not None:
+            ask = self.callback
+            when = "" if ask.not_before is None else ", not before " + datetime.fromtimestamp(
+                ask.not_before, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            lines.append(f"callback:    {ask.number} ({ask.order}, at most {ask.max_attempts} attempt(s), "
+                         f"retry after {ask.retry_after:g}s{when})")
         if self.variables:
             lines.append("variables:   " + ", ".join(f"{k}={v}" for k, v in sorted(self.variables.items())))
         return "\n".join(lines)
@@ -255,30 +279,34 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
              at: datetime | None = None, segment: str = "standard", known: bool = False, language: str = "en",
              agents_answer: bool = True, hangup_after: int | None = None,
              route_endpoint: str = "PJSIP/agent1",
-             customers: CustomerDirectory | None = None, line: SimulatedLine | None = None) -> SimulationResult:
+             customers: CustomerDirectory | None = None, line: SimulatedLine | None = None,
+             region: str = "US") -> SimulationResult:
     """Runs one simulated call through `flow_name` and returns what happened.
 
     `customers` is what identify nodes look accounts up in and verify secrets against (any object with the
     `CustomerDirectory` methods); without one, identify nodes go to their `on_failure` node as on a live call
     with no customer store. `line` puts route nodes' callers in a simulated line (by default a `SimulatedLine()`
-    when some route node of the plan has `announce`; otherwise route nodes dial `route_endpoint`).
+    when some route node of the plan has `announce` or `callback`; otherwise route nodes dial `route_endpoint`).
+    A route node's `callback` is taken by a simulated desk reading national numbers in `region`; the request
+    made is `result.callback`.
     """
     if flow_name not in plan.flows:
         raise KeyError(f"no flow {flow_name!r}; flows: {', '.join(sorted(plan.flows))}")
     moment = at or datetime.now(timezone.utc)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    if line is None and any(isinstance(node.spec, RouteNode) and node.spec.announce is not None
+    if line is None and any(isinstance(node.spec, RouteNode) and (node.spec.announce or node.spec.callback)
                             for flow in plan.flows.values() for node in flow.nodes.values()):
         line = SimulatedLine()
     clock = VirtualClock()
     channel = ScriptedChannel(digits=list(digits), agents_answer=agents_answer, hangup_after=hangup_after,
                               clock=clock.time if line is not None else None)
     options = EngineOptions(route_endpoint=route_endpoint, customers=customers)
+    callbacks = SimulatedCallbacks(region)
     if line is not None:
         desk = SimulatedDesk(line, clock, route_endpoint, channel.joined_line)
         options = EngineOptions(route_endpoint=route_endpoint, customers=customers, route_desk=desk,
-                                wait_clock=clock.time, wait_sleep=clock.sleep)
+                                wait_clock=clock.time, wait_sleep=clock.sleep, callback_desk=callbacks)
     engine = FlowEngine(options, logging.getLogger("switchboard.simulate"), clock=lambda: moment)
     state = CallState(caller=caller, segment=segment, known=known, language=language)
     await clock.drive(engine.run(channel, plan, plan.flows[flow_name], state))
@@ -288,4 +316,5 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
                             intents=tuple(state.intents),
                             events=tuple(channel.events), version=state.version or "",
                             customer_id=state.customer_id, confidence=state.confidence,
-                            announcements=tuple(channel.announcements))
+                            announcements=tuple(channel.announcements),
+                            callback=callbacks.requests[-1] if callbacks.requests else None)
