@@ -125,6 +125,9 @@ class SimulatedCallbacks:
         self.requests.append(ask)
         return f"sim-callback-{len(self.requests)}"
 
+    async def reached_agent(self, number: str) -> None:
+        return None
+
 
 @dataclass
 class ScriptedChannel:

@@ -101,6 +101,21 @@ class CallbackDesk(Protocol):
         when the call is no longer waiting (an agent was just reserved for it)."""
         ...
 
+    async def reached_agent(self, number: str) -> None:
+        """The customer with this E.164 number called in and reached an agent: their pending requests end."""
+        ...
+
+
+async def cancel_on_reaching_agent(desk: CallbackDesk, caller_id: str | None) -> None:
+    """A caller who reached an agent needs no callback any more (never raises: the call goes on regardless)."""
+    number = e164(caller_id, desk.region)
+    if number is None:
+        return
+    try:
+        await desk.reached_agent(number)
+    except Exception as exc:  # the desk's store away: the callback may still ring; the call must not suffer
+        _ = exc
+
 
 class CallbackChannel(Protocol):
     """The channel verbs the callback conversation needs."""

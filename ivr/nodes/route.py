@@ -14,7 +14,7 @@ from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.step import Next, Step
 from switchboard.ivr.call_ports import RouteDesk
 from switchboard.ivr.queue_announcements import AnnouncePlan, check_announce
-from switchboard.ivr.queue_callback import CallbackPlan, check_callback
+from switchboard.ivr.queue_callback import CallbackPlan, cancel_on_reaching_agent, check_callback
 from switchboard.ivr.queue_wait import (ROUTER_UNREACHABLE, CallbackOffer, RouteUnavailable, WaitingChannel,
                                         wait_and_connect)
 
@@ -117,6 +117,8 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
     if done.result == "answered":
         state.outcome = "routed"
         state.destination = f"agent:{done.agent}"
+        if callbacks is not None:
+            await cancel_on_reaching_agent(callbacks, state.caller)
         if done.caller_hung_up:
             raise CallerHungUp("caller hung up after talking to the agent")
         return spec.after  # the agent hung up first: e.g. a survey, else the call ends

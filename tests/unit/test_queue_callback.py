@@ -140,6 +140,9 @@ class Desk:
         self.asks.append(ask)
         return "cb-1" if self.accept else None
 
+    async def reached_agent(self, number: str) -> None:
+        return None
+
 
 @dataclass
 class Line:
