@@ -229,7 +229,7 @@ class Service:
                               secret=s.originate_secret, ping_interval=s.ami.ping_interval,
                               ping_timeout=s.ami.ping_timeout, action_timeout=s.ami.action_timeout,
                               reconnect_initial=s.ami.reconnect_initial, reconnect_max=s.ami.reconnect_max,
-                              event_queue_size=100, events_mask="off"),
+                              event_queue_size=100, events_mask="off", await_fully_booted=False),
             loop=self.loop, resync=_no_resync, logger=self.log.getChild("ami-originate"), on_state=_no_state)
         originate_ami = self.originate_ami
 
