@@ -196,3 +196,48 @@ def test_restart_between_request_and_callback_loses_nothing(asterisk: AsteriskSa
         wait_until(lambda: _field(redis_server, rid, "outcome") == "connected", 20, "the callback connected")
     finally:
         second.stop()
+
+
+DENIED_TO_ORIGINATE_USER = {
+    "Setvar": {"Variable": "FALLBACK_DIAL", "Value": "PJSIP/attacker"},
+    "Redirect": {"Channel": "PJSIP/callers-00000001", "Context": "from-callers", "Exten": "s", "Priority": "1"},
+    "Hangup": {"Channel": "PJSIP/callers-00000001"},
+    "Command": {"Command": "core show version"},
+    "GetConfig": {"Filename": "manager.conf"},
+    "UserEvent": {"UserEvent": "SwitchboardFallback", "Reason": "spoofed"},
+    "DeviceStateList": {},
+    "Originate": {"Channel": "Local/s@switchboard-fallback", "Application": "System", "Data": "id",
+                  "Async": "true"},  # an application such as System needs the system class as well
+}
+
+
+@pytest.mark.parametrize("action", sorted(DENIED_TO_ORIGINATE_USER))
+def test_the_originate_user_may_only_originate(asterisk: AsteriskSandbox, originate_secret: str,
+                                               action: str) -> None:
+    """The callback user (write=originate, no read) is refused every other action, and any Originate that would run
+    an application like System; a plain Originate into the callback context is accepted."""
+    ami = asterisk_manager()
+    ami.connect("127.0.0.1", 5038)
+    try:
+        reply = ami.send_action({"Action": "Login", "Username": "switchboard-originate", "Secret": originate_secret,
+                                 "Events": "off"})
+        assert reply.get_header("Response") == "Success", reply.get_header("Message")
+        denied = ami.send_action({"Action": action, **DENIED_TO_ORIGINATE_USER[action]})
+        assert denied.get_header("Response") == "Error", (action, denied.get_header("Message"))
+        refusal = "Originate Access Forbidden" if action == "Originate" else "Permission denied"
+        assert denied.get_header("Message").startswith(refusal), (action, denied.get_header("Message"))
+        allowed = ami.send_action({"Action": "Originate", "Channel": "Local/cb-probe@switchboard-callback",
+                                   "Application": "Wait", "Data": "0", "Async": "true", "Timeout": "1000"})
+        assert allowed.get_header("Response") == "Success", allowed.get_header("Message")
+    finally:
+        try:
+            ami.close()
+        except (ValueError, OSError):
+            pass
+    asterisk.quiesce()
+
+
+def asterisk_manager() -> "asterisk.manager.Manager":  # type: ignore[name-defined]
+    """pyst2's manager (the e2e tier's independent AMI client)."""
+    import asterisk.manager
+    return asterisk.manager.Manager()

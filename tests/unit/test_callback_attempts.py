@@ -99,3 +99,23 @@ def test_callback_metrics_start_at_zero_and_fold_unknown_outcomes() -> None:
     assert registry.get_sample_value("switchboard_callback_attempts_total",
                                      {"queue": "billing", "outcome": "failed"}) == 1
     assert registry.get_sample_value("switchboard_callbacks_offered_total", {"queue": "billing"}) == 1
+
+
+async def test_the_agents_screen_pop_says_it_is_a_callback() -> None:
+    """The callback's pop is the original call's pop (kind `callback`) plus the request, number and attempt."""
+    from switchboard.callback_wiring import CallbackPops
+    from switchboard.cti.screen_pop import AgentStreams
+    from switchboard.router.callback_store import CallbackRecord
+
+    class Pops:
+        async def build(self, kind: str, agent: str, uniqueid: str) -> dict[str, object]:
+            return {"event": kind, "agent": agent, "uniqueid": uniqueid, "ivr_path": ["main.menu"]}
+
+    streams = AgentStreams()
+    record = CallbackRecord("cb-1.2", "1.2", "+442079460000", "cust-1", "billing", "billing:3", "", "agent_first",
+                            "dialing", 1, 3, 120.0, 1733150000000, 0, "", "", "agent1")
+    await CallbackPops(Pops(), streams)("agent1", record, 1)  # type: ignore[arg-type]
+    [pop] = streams.recent("agent1")
+    assert pop.payload["event"] == "callback" and pop.payload["uniqueid"] == "1.2"
+    assert pop.payload["callback"] == {"request": "cb-1.2", "number": "+442079460000", "attempt": 1,
+                                       "max_attempts": 3, "order": "agent_first", "waiting_since_ms": 1733150000000}
