@@ -267,3 +267,21 @@ async def test_unsafe_values_never_reach_ami(redis: Redis, number: str) -> None:
     with pytest.raises(UnsafeOriginate):
         await ami.originator.dial(CallbackLeg("cb-x", "PJSIP/solo", number, "agent_first", 15))
     assert ami.sent == []
+
+
+async def test_an_attempt_in_flight_when_the_desk_died_ends_interrupted(redis: Redis) -> None:
+    """A request left `dialing` by a dead desk holder is not dialled again blindly: the new holder ends that attempt
+    as `interrupted` (it counts) and the request is retried later, or ends failed when it was the last."""
+    router, desk = _parts(redis, "i1", ScriptedAMI())
+    await router.seed(CONFIG)
+    await _in_line(router, "u1")
+    await _in_line(router, "u2")
+    await desk.store.take("u1", "cb-u1", "callback-desk", NUMBER, "", "", "agent_first", 3, 60, 0)
+    await desk.store.take("u2", "cb-u2", "callback-desk", "+442079460001", "", "", "agent_first", 1, 60, 0)
+    assert await desk.store.begin_attempt("cb-u1", "solo", 0) == 1
+    assert await desk.store.begin_attempt("cb-u2", "solo", 0) == 1
+    await desk.beat()  # this instance takes the desk over: recovery
+    one, two = await desk.store.get("cb-u1"), await desk.store.get("cb-u2")
+    assert one is not None and (one.state, one.log) == ("retry", "1:interrupted")
+    assert two is not None and (two.state, two.outcome, two.log) == ("done", "failed", "1:interrupted")
+    await desk.stop()
