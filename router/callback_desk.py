@@ -232,12 +232,18 @@ class CallbackDesk:
         self._runner = asyncio.get_running_loop().create_task(self.run())
 
     async def stop(self) -> None:
-        """Stops serving; requests stay in Redis (the lease lapses, the next holder puts them back in line)."""
+        """Stops serving and gives the lease up; requests stay in Redis (the next holder — another instance, or
+        this service restarted — puts them back in line at its next beat)."""
         if self._runner is not None:
             self._runner.cancel()
-        for task in list(self.serving.values()):
-            task.cancel()
-        self.serving.clear()
+        await self.stop_serving()
+        if self.holding:
+            self.holding = False
+            try:
+                await self.store.release(self.settings.desk_id, self.instance)
+            except Exception as exc:  # Redis away: the lease lapses by itself
+                self.log.warning("callback desk lease not released (%s); it lapses in %.0fs", type(exc).__name__,
+                                 self.settings.lease)
 
     async def run(self) -> None:
         while True:
@@ -265,9 +271,12 @@ class CallbackDesk:
                     await self._serve(rid)
 
     async def stop_serving(self) -> None:
-        for task in list(self.serving.values()):
+        """Cancels the tasks waiting for agents (each leaves its ticket) and waits for them to end."""
+        tasks = list(self.serving.values())
+        for task in tasks:
             task.cancel()
         self.serving.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def recover(self) -> None:
         """The desk was taken over (a start, or its holder died): what is left in line from before is reaped,

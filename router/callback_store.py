@@ -27,7 +27,7 @@ from switchboard.router.route_store import PREFIX, lua_source
 
 P = PREFIX
 SCRIPTS = ("callback_take", "callback_enter", "callback_attempt", "callback_result", "callback_cancel",
-           "callback_claim")
+           "callback_claim", "callback_release")
 STATES = ("scheduled", "waiting", "dialing", "retry", "done")
 
 
@@ -96,6 +96,7 @@ class CallbackStore:
         self._result = redis.register_script(scripts["callback_result"])
         self._cancel = redis.register_script(scripts["callback_cancel"])
         self._claim = redis.register_script(scripts["callback_claim"])
+        self._release = redis.register_script(scripts["callback_release"])
 
     async def take(self, uid: str, rid: str, desk: str, number: str, customer: str, language: str, order: str,
                    max_attempts: int, retry_after: float, not_before_ms: int) -> int:
@@ -126,6 +127,10 @@ class CallbackStore:
         """Takes or renews the desk's lease for `lease` seconds; False when another instance holds it."""
         return bool(int(await self._claim(args=[_clean(desk, "desk"), _clean(holder, "instance id"),
                                                 max(1, int(lease * 1000))])))
+
+    async def release(self, desk: str, holder: str) -> bool:
+        """Ends the desk's lease now if `holder` has it (a graceful stop)."""
+        return bool(int(await self._release(args=[_clean(desk, "desk"), _clean(holder, "instance id")])))
 
     async def pending(self) -> list[str]:
         """Ids of every request not done."""

@@ -201,13 +201,17 @@ async def test_a_restart_between_request_and_callback_loses_nothing(redis: Redis
 
 
 async def test_only_the_desk_holder_serves_requests(redis: Redis) -> None:
-    """Two instances: the first to claim the desk holds it; the other stands by and serves nothing."""
+    """Two instances: the first to claim the desk holds it; the other stands by until the holder stops."""
     _, holder = _parts(redis, "i1", ScriptedAMI())
     _, standby = _parts(redis, "i2", ScriptedAMI())
     await holder.beat()
     await standby.beat()
     assert holder.holding and not standby.holding
     assert await redis.get(P + "owner:callback-desk") == b"i1"
+    await holder.stop()  # a graceful stop gives the lease up: the standby takes over at its next beat
+    await standby.beat()
+    assert standby.holding and await redis.get(P + "owner:callback-desk") == b"i2"
+    await standby.stop()
 
 
 async def test_reaching_an_agent_cancels_the_customers_pending_requests(redis: Redis) -> None:
