@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.sandbox import AMIWatcher, AsteriskSandbox, RedisServer, SwitchboardProcess, wait_until
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
-NUMBERS = 'numbers: {"3000": queue}\ndefault: queue\n'
+NUMBERS = 'numbers: {"3000": queue, "3001": customer_first}\ndefault: queue\n'
 ROUTING = """\
 skills: [billing]
 segments:
@@ -36,6 +36,12 @@ flows:
     nodes:
       billing: {type: route, skills: {billing: 3}, queue: billing, overflow: bye,
                 callback: {offer_after: 0, key: "1", confirm_number: true, max_attempts: 2, retry_after: 10}}
+      bye: {type: hangup}
+  customer_first:
+    start: billing
+    nodes:
+      billing: {type: route, skills: {billing: 3}, queue: billing, overflow: bye,
+                callback: {offer_after: 0, key: "1", max_attempts: 1, order: customer_first}}
       bye: {type: hangup}
 """
 CUSTOMER = "+442079460701"
@@ -107,8 +113,8 @@ def _field(redis_server: RedisServer, rid: str, name: str) -> str:
     return redis_server.command("hget", f"sb:{{sb}}:callback:{rid}", name).strip()
 
 
-def _ask_for_callback(sipp: SippFactory, caller_id: str = CUSTOMER) -> None:
-    caller = sipp.caller(Caller(caller_id=caller_id, dialled="3000", digits=TAKES_CALLBACK, hangup_after_ms=None))
+def _ask_for_callback(sipp: SippFactory, caller_id: str = CUSTOMER, dialled: str = "3000") -> None:
+    caller = sipp.caller(Caller(caller_id=caller_id, dialled=dialled, digits=TAKES_CALLBACK, hangup_after_ms=None))
     assert caller.wait(40) == 0, caller.errors()  # the service thanked the caller and hung up
 
 
@@ -151,6 +157,26 @@ def test_callback_keeps_its_place_and_bridges_agent_and_customer(callback_servic
     assert callback_service.metric("switchboard_callbacks_connected_total", 'queue="billing"') == 1
     assert callback_service.metric("switchboard_callbacks_accepted_total", 'queue="billing"') == 1
     later.stop()
+
+
+def test_customer_first_calls_the_customer_then_the_agent(callback_service: SwitchboardProcess,
+                                                         redis_server: RedisServer, sipp: SippFactory,
+                                                         ami_events: AMIWatcher) -> None:
+    """With order customer_first the customer's phone is called first (on the callback trunk), then the agent's."""
+    _ask_for_callback(sipp, dialled="3001")
+    rid = _request(redis_server)
+    agent = sipp.agent(Agent(name="agent1", port=5071, ring_ms=300))
+    customer = sipp.agent(Agent(name="customer", port=5081, ring_ms=300, talk_ms=3000))
+    _login(callback_service)
+    bridged = ami_events.wait_for(lambda e: e.get("Event") == "DialEnd" and e.get("DialStatus") == "ANSWER"
+                                  and e.get("DestChannel", "").startswith("PJSIP/agent1-"), 30,
+                                  "the agent's leg answered")
+    assert bridged.get("Channel", "").startswith("PJSIP/switchboard_callback-")  # the customer was called first
+    assert customer.wait(30) == 0, customer.errors()
+    assert agent.wait(30) == 0, agent.errors()
+    wait_until(lambda: _field(redis_server, rid, "state") == "done", 20, "the callback's end")
+    assert (_field(redis_server, rid, "outcome"), _field(redis_server, rid, "order")) == ("connected",
+                                                                                         "customer_first")
 
 
 def test_failed_attempts_are_retried_then_given_up(callback_service: SwitchboardProcess, redis_server: RedisServer,
