@@ -17,9 +17,9 @@ import pytest
 from tests.e2e.sandbox import AMIWatcher, AsteriskSandbox, RedisServer, SwitchboardProcess, wait_until
 from tests.e2e.sipp import Agent, Caller, SippFactory
 
-NUMBERS = 'numbers: {"3000": queue, "3001": customer_first}\ndefault: queue\n'
+NUMBERS = 'numbers: {"3000": queue, "3001": customer_first, "3002": support}\ndefault: queue\n'
 ROUTING = """\
-skills: [billing]
+skills: [billing, support]
 segments:
   standard: {priority: 10, aging: 0}
 wrap_up: 20
@@ -28,6 +28,7 @@ relaxation:
   default: []
 agents:
   agent1: {name: Ada, endpoint: PJSIP/agent1, skills: {billing: 8}, languages: [en]}
+  agent2: {name: Bo, endpoint: PJSIP/agent2, skills: {support: 8}, languages: [en]}
 """
 FLOWS = """\
 flows:
@@ -42,6 +43,11 @@ flows:
     nodes:
       billing: {type: route, skills: {billing: 3}, queue: billing, overflow: bye,
                 callback: {offer_after: 0, key: "1", max_attempts: 1, order: customer_first}}
+      bye: {type: hangup}
+  support:
+    start: agents
+    nodes:
+      agents: {type: route, skills: {support: 3}, queue: support, overflow: bye}
       bye: {type: hangup}
 """
 CUSTOMER = "+442079460701"
@@ -118,8 +124,8 @@ def _ask_for_callback(sipp: SippFactory, caller_id: str = CUSTOMER, dialled: str
     assert caller.wait(40) == 0, caller.errors()  # the service thanked the caller and hung up
 
 
-def _login(service: SwitchboardProcess) -> None:
-    code, body = service.post("/agents/agent1/login")
+def _login(service: SwitchboardProcess, agent: str = "agent1") -> None:
+    code, body = service.post(f"/agents/{agent}/login")
     assert code == 200, body
 
 
@@ -177,6 +183,23 @@ def test_customer_first_calls_the_customer_then_the_agent(callback_service: Swit
     wait_until(lambda: _field(redis_server, rid, "state") == "done", 20, "the callback's end")
     assert (_field(redis_server, rid, "outcome"), _field(redis_server, rid, "order")) == ("connected",
                                                                                          "customer_first")
+
+
+def test_calling_in_again_and_reaching_an_agent_cancels_the_callback(callback_service: SwitchboardProcess,
+                                                                     redis_server: RedisServer,
+                                                                     sipp: SippFactory) -> None:
+    """The customer asks for a callback, then calls in again (another line) and reaches an agent: the pending
+    request ends cancelled and leaves the line, so nobody calls them back."""
+    _ask_for_callback(sipp)
+    rid = _request(redis_server)
+    _login(callback_service, "agent2")
+    agent2 = sipp.agent(Agent(name="agent2", port=5072, ring_ms=300, talk_ms=1500))
+    again = sipp.caller(Caller(caller_id=CUSTOMER, dialled="3002", hangup_after_ms=None))
+    assert again.wait(30) == 0, again.errors()
+    assert agent2.wait(30) == 0, agent2.errors()
+    wait_until(lambda: _field(redis_server, rid, "state") == "done", 20, "the request cancelled")
+    assert _field(redis_server, rid, "outcome") == "cancelled"
+    assert redis_server.command("zscore", "sb:{sb}:qwait:billing", rid).strip() == ""
 
 
 def test_failed_attempts_are_retried_then_given_up(callback_service: SwitchboardProcess, redis_server: RedisServer,
