@@ -27,6 +27,7 @@ from typing import Awaitable, Callable, Protocol
 from switchboard.router.callback_store import CallbackRecord, CallbackStore
 
 HOLD_REFRESH = 10.0  # seconds between reservation refreshes while the desk's call rings or lasts
+ADOPT_EVERY = 5  # beats between looks for requests in line that this desk does not serve yet
 CUSTOMER_OUTCOMES = {"ANSWER": "answered", "BUSY": "busy", "NOANSWER": "no-answer", "CANCEL": "no-answer"}
 
 
@@ -196,6 +197,7 @@ class CallbackDesk:
         self.serving: dict[str, asyncio.Task[None]] = {}  # request id → the task waiting for its agent
         self._runner: asyncio.Task[None] | None = None
         self.attempts_made = 0
+        self._beats = 0
 
     # --- the port the route node uses (ivr/queue_callback.py CallbackDesk) -----------------------------------
     @property
@@ -215,8 +217,8 @@ class CallbackDesk:
             return None
         self.events.accepted(ask.queue)
         self.log.info("callback %s requested (%s)", rid, "in line" if placed == 1 else "scheduled")
-        if placed == 1:
-            await self._serve(rid)
+        if placed == 1 and self.holding:
+            await self._serve(rid)  # else the instance holding the desk adopts it at its next beat
         return rid
 
     async def reached_agent(self, number: str) -> None:
@@ -269,6 +271,18 @@ class CallbackDesk:
             for rid in await self.store.due():
                 if await self.store.enter(rid, self.settings.desk_id):
                     await self._serve(rid)
+            self._beats += 1
+            if self._beats % ADOPT_EVERY == 0:
+                await self.adopt_unserved()
+
+    async def adopt_unserved(self) -> None:
+        """Requests in line that no task of this desk serves (taken on a standby instance) are served here."""
+        for rid in await self.store.pending():
+            if rid in self.serving:
+                continue
+            record = await self.store.get(rid)
+            if record is not None and record.state == "waiting" and await self.store.enter(rid, self.settings.desk_id):
+                await self._serve(rid)
 
     async def stop_serving(self) -> None:
         """Cancels the tasks waiting for agents (each leaves its ticket) and waits for them to end."""

@@ -9,12 +9,14 @@ local call = hash(key)
 if call.state ~= 'waiting' then return 0 end
 local now = now_ms()
 local not_before = tonumber(ARGV[10]) or 0
+-- a callback never overflows (it has nowhere else to go): the relaxation steps without their overflow step
+local steps = string.gsub(call.steps or '', '[%d%.]+|O|[^;]*;', '')
 local cb = P .. 'callback:' .. rid
 redis.call('DEL', cb)
 redis.call('HSET', cb, 'uid', uid, 'number', ARGV[4], 'customer', ARGV[5], 'lang', ARGV[6], 'order', ARGV[7],
            'max_attempts', ARGV[8], 'retry_after_ms', ARGV[9], 'not_before', not_before, 'created', now,
            'attempts', 0, 'log', '', 'outcome', '', 'agent', '',
-           'r_skills', call.skills or '', 'r_steps', call.steps or '', 'r_lang', call.lang or '',
+           'r_skills', call.skills or '', 'r_steps', steps, 'r_lang', call.lang or '',
            'r_base', call.base or '0', 'r_aging', call.aging or '0', 'r_pref', call.pref or '',
            'r_queue', call.queue or '', 'r_segment', call.segment or '', 'enq', call.enq)
 redis.call('SADD', P .. 'callbacks', rid)
@@ -30,7 +32,7 @@ end
 redis.call('HSET', cb, 'state', 'waiting')
 local line = P .. 'call:' .. rid
 redis.call('DEL', line)
-redis.call('HSET', line, 'skills', call.skills or '', 'steps', call.steps or '', 'lang', call.lang or '',
+redis.call('HSET', line, 'skills', call.skills or '', 'steps', steps, 'lang', call.lang or '',
            'base', call.base or '0', 'aging', call.aging or '0', 'customer', ARGV[5], 'pref', call.pref or '',
            'queue', call.queue or '', 'segment', call.segment or '', 'enq', call.enq, 'state', 'waiting')
 redis.call('EXPIRE', line, 86400)

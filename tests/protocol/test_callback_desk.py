@@ -289,3 +289,36 @@ async def test_an_attempt_in_flight_when_the_desk_died_ends_interrupted(redis: R
     assert one is not None and (one.state, one.log) == ("retry", "1:interrupted")
     assert two is not None and (two.state, two.outcome, two.log) == ("done", "failed", "1:interrupted")
     await desk.stop()
+
+
+async def test_a_callback_never_overflows(redis: Redis) -> None:
+    """The caller's relaxation steps come along (level and skills), but not its overflow: a callback waits on."""
+    from switchboard.router.routing_config import RelaxStep
+    router, desk = _parts(redis, "i1", ScriptedAMI())
+    await router.seed(CONFIG)
+    await router.store.own("i1", "u1")
+    await router.store.offer("u1", {"billing": 5}, (RelaxStep(30, min_level=2), RelaxStep(600, overflow=True)), "",
+                             10, 0, "", "", "billing", "standard")
+    await desk.store.take("u1", "cb-u1", "callback-desk", NUMBER, "", "", "agent_first", 3, 60, 0)
+    assert await redis.hget(P + "call:cb-u1", "steps") == b"30|L|2;"
+    assert (await desk.store.get("cb-u1")).state == "waiting"  # type: ignore[union-attr]
+
+
+async def test_a_request_taken_on_a_standby_instance_is_served_by_the_desk_holder(redis: Redis) -> None:
+    """A caller on the standby instance takes a callback: the standby does not serve it; the holder adopts it."""
+    ami = ScriptedAMI(script=[("4", "ANSWER")])
+    router, holder = _parts(redis, "i1", ami)
+    standby_router, standby = _parts(redis, "i2", ScriptedAMI())
+    await router.seed(CONFIG)
+    await holder.beat()
+    await standby.beat()
+    await standby_router.store.heartbeat("i2", 60)
+    await _in_line(standby_router, "u1")
+    rid = await standby.take(_ask("u1"))
+    assert rid is not None and rid not in standby.serving
+    await holder.adopt_unserved()
+    assert rid in holder.serving
+    await router.agent_action("solo", "login")
+    assert await ami.dialled.get() == rid
+    await _finish(holder, rid)
+    assert (await holder.store.get(rid)).outcome == "connected"  # type: ignore[union-attr]
