@@ -48,6 +48,9 @@ class AMISettings:
     reconnect_max: float  # cap of exponential backoff
     event_queue_size: int  # bound of the ordered event queue
     events_mask: str  # Events: value sent at login, e.g. "system,call,agent,user" (system is always added)
+    # False for a user that reads no events (the callback user: write=originate only): Asterisk never sends it
+    # FullyBooted, so the link counts as up once the login is accepted
+    await_fully_booted: bool = True
 
 
 @dataclass(frozen=True)
@@ -376,6 +379,8 @@ class AMIClient:
             if not login.success:
                 raise _LoginRejected(login.message or "no reason given")
             self._log.info("AMI logged in as %r; waiting for FullyBooted", s.username)
+            if not s.await_fully_booted:
+                self._booted.set()
             watchdog = self._loop.create_task(self._watchdog(), name="ami-watchdog")
             booted = self._loop.create_task(self._booted.wait())
             await asyncio.wait({booted, reader_task, watchdog}, return_when=asyncio.FIRST_COMPLETED)
@@ -495,7 +500,7 @@ class AMIClient:
     def _dispatch(self, fields: dict[str, str]) -> None:
         action_id = fields.get("ActionID", "")
         pending = self._pending.get(action_id) if action_id else None
-        if "Response" in fields:
+        if "Response" in fields and "Event" not in fields:  # OriginateResponse is an event with a Response field
             if pending is None and action_id.startswith(self._post_prefix):
                 return  # the answer to a fire-and-forget action
             if pending is None:

@@ -23,6 +23,7 @@ from switchboard.ivr import channel_variables
 from switchboard.ivr.call_ports import (CustomerDirectory, CustomerLike, FlowObserver, QueueObserver, QuietFlow, QuietQueue,
                                         QuietResolution, ResolutionObserver, RouteDesk)
 from switchboard.ivr.channel import CallerHungUp
+from switchboard.ivr.queue_callback import CallbackDesk
 from switchboard.ivr.flow_model import Dialplan, Flow
 from switchboard.ivr.nodes.registry import KINDS
 from switchboard.ivr.nodes.step import EnterFlow, Step
@@ -107,6 +108,7 @@ class EngineOptions:
     resolution: ResolutionObserver = field(default_factory=QuietResolution)  # survey answers (FCR, CSAT)
     wait_clock: Callable[[], float] = time.monotonic  # seconds in line (route nodes' waits and announcements)
     wait_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # times the announcements (the simulator's is virtual)
+    callback_desk: CallbackDesk | None = None  # takes route nodes' callback requests; without it none is offered
 
 
 class FlowEngine:

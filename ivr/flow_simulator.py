@@ -12,10 +12,10 @@ up at the Nth input opportunity (a play of several prompts is one).
 Route nodes ring the agent the router would pick when `agents` is given (an `AgentPicker`: the CLI passes
 router/route_preview.py over routing.yaml): at once, after relaxation widens the call's needs, or never (the call
 overflows, or the caller gives up after `PATIENCE`); each pick's reason goes to the report. Route nodes also wait
-in a simulated line (`line=SimulatedLine(...)`, used by default when a route node has `announce`): the caller
-starts at a place in line that shrinks steadily until an agent answers after `answer_after` simulated seconds,
-with the remaining time as the estimate, so the report shows which announcements the caller would hear and when
-(simulated time: no real waiting).
+in a simulated line (`line=SimulatedLine(...)`, used by default when a route node has `announce` or `callback`; a
+callback the caller takes is kept by a simulated desk): the caller starts at a place in line that shrinks steadily
+until an agent answers after `answer_after` simulated seconds, with the remaining time as the estimate, so the
+report shows which announcements the caller would hear and when (simulated time: no real waiting).
 
     from switchboard.ivr.flow_simulator import simulate
     result = simulate(plan, "main", digits=["1", "4"], segment="vip")
@@ -35,6 +35,7 @@ from switchboard.ivr.channel import CallerHungUp
 from switchboard.ivr.flow_engine import CallState, CustomerDirectory, EngineOptions, FlowEngine
 from switchboard.ivr.flow_model import Dialplan
 from switchboard.ivr.nodes.route import RouteNode
+from switchboard.ivr.queue_callback import CallbackAsk
 from switchboard.ivr.virtual_clock import VirtualClock
 
 
@@ -209,6 +210,25 @@ class SimulatedDesk:
 
 
 @dataclass
+class SimulatedCallbacks:
+    """A callback desk that keeps the requests (a route node's `callback` in the simulator)."""
+
+    region: str = "US"
+    requests: list[CallbackAsk] = field(default_factory=list)
+    offers: int = 0
+
+    def offered(self, queue: str) -> None:
+        self.offers += 1
+
+    async def take(self, ask: CallbackAsk) -> str | None:
+        self.requests.append(ask)
+        return f"sim-callback-{len(self.requests)}"
+
+    async def reached_agent(self, number: str) -> None:
+        return None
+
+
+@dataclass
 class ScriptedChannel:
     """A channel whose caller follows a script; it records what the flow did."""
 
@@ -368,6 +388,7 @@ class SimulationResult:
     confidence: str = "none"
     announcements: tuple[str, ...] = ()  # what a caller in a simulated line heard, by simulated second
     routing: tuple[str, ...] = ()  # per route node: the agent picked and why, or the overflow (with `agents`)
+    callback: CallbackAsk | None = None  # the callback request the caller made (route node `callback`)
 
     def report(self) -> str:
         lines = [f"flow {self.flow} (dialplan version {self.version})",
@@ -382,6 +403,12 @@ class SimulationResult:
             lines.append(f"customer:    {self.customer_id} ({self.confidence})")
         if self.announcements:
             lines.append("announced:   " + "; ".join(self.announcements))
+        if self.callback is not None:
+            ask = self.callback
+            when = "" if ask.not_before is None else ", not before " + datetime.fromtimestamp(
+                ask.not_before, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            lines.append(f"callback:    {ask.number} ({ask.order}, at most {ask.max_attempts} attempt(s), "
+                         f"retry after {ask.retry_after:g}s{when})")
         if self.variables:
             lines.append("variables:   " + ", ".join(f"{k}={v}" for k, v in sorted(self.variables.items())))
         return "\n".join(lines)
@@ -397,7 +424,7 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
              agents_answer: bool = True, hangup_after: int | None = None,
              route_endpoint: str = "PJSIP/agent1",
              customers: CustomerDirectory | None = None, line: SimulatedLine | None = None,
-             agents: AgentPicker | None = None) -> SimulationResult:
+             agents: AgentPicker | None = None, region: str = "US") -> SimulationResult:
     """Runs one simulated call through `flow_name` and returns what happened.
 
     `customers` is what identify nodes look accounts up in and verify secrets against (any object with the
@@ -406,14 +433,15 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
     `RoutePreview` over routing.yaml): the caller rings that agent's endpoint after the pick's wait, overflows, or
     waits until they give up (`PATIENCE`); an agent who does not answer is not offered the call again. `line` puts
     route nodes' callers in a simulated line (by default a `SimulatedLine()` when some route node of the plan has
-    `announce`). With neither, route nodes dial `route_endpoint`.
+    `announce` or `callback`). With neither, route nodes dial `route_endpoint`. A route node's `callback` is taken
+    by a simulated desk reading national numbers in `region`; the request made is `result.callback`.
     """
     if flow_name not in plan.flows:
         raise KeyError(f"no flow {flow_name!r}; flows: {', '.join(sorted(plan.flows))}")
     moment = at or datetime.now(timezone.utc)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    if line is None and any(isinstance(node.spec, RouteNode) and node.spec.announce is not None
+    if line is None and any(isinstance(node.spec, RouteNode) and (node.spec.announce or node.spec.callback)
                             for flow in plan.flows.values() for node in flow.nodes.values()):
         line = SimulatedLine()
     clock = VirtualClock()
@@ -424,9 +452,10 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
                               sleep=clock.sleep if queued else None)
     options = EngineOptions(route_endpoint=route_endpoint, customers=customers)
     desk = SimulatedDesk(clock, route_endpoint, line, agents, channel.joined_line, channel.hangs_up_in_line)
+    callbacks = SimulatedCallbacks(region)
     if queued:
         options = EngineOptions(route_endpoint=route_endpoint, customers=customers, route_desk=desk,
-                                wait_clock=clock.time, wait_sleep=clock.sleep)
+                                wait_clock=clock.time, wait_sleep=clock.sleep, callback_desk=callbacks)
     engine = FlowEngine(options, logging.getLogger("switchboard.simulate"), clock=lambda: moment)
     await clock.drive(engine.run(channel, plan, plan.flows[flow_name], state))
     return SimulationResult(flow=flow_name, path=tuple(state.path), prompts=tuple(state.prompts),
@@ -435,4 +464,5 @@ async def simulate_call(plan: Dialplan, flow_name: str, *, digits: Sequence[str]
                             intents=tuple(state.intents),
                             events=tuple(channel.events), version=state.version or "",
                             customer_id=state.customer_id, confidence=state.confidence,
-                            announcements=tuple(channel.announcements), routing=tuple(desk.picks))
+                            announcements=tuple(channel.announcements), routing=tuple(desk.picks),
+                            callback=callbacks.requests[-1] if callbacks.requests else None)

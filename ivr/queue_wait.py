@@ -8,17 +8,20 @@ up (its store unreachable past the deadline, or its state lost) is sent to the d
 
 While the caller waits, the announcements of the node's `announce` option (ivr/queue_announcements.py) are played
 at their times, driven by this loop through an injected `sleep` (music stops for them and starts again after);
-the estimate on entering the line and its error against the actual wait go to the queue observer.
+the estimate on entering the line and its error against the actual wait go to the queue observer. The node's
+`callback` option is offered the same way, once, at its time (ivr/queue_callback.py).
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Awaitable, Callable, Protocol
 
 from switchboard.ivr.call_ports import QueueObserver, RouteDesk, RouteTicket, WaitEstimateLike
 from switchboard.ivr.queue_announcements import AnnouncePlan, Heard, Play, heard, phrases, worth_saying
+from switchboard.ivr.queue_callback import CallbackDesk, CallbackPlan, converse
 
 from switchboard.ivr.channel import AGICommandFailed, CallerHungUp
 from switchboard.ivr.channel_variables import AGENT, ANSWEREDTIME, DIALSTATUS
@@ -47,12 +50,15 @@ class WaitingChannel(Protocol):
 
     async def say_number(self, number: int, escape_digits: str = "") -> str | None: ...
 
+    async def wait_for_digit(self, timeout_ms: int) -> str | None: ...
+
     def until_hangup(self) -> Awaitable[None]: ...
 
 
 @dataclass
 class RouteResult:
-    """How the route node ended: `answered` (agent), `overflow`, or `abandoned`; seconds waited in line."""
+    """How the route node ended: `answered` (agent), `overflow`, `abandoned`, or `callback` (`agent` is then the
+    request id); seconds waited in line."""
 
     result: str
     agent: str = ""
@@ -115,6 +121,31 @@ class Announcer:
         return True
 
 
+@dataclass(frozen=True)
+class CallbackOffer:
+    """What offering the in-queue callback needs: the node's plan, the desk, and who is calling."""
+
+    plan: CallbackPlan
+    desk: CallbackDesk
+    uid: str
+    caller_id: str | None
+    customer: str
+    language: str
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the wall clock of scheduled callbacks
+
+
+async def _offer_callback(channel: WaitingChannel, offer: CallbackOffer, queue: str, music_on: bool) -> str | None:
+    """The offer and its conversation (music stopped meanwhile); the request id when the caller took it."""
+    if music_on:
+        await channel.exec("StopMusicOnHold")
+    offer.desk.offered(queue)
+    request = await converse(channel, offer.plan, offer.desk, uid=offer.uid, caller_id=offer.caller_id,
+                             customer=offer.customer, queue=queue, language=offer.language, now=offer.now)
+    if request is None and music_on:
+        await channel.exec("StartMusicOnHold", MOH_CLASS)
+    return request
+
+
 async def _read(channel: WaitingChannel, name: str) -> str | None:
     """A channel variable, also after the caller hung up (Asterisk still answers GET VARIABLE then)."""
     try:
@@ -127,10 +158,13 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
                            language: str, segment: str, customer: str, priority: float, relaxation: str | None,
                            queue: str, observer: QueueObserver, clock: Callable[[], float] = time.monotonic,
                            announce: AnnouncePlan | None = None,
-                           sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> RouteResult:
+                           sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                           callback: CallbackOffer | None = None) -> RouteResult:
     """Runs the route node on a live call. Raises CallerHungUp when the caller leaves before an agent answers
     (after cleaning up); an answered call returns, with `caller_hung_up` telling who ended it. `announce` plays
-    position/estimate announcements while the caller waits, timed by `sleep` (tests pass a scripted one)."""
+    position/estimate announcements while the caller waits, timed by `sleep` (tests pass a scripted one).
+    `callback` offers the in-queue callback at its time (ivr/queue_callback.py): a caller who takes it ends
+    with result `callback` (the request keeps the call's place in line)."""
     started = clock()
     observer.offered(queue, segment)
     try:
@@ -151,23 +185,41 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
             entered = await _estimate(ticket)
             entry_estimate = entered.seconds if entered is not None else None
             observer.estimated(queue, entry_estimate)
+        offer_due = callback.plan.due_at(entry_estimate) if callback is not None else None
         while True:
             waiting = not ticket.ready  # an agent already reserved: straight to the ring, no music blip
             offer_task = asyncio.ensure_future(ticket.wait())
             if waiting and announcer is not None and announcer.delay(clock() - started) == 0.0:
                 await announcer.announce(channel, ticket, music_on=False)  # on entry: before the music starts
+            if waiting and callback is not None and offer_due == 0.0:
+                offer_due = None  # offered once
+                request = await _offer_callback(channel, callback, queue, music_on=False)
+                if request is not None:
+                    offer_task.cancel()
+                    return RouteResult("callback", request, clock() - started, result.attempts)
             if waiting:
                 await channel.exec("StartMusicOnHold", MOH_CLASS)
             while True:
-                delay = announcer.delay(clock() - started) if waiting and announcer is not None else None
+                elapsed = clock() - started
+                dues = [d for d in (announcer.delay(elapsed) if announcer is not None else None,
+                                    None if offer_due is None else max(0.0, offer_due - elapsed)) if d is not None]
+                delay = min(dues) if waiting and dues else None
                 tick = asyncio.ensure_future(sleep(delay)) if delay is not None else None
                 watched = {offer_task, hangup, given_up} | ({tick} if tick is not None else set())
                 done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 if tick is not None and (tick not in done or len(done) > 1):
                     tick.cancel()
-                if announcer is None or tick is None or done != {tick}:
+                if tick is None or done != {tick}:
                     break
-                await announcer.announce(channel, ticket, music_on=True)
+                elapsed = clock() - started
+                if callback is not None and offer_due is not None and offer_due <= elapsed + 1e-9:
+                    offer_due = None  # offered once
+                    request = await _offer_callback(channel, callback, queue, music_on=True)
+                    if request is not None:
+                        offer_task.cancel()
+                        return RouteResult("callback", request, clock() - started, result.attempts)
+                elif announcer is not None:
+                    await announcer.announce(channel, ticket, music_on=True)
             if offer_task not in done:
                 offer_task.cancel()
                 if hangup in done:

@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from switchboard.metrics.cti_metrics import CTIMetrics
 
-OUTCOMES = ("contained", "routed", "overflow", "transferred", "voicemail", "abandoned", "fallback", "failed")
+OUTCOMES = ("contained", "routed", "overflow", "transferred", "voicemail", "abandoned", "fallback", "failed",
+            "callback")
 MAX_NODE_SERIES = 2000
 
 

@@ -446,3 +446,25 @@ class CallRouter:
         if uid:
             self.offer_made(uid, agent)
         return state
+
+    # --- calls put in line by another owner (the callback desk, router/callback_desk.py) -------------------
+    async def adopt(self, uid: str, *, customer: str, queue: str, skills: dict[str, int], language: str,
+                    relaxation: str | None = None) -> Ticket:
+        """A ticket on this instance for a call already in line in Redis (put there, with its own owner and
+        enqueue time, by the callback desk): an agent is reserved now if one fits, else the ticket is told."""
+        self.queues.add(queue)
+        first = await self.timed_offer(lambda: self.store.retry(uid))
+        ticket = Ticket(self, uid, first, time.time(), [], customer, LineAsk(queue, dict(skills), language))
+        self._tickets[uid] = ticket
+        if first.status not in ("assigned", "overflow"):
+            state, agent = await self.store.call_state(uid)
+            if state == "offered":
+                ticket.notify(agent)
+        return ticket
+
+    async def reap_owner(self, owner: str) -> None:
+        """The calls `owner` left in line (waiting or offered) leave it for good, their agents freed now (an
+        owner taken over, such as the callback desk on a new holder)."""
+        done = await self.store.reap(owner)
+        for uid in done.assigned:
+            self.offer_made(uid, "")

@@ -46,6 +46,11 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from switchboard.router.call_router import CallRouter, RouteEvents
 from switchboard.router.endpoint_map import EndpointMap
+from switchboard.router.callback_desk import CallbackDesk, DeskSettings
+from switchboard.router.callback_store import CallbackStore
+from switchboard.cti.originate import CallbackOriginator
+from switchboard.metrics.callback_metrics import CallbackMetrics
+from switchboard.callback_wiring import CallbackPops, OriginatingDialer
 from switchboard.router.liveness import LivenessSettings
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
@@ -65,6 +70,14 @@ def shared_redis(s: RedisSettings) -> Redis:
                                            socket_timeout=s.timeout, socket_connect_timeout=s.timeout,
                                            health_check_interval=30)
     return Redis(connection_pool=pool)
+
+
+async def _no_resync(ami: AMIClient) -> None:
+    """The originate-only AMI user reads no state: nothing to resync after a reconnect."""
+
+
+def _no_state(connected: bool) -> None:
+    """The originate link's ups and downs are logged by the client itself."""
 
 
 @dataclass
@@ -89,6 +102,9 @@ class Service:
     agent_streams: AgentStreams = field(default_factory=AgentStreams)
     router: CallRouter | None = None
     redis: Redis | None = None
+    callbacks: CallbackDesk | None = None
+    originator: CallbackOriginator | None = None
+    originate_ami: AMIClient | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -113,6 +129,10 @@ class Service:
             await self.router.start()
             if self.ami is not None and self.ami.connected:
                 await self._resync(self.ami)  # the first resync ran before the router existed
+        if self.originate_ami is not None:
+            await self.originate_ami.start()
+        if self.callbacks is not None:
+            await self.callbacks.start()
         self.agi = AGIServer(self.loop, {"inbound": inbound}, allowed_peers=s.agi.allowed_peers,
                              header_timeout=s.agi.header_timeout, command_timeout=s.agi.command_timeout,
                              events=metrics, logger=self.log.getChild("agi"))
@@ -149,6 +169,7 @@ class Service:
         queue_metrics = QueueMetrics(self.registry, s.metrics.service_level_thresholds,
                                      s.metrics.short_abandon_seconds)
         fcr_metrics = FCRMetrics(self.registry)
+        callback_metrics = CallbackMetrics(self.registry)
 
         def on_reload(result: ReloadResult, plan: Dialplan) -> None:
             ivr_metrics.on_reload(result, plan)
@@ -163,6 +184,7 @@ class Service:
                 if self.router is not None:  # live gauges show every route node's queue before its first call
                     self.router.queues.update(queues - {SELF_SERVICE})
                 fcr_metrics.prepare(queues, s.cti.segments, plan.flows)
+                callback_metrics.prepare(queues - {SELF_SERVICE})
         self.dialplans = DialplanRegistry(Path(s.ivr.dialplans), Path(s.ivr.sounds_dir) if s.ivr.sounds_dir else None,
                                           self.log.getChild("dialplans"), on_reload, companion=load_routing)
         self.dialplans.watch(self.loop, s.ivr.watch_interval)
@@ -186,13 +208,40 @@ class Service:
                                      on_reseed=self._resync_after_reseed)
             desk = self.router
             LiveStateCollector(self.registry, self._live_state)
+        self.callbacks = self._callback_desk(callback_metrics)
         engine = FlowEngine(EngineOptions(route_endpoint=s.ivr.agent_endpoint, customers=self.customers,
-                                          route_desk=desk, queue=queue_metrics, resolution=fcr_metrics),
+                                          route_desk=desk, queue=queue_metrics, resolution=fcr_metrics,
+                                          callback_desk=self.callbacks),
                             self.log.getChild("flow"), observer=ivr_metrics)
         repeats = RepeatContacts(self.customers, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
         ports = CallPorts(journal=ContextJournal(self.store, repeats), flows=ivr_metrics,
                           callers=CallerStart(self.recognizer), count_contacts=True, resolution=fcr_metrics)
         return InboundCalls(registry, engine, ports, self.log.getChild("ivr"))
+
+    def _callback_desk(self, events: CallbackMetrics) -> CallbackDesk | None:
+        """The callback desk (callbacks.enabled, with the router and AMI): requests in Redis beside the router's
+        line, originated by the AMI user whose only right is originate (docs/callbacks.md)."""
+        s = self.settings
+        if not s.callbacks.enabled or self.router is None or self.redis is None or not s.ami.enabled:
+            return None
+        c = s.callbacks
+        self.originate_ami = AMIClient(
+            AMIClientSettings(host=s.ami.host, port=s.ami.port, username=c.ami_username,
+                              secret=s.originate_secret, ping_interval=s.ami.ping_interval,
+                              ping_timeout=s.ami.ping_timeout, action_timeout=s.ami.action_timeout,
+                              reconnect_initial=s.ami.reconnect_initial, reconnect_max=s.ami.reconnect_max,
+                              event_queue_size=100, events_mask="off", await_fully_booted=False),
+            loop=self.loop, resync=_no_resync, logger=self.log.getChild("ami-originate"), on_state=_no_state)
+        originate_ami = self.originate_ami
+
+        async def send(name: str, fields: Mapping[str, str]) -> object:
+            return await originate_ami.send_action(name, fields)
+        self.originator = CallbackOriginator(send, c.trunk, c.caller_id)
+        pops = CallbackPops(self.screen_pops, self.agent_streams) if self.screen_pops is not None else None
+        return CallbackDesk(CallbackStore(self.redis), self.router, OriginatingDialer(self.originator),
+                            self.router.liveness.instance,
+                            DeskSettings(c.desk_id, c.lease, c.beat, s.cti.default_region),
+                            self.log.getChild("callbacks"), events=events, pop=pops)
 
     def _pages(self) -> PageCollaborators:
         """The agent desktop and the wallboard: the router's agents and credentials, cti's pops, the metrics'
@@ -298,6 +347,8 @@ class Service:
             self.router.feed_device(event.get("Device"), event.get("State"))
         if self.screen_pops is not None:
             self.screen_pops.on_ami_event(event.name, event.fields)
+        if self.originator is not None:
+            self.originator.on_ami_event(event.name, event.fields)
         if event.name == "UserEvent" and event.get("UserEvent") == "SwitchboardFallback":
             reason = event.get("Reason", "other")
             self._fallbacks.fallback(reason)
@@ -311,8 +362,12 @@ class Service:
             await self.agi.stop(self.settings.agi.stop_grace)
         if self.dialplans is not None:
             self.dialplans.stop()
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         if self.router is not None:
             await self.router.stop()
+        if self.originate_ami is not None:
+            await self.originate_ami.stop()
         if self.http_port is not None:
             await defer.maybeDeferred(self.http_port.stopListening).asFuture(self.loop)
         if self._event_task is not None:

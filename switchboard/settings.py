@@ -36,7 +36,8 @@ CONFIG_ENV = "SWITCHBOARD_CONFIG"
 DEFAULT_CONFIG = Path("/etc/switchboard/settings.yaml")
 LOG_FORMATS = ("plain", "json")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-SECRET_FIELDS = ("ami_secret", "http_token", "cti_pepper")
+ORIGINATE_SECRET_ENV = "SWITCHBOARD_AMI_ORIGINATE_SECRET"
+SECRET_FIELDS = ("ami_secret", "http_token", "cti_pepper", "originate_secret")
 
 
 class SettingsError(DocumentError):
@@ -241,6 +242,35 @@ class RouterSettings:
 
 
 @dataclass(frozen=True)
+class CallbackSettings:
+    """In-queue callbacks (docs/callbacks.md): the desk that owns the requests, and the AMI user that originates
+    them (only `write=originate`; its secret from SWITCHBOARD_AMI_ORIGINATE_SECRET or `secret_file`)."""
+
+    enabled: bool = False  # route nodes offer `callback` only when this is on (and the router and AMI are)
+    ami_username: str = "switchboard-originate"
+    secret_file: str | None = None
+    trunk: str = "switchboard_callback"  # the PJSIP endpoint customers are called through (letters, digits, _ .)
+    caller_id: str = ""  # what the called customer sees (empty: their own number's callback, Asterisk's default)
+    desk_id: str = "callback-desk"  # the desk's owner id in the router (one desk per Redis; instances take turns)
+    lease: float = 5.0  # seconds the desk's requests in line outlive its holder before another instance takes over
+    beat: float = 1.0  # seconds between lease renewals (and looks for scheduled requests and retries now due)
+
+    def check(self) -> list[tuple[str, str]]:
+        out = _positive(self, "lease", "beat")
+        if self.beat > 0 and self.lease < 2 * self.beat:
+            out.append(("lease", "must be at least twice callbacks.beat"))
+        if not self.trunk or not all(c.isalnum() or c in "_." for c in self.trunk):
+            out.append(("trunk", "must be a PJSIP endpoint name of letters, digits, _ and . (the dialplan filters "
+                                 "every other character)"))
+        for name in ("ami_username", "desk_id", "caller_id"):
+            if any(c in getattr(self, name) for c in "\r\n\0,"):
+                out.append((name, "must not contain CR, LF, NUL or commas"))
+        if self.secret_file is not None and not Path(self.secret_file).is_file():
+            out.append(("secret_file", f"{self.secret_file} is not a file"))
+        return out
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one Switchboard process."""
 
@@ -253,9 +283,11 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     ami_secret: str = field(default="", repr=False)
     http_token: str = field(default="", repr=False)
     cti_pepper: str = field(default="", repr=False)
+    originate_secret: str = field(default="", repr=False)
 
 
 def _port(name: str, value: int, allow_zero: bool = False) -> list[tuple[str, str]]:
@@ -423,11 +455,29 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         problems.append(Problem(given.get("http.host", Place("http.host")),
                                 f"http.host is {built['http'].host}: state-changing endpoints need a token when "
                                 f"exposed; set {TOKEN_ENV} or http.token_file, or keep http.host on 127.0.0.1"))
+    originate = _originate_secret(built["callbacks"], built["ami"], env,
+                                  given.get("callbacks.secret_file", Place("callbacks.secret_file")), problems)
     if problems:
         raise SettingsError(problems)
     pepper = env.get(PEPPER_ENV) or (Path(built["cti"].pepper_file).read_text(encoding="utf-8").strip()
                                      if built["cti"].pepper_file else "")
-    return Settings(**built, ami_secret=secret, http_token=token, cti_pepper=pepper)
+    return Settings(**built, ami_secret=secret, http_token=token, cti_pepper=pepper, originate_secret=originate)
+
+
+def _originate_secret(callbacks: CallbackSettings, ami: AMISettings, env: Mapping[str, str], place: Place,
+                      problems: list[Problem]) -> str:
+    """The callback AMI user's secret (only needed when callbacks are on and AMI is)."""
+    if not callbacks.enabled or not ami.enabled:
+        return ""
+    if env.get(ORIGINATE_SECRET_ENV):
+        return env[ORIGINATE_SECRET_ENV]
+    if callbacks.secret_file and Path(callbacks.secret_file).is_file():
+        secret = secret_in_file(Path(callbacks.secret_file).read_text(encoding="utf-8"))
+        if secret:
+            return secret
+    problems.append(Problem(place, f"callbacks are enabled but their AMI user has no secret: set "
+                                   f"{ORIGINATE_SECRET_ENV} or callbacks.secret_file"))
+    return ""
 
 
 def _http_token(http: HTTPSettings, token_file_place: Place, problems: list[Problem]) -> str:

@@ -14,7 +14,9 @@ from switchboard.ivr.nodes.kind import NODE, FieldRule, KindDefinition, Report
 from switchboard.ivr.nodes.step import Next, Step
 from switchboard.ivr.call_ports import RouteDesk
 from switchboard.ivr.queue_announcements import AnnouncePlan, check_announce
-from switchboard.ivr.queue_wait import ROUTER_UNREACHABLE, RouteUnavailable, WaitingChannel, wait_and_connect
+from switchboard.ivr.queue_callback import CallbackPlan, cancel_on_reaching_agent, check_callback
+from switchboard.ivr.queue_wait import (ROUTER_UNREACHABLE, CallbackOffer, RouteUnavailable, WaitingChannel,
+                                        wait_and_connect)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class RouteNode(NodeSpec):
     relaxation: str | None = None
     after: str | None = None
     announce: AnnouncePlan | None = None
+    callback: CallbackPlan | None = None
 
     def targets(self) -> list[tuple[str, str]]:
         return node_targets(("overflow", self.overflow), ("after", self.after))
@@ -85,13 +88,18 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
     queue = spec.queue_name
     state.destination = f"queue:{queue}"
     state.queue = queue
+    callbacks = step.options.callback_desk
+    offer = None
+    if spec.callback is not None and callbacks is not None:
+        offer = CallbackOffer(spec.callback, callbacks, state.uniqueid or "unknown", state.caller,
+                              state.customer_id or "", spec.language or state.language, step.clock)
     try:
         done = await wait_and_connect(
             channel, desk, state.uniqueid or "unknown", skills=wanted,
             language=spec.language or "", segment=state.segment, customer=state.customer_id or "",
             priority=float(spec.priority or 0), relaxation=spec.relaxation, queue=queue,
             observer=step.options.queue, announce=spec.announce,
-            clock=step.options.wait_clock, sleep=step.options.wait_sleep)
+            clock=step.options.wait_clock, sleep=step.options.wait_sleep, callback=offer)
     except CallerHungUp:
         state.outcome = "abandoned"
         raise
@@ -102,13 +110,24 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
         await channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FALLBACK)
         return None
     state.waited = done.waited
+    if done.result == "callback":
+        state.outcome = "callback"  # the request keeps the call's place; the call ends here
+        state.destination = f"callback:{done.agent}"
+        return None
     if done.result == "answered":
         state.outcome = "routed"
         state.destination = f"agent:{done.agent}"
+        if callbacks is not None:
+            await cancel_on_reaching_agent(callbacks, state.caller)
         if done.caller_hung_up:
             raise CallerHungUp("caller hung up after talking to the agent")
         return spec.after  # the agent hung up first: e.g. a survey, else the call ends
     return spec.overflow
+
+
+def _cross_check(fields: Mapping[str, Any], places: Mapping[str, Place], place: Place, report: Report) -> None:
+    if fields.get("callback") is not None and fields.get("endpoint"):
+        report(places.get("callback", place), "callback needs the skills router: it cannot go with `endpoint`")
 
 
 def _label(spec: RouteNode) -> str:
@@ -116,7 +135,7 @@ def _label(spec: RouteNode) -> str:
 
 
 DEFINITION = KindDefinition(
-    name="route", spec_type=RouteNode, run=run, shape="doubleoctagon", label=_label,
+    name="route", spec_type=RouteNode, run=run, shape="doubleoctagon", label=_label, cross_check=_cross_check,
     summary="Hands the caller to an agent with the right skills.",
     fields=(
         FieldRule("skills", check_skills, True, "mapping skill → minimum level",
@@ -137,6 +156,15 @@ DEFINITION = KindDefinition(
                             "10–3600 s; `only`: always, changed, improved",
                   default_doc="none (position, every 60 s, from entry, always, when given)",
                   note="place in line / estimated wait while waiting, in the caller's language (router)"),
+        FieldRule("callback", check_callback, False,
+                  "mapping (`{offer_after: 60, key: \"1\"}`)",
+                  range_doc="`offer_after`: 0–3600 s; `or_when_estimate_over`: 0–86400 s (offer on entry when the "
+                            "estimate is over it); `key`, `later_key`: one of 0–9, *; `confirm_number`: true/false; "
+                            "`max_attempts`: 1–10; `retry_after`: 10–86400 s; `order`: agent_first, customer_first; "
+                            "`timezone`: an IANA zone",
+                  default_doc="none (key 1, confirm number, 3 attempts, retry after 120 s, agent first, when given)",
+                  note="offers a callback that keeps the caller's place in line; the call then ends with outcome "
+                       "`callback` (router)"),
         FieldRule("overflow", NODE, True, "node", note="required; where the caller goes when no agent takes the call"),
         FieldRule("after", NODE, False, "node", default_doc="none",
                   note="where the caller goes when the agent hangs up first (e.g. a `survey`); without it the call ends"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from switchboard.cti import cti_store
-from switchboard.router import route_store
+from switchboard.router import callback_store, route_store
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ivr", "cti", "router", "metrics", "switchboard")
@@ -13,7 +13,7 @@ PACKAGES = ("ivr", "cti", "router", "metrics", "switchboard")
 def test_every_router_lua_file_is_part_of_a_script() -> None:
     """Each file in router/lua/ is the prelude or a script body, and every built script holds the prelude."""
     files = {p.stem for p in (ROOT / "router" / "lua").glob("*.lua")}
-    assert files == {"prelude", *route_store.SCRIPTS}
+    assert files == {"prelude", *route_store.SCRIPTS, *callback_store.SCRIPTS}
     prelude = route_store.lua_source("prelude")
     for name, source in route_store.build_scripts().items():
         assert source.startswith(f"local P = '{route_store.PREFIX}'\n") and prelude in source
