@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable, Sequence
 
 from switchboard.router.liveness import Liveness, LivenessSettings
-from switchboard.router.route_store import OFFER_LOG_MS, OfferResult, QueueSnapshot, RouteStore
+from switchboard.router.route_store import OFFER_LOG_MS, Along, OfferResult, QueueSnapshot, RouteStore
 from switchboard.router.routing_config import RoutingConfig
 from switchboard.router.wait_estimate import HandleTimes, WaitEstimate, estimate_wait
 
@@ -146,15 +147,29 @@ class Ticket:
         self.deliver(await self._router.timed_offer(lambda: self._router.store.retry(self.uid)))
 
     async def finished(self, agent: str) -> None:
-        """The bridged call with `agent` ended: wrap-up for the agent, and the agent is remembered for FCR."""
+        """The bridged call with `agent` ended: wrap-up for the agent, the agent is remembered for FCR, and the call
+        leaves routing (one script: `leave()` after this has nothing left to do)."""
         cfg = self._router.config()
         if self._offered_at is not None:  # the agent was kept from the line: ring + talk, then the wrap-up
             self._router.handle_times.record(self.line.queue, self._router.loop.time() - self._offered_at
                                              + cfg.wrap_up)
-        state, uid = await self._router.store.device(agent, "ended", cfg.wrap_up, self.uid)
+        if self._closed:  # already out of routing: only the agent's side is left
+            state, uid = await self._router.store.device(agent, "ended", cfg.wrap_up, self.uid)
+            await self._router.store.remember_agent(self.customer, agent, cfg.last_agent_days)
+            if uid:
+                self._router.offer_made(uid, agent)
+            return
+        self._close()
+        try:
+            state, uid, other = await self._router.store.call_done(self.uid, agent, cfg.wrap_up, self.customer,
+                                                                   cfg.last_agent_days)
+        except Exception:
+            self._closed = False  # not done: `leave()` tries again
+            raise
         if uid:
             self._router.offer_made(uid, agent)
-        await self._router.store.remember_agent(self.customer, agent, cfg.last_agent_days)
+        if other:
+            self._router.offer_made(other, "")
 
     async def estimate(self) -> WaitEstimate | None:
         """The call's place in line and its estimated wait (router/wait_estimate.py); None when it is not waiting
@@ -171,13 +186,16 @@ class Ticket:
         """The call is done with routing (hung up, overflowed or connected): drop it from line and timers."""
         if self._closed:
             return
+        self._close()
+        other = await self._router.store.leave(self.uid)
+        if other:
+            self._router.offer_made(other, "")
+
+    def _close(self) -> None:
         self._closed = True
         for timer in self._timers:
             timer.cancel()
         self._router.forget(self.uid)
-        other = await self._router.store.leave(self.uid)
-        if other:
-            self._router.offer_made(other, "")
 
 
 class CallRouter:
@@ -206,6 +224,7 @@ class CallRouter:
         self.liveness = Liveness(store, self, liveness or LivenessSettings(), logger, on_reseed)
         self._beat: asyncio.Task[None] | None = None
         self._offers_checked_ms = 0  # Redis time (ms) up to which the offer log was read
+        self._levels_of: tuple[RoutingConfig, dict[str, list[int]]] | None = None  # skill → agents' levels, sorted
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -266,17 +285,19 @@ class CallRouter:
         return result
 
     async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
-                      priority: float, relaxation: str | None, queue: str) -> Ticket:
-        """Puts the call in line (or straight to a free agent); the returned ticket tells what happens."""
+                      priority: float, relaxation: str | None, queue: str, along: Sequence[Along] = ()) -> Ticket:
+        """Puts the call in line (or straight to a free agent); the returned ticket tells what happens. One round
+        trip: the offer script also makes this instance the call's owner (before it is offered: a crash never
+        leaves it unowned) and reads the customer's last agent; `along` are other stores' steps sent with it
+        (the call's context record before anyone rings)."""
         cfg = self.config()
         self.queues.add(queue)
         seg = cfg.segment(segment)
         steps = cfg.steps(relaxation)
-        await self.store.own(self.liveness.instance, uid)  # before the offer: a crash never leaves it unowned
-        preferred = await self.store.last_agent(customer) if customer else ""
         first = await self.timed_offer(lambda: self.store.offer(
-            uid, skills, steps, language, seg.priority + priority, seg.aging, customer, preferred, queue,
-            segment if segment in cfg.segments else ""))
+            uid, skills, steps, language, seg.priority + priority, seg.aging, customer, "", queue,
+            segment if segment in cfg.segments else "", instance=self.liveness.instance,
+            index=self.index_skill(cfg, skills), along=along))
         ticket = Ticket(self, uid, first, time.time(), [s.after for s in steps], customer,
                         LineAsk(queue, dict(skills), language))
         # registered even when an agent is reserved at once: after a ring-no-answer the call waits in line again
@@ -286,6 +307,24 @@ class CallRouter:
             if state == "offered":
                 ticket.notify(agent)
         return ticket
+
+    def index_skill(self, config: RoutingConfig, skills: dict[str, int]) -> str:
+        """The skill a call waits under: of the skills it asks, the one the fewest of routing.yaml's agents have at
+        the level asked or more (the first on ties; "" for one skill). A freed agent then reads fewer calls it
+        cannot serve (those needing another skill it lacks); any agent able to serve the call has this skill."""
+        if len(skills) < 2:
+            return ""
+        if self._levels_of is None or self._levels_of[0] is not config:
+            levels: dict[str, list[int]] = {}
+            for seed in config.agents.values():
+                for skill, level in seed.skills.items():
+                    levels.setdefault(skill, []).append(level)
+            self._levels_of = (config, {skill: sorted(ls) for skill, ls in levels.items()})
+        table = self._levels_of[1]
+        counts = {s: len(table.get(s, ())) - bisect_left(table.get(s, []), level) for s, level in skills.items()}
+        first = next(iter(skills))
+        rarest = min(skills, key=lambda s: (counts[s], s != first))
+        return "" if rarest == first else rarest
 
     def forget(self, uid: str) -> None:
         self._tickets.pop(uid, None)

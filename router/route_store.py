@@ -41,10 +41,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
 
 from switchboard.router.decision import encode_skills, encode_steps
 from switchboard.router.routing_config import AgentSeed, RelaxStep
@@ -53,9 +54,12 @@ PREFIX = "sb:{sb}:"
 P = PREFIX
 OFFERS_CHANNEL = PREFIX + "offers"
 OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
-SCRIPTS = ("offer_call", "leave_call", "ring_no_answer", "agent_device", "agent_action", "sweep", "upsert_agent",
-           "own_call", "heartbeat", "reap_owners")
+SCRIPTS = ("offer_call", "leave_call", "call_done", "ring_no_answer", "agent_device", "agent_action", "sweep",
+           "upsert_agent", "own_call", "heartbeat", "reap_owners")
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
+
+
+Along = tuple[AsyncScript, list[str], list[Any]]  # another store's script step (script, keys, args) sent with an offer
 
 
 def lua_source(name: str) -> str:
@@ -130,6 +134,7 @@ class RouteStore:
         scripts = build_scripts()
         self._offer = redis.register_script(scripts["offer_call"])
         self._leave = redis.register_script(scripts["leave_call"])
+        self._done = redis.register_script(scripts["call_done"])
         self._ring_no_answer = redis.register_script(scripts["ring_no_answer"])
         self._device = redis.register_script(scripts["agent_device"])
         self._action = redis.register_script(scripts["agent_action"])
@@ -149,22 +154,63 @@ class RouteStore:
                                               _clean(seed.endpoint, "endpoint"), langs, encode_skills(seed.skills)]))
 
     async def offer(self, uid: str, skills: dict[str, int], steps: Iterable[RelaxStep], language: str,
-                    base: float, aging: float, customer: str, preferred: str, queue: str, segment: str) -> OfferResult:
-        reply = await self._offer(args=[_clean(uid, "uniqueid"), encode_skills(skills), encode_steps(steps),
-                                        _clean(language, "language"), repr(float(base)), f"{aging:g}",
-                                        _clean(customer, "customer id"), _clean(preferred, "agent id"),
-                                        _clean(queue, "queue"), _clean(segment, "segment"), self._ttl_ms])
+                    base: float, aging: float, customer: str, preferred: str, queue: str, segment: str,
+                    instance: str = "", index: str = "", along: Sequence[Along] = ()) -> OfferResult:
+        """Offers a call: a new one is owned by `instance` and prefers `preferred`, else the customer's last agent
+        (read by the script); it waits in the lines of `index` (one of its skills; "" = the first). `along`: other
+        stores' script steps (e.g. the call's context record) sent in the same round trip, before the offer, so they
+        are written before any agent rings; their failures are not the offer's (replies ignored)."""
+        args = [_clean(uid, "uniqueid"), encode_skills(skills), encode_steps(steps), _clean(language, "language"),
+                repr(float(base)), f"{aging:g}", _clean(customer, "customer id"), _clean(preferred, "agent id"),
+                _clean(queue, "queue"), _clean(segment, "segment"), self._ttl_ms, _clean(instance, "instance id"),
+                _clean(index, "skill")]
+        if along:
+            reply = await self._with(along, self._offer, args)
+        else:
+            reply = await self._offer(args=args)
         status, agent = _text(reply[0]), _text(reply[1])
         endpoint = _text(reply[2]) if len(reply) > 2 else ""
         return OfferResult(status, agent, endpoint)
 
+    async def _with(self, along: Sequence[Along], script: AsyncScript, args: list[Any]) -> Any:
+        """`along` then `script`, pipelined by SHA in one round trip; returns the script's reply. A step Redis did not
+        know (restarted, flushed) is loaded and sent again, alone, in order (nothing runs twice)."""
+        steps = [*along, (script, [], args)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for step, keys, step_args in steps:
+                pipe.evalsha(step.sha, len(keys), *keys, *step_args)
+            replies = list(await pipe.execute(raise_on_error=False))
+        for i, reply in enumerate(replies[:-1]):
+            if isinstance(reply, NoScriptError):
+                step, keys, step_args = steps[i]
+                try:
+                    await step(keys=keys, args=step_args, client=self._redis)
+                except (RedisError, OSError) as exc:
+                    _ = exc  # another store's record: its trouble is not the offer's
+        last = replies[-1]
+        if isinstance(last, NoScriptError):
+            return await script(args=args)
+        if isinstance(last, Exception):
+            raise last
+        return last
+
     async def retry(self, uid: str) -> OfferResult:
         """Offers an already-known call again (after a relaxation step or a lost message)."""
-        return await self.offer(uid, {}, (), "", 0.0, 0.0, "", "", "", "")
+        return await self.offer(uid, {}, (), "", 0.0, 0.0, "", "", "", "")  # (a known call: arguments unused)
 
     async def leave(self, uid: str) -> str | None:
         """The caller left; returns the uid of another call given to the agent this one had reserved, if any."""
         return _text(await self._leave(args=[_clean(uid, "uniqueid"), self._ttl_ms])) or None
+
+    async def call_done(self, uid: str, agent: str, wrap_up: float, customer: str,
+                        last_agent_days: float) -> tuple[str, str, str]:
+        """A routed call's end in one step: the bridged call with `agent` ended (wrap-up or free), the agent is the
+        customer's last agent for `last_agent_days` (none when 0 or no customer), and the call leaves routing.
+        Returns (the agent's state, a call given to the agent, a call given to an agent this one still held)."""
+        keep = max(1, int(last_agent_days * 86400)) if customer and last_agent_days > 0 else 0
+        reply = await self._done(args=[_clean(uid, "uniqueid"), _clean(agent, "agent id"), self._ttl_ms,
+                                       int(wrap_up * 1000), _clean(customer, "customer id"), keep])
+        return _text(reply[0]), _text(reply[1]), _text(reply[2])
 
     async def ring_no_answer(self, uid: str, agent: str, action: str, penalty: float) -> None:
         await self._ring_no_answer(args=[uid, agent, action, int(penalty * 1000), self._ttl_ms])

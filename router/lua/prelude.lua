@@ -105,7 +105,7 @@ local function agent_fields(id, order, added)
   for _, s in ipairs(added) do names[#names + 1] = 's:' .. s end
   return fields(P .. 'agent:' .. id, names)
 end
-local CALL_FIELDS = {'state', 'enq', 'base', 'aging', 'lang', 'skills', 'steps', 'wq', 'queue'}
+local CALL_FIELDS = {'state', 'enq', 'base', 'aging', 'lang', 'skills', 'steps', 'wq', 'queue', 'ix'}
 local function call_fields(uid)
   return fields(P .. 'call:' .. uid, CALL_FIELDS)
 end
@@ -124,6 +124,21 @@ local function passed_over(first, need, winner, winner_level, levels, order, lan
     end
   end
   return passed
+end
+-- of a call's required skills, the one fewest free agents have at the level asked or more (in the call's
+-- language lines; ZCARD only, at most 10 per skill); the first skill wins ties. Returns it and its level
+local function rarest_free(levels, order, lkey)
+  local best, best_need, best_count = nil, nil, nil
+  for _, s in ipairs(order) do
+    local need = math.max(1, levels[s])
+    local count = 0
+    for level = 10, need, -1 do
+      count = count + redis.call('ZCARD', idle_key(s, level, lkey))
+      if best_count ~= nil and count >= best_count then break end
+    end
+    if best_count == nil or count < best_count then best, best_need, best_count = s, need, count end
+  end
+  return best, best_need
 end
 -- best available agent for a call: preferred agent, then base skills by level then longest idle, then added skills.
 -- Reads the free-agent lines of the first skill from level 10 down to the required level, in the call's language
@@ -145,13 +160,23 @@ local function find_agent(call, now)
   if #order > 0 then
     local first = order[1]
     local need = math.max(1, levels[first])
+    local via, via_need = first, need
+    if #order > 1 then via, via_need = rarest_free(levels, order, lkey) end
+    -- the first skill's lines, best level then longest idle: the first agent that fits is the pick. When another
+    -- required skill is rarer among free agents, this walk gets a small budget and then the rarer skill's lines
+    -- are read instead (k = its free agents, not the first skill's)
+    local budget = (via ~= first) and 16 or -1
+    local exhausted = false
     for level = 10, need, -1 do
+      if exhausted then break end
       local key = idle_key(first, level, lkey)
       local offset = 0
       while true do
         local ids = redis.call('ZRANGE', key, offset, offset + 15)
         if #ids == 0 then break end
         for _, id in ipairs(ids) do
+          if budget == 0 then exhausted = true; break end
+          budget = budget - 1
           looked = looked + 1
           local a = agent_fields(id, order, {})
           if a.state == 'available' and fits(a, levels, order, {}, lang, now) ~= nil then
@@ -161,7 +186,40 @@ local function find_agent(call, now)
             return id, a, why, looked, overflow, relaxed
           end
         end
+        if exhausted then break end
         offset = offset + #ids
+      end
+    end
+    if exhausted then
+      -- every agent who fits has `via` at its level or more: read those and rank as the walk would (first-skill
+      -- level, then idle, then id)
+      local pick, pick_agent, pick_rank, pick_level = nil, nil, nil, nil
+      for level = 10, via_need, -1 do
+        local key = idle_key(via, level, lkey)
+        local offset = 0
+        while true do
+          local ids = redis.call('ZRANGE', key, offset, offset + 31)
+          if #ids == 0 then break end
+          for _, id in ipairs(ids) do
+            looked = looked + 1
+            local a = agent_fields(id, order, {})
+            if a.state == 'available' then
+              local tier, have = fits(a, levels, order, {}, lang, now)
+              if tier == 0 then
+                local idle = tonumber(a.idle_since) or 0
+                if pick == nil or have > pick_level or (have == pick_level and (idle < pick_rank
+                   or (idle == pick_rank and id < pick))) then
+                  pick, pick_agent, pick_rank, pick_level = id, a, idle, have
+                end
+              end
+            end
+          end
+          offset = offset + #ids
+        end
+      end
+      if pick then
+        local why = first .. ' level ' .. pick_level .. ', idle ' .. math.floor((now - pick_rank) / 1000) .. 's (found by ' .. via .. ')'
+        return pick, pick_agent, why, looked, overflow, relaxed
       end
     end
   end
@@ -252,7 +310,13 @@ local function line_class(call)
   if aging == 0 then return '0/' .. (call.base or '0'), tonumber(call.enq) end
   return call.aging, aging * tonumber(call.enq) / 1000 - (tonumber(call.base) or 0)
 end
--- a waiting call is in the line of its first required skill at its current (relaxed) level and, once relaxation
+-- the required skill whose lines a waiting call is in: `ix` (the rarest of its skills, chosen by the router from
+-- routing.yaml) when it is one of them, else the first
+local function line_skill_of(call, levels, order)
+  if call.ix and call.ix ~= '' and levels[call.ix] then return call.ix end
+  return order[1]
+end
+-- a waiting call is in the line of its index skill (`line_skill_of`) at its current (relaxed) level and, once relaxation
 -- adds skills, in the level-1 lines of the added skills; in its language's lines (`*` when none asked), per class.
 -- Its next relaxation time is in `relax` until a step applies (then it is indexed again).
 local function reindex(uid, call, now)
@@ -263,7 +327,8 @@ local function reindex(uid, call, now)
   local keys = {}
   if not overflow then
     local lines = {}
-    if order[1] then lines[#lines + 1] = {order[1], math.max(1, levels[order[1]])} end
+    local ix = line_skill_of(call, levels, order)
+    if ix then lines[#lines + 1] = {ix, math.max(1, levels[ix])} end
     for _, s in ipairs(added) do lines[#lines + 1] = {s, 1} end
     for _, line in ipairs(lines) do
       local key = P .. 'wq:' .. line[1] .. ':' .. line[2] .. ':' .. lang .. ':' .. class
@@ -276,7 +341,7 @@ local function reindex(uid, call, now)
       local _, next_order, next_added, next_overflow = requirement(call, next_after)
       local skills, listed = {}, {}
       if not next_overflow then
-        for _, s in ipairs({next_order[1], unpack(next_added)}) do
+        for _, s in ipairs({line_skill_of(call, levels, next_order), unpack(next_added)}) do
           if not listed[s] then listed[s] = true; skills[#skills + 1] = s end
         end
       end
@@ -439,4 +504,47 @@ local function catch_up_relaxation(now, limit)
     end
   end
   return #due
+end
+-- an agent's call ended (device not in use, or the dialling side saw the bridge end): wrap-up, or free at once
+-- (then it may get a waiting call). Returns the new state and the uid of a call given to it ('' when none)
+local function call_ended_for(id, agent, now, ttl_ms, wrap_ms)
+  local key = P .. 'agent:' .. id
+  if wrap_ms <= 0 then
+    local uid = agent_free(id, now, ttl_ms, false)
+    return 'available', uid or ''
+  end
+  redis.call('ZREM', P .. 'reserved', id)
+  redis.call('HDEL', key, 'reserved_until')
+  set_state(id, 'wrap_up', '', now)
+  redis.call('HSET', key, 'wrap_until', now + wrap_ms)
+  redis.call('ZADD', P .. 'wrapping', now + wrap_ms, id)
+  return 'wrap_up', ''
+end
+-- the dialling side saw call `uid`'s bridge with agent `id` end: as a device going idle from on_call, but only
+-- when the agent is still on that call. Returns {state, uid given or ''}
+local function dial_ended(id, uid, now, ttl_ms, wrap_ms)
+  local agent = hash(P .. 'agent:' .. id)
+  local state = agent.state
+  if state == nil or state == 'logged_out' then return state or 'unknown', '' end
+  if agent.call ~= uid or not (state == 'on_call' or state == 'reserved' or state == 'ringing') then
+    return state, ''
+  end
+  return call_ended_for(id, agent, now, ttl_ms, wrap_ms)
+end
+-- the caller left routing (hung up, overflowed or connected): out of the lines, a reserved agent is freed.
+-- Returns the uid of another call that freed agent was given, or false
+local function call_left(uid, now, ttl_ms)
+  local key = P .. 'call:' .. uid
+  local call = hash(key)
+  if call.state == nil then return false end
+  unqueue(uid, call)
+  redis.call('HSET', key, 'state', 'left')
+  explain(uid, now .. (call.state == 'offered' and ' done with routing' or ' caller left while ' .. (call.state or '')))
+  if call.state == 'offered' and call.agent and call.agent ~= '' then
+    local a = hash(P .. 'agent:' .. call.agent)
+    if (a.state == 'reserved' or a.state == 'ringing') and a.call == uid then
+      return agent_free(call.agent, now, ttl_ms, true)
+    end
+  end
+  return false
 end
