@@ -160,7 +160,7 @@ class RouteStore:
         (read by the script); it waits in the lines of `index` (one of its skills; "" = the first). `along`: other
         stores' script steps (e.g. the call's context record) sent in the same round trip, before the offer, so they
         are written before any agent rings; their failures are not the offer's (replies ignored)."""
-        args = [_clean(uid, "uniqueid"), encode_skills(skills), encode_steps(steps), _clean(language, "language"),
+        args: list[str | int] = [_clean(uid, "uniqueid"), encode_skills(skills), encode_steps(steps), _clean(language, "language"),
                 repr(float(base)), f"{aging:g}", _clean(customer, "customer id"), _clean(preferred, "agent id"),
                 _clean(queue, "queue"), _clean(segment, "segment"), self._ttl_ms, _clean(instance, "instance id"),
                 _clean(index, "skill")]
@@ -172,10 +172,10 @@ class RouteStore:
         endpoint = _text(reply[2]) if len(reply) > 2 else ""
         return OfferResult(status, agent, endpoint)
 
-    async def _with(self, along: Sequence[Along], script: AsyncScript, args: list[Any]) -> Any:
+    async def _with(self, along: Sequence[Along], script: AsyncScript, args: list[str | int]) -> Any:
         """`along` then `script`, pipelined by SHA in one round trip; returns the script's reply. A step Redis did not
         know (restarted, flushed) is loaded and sent again, alone, in order (nothing runs twice)."""
-        steps = [*along, (script, [], args)]
+        steps: list[Along] = [*along, (script, [], list(args))]
         async with self._redis.pipeline(transaction=False) as pipe:
             for step, keys, step_args in steps:
                 pipe.evalsha(step.sha, len(keys), *keys, *step_args)
