@@ -15,7 +15,7 @@ import logging
 import time
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable, Sequence
+from typing import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from switchboard.router.liveness import Liveness, LivenessSettings
 from switchboard.router.route_store import OFFER_LOG_MS, Along, OfferResult, QueueSnapshot, RouteStore
@@ -47,6 +47,27 @@ class RouteEvents:
     """Callbacks for metrics (decision latency and result); no-ops by default."""
 
     decision: Callable[[float, str], None] = lambda seconds, result: None
+
+
+def levels_by_skill(agents: Iterable[Mapping[str, int]]) -> dict[str, list[int]]:
+    """skill → the levels agents have it at, sorted (for `index_skill`)."""
+    levels: dict[str, list[int]] = {}
+    for skills in agents:
+        for skill, level in skills.items():
+            levels.setdefault(skill, []).append(level)
+    return {skill: sorted(found) for skill, found in levels.items()}
+
+
+def index_skill(levels: Mapping[str, Sequence[int]], skills: Mapping[str, int]) -> str:
+    """The skill a call waits under: of the skills it asks, the one the fewest agents have at the level asked or
+    more (the first on ties; "" = the first). A freed agent then reads fewer calls it cannot serve (those needing
+    another skill it lacks); any agent able to serve the call has this skill, so no call is missed."""
+    if len(skills) < 2:
+        return ""
+    counts = {s: len(levels.get(s, ())) - bisect_left(levels.get(s, ()), level) for s, level in skills.items()}
+    first = next(iter(skills))
+    rarest = min(skills, key=lambda s: (counts[s], s != first))
+    return "" if rarest == first else rarest
 
 
 class Ticket:
@@ -309,22 +330,12 @@ class CallRouter:
         return ticket
 
     def index_skill(self, config: RoutingConfig, skills: dict[str, int]) -> str:
-        """The skill a call waits under: of the skills it asks, the one the fewest of routing.yaml's agents have at
-        the level asked or more (the first on ties; "" for one skill). A freed agent then reads fewer calls it
-        cannot serve (those needing another skill it lacks); any agent able to serve the call has this skill."""
+        """The skill a call waits under (`index_skill` over routing.yaml's agents; the table kept per config)."""
         if len(skills) < 2:
             return ""
         if self._levels_of is None or self._levels_of[0] is not config:
-            levels: dict[str, list[int]] = {}
-            for seed in config.agents.values():
-                for skill, level in seed.skills.items():
-                    levels.setdefault(skill, []).append(level)
-            self._levels_of = (config, {skill: sorted(ls) for skill, ls in levels.items()})
-        table = self._levels_of[1]
-        counts = {s: len(table.get(s, ())) - bisect_left(table.get(s, []), level) for s, level in skills.items()}
-        first = next(iter(skills))
-        rarest = min(skills, key=lambda s: (counts[s], s != first))
-        return "" if rarest == first else rarest
+            self._levels_of = (config, levels_by_skill(seed.skills for seed in config.agents.values()))
+        return index_skill(self._levels_of[1], skills)
 
     def forget(self, uid: str) -> None:
         self._tickets.pop(uid, None)
