@@ -35,6 +35,7 @@ Layout (PREFIX = `sb:{sb}:`):
   channel sb:{sb}:offers     "uid agent" for every reservation made
   sb:{sb}:owner:<instance>   an instance's lease (expires unless its heartbeat renews it)
   sb:{sb}:owners             set of instance ids that own calls;  sb:{sb}:owned:<instance>  set of its call uids
+  sb:{sb}:reaping            list "agent uid": agents of dead owners' calls, freed once every dead call is out of line
   sb:{sb}:seeded             sentinel written when agents are seeded (gone: Redis came back empty)
 """
 from __future__ import annotations
@@ -53,6 +54,8 @@ from switchboard.router.routing_config import AgentSeed, RelaxStep
 PREFIX = "sb:{sb}:"
 P = PREFIX
 OFFERS_CHANNEL = PREFIX + "offers"
+SWEEP_BATCH = 20  # agents freed per sweep run (each may read waiting lines): one run stays short
+REAP_BATCH = 200  # dead owners' calls (or their agents) per reap run
 OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
 SCRIPTS = ("offer_call", "leave_call", "call_done", "ring_no_answer", "agent_device", "agent_action", "sweep",
            "upsert_agent", "own_call", "heartbeat", "reap_owners")
@@ -90,10 +93,12 @@ class OfferResult:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """What a lease renewal saw: is the seeded state there (else Redis came back empty), and every agent's state."""
+    """What a lease renewal saw: is the seeded state there (else Redis came back empty), and one page of the agents'
+    states (`cursor`: where the next page starts; "0" = this page ended a full pass)."""
 
     seeded: bool
     states: dict[str, str]
+    cursor: str = "0"
 
 
 @dataclass(frozen=True)
@@ -224,24 +229,42 @@ class RouteStore:
                                          self._ttl_ms])
         return _text(reply[0]), _text(reply[1])
 
-    async def sweep(self) -> list[str]:
-        return [_text(u) for u in await self._sweep(args=[self._ttl_ms])]
+    async def sweep(self, batch: int = SWEEP_BATCH, runs: int = 50) -> list[str]:
+        """Deadlines that passed (reservations, wrap-ups, penalties) and due relaxation steps, in short script runs
+        of at most `batch` freed agents each, repeated while more is due (at most `runs`); the uids given to agents.
+        Other clients' commands run between the runs."""
+        assigned: list[str] = []
+        for _ in range(runs):
+            reply = await self._sweep(args=[self._ttl_ms, batch])
+            assigned += [_text(u) for u in reply[1:]]
+            if not int(reply[0]):
+                break
+        return assigned
 
     async def own(self, instance: str, uid: str) -> None:
         """The call belongs to `instance` (before it is offered): if the instance dies, the reaper frees it."""
         await self._own(args=[_clean(instance, "instance id"), _clean(uid, "uniqueid")])
 
-    async def heartbeat(self, instance: str, lease: float) -> Heartbeat:
-        """Renews the instance's lease for `lease` seconds; says whether Redis still holds the seeded state."""
-        reply = await self._heartbeat(args=[_clean(instance, "instance id"), max(1, int(lease * 1000))])
-        flat = [_text(x) for x in reply[1:]]
-        return Heartbeat(bool(int(reply[0])), dict(zip(flat[::2], flat[1::2])))
+    async def heartbeat(self, instance: str, lease: float, cursor: str = "0") -> Heartbeat:
+        """Renews the instance's lease for `lease` seconds; says whether Redis still holds the seeded state, with one
+        page of the agents' states from `cursor` (the next cursor in the reply; "0" when a full pass ended)."""
+        reply = await self._heartbeat(args=[_clean(instance, "instance id"), max(1, int(lease * 1000)),
+                                            _clean(cursor, "cursor")])
+        flat = [_text(x) for x in reply[2:]]
+        return Heartbeat(bool(int(reply[0])), dict(zip(flat[::2], flat[1::2])), _text(reply[1]) or "0")
 
-    async def reap(self, previous: str = "") -> Reaped:
+    async def reap(self, previous: str = "", batch: int = REAP_BATCH, runs: int = 1000) -> Reaped:
         """Calls of instances whose lease lapsed (and of `previous`, this instance's earlier life) leave the line
-        for good and their agents are freed, atomically."""
-        reply = await self._reap(args=[self._ttl_ms, _clean(previous, "instance id")])
-        return Reaped(int(reply[0]), [_text(u) for u in reply[1:]])
+        for good and then their agents are freed: short script runs of at most `batch` calls or agents each,
+        repeated until done (at most `runs`)."""
+        released, assigned = 0, []
+        for _ in range(runs):
+            reply = await self._reap(args=[self._ttl_ms, _clean(previous, "instance id"), batch])
+            released += int(reply[0])
+            assigned += [_text(u) for u in reply[2:]]
+            if not int(reply[1]):
+                break
+        return Reaped(released, assigned)
 
     async def mark_seeded(self) -> None:
         await self._redis.set(P + "seeded", "1")
