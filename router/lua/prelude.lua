@@ -439,10 +439,12 @@ local function find_call(id, agent, now)
     end
   end
   -- steps that came due for calls that will be in lines of its skills: their priorities come from one read of
-  -- `relaxing` (uid → "enq base aging skills"); the calls are read best first, only while they could win
+  -- `relaxing` (uid → "enq base aging skills"); the calls are read best first, only while they could win. At most
+  -- 1,000 per skill: the tickets' retries and the sweep (10 per run, run again at once while more are due) keep
+  -- the calls whose step came due but are not indexed again far fewer than that
   local due, listed = {}, {}
   for _, skill in ipairs(skills) do
-    for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax:' .. skill, '-inf', now, 'LIMIT', 0, 4000)) do
+    for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax:' .. skill, '-inf', now, 'LIMIT', 0, 1000)) do
       if not listed[uid] then listed[uid] = true; due[#due + 1] = uid end
     end
   end

@@ -1,7 +1,7 @@
 -- ARGV: ttl_ms batch → returns {1 when more is due else 0, uid assigned while freeing agents, ...}. Frees agents
 -- whose reservation expired, whose wrap-up ended or whose ring-no-answer penalty ended: at most `batch` agents per
 -- run in all (each may look through the waiting lines), so one run stays short; the caller runs it again while
--- more is due. Also indexes again up to 25 waiting calls whose relaxation step came due and trims the offer log
+-- more is due. Also indexes again up to 10 waiting calls whose relaxation step came due and trims the offer log
 -- to its last minute.
 local now = now_ms()
 local ttl_ms = tonumber(ARGV[1])
@@ -57,6 +57,6 @@ if budget <= 0 then
     if #redis.call('ZRANGEBYSCORE', P .. name, '-inf', now, 'LIMIT', 0, 1) > 0 then assigned[1] = 1 end
   end
 end
-if catch_up_relaxation(now, 25) >= 25 then assigned[1] = 1 end
+if catch_up_relaxation(now, 10) >= 10 then assigned[1] = 1 end
 redis.call('ZREMRANGEBYSCORE', P .. 'offerlog', '-inf', now - 60000)
 return assigned
