@@ -144,9 +144,9 @@ class Ticket:
                 break
             # a notice only says "look": Redis says what is offered now. wait() runs only while the call is in
             # line (an unanswered offer is put back before not_answered returns), so `offered` here is a new offer
-            state, agent = await self._router.store.call_state(self.uid)
-            if state == "offered" and agent:
-                result = OfferResult("assigned", agent)
+            now = await self._router.store.offer_of(self.uid)
+            if now.status == "offered" and now.agent:
+                result = OfferResult("assigned", now.agent, now.endpoint)
                 break
         if result.status == "overflow":
             return None
@@ -211,6 +211,10 @@ class Ticket:
         other = await self._router.store.leave(self.uid)
         if other:
             self._router.offer_made(other, "")
+
+    def drop(self) -> None:
+        """The request failed: no timers, not registered (nothing in Redis to leave)."""
+        self._close()
 
     def _close(self) -> None:
         self._closed = True
@@ -315,18 +319,22 @@ class CallRouter:
         self.queues.add(queue)
         seg = cfg.segment(segment)
         steps = cfg.steps(relaxation)
-        first = await self.timed_offer(lambda: self.store.offer(
-            uid, skills, steps, language, seg.priority + priority, seg.aging, customer, "", queue,
-            segment if segment in cfg.segments else "", instance=self.liveness.instance,
-            index=self.index_skill(cfg, skills), along=along))
-        ticket = Ticket(self, uid, first, time.time(), [s.after for s in steps], customer,
+        # registered before the offer (and kept when an agent is reserved at once: after a ring-no-answer the call
+        # waits in line again), so an offer another instance publishes while this one is on its way is not missed
+        ticket = Ticket(self, uid, OfferResult("queued"), time.time(), [s.after for s in steps], customer,
                         LineAsk(queue, dict(skills), language))
-        # registered even when an agent is reserved at once: after a ring-no-answer the call waits in line again
         self._tickets[uid] = ticket
-        if first.status not in ("assigned", "overflow"):
-            state, agent = await self.store.call_state(uid)  # an offer may have been published already
-            if state == "offered":
-                ticket.notify(agent)
+        try:
+            first = await self.timed_offer(lambda: self.store.offer(
+                uid, skills, steps, language, seg.priority + priority, seg.aging, customer, "", queue,
+                segment if segment in cfg.segments else "", instance=self.liveness.instance,
+                index=self.index_skill(cfg, skills), along=along))
+        except BaseException:
+            ticket.drop()
+            raise
+        if first.status == "offered":  # already offered (a repeated request): wait() asks Redis which agent
+            ticket.notify(first.agent)
+        ticket.deliver(first)
         return ticket
 
     def index_skill(self, config: RoutingConfig, skills: dict[str, int]) -> str:

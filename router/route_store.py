@@ -17,7 +17,8 @@ Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:endpoints          hash endpoint → id (AMI events name devices, not agents)
   sb:{sb}:idle:<skill>:<level>:<lang>   zset of available agents with <skill> at exactly <level> speaking <lang>
                              (`*`: every available agent with that skill level), scored idle_since_ms
-  sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent wq
+  sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent endpoint
+                             wq ix (the skill it waits under: the rarest it asks; empty = the first)
   sb:{sb}:wq:<skill>:<level>:<lang>:<class>   zset of waiting calls whose first required skill is <skill> at
                              (relaxed) minimum <level> (or, at level 1, calls relaxation added <skill> to), asking
                              <lang> (`*`: no language). Class = aging rate a, scored a * enq_s - base (lowest first
@@ -288,6 +289,12 @@ class RouteStore:
         for uid in uids:
             pipe.hmget(P + "call:" + uid, "state", "agent")
         return [(_text(state), _text(agent)) for state, agent in await pipe.execute()]
+
+    async def offer_of(self, uid: str) -> OfferResult:
+        """The call's state as an offer: (`offered`, agent, the agent's endpoint at the reservation) when an agent is
+        reserved for it, else its state alone. One read."""
+        state, agent, endpoint = await self._redis.hmget(P + "call:" + uid, "state", "agent", "endpoint")
+        return OfferResult(_text(state), _text(agent), _text(endpoint))
 
     async def call_state(self, uid: str) -> tuple[str, str]:
         state, agent = await self._redis.hmget(P + "call:" + uid, "state", "agent")
