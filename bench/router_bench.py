@@ -300,6 +300,8 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
     replies = await pipe.execute()
     pipe = redis.pipeline(transaction=False)
     for uid, info in zip(uids, replies[2::3]):
+        if info is None:  # a junior already took it (on a loaded machine the 100 offers can outlast the 2 s step)
+            continue
         enq, rest = info.decode().split(" ", 1)
         pipe.hset(P + "relaxing", uid, f"{int(enq) - 3000} {rest}")
         for skill in filter(None, rest.split(" ")[2].split(",")):
