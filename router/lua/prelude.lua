@@ -162,21 +162,36 @@ local function find_agent(call, now)
     local need = math.max(1, levels[first])
     local via, via_need = first, need
     if #order > 1 then via, via_need = rarest_free(levels, order, lkey) end
-    -- the first skill's lines, best level then longest idle: the first agent that fits is the pick. When another
-    -- required skill is rarer among free agents, this walk gets a small budget and then the rarer skill's lines
-    -- are read instead (k = its free agents, not the first skill's)
-    local budget = (via ~= first) and 16 or -1
-    local exhausted = false
+    if via ~= first then
+      -- another required skill is rarer among free agents: per first-skill level, best first, only the agents
+      -- that also have it at the level asked (ZINTER in Redis, not a read per agent), by idle time then id, as
+      -- the walk below would meet them; every agent who fits has both, so the first that fits is the pick
+      for level = 10, need, -1 do
+        local key = idle_key(first, level, lkey)
+        local ids, rank = {}, {}
+        for via_level = 10, via_need, -1 do
+          local both = redis.call('ZINTER', 2, key, idle_key(via, via_level, lkey), 'WEIGHTS', 1, 0, 'WITHSCORES')
+          for i = 1, #both, 2 do ids[#ids + 1] = both[i]; rank[both[i]] = tonumber(both[i + 1]) end
+        end
+        table.sort(ids, function(a, b) return rank[a] < rank[b] or (rank[a] == rank[b] and a < b) end)
+        for _, id in ipairs(ids) do
+          looked = looked + 1
+          local a = agent_fields(id, order, {})
+          if a.state == 'available' and fits(a, levels, order, {}, lang, now) ~= nil then
+            local why = first .. ' level ' .. level .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's (found by ' .. via .. ')'
+            return id, a, why, looked, overflow, relaxed
+          end
+        end
+      end
+    else
+    -- the first skill's lines, best level then longest idle: the first agent that fits is the pick
     for level = 10, need, -1 do
-      if exhausted then break end
       local key = idle_key(first, level, lkey)
       local offset = 0
       while true do
         local ids = redis.call('ZRANGE', key, offset, offset + 15)
         if #ids == 0 then break end
         for _, id in ipairs(ids) do
-          if budget == 0 then exhausted = true; break end
-          budget = budget - 1
           looked = looked + 1
           local a = agent_fields(id, order, {})
           if a.state == 'available' and fits(a, levels, order, {}, lang, now) ~= nil then
@@ -186,41 +201,9 @@ local function find_agent(call, now)
             return id, a, why, looked, overflow, relaxed
           end
         end
-        if exhausted then break end
         offset = offset + #ids
       end
     end
-    if exhausted then
-      -- every agent who fits has `via` at its level or more: read those and rank as the walk would (first-skill
-      -- level, then idle, then id)
-      local pick, pick_agent, pick_rank, pick_level = nil, nil, nil, nil
-      for level = 10, via_need, -1 do
-        local key = idle_key(via, level, lkey)
-        local offset = 0
-        while true do
-          local ids = redis.call('ZRANGE', key, offset, offset + 31)
-          if #ids == 0 then break end
-          for _, id in ipairs(ids) do
-            looked = looked + 1
-            local a = agent_fields(id, order, {})
-            if a.state == 'available' then
-              local tier, have = fits(a, levels, order, {}, lang, now)
-              if tier == 0 then
-                local idle = tonumber(a.idle_since) or 0
-                if pick == nil or have > pick_level or (have == pick_level and (idle < pick_rank
-                   or (idle == pick_rank and id < pick))) then
-                  pick, pick_agent, pick_rank, pick_level = id, a, idle, have
-                end
-              end
-            end
-          end
-          offset = offset + #ids
-        end
-      end
-      if pick then
-        local why = first .. ' level ' .. pick_level .. ', idle ' .. math.floor((now - pick_rank) / 1000) .. 's (found by ' .. via .. ')'
-        return pick, pick_agent, why, looked, overflow, relaxed
-      end
     end
   end
   local best_id, best_agent, best_key, best_why = nil, nil, nil, nil
