@@ -36,6 +36,7 @@ Layout (PREFIX = `sb:{sb}:`):
   channel sb:{sb}:offers     "uid agent" for every reservation made
   sb:{sb}:owner:<instance>   an instance's lease (expires unless its heartbeat renews it)
   sb:{sb}:owners             set of instance ids that own calls;  sb:{sb}:owned:<instance>  set of its call uids
+  sb:{sb}:tmp:with_via       zset, only inside a multi-skill call's agent search (deleted before the script returns)
   sb:{sb}:reaping            list "agent uid": agents of dead owners' calls, freed once every dead call is out of line
   sb:{sb}:seeded             sentinel written when agents are seeded (gone: Redis came back empty)
 """

@@ -125,11 +125,13 @@ local function passed_over(first, need, winner, winner_level, levels, order, lan
   end
   return passed
 end
--- of a call's required skills, the one fewest free agents have at the level asked or more (in the call's
--- language lines; ZCARD only, at most 10 per skill); the first skill wins ties. Returns it and its level
+-- of a call's required skills after the first, the one fewest free agents have at the level asked or more (in
+-- the call's language lines; ZCARD only, at most 10 per skill). Returns it and its level
 local function rarest_free(levels, order, lkey)
+  if #order == 2 then return order[2], math.max(1, levels[order[2]]) end
   local best, best_need, best_count = nil, nil, nil
-  for _, s in ipairs(order) do
+  for i = 2, #order do
+    local s = order[i]
     local need = math.max(1, levels[s])
     local count = 0
     for level = 10, need, -1 do
@@ -160,29 +162,29 @@ local function find_agent(call, now)
   if #order > 0 then
     local first = order[1]
     local need = math.max(1, levels[first])
-    local via, via_need = first, need
-    if #order > 1 then via, via_need = rarest_free(levels, order, lkey) end
-    if via ~= first then
-      -- another required skill is rarer among free agents: per first-skill level, best first, only the agents
-      -- that also have it at the level asked (ZINTER in Redis, not a read per agent), by idle time then id, as
-      -- the walk below would meet them; every agent who fits has both, so the first that fits is the pick
+    if #order > 1 then
+      -- more than one skill: per first-skill level, best first, only the agents that also have the rarest of the
+      -- other skills at the level asked (ZINTER in Redis, not a read per agent), by idle time then id, as the walk
+      -- below would meet them; every agent who fits has both, so the first that fits is the pick
+      local via, via_need = rarest_free(levels, order, lkey)
+      local with_via = P .. 'tmp:with_via'  -- the free agents having `via` at the level asked (dropped before return)
+      local via_keys = {}
+      for via_level = 10, via_need, -1 do via_keys[#via_keys + 1] = idle_key(via, via_level, lkey) end
+      redis.call('ZUNIONSTORE', with_via, #via_keys, unpack(via_keys))
       for level = 10, need, -1 do
-        local key = idle_key(first, level, lkey)
-        local ids, rank = {}, {}
-        for via_level = 10, via_need, -1 do
-          local both = redis.call('ZINTER', 2, key, idle_key(via, via_level, lkey), 'WEIGHTS', 1, 0, 'WITHSCORES')
-          for i = 1, #both, 2 do ids[#ids + 1] = both[i]; rank[both[i]] = tonumber(both[i + 1]) end
-        end
-        table.sort(ids, function(a, b) return rank[a] < rank[b] or (rank[a] == rank[b] and a < b) end)
-        for _, id in ipairs(ids) do
+        -- in the set's order: idle time (the first set's score; WEIGHTS 1 0), then id
+        local both = redis.call('ZINTER', 2, idle_key(first, level, lkey), with_via, 'WEIGHTS', 1, 0)
+        for _, id in ipairs(both) do
           looked = looked + 1
           local a = agent_fields(id, order, {})
           if a.state == 'available' and fits(a, levels, order, {}, lang, now) ~= nil then
+            redis.call('DEL', with_via)
             local why = first .. ' level ' .. level .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's (found by ' .. via .. ')'
             return id, a, why, looked, overflow, relaxed
           end
         end
       end
+      redis.call('DEL', with_via)
     else
     -- the first skill's lines, best level then longest idle: the first agent that fits is the pick
     for level = 10, need, -1 do
