@@ -83,7 +83,8 @@ class Ticket:
         self.enqueued = enqueued
         self._result: OfferResult | None = first if first.status in ("assigned", "overflow") else None
         self._wake = asyncio.Event()
-        self._timers = [router.loop.call_at(router.loop.time() + after, self._poke) for after in steps_after]
+        self._steps_after = tuple(steps_after)
+        self._timers: list[asyncio.TimerHandle] = []
         self._closed = False
         self._gone = asyncio.Event()
         self.gone_reason = ""
@@ -212,6 +213,13 @@ class Ticket:
         if other:
             self._router.offer_made(other, "")
 
+    def arm(self) -> None:
+        """Starts the relaxation steps' timers, once the offer that enqueued the call returned (a step must not be
+        tried before the call has waited its time in Redis's clock)."""
+        if not self._closed and not self._timers:
+            self._timers = [self._router.loop.call_at(self._router.loop.time() + after, self._poke)
+                            for after in self._steps_after]
+
     def drop(self) -> None:
         """The request failed: no timers, not registered (nothing in Redis to leave)."""
         self._close()
@@ -335,6 +343,7 @@ class CallRouter:
         if first.status == "offered":  # already offered (a repeated request): wait() asks Redis which agent
             ticket.notify(first.agent)
         ticket.deliver(first)
+        ticket.arm()
         return ticket
 
     def index_skill(self, config: RoutingConfig, skills: dict[str, int]) -> str:

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 
 import pytest
 from redis.asyncio import Redis
 
-from switchboard.router.call_router import index_skill, levels_by_skill
+from switchboard.router.call_router import CallRouter, index_skill, levels_by_skill
 from switchboard.router.decision import AgentView, CallView, best_agent, best_call
 from switchboard.router.route_store import P, RouteStore
-from switchboard.router.routing_config import AgentSeed, RelaxStep
+from switchboard.router.routing_config import AgentSeed, RelaxStep, RoutingConfig, Segment
 from tests.e2e.sandbox import RedisServer
 
 
@@ -638,3 +639,25 @@ async def test_fifty_routers_with_multi_skill_calls_never_double_assign(redis_se
     for r in routers:
         await r.redis.aclose()
     await seeder.redis.aclose()
+
+
+async def test_a_relaxation_overflow_step_reaches_the_waiting_ticket(redis_server: RedisServer) -> None:
+    """The ticket's step timers start once the offer that enqueued the call returned, so the step is never tried
+    before the call has waited its time in Redis: a 0.3 s overflow step sends the caller on (wait() gives None)."""
+    redis = Redis.from_url(redis_server.url)
+    await redis.flushdb()
+    config = RoutingConfig(skills=frozenset({"sales"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"quick": (RelaxStep(0.3, overflow=True),)},
+                           agents={"a3": AgentSeed("a3", "Cy", "PJSIP/a3", {"sales": 6}, ("en",))})
+    router = CallRouter(RouteStore(redis), lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
+    await router.start()
+    try:
+        await router.store.action("a3", "login")
+        ticket = await router.request("u1", skills={"sales": 9}, language="", segment="standard", customer="c1",
+                                      priority=0, relaxation="quick", queue="sales")
+        assert not ticket.ready
+        assert await asyncio.wait_for(ticket.wait(), 10) is None
+        assert any("overflow after" in line for line in await router.store.explain("u1"))
+    finally:
+        await router.stop()
+        await redis.aclose()
