@@ -263,7 +263,7 @@ async def main(calls: int, concurrency: int, idle: float, show: bool, profile: P
             cpu0, trips0 = cpu_seconds(service.pid), proxy.trips
             await asyncio.sleep(idle)  # background Redis work and CPU of an idle service (sweeps, snapshots)
             idle_rate = (proxy.trips - trips0) / idle
-            print(f"machine: {os.cpu_count()} CPUs, {Path('/proc/cpuinfo').read_text().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
+            print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; machine: {os.cpu_count()} CPUs, {Path('/proc/cpuinfo').read_text().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
             print(f"idle service: {(cpu_seconds(service.pid) - cpu0) / idle * 1000:.1f} ms CPU/s, "
                   f"{idle_rate:.1f} Redis round trips/s (background; subtracted below)")
             base = await measure("baseline (trivial AGI)", trivial.pid, trivial_port, None, calls, concurrency,
@@ -285,6 +285,7 @@ async def main(calls: int, concurrency: int, idle: float, show: bool, profile: P
             decisions = [line for line in body.splitlines() if line.startswith("switchboard_route") and "_count" in line
                          or line.startswith("switchboard_routing_decision") and "_count" in line]
             print("router decisions:", "; ".join(decisions) or "(none exported)")
+            print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             print(f"full ÷ baseline CPU per call: {full['cpu_ms'] / base['cpu_ms']:.2f}×; "
                   f"targets: ≤ 1.0 ms CPU/call, ≤ 4 round trips on the call path")
         finally:  # waited for off the loop: the service still talks to Redis through the proxy while it stops

@@ -13,22 +13,28 @@ Cases, each measured as p50/p99 in µs including the Redis round trip (one EVALS
 
 * `new/free`     a new call some free junior fits (agent surplus: the pick among free agents);
 * `new/none`     a new call no free agent fits (it goes into line: the search finds nobody);
+* `new/multi`    a new call asking two skills some free junior has, the busiest first (agents having only the first
+                 are passed over or the rarer skill's free agents are read instead: docs/router-indexes.md);
 * `freed/many`   a senior with the busiest skill ends a call while the 1,000 calls wait (call surplus: the pick among the calls it can
                  serve; the table shows how many it could serve, median over the checked sample);
 * `relax/100`    a relaxation step (levels down to 1) comes due for 100 more calls at once: an agent freed while
                  the 100 are due and not yet indexed again, then the 100 retries (one per ticket) that give them to
-                 juniors; and the sweep script that indexes due calls again (50 per run).
+                 juniors; and one run of the sweep script that indexes due calls again (10 per run; the router
+                 runs it again at once while more are due).
 
 For each case the table also gives `looked`: the most candidates the Lua read in one decision (from the
 decisions' explanations: agents for a new call, calls for a freed agent), which says what the script touches.
 Beside: a PING round trip on the same connection in the same run (the ratio p99/PING p50), the longest script run
-Redis's SLOWLOG saw while the case was measured, and the agreement with a brute-force check (router.decision
+Redis's SLOWLOG saw while the case was measured (which script, its first arguments) and how many runs took over
+2 ms, per script the p50/p99/max inside Redis and the Redis commands each run issued (p50/p99/max: what a run
+touches, whatever the machine's load; the benchmark's scripts count their `redis.call`s), the load average, and
+the agreement with a brute-force check (router.decision
 best_agent / best_call over every agent or waiting call, read with churn paused) on a sample of each case.
 After the table: log-log slopes of p50 against agents (at each skill count) and against waiting calls (10,000
 agents, 200 skills, 100 to 10,000 waiting), and the CPU a CallRouter holding 10,000 waiting tickets costs
 (this process + redis-server, % of one core, while nothing else happens).
 
-    python bench/router_bench.py [--quick]
+    python bench/router_bench.py [--quick] [--only 10000,200,1000]
 """
 from __future__ import annotations
 
@@ -51,16 +57,34 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from switchboard.router.call_router import CallRouter  # noqa: E402
+from switchboard.router.call_router import CallRouter, index_skill, levels_by_skill  # noqa: E402
 from switchboard.router.decision import AgentView, CallView, best_agent, best_call  # noqa: E402
-from switchboard.router.route_store import P, RouteStore, build_scripts  # noqa: E402
+from switchboard.router import route_store  # noqa: E402
+from switchboard.router.route_store import P, RouteStore, lua_source  # noqa: E402
 from switchboard.router.routing_config import AgentSeed, RelaxStep, RoutingConfig, Segment  # noqa: E402
 from tests.e2e.sandbox import RedisServer  # noqa: E402
 
 SEGMENTS = ((10.0, 0.5), (50.0, 1.0), (100.0, 0.0))  # (priority, aging): three aging rates
 RELAX = (RelaxStep(2, min_level=1),)
-CASES = ("new/free", "new/none", "freed/many", "relax/free1", "relax/retry", "relax/sweep")
+CASES = ("new/free", "new/none", "new/multi", "freed/many", "relax/free1", "relax/retry", "relax/sweep")
 LOOKED = re.compile(r"\((\d+) looked at|of (\d+) waiting looked at")
+
+
+WORK_KEY = P + "bench:work"
+
+
+def counted_scripts() -> dict[str, str]:
+    """The router's scripts with every `redis.call` counted: each run appends "<script> <commands>" to WORK_KEY.
+    The count says what a run touches whatever the machine's load (the SLOWLOG's times include being preempted)."""
+    shadow = ("local real_redis = redis\nlocal work = 0\nlocal redis = setmetatable({call = function(...) "
+              "work = work + 1; return real_redis.call(...) end}, {__index = real_redis})\n")
+    head = f"local P = '{route_store.PREFIX}'\n" + shadow + lua_source("prelude")
+    return {name: head + "local function bench_body()\n" + lua_source(name) + "\nend\nlocal bench_out = bench_body()\n"
+            f"real_redis.call('RPUSH', '{WORK_KEY}', '{name} ' .. work)\nreturn bench_out\n"
+            for name in route_store.SCRIPTS}
+
+
+route_store.build_scripts = counted_scripts  # every RouteStore of this benchmark runs the counted scripts
 
 
 @dataclass
@@ -71,6 +95,7 @@ class Pool:
     seniors: dict[str, AgentSeed] = field(default_factory=dict)
     juniors: dict[str, AgentSeed] = field(default_factory=dict)
     serial: int = 0
+    levels: dict[str, list[int]] = field(default_factory=dict)  # skill → agents' levels (index_skill)
 
     def uid(self, kind: str) -> str:
         self.serial += 1
@@ -87,6 +112,12 @@ class Pool:
         seed = self.seniors[self.rng.choice(self.hot_seniors())] if hot else self.rng.choice(list(self.seniors.values()))
         skill, level = (self.skills[0], seed.skills[self.skills[0]]) if hot else self.rng.choice(list(seed.skills.items()))
         return {skill: self.rng.randint(6, level)}, self.rng.choice(["", *seed.languages])
+
+    def junior_pair(self) -> tuple[dict[str, int], str]:
+        """Two skills and a language some free junior has, the one more agents have first (it ranks)."""
+        seed = self.rng.choice([j for j in self.juniors.values() if len(j.skills) > 1] or list(self.juniors.values()))
+        names = sorted(seed.skills, key=lambda n: -len(self.levels.get(n, ())))[:2]
+        return {n: self.rng.randint(1, seed.skills[n]) for n in names}, self.rng.choice(["", *seed.languages])
 
     def junior_need(self) -> tuple[dict[str, int], str]:
         """A skill, level and language some free junior has."""
@@ -145,6 +176,7 @@ async def seed(store: RouteStore, pool: Pool) -> None:
             await asyncio.gather(*batch)
             batch = []
     await asyncio.gather(*batch)
+    pool.levels = levels_by_skill(seed.skills for seed in (*pool.seniors.values(), *pool.juniors.values()))
     for group in (pool.seniors, pool.juniors):  # seniors log in first, then take a call; juniors stay free
         ids = list(group)
         for start in range(0, len(ids), 50):
@@ -224,10 +256,12 @@ def agent_view(seed: AgentSeed) -> AgentView:
 async def new_calls(store: RouteStore, redis: Redis, pool: Pool, s: Samples, check: bool) -> None:
     views = await agent_views(redis) if check else []
     now = await redis_now(redis) + 0.5 if check else 0.0
-    for case, need_of in (("new/free", pool.junior_need), ("new/none", pool.senior_need)):
+    for case, need_of in (("new/free", pool.junior_need), ("new/none", pool.senior_need),
+                          ("new/multi", pool.junior_pair)):
         need, lang = need_of()
         uid = pool.uid("n")
-        got = await s.timed(case, lambda: store.offer(uid, need, (), lang, 10, 0.5, "", "", "q", "standard"))
+        got = await s.timed(case, lambda: store.offer(uid, need, (), lang, 10, 0.5, "", "", "q", "standard",
+                                                      index=index_skill(pool.levels, need)))
         await note_looked(redis, s, case, uid)
         if check:
             expected = best_agent(CallView(uid, need, now, 10, 0.5, lang), views, now)
@@ -266,6 +300,8 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
     replies = await pipe.execute()
     pipe = redis.pipeline(transaction=False)
     for uid, info in zip(uids, replies[2::3]):
+        if info is None:  # a junior already took it (on a loaded machine the 100 offers can outlast the 2 s step)
+            continue
         enq, rest = info.decode().split(" ", 1)
         pipe.hset(P + "relaxing", uid, f"{int(enq) - 3000} {rest}")
         for skill in filter(None, rest.split(" ")[2].split(",")):
@@ -284,7 +320,7 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
         await store.leave(uid)
         if not uid.startswith("r"):
             await put_waiting(store, redis, pool, 1)
-    await s.timed("relax/sweep", store.sweep)
+    await s.timed("relax/sweep", lambda: store.sweep(runs=1))  # one script run (the router repeats it while due)
     free = await agent_views(redis) if check else []
     now = await redis_now(redis) + 0.5 if check else 0.0
     checked = not check
@@ -313,14 +349,43 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     pool = Pool(agents, [f"s{i}" for i in range(n_skills)], random.Random(seed_no))
     await seed(store, pool)
     await put_waiting(store, redis, pool, waiting)
-    names = {sha: name for name, sha in ((n, _sha(src)) for n, src in build_scripts().items())}
-    await redis.config_set("slowlog-log-slower-than", 0)  # every command: the Redis-side time of each script
+    names = {sha: name for name, sha in ((n, _sha(src)) for n, src in counted_scripts().items())}
+    # scripts from 50 µs on (nearly every run; 0 would also log, and slow down, each command a script runs)
+    await redis.config_set("slowlog-log-slower-than", 50)
     await redis.config_set("slowlog-max-len", 100000)
     await redis.slowlog_reset()
 
     s = Samples()
     stop = asyncio.Event()
     churn_task = asyncio.create_task(churn(churner, pool, stop))
+    longest, longest_name, longest_args = 0, "-", ""
+    by_script: dict[str, list[float]] = {}
+    work: dict[str, list[int]] = {}
+
+    async def collect_slowlog() -> None:
+        """Script runs since the last look (read and reset every round: Redis 7 also logs the slow commands inside
+        scripts, and the churn fills the log)."""
+        nonlocal longest, longest_name, longest_args
+        slow = await redis.slowlog_get(1_000_000)
+        await redis.slowlog_reset()
+        pipe = redis.pipeline(transaction=True)
+        pipe.lrange(WORK_KEY, 0, -1)
+        pipe.delete(WORK_KEY)
+        for entry in (await pipe.execute())[0]:
+            name, _, count = entry.decode().partition(" ")
+            work.setdefault(name, []).append(int(count))
+        for entry in slow:
+            if not entry["command"].startswith(b"EVALSHA"):
+                continue
+            args = entry["command"].split()
+            name = names.get(args[1].decode() if len(args) > 1 else "", "")
+            if not name:
+                continue
+            by_script.setdefault(name, []).append(entry["duration"] / 1e6)
+            if entry["duration"] > longest:
+                longest, longest_name = entry["duration"], name
+                longest_args = b" ".join(args[3:9]).decode(errors="replace")[:80]
+
     for i in range(rounds):
         started = time.perf_counter()
         await redis.ping()
@@ -329,19 +394,11 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
         await freed_senior(store, redis, pool, s, False)
         if i % 10 == 0:
             await relaxation_round(store, redis, pool, s, False)
+        await collect_slowlog()
     stop.set()
     changes = await churn_task
-    slow = await redis.slowlog_get(100000)
-    longest, longest_name = 0, "-"
-    by_script: dict[str, list[float]] = {}
-    for entry in slow:
-        args = entry["command"].split()
-        name = names.get(args[1].decode() if len(args) > 1 else "", "")
-        if not name:
-            continue
-        by_script.setdefault(name, []).append(entry["duration"] / 1e6)
-        if entry["duration"] > longest:
-            longest, longest_name = entry["duration"], name
+    await collect_slowlog()
+    over = sum(1 for runs in by_script.values() for d in runs if d > 0.002)
     for _ in range(10):  # brute-force agreement on a sample, churn paused
         await new_calls(store, redis, pool, s, True)
         await freed_senior(store, redis, pool, s, True)
@@ -349,7 +406,8 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
         await relaxation_round(store, redis, pool, s, True)
     await redis.aclose()
     await other.aclose()
-    return {"s": s, "churn": changes, "slow": longest, "slow_name": longest_name, "scripts": by_script}
+    return {"s": s, "churn": changes, "slow": longest, "slow_name": longest_name, "slow_args": longest_args,
+            "scripts": by_script, "over": over, "work": work}
 
 
 def _sha(source: str) -> str:
@@ -392,10 +450,12 @@ def load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, only: tuple[int, int, int] | None = None) -> None:
     sizes = (10, 100, 1000) if quick else (10, 100, 1000, 10000)
     skill_counts = (1, 20) if quick else (1, 20, 200)
     rounds = 100 if quick else 300
+    if only is not None:
+        sizes, skill_counts = (only[0],), (only[1],)
     table: dict[tuple[int, int, int], dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(Path(tmp) / "redis").start()
@@ -406,7 +466,10 @@ async def main(quick: bool) -> None:
                   f"SLOWLOG = longest script while the row was measured\n{head}")
             plan = [(a, k, 1000) for a in sizes for k in skill_counts]
             top_skills = skill_counts[-1]
-            plan += [(sizes[-1], top_skills, w) for w in ((100, 3000) if quick else (100, 10000))]
+            if only is not None:
+                plan = [only]
+            else:
+                plan += [(sizes[-1], top_skills, w) for w in ((100, 3000) if quick else (100, 10000))]
             for agents, n_skills, waiting in plan:
                 r = await one_case(server, agents, n_skills, waiting, rounds, agents + n_skills + waiting)
                 table[(agents, n_skills, waiting)] = r
@@ -420,11 +483,19 @@ async def main(quick: bool) -> None:
                           f"{s.looked[case]:>6} | {share:>6}")
                 eligible = sorted(s.eligible)[len(s.eligible) // 2] if s.eligible else 0
                 scripts: dict[str, list[float]] = r["scripts"]  # type: ignore[assignment]
-                print(f"{'':>20}inside Redis (SLOWLOG, every run) p50/p99/max µs: " + ", ".join(
+                print(f"{'':>20}inside Redis (SLOWLOG, runs ≥ 50 µs) p50/p99/max µs: " + ", ".join(
                     f"{n} {pct(v, 0.5):.0f}/{pct(v, 0.99):.0f}/{max(v) * 1e6:.0f}" for n, v in sorted(scripts.items())))
+                work: dict[str, list[int]] = r["work"]  # type: ignore[assignment]
+                print(f"{'':>20}Redis commands per script run p50/p99/max: " + ", ".join(
+                    f"{n} {sorted(v)[len(v) // 2]}/{sorted(v)[min(len(v) - 1, int(0.99 * len(v)))]}/{max(v)}"
+                    for n, v in sorted(work.items())))
+                runs = sum(len(v) for v in scripts.values())
                 print(f"{'':>20}PING p50 {ping:.0f} µs · p99 {pct(s.ping, 0.99):.0f} µs · SLOWLOG longest "
-                      f"{r['slow']} µs ({r['slow_name']}) · churn {r['churn']} changes · a freed senior could serve "
-                      f"{eligible} waiting calls (median)", flush=True)
+                      f"{r['slow']} µs ({r['slow_name']} {r['slow_args']}) · script runs over 2 ms: {r['over']} of "
+                      f"{runs} · churn {r['churn']} changes · a freed senior could serve {eligible} waiting calls "
+                      f"(median) · load {load()}", flush=True)
+            if only is not None:
+                return
             print("\nlog-log slope of p50 against agents (1,000 waiting)")
             for n_skills in skill_counts:
                 row = [table[(a, n_skills, 1000)]["s"] for a in sizes]
@@ -451,5 +522,7 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="smaller sweep (CI smoke run)")
+    parser.add_argument("--only", help="one row only: AGENTS,SKILLS,WAITING (e.g. 10000,200,1000)")
+    args = parser.parse_args()
     uvloop.install()
-    asyncio.run(main(parser.parse_args().quick))
+    asyncio.run(main(args.quick, tuple(int(x) for x in args.only.split(",")) if args.only else None))  # type: ignore[arg-type]

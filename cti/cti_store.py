@@ -9,8 +9,9 @@ script's body.
 
 A call costs the store two round trips: `open_call` (the caller's number looked up and the call's first record
 written, pipelined) and `close_call` (the final record, a known customer's self-service entry and the FCR contact,
-pipelined); the before-connect record (`save_call`) is a third. Screen pops read records and customers in
-batches (`read_calls_with_customers`: two pipelined round trips per batch of pops).
+pipelined); the before-connect record (`save_call`) is a third, or travels in the router's offer trip as a step
+(`save_call_step`) when a route node offers the call. Screen pops read records and customers in batches
+(`read_calls_with_customers`: two pipelined round trips per batch of pops).
 
 Key layout (every name starts `sb:`; the part in braces is the Redis Cluster hash tag, so each Lua script touches
 keys of one slot only; docs/redis.md lists the router's keys too):
@@ -176,7 +177,7 @@ class CtiStore:
             await self.save_call(ctx)
             return []
         rows, saved = await self._bounded(self._together([
-            (self._find_phone, [phone_key(e164)], []), self._save_call_step(ctx)]))
+            (self._find_phone, [phone_key(e164)], []), self.save_call_step(ctx)]))
         _raise_failed([rows, saved])
         return [_customer(_pairs(row)) for row in rows]
 
@@ -213,7 +214,9 @@ class CtiStore:
         """Replaces the call's whole record and pushes its expiry back, atomically, in one round trip."""
         await self._bounded(self._save_call(keys=[call_key(ctx.uniqueid)], args=_save_call_args(ctx)))
 
-    def _save_call_step(self, ctx: CallContext) -> ScriptStep:
+    def save_call_step(self, ctx: CallContext) -> ScriptStep:
+        """`save_call` as a script step (script, keys, args) for a round trip another store makes: the router sends
+        the record before ringing in the same pipeline as the call's offer."""
         return self._save_call, [call_key(ctx.uniqueid)], _save_call_args(ctx)
 
     async def _together(self, steps: Sequence[ScriptStep]) -> list[Any]:
@@ -236,7 +239,7 @@ class CtiStore:
         contact (each an atomic script in its own slot, pipelined). Returns the earlier contact this one repeats
         (as `record_contact`). The record and the history are written even when the contact fails; any failure
         raises StoreUnavailable after the others were sent."""
-        steps = [self._save_call_step(ctx)]
+        steps = [self.save_call_step(ctx)]
         if history is not None:
             steps.append((self._append_history, [customer_key(history.customer_id)], _history_args(history)))
         if contact is not None:

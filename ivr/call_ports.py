@@ -8,7 +8,8 @@ Nothing here does I/O.
 
 The ports are cut so that a call costs few round trips to the stores behind them: the caller directory recognises
 the caller and records the call's opening snapshot together (`begin_call`), the journal records progress before
-an agent rings (`write`) and takes everything a call leaves at its end in one go (`finish`: the final snapshot, a
+an agent rings (`write`; or, when the route desk will offer the call, the snapshot is handed over to travel with
+the offer: `ConnectRecord`) and takes everything a call leaves at its end in one go (`finish`: the final snapshot, a
 known customer's self-service entry, the first-contact-resolution contact).
 """
 from __future__ import annotations
@@ -136,6 +137,13 @@ class CallJournal(Protocol):
         """The final snapshot, the self-service entry and the contact, together; returns the earlier contact this
         one repeats (None when it repeats none, or no contact was given). Raises when the store fails."""
         ...
+
+
+class ConnectRecord(Protocol):
+    """Takes a call's before-connect snapshot to the route desk, which writes it in the round trip of the call's
+    offer (before any agent can ring, so the screen pop reads it), instead of a trip of its own."""
+
+    def hand_over(self, call: CallSnapshot) -> None: ...
 
 
 # --- routing (implemented by router) -------------------------------------------------------------------------

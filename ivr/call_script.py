@@ -4,7 +4,8 @@
     nodes ask the route desk for an agent; progress is recorded before anyone rings) → finish: outcome, self-service
     history, first-contact resolution (recorded together), metrics
 
-The stores hear from a call three times: at its start, before an agent rings, at its end (plus the route desk).
+The stores hear from a call three times: at its start, before an agent rings, at its end (plus the route desk); when a
+route node asks the route desk, the record before ringing travels with the call's offer (one trip less).
 
 `InboundCalls` is the FastAGI `inbound` script (one per process); it hands each call to an `InboundCall`, which
 owns that call's state. Collaborators are the ports of `ivr.call_ports`, wired in by the composition root. The
@@ -19,13 +20,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from switchboard.ivr.call_ports import (CallEnd, CallerDirectory, CallJournal, CallSnapshot, ContactFacts,
-                                        EarlierContactLike, FlowObserver, QuietResolution, ResolutionObserver)
+from switchboard.ivr.call_ports import (CallEnd, CallerDirectory, CallJournal, CallSnapshot, ConnectRecord,
+                                        ContactFacts, EarlierContactLike, FlowObserver, QuietResolution,
+                                        ResolutionObserver)
 from switchboard.ivr.channel import Channel
 from switchboard.ivr.channel_variables import (CHANNEL_LANGUAGE, CONFIDENCE, CUSTOMER_ID, SEGMENT, STATUS,
                                                STATUS_FAILED)
 from switchboard.ivr.flow_engine import CallState, FlowEngine
 from switchboard.ivr.flow_model import Dialplan, Flow
+from switchboard.ivr.nodes.route import RouteNode
 
 MAX_RECORDED_PATH = 200
 SELF_SERVICE = "self-service"  # the queue label of a contact that never asked for an agent
@@ -47,6 +50,7 @@ class CallPorts:
     callers: CallerDirectory | None = None
     count_contacts: bool = False  # first-contact resolution: each finished call is a contact (and may repeat one)
     resolution: ResolutionObserver = field(default_factory=QuietResolution)
+    route_record: ConnectRecord | None = None  # wired with the route desk: the record before ringing rides the offer
 
 
 class InboundCalls:
@@ -145,8 +149,21 @@ class InboundCall:
             await channel.set_variable(CHANNEL_LANGUAGE, state.language)  # (the channel's own needs no command)
 
     async def before_connect(self, state: CallState) -> None:
-        """Called by route and transfer nodes before anyone rings: the screen pop reads what the IVR learnt."""
+        """Called by route and transfer nodes before anyone rings: the screen pop reads what the IVR learnt. A route
+        node that asks the route desk hands the record over to travel with the call's offer (written before any
+        agent is reserved, so before any rings; no round trip of its own); others write it now."""
+        courier = self._ports.route_record
+        if courier is not None and self.asks_route_desk(state):
+            courier.hand_over(self.snapshot())
+            return
         await self.record()
+
+    def asks_route_desk(self, state: CallState) -> bool:
+        """The node about to connect (the last visited) is a route node that routes by skills (no fixed endpoint)."""
+        flow_name, _, node_name = (state.last_node or "").partition(".")
+        flow = self.plan.flows.get(flow_name)
+        node = flow.nodes.get(node_name) if flow is not None else None
+        return node is not None and isinstance(node.spec, RouteNode) and not node.spec.endpoint
 
     async def record(self) -> None:
         """Writes the call's context to the journal; its trouble never reaches the caller."""

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from switchboard.router.endpoint_map import EndpointMap
 from switchboard.router.liveness import Liveness, LivenessSettings
-from switchboard.router.route_store import OFFER_LOG_MS, OfferResult, QueueSnapshot, RouteStore
+from switchboard.router.route_store import OFFER_LOG_MS, Along, OfferResult, QueueSnapshot, RouteStore
 from switchboard.router.routing_config import RoutingConfig
 from switchboard.router.wait_estimate import HandleTimes, WaitEstimate, estimate_wait
 
@@ -49,6 +50,27 @@ class RouteEvents:
     decision: Callable[[float, str], None] = lambda seconds, result: None
 
 
+def levels_by_skill(agents: Iterable[Mapping[str, int]]) -> dict[str, list[int]]:
+    """skill → the levels agents have it at, sorted (for `index_skill`)."""
+    levels: dict[str, list[int]] = {}
+    for skills in agents:
+        for skill, level in skills.items():
+            levels.setdefault(skill, []).append(level)
+    return {skill: sorted(found) for skill, found in levels.items()}
+
+
+def index_skill(levels: Mapping[str, Sequence[int]], skills: Mapping[str, int]) -> str:
+    """The skill a call waits under: of the skills it asks, the one the fewest agents have at the level asked or
+    more (the first on ties; "" = the first). A freed agent then reads fewer calls it cannot serve (those needing
+    another skill it lacks); any agent able to serve the call has this skill, so no call is missed."""
+    if len(skills) < 2:
+        return ""
+    counts = {s: len(levels.get(s, ())) - bisect_left(levels.get(s, ()), level) for s, level in skills.items()}
+    first = next(iter(skills))
+    rarest = min(skills, key=lambda s: (counts[s], s != first))
+    return "" if rarest == first else rarest
+
+
 class Ticket:
     """One call's place in line. `wait()` returns an Offer, or None when the call overflows."""
 
@@ -62,7 +84,8 @@ class Ticket:
         self.enqueued = enqueued
         self._result: OfferResult | None = first if first.status in ("assigned", "overflow") else None
         self._wake = asyncio.Event()
-        self._timers = [router.loop.call_at(router.loop.time() + after, self._poke) for after in steps_after]
+        self._steps_after = tuple(steps_after)
+        self._timers: list[asyncio.TimerHandle] = []
         self._closed = False
         self._gone = asyncio.Event()
         self.gone_reason = ""
@@ -123,9 +146,9 @@ class Ticket:
                 break
             # a notice only says "look": Redis says what is offered now. wait() runs only while the call is in
             # line (an unanswered offer is put back before not_answered returns), so `offered` here is a new offer
-            state, agent = await self._router.store.call_state(self.uid)
-            if state == "offered" and agent:
-                result = OfferResult("assigned", agent)
+            now = await self._router.store.offer_of(self.uid)
+            if now.status == "offered" and now.agent:
+                result = OfferResult("assigned", now.agent, now.endpoint)
                 break
         if result.status == "overflow":
             return None
@@ -147,15 +170,29 @@ class Ticket:
         self.deliver(await self._router.timed_offer(lambda: self._router.store.retry(self.uid)))
 
     async def finished(self, agent: str) -> None:
-        """The bridged call with `agent` ended: wrap-up for the agent, and the agent is remembered for FCR."""
+        """The bridged call with `agent` ended: wrap-up for the agent, the agent is remembered for FCR, and the call
+        leaves routing (one script: `leave()` after this has nothing left to do)."""
         cfg = self._router.config()
         if self._offered_at is not None:  # the agent was kept from the line: ring + talk, then the wrap-up
             self._router.handle_times.record(self.line.queue, self._router.loop.time() - self._offered_at
                                              + cfg.wrap_up)
-        state, uid = await self._router.store.device(agent, "ended", cfg.wrap_up, self.uid)
+        if self._closed:  # already out of routing: only the agent's side is left
+            state, uid = await self._router.store.device(agent, "ended", cfg.wrap_up, self.uid)
+            await self._router.store.remember_agent(self.customer, agent, cfg.last_agent_days)
+            if uid:
+                self._router.offer_made(uid, agent)
+            return
+        self._close()
+        try:
+            state, uid, other = await self._router.store.call_done(self.uid, agent, cfg.wrap_up, self.customer,
+                                                                   cfg.last_agent_days)
+        except Exception:
+            self._closed = False  # not done: `leave()` tries again
+            raise
         if uid:
             self._router.offer_made(uid, agent)
-        await self._router.store.remember_agent(self.customer, agent, cfg.last_agent_days)
+        if other:
+            self._router.offer_made(other, "")
 
     async def estimate(self) -> WaitEstimate | None:
         """The call's place in line and its estimated wait (router/wait_estimate.py); None when it is not waiting
@@ -172,13 +209,27 @@ class Ticket:
         """The call is done with routing (hung up, overflowed or connected): drop it from line and timers."""
         if self._closed:
             return
+        self._close()
+        other = await self._router.store.leave(self.uid)
+        if other:
+            self._router.offer_made(other, "")
+
+    def arm(self) -> None:
+        """Starts the relaxation steps' timers, once the offer that enqueued the call returned (a step must not be
+        tried before the call has waited its time in Redis's clock)."""
+        if not self._closed and not self._timers:
+            self._timers = [self._router.loop.call_at(self._router.loop.time() + after, self._poke)
+                            for after in self._steps_after]
+
+    def drop(self) -> None:
+        """The request failed: no timers, not registered (nothing in Redis to leave)."""
+        self._close()
+
+    def _close(self) -> None:
         self._closed = True
         for timer in self._timers:
             timer.cancel()
         self._router.forget(self.uid)
-        other = await self._router.store.leave(self.uid)
-        if other:
-            self._router.offer_made(other, "")
 
 
 class CallRouter:
@@ -207,6 +258,7 @@ class CallRouter:
         self.liveness = Liveness(store, self, liveness or LivenessSettings(), logger, on_reseed)
         self._beat: asyncio.Task[None] | None = None
         self._offers_checked_ms = 0  # Redis time (ms) up to which the offer log was read
+        self._levels_of: tuple[RoutingConfig, dict[str, list[int]]] | None = None  # skill → agents' levels, sorted
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -267,26 +319,41 @@ class CallRouter:
         return result
 
     async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
-                      priority: float, relaxation: str | None, queue: str) -> Ticket:
-        """Puts the call in line (or straight to a free agent); the returned ticket tells what happens."""
+                      priority: float, relaxation: str | None, queue: str, along: Sequence[Along] = ()) -> Ticket:
+        """Puts the call in line (or straight to a free agent); the returned ticket tells what happens. One round
+        trip: the offer script also makes this instance the call's owner (before it is offered: a crash never
+        leaves it unowned) and reads the customer's last agent; `along` are other stores' steps sent with it
+        (the call's context record before anyone rings)."""
         cfg = self.config()
         self.queues.add(queue)
         seg = cfg.segment(segment)
         steps = cfg.steps(relaxation)
-        await self.store.own(self.liveness.instance, uid)  # before the offer: a crash never leaves it unowned
-        preferred = await self.store.last_agent(customer) if customer else ""
-        first = await self.timed_offer(lambda: self.store.offer(
-            uid, skills, steps, language, seg.priority + priority, seg.aging, customer, preferred, queue,
-            segment if segment in cfg.segments else ""))
-        ticket = Ticket(self, uid, first, time.time(), [s.after for s in steps], customer,
+        # registered before the offer (and kept when an agent is reserved at once: after a ring-no-answer the call
+        # waits in line again), so an offer another instance publishes while this one is on its way is not missed
+        ticket = Ticket(self, uid, OfferResult("queued"), time.time(), [s.after for s in steps], customer,
                         LineAsk(queue, dict(skills), language))
-        # registered even when an agent is reserved at once: after a ring-no-answer the call waits in line again
         self._tickets[uid] = ticket
-        if first.status not in ("assigned", "overflow"):
-            state, agent = await self.store.call_state(uid)  # an offer may have been published already
-            if state == "offered":
-                ticket.notify(agent)
+        try:
+            first = await self.timed_offer(lambda: self.store.offer(
+                uid, skills, steps, language, seg.priority + priority, seg.aging, customer, "", queue,
+                segment if segment in cfg.segments else "", instance=self.liveness.instance,
+                index=self.index_skill(cfg, skills), along=along))
+        except BaseException:
+            ticket.drop()
+            raise
+        if first.status == "offered":  # already offered (a repeated request): wait() asks Redis which agent
+            ticket.notify(first.agent)
+        ticket.deliver(first)
+        ticket.arm()
         return ticket
+
+    def index_skill(self, config: RoutingConfig, skills: dict[str, int]) -> str:
+        """The skill a call waits under (`index_skill` over routing.yaml's agents; the table kept per config)."""
+        if len(skills) < 2:
+            return ""
+        if self._levels_of is None or self._levels_of[0] is not config:
+            self._levels_of = (config, levels_by_skill(seed.skills for seed in config.agents.values()))
+        return index_skill(self._levels_of[1], skills)
 
     def forget(self, uid: str) -> None:
         self._tickets.pop(uid, None)

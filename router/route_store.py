@@ -17,7 +17,8 @@ Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:endpoints          hash endpoint → id (AMI events name devices, not agents)
   sb:{sb}:idle:<skill>:<level>:<lang>   zset of available agents with <skill> at exactly <level> speaking <lang>
                              (`*`: every available agent with that skill level), scored idle_since_ms
-  sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent wq
+  sb:{sb}:call:<uid>         hash: skills steps lang base aging enq customer pref queue segment state agent endpoint
+                             wq ix (the skill it waits under: the rarest it asks; empty = the first)
   sb:{sb}:wq:<skill>:<level>:<lang>:<class>   zset of waiting calls whose first required skill is <skill> at
                              (relaxed) minimum <level> (or, at level 1, calls relaxation added <skill> to), asking
                              <lang> (`*`: no language). Class = aging rate a, scored a * enq_s - base (lowest first
@@ -35,15 +36,18 @@ Layout (PREFIX = `sb:{sb}:`):
   channel sb:{sb}:offers     "uid agent" for every reservation made
   sb:{sb}:owner:<instance>   an instance's lease (expires unless its heartbeat renews it)
   sb:{sb}:owners             set of instance ids that own calls;  sb:{sb}:owned:<instance>  set of its call uids
+  sb:{sb}:tmp:with_via       zset, only inside a multi-skill call's agent search (deleted before the script returns)
+  sb:{sb}:reaping            list "agent uid": agents of dead owners' calls, freed once every dead call is out of line
   sb:{sb}:seeded             sentinel written when agents are seeded (gone: Redis came back empty)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from switchboard.router.decision import encode_skills, encode_steps
@@ -52,10 +56,15 @@ from switchboard.router.routing_config import AgentSeed, RelaxStep
 PREFIX = "sb:{sb}:"
 P = PREFIX
 OFFERS_CHANNEL = PREFIX + "offers"
+SWEEP_BATCH = 20  # agents freed per sweep run (each may read waiting lines): one run stays short
+REAP_BATCH = 200  # dead owners' calls (or their agents) per reap run
 OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
-SCRIPTS = ("offer_call", "leave_call", "ring_no_answer", "agent_device", "agent_action", "sweep", "upsert_agent",
-           "own_call", "heartbeat", "reap_owners")
+SCRIPTS = ("offer_call", "leave_call", "call_done", "ring_no_answer", "agent_device", "agent_action", "sweep",
+           "upsert_agent", "own_call", "heartbeat", "reap_owners")
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
+
+
+Along = tuple[AsyncScript, list[str], list[Any]]  # another store's script step (script, keys, args) sent with an offer
 
 
 def lua_source(name: str) -> str:
@@ -86,10 +95,12 @@ class OfferResult:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """What a lease renewal saw: is the seeded state there (else Redis came back empty), and every agent's state."""
+    """What a lease renewal saw: is the seeded state there (else Redis came back empty), and one page of the agents'
+    states (`cursor`: where the next page starts; "0" = this page ended a full pass)."""
 
     seeded: bool
     states: dict[str, str]
+    cursor: str = "0"
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,7 @@ class RouteStore:
         scripts = build_scripts()
         self._offer = redis.register_script(scripts["offer_call"])
         self._leave = redis.register_script(scripts["leave_call"])
+        self._done = redis.register_script(scripts["call_done"])
         self._ring_no_answer = redis.register_script(scripts["ring_no_answer"])
         self._device = redis.register_script(scripts["agent_device"])
         self._action = redis.register_script(scripts["agent_action"])
@@ -149,22 +161,63 @@ class RouteStore:
                                               _clean(seed.endpoint, "endpoint"), langs, encode_skills(seed.skills)]))
 
     async def offer(self, uid: str, skills: dict[str, int], steps: Iterable[RelaxStep], language: str,
-                    base: float, aging: float, customer: str, preferred: str, queue: str, segment: str) -> OfferResult:
-        reply = await self._offer(args=[_clean(uid, "uniqueid"), encode_skills(skills), encode_steps(steps),
-                                        _clean(language, "language"), repr(float(base)), f"{aging:g}",
-                                        _clean(customer, "customer id"), _clean(preferred, "agent id"),
-                                        _clean(queue, "queue"), _clean(segment, "segment"), self._ttl_ms])
+                    base: float, aging: float, customer: str, preferred: str, queue: str, segment: str,
+                    instance: str = "", index: str = "", along: Sequence[Along] = ()) -> OfferResult:
+        """Offers a call: a new one is owned by `instance` and prefers `preferred`, else the customer's last agent
+        (read by the script); it waits in the lines of `index` (one of its skills; "" = the first). `along`: other
+        stores' script steps (e.g. the call's context record) sent in the same round trip, before the offer, so they
+        are written before any agent rings; their failures are not the offer's (replies ignored)."""
+        args: list[str | int] = [_clean(uid, "uniqueid"), encode_skills(skills), encode_steps(steps), _clean(language, "language"),
+                repr(float(base)), f"{aging:g}", _clean(customer, "customer id"), _clean(preferred, "agent id"),
+                _clean(queue, "queue"), _clean(segment, "segment"), self._ttl_ms, _clean(instance, "instance id"),
+                _clean(index, "skill")]
+        if along:
+            reply = await self._with(along, self._offer, args)
+        else:
+            reply = await self._offer(args=args)
         status, agent = _text(reply[0]), _text(reply[1])
         endpoint = _text(reply[2]) if len(reply) > 2 else ""
         return OfferResult(status, agent, endpoint)
 
+    async def _with(self, along: Sequence[Along], script: AsyncScript, args: list[str | int]) -> Any:
+        """`along` then `script`, pipelined by SHA in one round trip; returns the script's reply. A step Redis did not
+        know (restarted, flushed) is loaded and sent again, alone, in order (nothing runs twice)."""
+        steps: list[Along] = [*along, (script, [], list(args))]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for step, keys, step_args in steps:
+                pipe.evalsha(step.sha, len(keys), *keys, *step_args)
+            replies = list(await pipe.execute(raise_on_error=False))
+        for i, reply in enumerate(replies[:-1]):
+            if isinstance(reply, NoScriptError):
+                step, keys, step_args = steps[i]
+                try:
+                    await step(keys=keys, args=step_args, client=self._redis)
+                except (RedisError, OSError) as exc:
+                    _ = exc  # another store's record: its trouble is not the offer's
+        last = replies[-1]
+        if isinstance(last, NoScriptError):
+            return await script(args=args)
+        if isinstance(last, Exception):
+            raise last
+        return last
+
     async def retry(self, uid: str) -> OfferResult:
         """Offers an already-known call again (after a relaxation step or a lost message)."""
-        return await self.offer(uid, {}, (), "", 0.0, 0.0, "", "", "", "")
+        return await self.offer(uid, {}, (), "", 0.0, 0.0, "", "", "", "")  # (a known call: arguments unused)
 
     async def leave(self, uid: str) -> str | None:
         """The caller left; returns the uid of another call given to the agent this one had reserved, if any."""
         return _text(await self._leave(args=[_clean(uid, "uniqueid"), self._ttl_ms])) or None
+
+    async def call_done(self, uid: str, agent: str, wrap_up: float, customer: str,
+                        last_agent_days: float) -> tuple[str, str, str]:
+        """A routed call's end in one step: the bridged call with `agent` ended (wrap-up or free), the agent is the
+        customer's last agent for `last_agent_days` (none when 0 or no customer), and the call leaves routing.
+        Returns (the agent's state, a call given to the agent, a call given to an agent this one still held)."""
+        keep = max(1, int(last_agent_days * 86400)) if customer and last_agent_days > 0 else 0
+        reply = await self._done(args=[_clean(uid, "uniqueid"), _clean(agent, "agent id"), self._ttl_ms,
+                                       int(wrap_up * 1000), _clean(customer, "customer id"), keep])
+        return _text(reply[0]), _text(reply[1]), _text(reply[2])
 
     async def ring_no_answer(self, uid: str, agent: str, action: str, penalty: float) -> None:
         await self._ring_no_answer(args=[uid, agent, action, int(penalty * 1000), self._ttl_ms])
@@ -197,24 +250,42 @@ class RouteStore:
                                          self._ttl_ms])
         return _text(reply[0]), _text(reply[1])
 
-    async def sweep(self) -> list[str]:
-        return [_text(u) for u in await self._sweep(args=[self._ttl_ms])]
+    async def sweep(self, batch: int = SWEEP_BATCH, runs: int = 50) -> list[str]:
+        """Deadlines that passed (reservations, wrap-ups, penalties) and due relaxation steps, in short script runs
+        of at most `batch` freed agents each, repeated while more is due (at most `runs`); the uids given to agents.
+        Other clients' commands run between the runs."""
+        assigned: list[str] = []
+        for _ in range(runs):
+            reply = await self._sweep(args=[self._ttl_ms, batch])
+            assigned += [_text(u) for u in reply[1:]]
+            if not int(reply[0]):
+                break
+        return assigned
 
     async def own(self, instance: str, uid: str) -> None:
         """The call belongs to `instance` (before it is offered): if the instance dies, the reaper frees it."""
         await self._own(args=[_clean(instance, "instance id"), _clean(uid, "uniqueid")])
 
-    async def heartbeat(self, instance: str, lease: float) -> Heartbeat:
-        """Renews the instance's lease for `lease` seconds; says whether Redis still holds the seeded state."""
-        reply = await self._heartbeat(args=[_clean(instance, "instance id"), max(1, int(lease * 1000))])
-        flat = [_text(x) for x in reply[1:]]
-        return Heartbeat(bool(int(reply[0])), dict(zip(flat[::2], flat[1::2])))
+    async def heartbeat(self, instance: str, lease: float, cursor: str = "0") -> Heartbeat:
+        """Renews the instance's lease for `lease` seconds; says whether Redis still holds the seeded state, with one
+        page of the agents' states from `cursor` (the next cursor in the reply; "0" when a full pass ended)."""
+        reply = await self._heartbeat(args=[_clean(instance, "instance id"), max(1, int(lease * 1000)),
+                                            _clean(cursor, "cursor")])
+        flat = [_text(x) for x in reply[2:]]
+        return Heartbeat(bool(int(reply[0])), dict(zip(flat[::2], flat[1::2])), _text(reply[1]) or "0")
 
-    async def reap(self, previous: str = "") -> Reaped:
+    async def reap(self, previous: str = "", batch: int = REAP_BATCH, runs: int = 1000) -> Reaped:
         """Calls of instances whose lease lapsed (and of `previous`, this instance's earlier life) leave the line
-        for good and their agents are freed, atomically."""
-        reply = await self._reap(args=[self._ttl_ms, _clean(previous, "instance id")])
-        return Reaped(int(reply[0]), [_text(u) for u in reply[1:]])
+        for good and then their agents are freed: short script runs of at most `batch` calls or agents each,
+        repeated until done (at most `runs`)."""
+        released, assigned = 0, []
+        for _ in range(runs):
+            reply = await self._reap(args=[self._ttl_ms, _clean(previous, "instance id"), batch])
+            released += int(reply[0])
+            assigned += [_text(u) for u in reply[2:]]
+            if not int(reply[1]):
+                break
+        return Reaped(released, assigned)
 
     async def mark_seeded(self) -> None:
         await self._redis.set(P + "seeded", "1")
@@ -238,6 +309,12 @@ class RouteStore:
         for uid in uids:
             pipe.hmget(P + "call:" + uid, "state", "agent")
         return [(_text(state), _text(agent)) for state, agent in await pipe.execute()]
+
+    async def offer_of(self, uid: str) -> OfferResult:
+        """The call's state as an offer: (`offered`, agent, the agent's endpoint at the reservation) when an agent is
+        reserved for it, else its state alone. One read."""
+        state, agent, endpoint = await self._redis.hmget(P + "call:" + uid, "state", "agent", "endpoint")
+        return OfferResult(_text(state), _text(agent), _text(endpoint))
 
     async def call_state(self, uid: str) -> tuple[str, str]:
         state, agent = await self._redis.hmget(P + "call:" + uid, "state", "agent")

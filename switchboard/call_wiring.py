@@ -1,5 +1,6 @@
 """The call's ports kept by cti: the call script's `CallSnapshot` as cti's typed call-context record, its start and
-end as the CTI store's one-round-trip operations.
+end as the CTI store's one-round-trip operations, and the route desk that carries a call's before-connect record in the
+round trip of its offer.
 
 The call script (ivr) and the context store (cti) each keep their own words; where they meet, the translation is
 written here, in the composition root, once.
@@ -11,6 +12,9 @@ from switchboard.cti.cti_store import CtiStore, HistoryEntry
 from switchboard.cti.recognition import CallerRecognizer, Recognition
 from switchboard.cti.repeat_contacts import FirstContact, RepeatContacts
 from switchboard.ivr.call_ports import CallEnd, CallSnapshot
+from switchboard.router.call_router import CallRouter, Ticket
+
+MAX_HANDED_OVER = 10_000  # before-connect records waiting for their route request (oldest dropped beyond)
 
 
 def call_context(call: CallSnapshot) -> CallContext:
@@ -56,3 +60,27 @@ class ContextJournal:
                                           intent=c.intent)
         found = await self._store.close_call(call_context(call), history, contact)
         return FirstContact(*found) if found is not None else None
+
+
+class RecordedDesk:
+    """The route desk port (the router) that is also the call script's `ConnectRecord`: a route node's record
+    before ringing is handed over (no I/O) and sent by the router in the same pipeline as the call's offer, ahead
+    of it, so it is in Redis before any agent is reserved for the call, hence before any screen pop reads it."""
+
+    def __init__(self, router: CallRouter, store: CtiStore) -> None:
+        self._router = router
+        self._store = store
+        self._handed: dict[str, CallContext] = {}
+
+    def hand_over(self, call: CallSnapshot) -> None:
+        self._handed[call.uniqueid] = call_context(call)
+        while len(self._handed) > MAX_HANDED_OVER:
+            self._handed.pop(next(iter(self._handed)))
+
+    async def request(self, uid: str, *, skills: dict[str, int], language: str, segment: str, customer: str,
+                      priority: float, relaxation: str | None, queue: str) -> Ticket:
+        record = self._handed.pop(uid, None)
+        along = [self._store.save_call_step(record)] if record is not None else []
+        return await self._router.request(uid, skills=skills, language=language, segment=segment,
+                                          customer=customer, priority=priority, relaxation=relaxation, queue=queue,
+                                          along=along)

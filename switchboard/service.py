@@ -54,7 +54,7 @@ from switchboard.callback_wiring import CallbackPops, OriginatingDialer
 from switchboard.router.liveness import LivenessSettings
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import RoutingConfig, load_routing
-from switchboard.call_wiring import CallerStart, ContextJournal
+from switchboard.call_wiring import CallerStart, ContextJournal, RecordedDesk
 from switchboard.http_limits import HttpLimits, connection_cap
 from switchboard.http_site import AgentControls, HttpCollaborators, build_site
 from switchboard.agent_desk import RouterDesk
@@ -194,7 +194,7 @@ class Service:
         except (NotImplementedError, RuntimeError):
             self.log.warning("SIGHUP reload unavailable on this platform; use POST /dialplans/reload")
         assert self.customers is not None and self.recognizer is not None and self.cti_metrics is not None
-        desk: CallRouter | None = None
+        desk: RecordedDesk | None = None
         if registry.companion_value is not None:
             def routing() -> RoutingConfig:
                 config: RoutingConfig = registry.companion_value
@@ -206,7 +206,8 @@ class Service:
                                      liveness=LivenessSettings(r.instance_id, r.lease, r.heartbeat,
                                                                r.unreachable_deadline),
                                      on_reseed=self._resync_after_reseed)
-            desk = self.router
+            assert self.store is not None
+            desk = RecordedDesk(self.router, self.store)
             LiveStateCollector(self.registry, self._live_state)
         self.callbacks = self._callback_desk(callback_metrics)
         engine = FlowEngine(EngineOptions(route_endpoint=s.ivr.agent_endpoint, customers=self.customers,
@@ -215,7 +216,8 @@ class Service:
                             self.log.getChild("flow"), observer=ivr_metrics)
         repeats = RepeatContacts(self.customers, s.metrics.fcr_window_days, s.metrics.fcr_same_intent)
         ports = CallPorts(journal=ContextJournal(self.store, repeats), flows=ivr_metrics,
-                          callers=CallerStart(self.recognizer), count_contacts=True, resolution=fcr_metrics)
+                          callers=CallerStart(self.recognizer), count_contacts=True, resolution=fcr_metrics,
+                          route_record=desk)
         return InboundCalls(registry, engine, ports, self.log.getChild("ivr"))
 
     def _callback_desk(self, events: CallbackMetrics) -> CallbackDesk | None:

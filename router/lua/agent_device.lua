@@ -33,18 +33,8 @@ elseif event == 'ended' then
   state = 'on_call'
   event = 'idle'
 end
-if event == 'idle' then
-  if state == 'on_call' then
-    if wrap_ms <= 0 then
-      local uid = agent_free(id, now, ttl_ms, false)
-      return {'available', uid or ''}
-    end
-    redis.call('ZREM', P .. 'reserved', id)
-    redis.call('HDEL', key, 'reserved_until')
-    set_state(id, 'wrap_up', '', now)
-    redis.call('HSET', key, 'wrap_until', now + wrap_ms)
-    redis.call('ZADD', P .. 'wrapping', now + wrap_ms, id)
-    return {'wrap_up', ''}
-  end
+if event == 'idle' and state == 'on_call' then
+  local new_state, uid = call_ended_for(id, agent, now, ttl_ms, wrap_ms)
+  return {new_state, uid}
 end
 return {state, ''}

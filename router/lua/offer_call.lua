@@ -1,12 +1,21 @@
--- ARGV: uid skills steps lang base aging customer pref queue segment ttl_ms
+-- ARGV: uid skills steps lang base aging customer pref queue segment ttl_ms instance index_skill
+-- A new call is owned by `instance` (the reaper frees it if that instance dies) and, without a `pref` given, prefers
+-- the customer's last agent (`last:<customer>`), all in this one step. `index_skill` (one of its skills, '' = the
+-- first) names the line it waits in (the rarest of its skills: fewest agents to pass over).
 local uid = ARGV[1]
 local key = P .. 'call:' .. uid
 local now = now_ms()
 local ttl_ms = tonumber(ARGV[11])
 if redis.call('EXISTS', key) == 0 then
+  local instance, customer, pref = ARGV[12] or '', ARGV[7], ARGV[8]
+  if instance ~= '' then
+    redis.call('SADD', P .. 'owned:' .. instance, uid)
+    redis.call('SADD', P .. 'owners', instance)
+  end
+  if pref == '' and customer ~= '' then pref = redis.call('GET', P .. 'last:' .. customer) or '' end
   redis.call('HSET', key, 'skills', ARGV[2], 'steps', ARGV[3], 'lang', ARGV[4], 'base', ARGV[5], 'aging', ARGV[6],
-             'customer', ARGV[7], 'pref', ARGV[8], 'queue', ARGV[9], 'segment', ARGV[10], 'enq', now,
-             'state', 'waiting')
+             'customer', customer, 'pref', pref, 'queue', ARGV[9], 'segment', ARGV[10], 'enq', now,
+             'state', 'waiting', 'ix', ARGV[13] or '')
   redis.call('EXPIRE', key, 86400)
 end
 local call = hash(key)

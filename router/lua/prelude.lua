@@ -105,7 +105,7 @@ local function agent_fields(id, order, added)
   for _, s in ipairs(added) do names[#names + 1] = 's:' .. s end
   return fields(P .. 'agent:' .. id, names)
 end
-local CALL_FIELDS = {'state', 'enq', 'base', 'aging', 'lang', 'skills', 'steps', 'wq', 'queue'}
+local CALL_FIELDS = {'state', 'enq', 'base', 'aging', 'lang', 'skills', 'steps', 'wq', 'queue', 'ix'}
 local function call_fields(uid)
   return fields(P .. 'call:' .. uid, CALL_FIELDS)
 end
@@ -124,6 +124,23 @@ local function passed_over(first, need, winner, winner_level, levels, order, lan
     end
   end
   return passed
+end
+-- of a call's required skills after the first, the one fewest free agents have at the level asked or more (in
+-- the call's language lines; ZCARD only, at most 10 per skill). Returns it and its level
+local function rarest_free(levels, order, lkey)
+  if #order == 2 then return order[2], math.max(1, levels[order[2]]) end
+  local best, best_need, best_count = nil, nil, nil
+  for i = 2, #order do
+    local s = order[i]
+    local need = math.max(1, levels[s])
+    local count = 0
+    for level = 10, need, -1 do
+      count = count + redis.call('ZCARD', idle_key(s, level, lkey))
+      if best_count ~= nil and count >= best_count then break end
+    end
+    if best_count == nil or count < best_count then best, best_need, best_count = s, need, count end
+  end
+  return best, best_need
 end
 -- best available agent for a call: preferred agent, then base skills by level then longest idle, then added skills.
 -- Reads the free-agent lines of the first skill from level 10 down to the required level, in the call's language
@@ -145,6 +162,31 @@ local function find_agent(call, now)
   if #order > 0 then
     local first = order[1]
     local need = math.max(1, levels[first])
+    if #order > 1 then
+      -- more than one skill: per first-skill level, best first, only the agents that also have the rarest of the
+      -- other skills at the level asked (ZINTER in Redis, not a read per agent), by idle time then id, as the walk
+      -- below would meet them; every agent who fits has both, so the first that fits is the pick
+      local via, via_need = rarest_free(levels, order, lkey)
+      local with_via = P .. 'tmp:with_via'  -- the free agents having `via` at the level asked (dropped before return)
+      local via_keys = {}
+      for via_level = 10, via_need, -1 do via_keys[#via_keys + 1] = idle_key(via, via_level, lkey) end
+      redis.call('ZUNIONSTORE', with_via, #via_keys, unpack(via_keys))
+      for level = 10, need, -1 do
+        -- in the set's order: idle time (the first set's score; WEIGHTS 1 0), then id
+        local both = redis.call('ZINTER', 2, idle_key(first, level, lkey), with_via, 'WEIGHTS', 1, 0)
+        for _, id in ipairs(both) do
+          looked = looked + 1
+          local a = agent_fields(id, order, {})
+          if a.state == 'available' and fits(a, levels, order, {}, lang, now) ~= nil then
+            redis.call('DEL', with_via)
+            local why = first .. ' level ' .. level .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's (found by ' .. via .. ')'
+            return id, a, why, looked, overflow, relaxed
+          end
+        end
+      end
+      redis.call('DEL', with_via)
+    else
+    -- the first skill's lines, best level then longest idle: the first agent that fits is the pick
     for level = 10, need, -1 do
       local key = idle_key(first, level, lkey)
       local offset = 0
@@ -163,6 +205,7 @@ local function find_agent(call, now)
         end
         offset = offset + #ids
       end
+    end
     end
   end
   local best_id, best_agent, best_key, best_why = nil, nil, nil, nil
@@ -252,7 +295,13 @@ local function line_class(call)
   if aging == 0 then return '0/' .. (call.base or '0'), tonumber(call.enq) end
   return call.aging, aging * tonumber(call.enq) / 1000 - (tonumber(call.base) or 0)
 end
--- a waiting call is in the line of its first required skill at its current (relaxed) level and, once relaxation
+-- the required skill whose lines a waiting call is in: `ix` (the rarest of its skills, chosen by the router from
+-- routing.yaml) when it is one of them, else the first
+local function line_skill_of(call, levels, order)
+  if call.ix and call.ix ~= '' and levels[call.ix] then return call.ix end
+  return order[1]
+end
+-- a waiting call is in the line of its index skill (`line_skill_of`) at its current (relaxed) level and, once relaxation
 -- adds skills, in the level-1 lines of the added skills; in its language's lines (`*` when none asked), per class.
 -- Its next relaxation time is in `relax` until a step applies (then it is indexed again).
 local function reindex(uid, call, now)
@@ -263,7 +312,8 @@ local function reindex(uid, call, now)
   local keys = {}
   if not overflow then
     local lines = {}
-    if order[1] then lines[#lines + 1] = {order[1], math.max(1, levels[order[1]])} end
+    local ix = line_skill_of(call, levels, order)
+    if ix then lines[#lines + 1] = {ix, math.max(1, levels[ix])} end
     for _, s in ipairs(added) do lines[#lines + 1] = {s, 1} end
     for _, line in ipairs(lines) do
       local key = P .. 'wq:' .. line[1] .. ':' .. line[2] .. ':' .. lang .. ':' .. class
@@ -276,7 +326,7 @@ local function reindex(uid, call, now)
       local _, next_order, next_added, next_overflow = requirement(call, next_after)
       local skills, listed = {}, {}
       if not next_overflow then
-        for _, s in ipairs({next_order[1], unpack(next_added)}) do
+        for _, s in ipairs({line_skill_of(call, levels, next_order), unpack(next_added)}) do
           if not listed[s] then listed[s] = true; skills[#skills + 1] = s end
         end
       end
@@ -298,7 +348,7 @@ local function reserve(uid, call, id, agent, now, ttl_ms, why)
   redis.call('HSET', P .. 'agent:' .. id, 'call', uid, 'reserved_until', now + ttl_ms)
   redis.call('ZADD', P .. 'reserved', now + ttl_ms, id)
   unqueue(uid, call)
-  redis.call('HSET', P .. 'call:' .. uid, 'state', 'offered', 'agent', id)
+  redis.call('HSET', P .. 'call:' .. uid, 'state', 'offered', 'agent', id, 'endpoint', agent.endpoint or '')
   redis.call('ZADD', P .. 'offerlog', now, uid .. ' ' .. id)
   redis.call('PUBLISH', P .. 'offers', uid .. ' ' .. id)
   explain(uid, now .. ' assigned ' .. id .. ': ' .. (why or ''))
@@ -374,10 +424,12 @@ local function find_call(id, agent, now)
     end
   end
   -- steps that came due for calls that will be in lines of its skills: their priorities come from one read of
-  -- `relaxing` (uid → "enq base aging skills"); the calls are read best first, only while they could win
+  -- `relaxing` (uid → "enq base aging skills"); the calls are read best first, only while they could win. At most
+  -- 1,000 per skill: the tickets' retries and the sweep (10 per run, run again at once while more are due) keep
+  -- the calls whose step came due but are not indexed again far fewer than that
   local due, listed = {}, {}
   for _, skill in ipairs(skills) do
-    for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax:' .. skill, '-inf', now, 'LIMIT', 0, 4000)) do
+    for _, uid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'relax:' .. skill, '-inf', now, 'LIMIT', 0, 1000)) do
       if not listed[uid] then listed[uid] = true; due[#due + 1] = uid end
     end
   end
@@ -439,4 +491,47 @@ local function catch_up_relaxation(now, limit)
     end
   end
   return #due
+end
+-- an agent's call ended (device not in use, or the dialling side saw the bridge end): wrap-up, or free at once
+-- (then it may get a waiting call). Returns the new state and the uid of a call given to it ('' when none)
+local function call_ended_for(id, agent, now, ttl_ms, wrap_ms)
+  local key = P .. 'agent:' .. id
+  if wrap_ms <= 0 then
+    local uid = agent_free(id, now, ttl_ms, false)
+    return 'available', uid or ''
+  end
+  redis.call('ZREM', P .. 'reserved', id)
+  redis.call('HDEL', key, 'reserved_until')
+  set_state(id, 'wrap_up', '', now)
+  redis.call('HSET', key, 'wrap_until', now + wrap_ms)
+  redis.call('ZADD', P .. 'wrapping', now + wrap_ms, id)
+  return 'wrap_up', ''
+end
+-- the dialling side saw call `uid`'s bridge with agent `id` end: as a device going idle from on_call, but only
+-- when the agent is still on that call. Returns {state, uid given or ''}
+local function dial_ended(id, uid, now, ttl_ms, wrap_ms)
+  local agent = hash(P .. 'agent:' .. id)
+  local state = agent.state
+  if state == nil or state == 'logged_out' then return state or 'unknown', '' end
+  if agent.call ~= uid or not (state == 'on_call' or state == 'reserved' or state == 'ringing') then
+    return state, ''
+  end
+  return call_ended_for(id, agent, now, ttl_ms, wrap_ms)
+end
+-- the caller left routing (hung up, overflowed or connected): out of the lines, a reserved agent is freed.
+-- Returns the uid of another call that freed agent was given, or false
+local function call_left(uid, now, ttl_ms)
+  local key = P .. 'call:' .. uid
+  local call = hash(key)
+  if call.state == nil then return false end
+  unqueue(uid, call)
+  redis.call('HSET', key, 'state', 'left')
+  explain(uid, now .. (call.state == 'offered' and ' done with routing' or ' caller left while ' .. (call.state or '')))
+  if call.state == 'offered' and call.agent and call.agent ~= '' then
+    local a = hash(P .. 'agent:' .. call.agent)
+    if (a.state == 'reserved' or a.state == 'ringing') and a.call == uid then
+      return agent_free(call.agent, now, ttl_ms, true)
+    end
+  end
+  return false
 end

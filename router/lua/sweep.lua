@@ -1,9 +1,14 @@
--- ARGV: ttl_ms → returns flat list of uids assigned while freeing expired agents. Also indexes again the waiting
--- calls whose relaxation step came due (bounded per run) and trims the offer log to its last minute.
+-- ARGV: ttl_ms batch → returns {1 when more is due else 0, uid assigned while freeing agents, ...}. Frees agents
+-- whose reservation expired, whose wrap-up ended or whose ring-no-answer penalty ended: at most `batch` agents per
+-- run in all (each may look through the waiting lines), so one run stays short; the caller runs it again while
+-- more is due. Also indexes again up to 10 waiting calls whose relaxation step came due and trims the offer log
+-- to its last minute.
 local now = now_ms()
 local ttl_ms = tonumber(ARGV[1])
-local assigned = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'reserved', '-inf', now, 'LIMIT', 0, 100)) do
+local budget = tonumber(ARGV[2] or '20')
+local assigned = {0}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'reserved', '-inf', now, 'LIMIT', 0, budget)) do
+  budget = budget - 1
   local agent = hash(P .. 'agent:' .. id)
   redis.call('ZREM', P .. 'reserved', id)
   if (agent.state == 'reserved' or agent.state == 'ringing') and agent.call then
@@ -19,28 +24,39 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'reserved', '-inf', now, 'L
     if uid then assigned[#assigned + 1] = uid end
   end
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrapping', '-inf', now, 'LIMIT', 0, 100)) do
-  redis.call('ZREM', P .. 'wrapping', id)
-  local agent = hash(P .. 'agent:' .. id)
-  if agent.state == 'wrap_up' then
-    if agent.pause_after and agent.pause_after ~= '' then
-      redis.call('HDEL', P .. 'agent:' .. id, 'pause_after')
-      set_state(id, 'paused', agent.pause_after, now)
-    else
-      local uid = agent_free(id, now, ttl_ms, false)
+if budget > 0 then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrapping', '-inf', now, 'LIMIT', 0, budget)) do
+    budget = budget - 1
+    redis.call('ZREM', P .. 'wrapping', id)
+    local agent = hash(P .. 'agent:' .. id)
+    if agent.state == 'wrap_up' then
+      if agent.pause_after and agent.pause_after ~= '' then
+        redis.call('HDEL', P .. 'agent:' .. id, 'pause_after')
+        set_state(id, 'paused', agent.pause_after, now)
+      else
+        local uid = agent_free(id, now, ttl_ms, false)
+        if uid then assigned[#assigned + 1] = uid end
+      end
+    end
+  end
+end
+if budget > 0 then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'skipping', '-inf', now, 'LIMIT', 0, budget)) do
+    budget = budget - 1
+    redis.call('ZREM', P .. 'skipping', id)
+    local agent = hash(P .. 'agent:' .. id)
+    if agent.state == 'available' then
+      remove_idle(id, agent)
+      local uid = agent_free(id, now, ttl_ms, true)
       if uid then assigned[#assigned + 1] = uid end
     end
   end
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'skipping', '-inf', now, 'LIMIT', 0, 100)) do
-  redis.call('ZREM', P .. 'skipping', id)
-  local agent = hash(P .. 'agent:' .. id)
-  if agent.state == 'available' then
-    remove_idle(id, agent)
-    local uid = agent_free(id, now, ttl_ms, true)
-    if uid then assigned[#assigned + 1] = uid end
+if budget <= 0 then
+  for _, name in ipairs({'reserved', 'wrapping', 'skipping'}) do
+    if #redis.call('ZRANGEBYSCORE', P .. name, '-inf', now, 'LIMIT', 0, 1) > 0 then assigned[1] = 1 end
   end
 end
-catch_up_relaxation(now, 10)
+if catch_up_relaxation(now, 10) >= 10 then assigned[1] = 1 end
 redis.call('ZREMRANGEBYSCORE', P .. 'offerlog', '-inf', now - 60000)
 return assigned

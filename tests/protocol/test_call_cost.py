@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Connection, ConnectionPool, Redis
 from ruamel.yaml import YAML
 
-from switchboard.call_wiring import CallerStart, ContextJournal
+from switchboard.call_wiring import CallerStart, ContextJournal, RecordedDesk, call_context
 from switchboard.settings import CTISettings
 from switchboard.cti import cti_store
 from switchboard.cti.caller_id import CallerIdNormaliser
@@ -23,7 +23,7 @@ from switchboard.cti.customer import Customer, CustomerRecord
 from switchboard.cti.recognition import CallerRecognizer
 from switchboard.cti.repeat_contacts import RepeatContacts
 from switchboard.ivr.agi_codec import AGIEnvironment
-from switchboard.ivr.call_ports import QuietFlow
+from switchboard.ivr.call_ports import CallSnapshot, QuietFlow
 from switchboard.ivr.call_script import CallPorts, InboundCalls
 from switchboard.ivr.channel_variables import STATUS, STATUS_FALLBACK
 from switchboard.ivr.flow_engine import EngineOptions, FlowEngine
@@ -31,7 +31,7 @@ from switchboard.ivr.flow_loader import load_dialplan
 from switchboard.ivr.flow_model import Dialplan
 from switchboard.ivr.flow_simulator import ScriptedChannel
 from switchboard.router.call_router import CallRouter
-from switchboard.router.route_store import RouteStore
+from switchboard.router.route_store import RouteStore, build_scripts
 from switchboard.router.routing_config import RoutingConfig, load_routing
 from switchboard.service import shared_redis
 from switchboard.settings import RedisSettings
@@ -40,6 +40,8 @@ from tests.e2e.sandbox import RedisServer
 REPO = Path(__file__).resolve().parents[2]
 VIP = Customer(id="c-vip", name="Vera", segment="vip", language="en", account="5550", phones=("+442079460501",))
 CTI_SHAS = {hashlib.sha1(s.encode()).hexdigest().encode() for s in cti_store.build_scripts().values()}
+SAVE_CALL_SHA = hashlib.sha1(cti_store.build_scripts()["save_call"].encode()).hexdigest().encode()
+OFFER_SHA = hashlib.sha1(build_scripts()["offer_call"].encode()).hexdigest().encode()
 
 
 class CountingConnection(Connection):
@@ -66,6 +68,13 @@ def always_open(target: Path) -> Path:
     with path.open("w") as out:
         yaml.dump(doc, out)
     return target
+
+
+SNAPSHOT = CallSnapshot(uniqueid="1700000000.9", state="ivr", flow="main", dialplan_version="v", caller="+4420",
+                        dnid="2000", started_at=1.0, recognition="hit", customer_id="c-vip", segment="vip",
+                        confidence="ani", language="en", last_node="main.to_billing",
+                        path=("main.welcome", "main.to_billing"), intents=("billing",), queue=None, outcome=None,
+                        destination=None)
 
 
 @dataclass
@@ -96,14 +105,16 @@ def wire(client: Redis, folder: Path, budget: float, with_router: bool) -> Wired
     recognizer = CallerRecognizer(store, lambda raw, name: normaliser.normalise(raw, name).key, "standard", budget,
                                   logging.getLogger("test"), on_result=lambda result, seconds: results.append(result))
     router = None
+    desk = None
     if with_router:
         def config() -> RoutingConfig:
             return routing
         router = CallRouter(RouteStore(client), config, asyncio.get_running_loop(), logging.getLogger("test"))
-    engine = FlowEngine(EngineOptions(route_endpoint="PJSIP/{agent}", customers=store, route_desk=router),
+        desk = RecordedDesk(router, store)
+    engine = FlowEngine(EngineOptions(route_endpoint="PJSIP/{agent}", customers=store, route_desk=desk),
                         logging.getLogger("test"))
     ports = CallPorts(journal=ContextJournal(store, RepeatContacts(store)), flows=QuietFlow(),
-                      callers=CallerStart(recognizer), count_contacts=True)
+                      callers=CallerStart(recognizer), count_contacts=True, route_record=desk)
     return Wired(InboundCalls(Plan(plan), engine, ports, logging.getLogger("test")), store, router, results)
 
 
@@ -125,10 +136,11 @@ async def client(redis_server: RedisServer, redis: Redis) -> AsyncIterator[Redis
     await shared.aclose(close_connection_pool=True)
 
 
-async def test_a_full_routed_call_costs_at_most_four_round_trips_besides_the_router(
-        client: Redis, tmp_path: Path) -> None:
-    """A recognised VIP through the example flow to an agent who answers: start, before-connect and end are one
-    round trip each (recognition, records, history, FCR), the router's own trips come on top and are reported."""
+async def test_a_full_routed_call_costs_at_most_four_round_trips(client: Redis, tmp_path: Path) -> None:
+    """A recognised VIP through the example flow to an agent who answers: the call's whole Redis path is four round
+    trips: start (recognition + opening record), the offer (with the record before ringing ahead of it in the same
+    pipeline; ownership and the last agent read inside the script), the router's end (device ended, last agent
+    remembered, out of routing) and the CTI end (record, history, FCR)."""
     wired = wire(client, always_open(tmp_path / "dialplans"), budget=2.0, with_router=True)
     await wired.store.write([CustomerRecord(VIP)])
     assert wired.router is not None
@@ -142,16 +154,43 @@ async def test_a_full_routed_call_costs_at_most_four_round_trips_besides_the_rou
     await wired.calls(channel)  # type: ignore[arg-type]
     trips = list(CountingConnection.sent)
     cti = [t for t in trips if any(sha in t for sha in CTI_SHAS)]
-    router = [t for t in trips if t not in cti]
-    print(f"\nround trips on the call's path: {len(cti)} CTI (start, before-connect, end) + {len(router)} router")
+    print(f"\nround trips on the call's path: {len(trips)} ({len(cti)} carrying CTI scripts)")
     assert any(e.startswith("Dial(PJSIP/agent") for e in channel.events)
-    assert len(cti) == 3 and len(cti) + 1 <= 4  # + the routing script: the budget of issue 10
+    assert len(trips) <= 4  # the budget of issue 10
+    assert [t for t in trips if SAVE_CALL_SHA in t and OFFER_SHA in t
+            and t.index(SAVE_CALL_SHA) < t.index(OFFER_SHA)]  # the record rides the offer, ahead of it
     ctx = await wired.store.read_call("1700000000.1")
     assert ctx is not None and (ctx.state, ctx.outcome, ctx.customer_id, ctx.recognition) == (
         "ended", "routed", "c-vip", "hit")
     vip = await wired.store.get("c-vip")
     assert vip is not None and [e["flow"] for e in vip.self_service] == ["main", "main"]
     assert await client.keys("sb:fcr:*")  # the FCR contact was recorded in the same trip
+    assert await client.get("sb:{sb}:last:c-vip")  # the last agent was remembered in the router's end trip
+
+
+@pytest.mark.parametrize("flushed", [False, True])
+async def test_the_record_handed_to_the_desk_is_in_redis_when_an_agent_is_reserved(
+        client: Redis, tmp_path: Path, flushed: bool) -> None:
+    """The screen pop reads the record when the agent's phone rings, which is after the offer reserved the agent:
+    once `request` returns an assigned ticket the handed-over record is already readable (also when Redis had lost
+    the CTI script and it had to be loaded again)."""
+    wired = wire(client, always_open(tmp_path / "dialplans"), budget=2.0, with_router=True)
+    assert wired.router is not None
+    await wired.router.seed(wired.router.config())
+    await wired.router.agent_action("agent1", "login")
+    await wired.router.device_state("PJSIP/agent1", "NOT_INUSE")
+    desk = RecordedDesk(wired.router, wired.store)
+    await wired.store.save_call(call_context(SNAPSHOT))  # loads the script
+    await client.delete("sb:call:{" + SNAPSHOT.uniqueid + "}")
+    if flushed:
+        await client.script_flush()
+    desk.hand_over(SNAPSHOT)
+    ticket = await desk.request(SNAPSHOT.uniqueid, skills={"billing": 1}, language="", segment="vip", customer="",
+                                priority=0, relaxation=None, queue="billing")
+    assert ticket.ready
+    ctx = await wired.store.read_call(SNAPSHOT.uniqueid)
+    assert ctx is not None and ctx.path == SNAPSHOT.path and ctx.intents == SNAPSHOT.intents
+    await ticket.leave()
 
 
 async def test_a_call_to_a_fixed_endpoint_costs_three_round_trips(client: Redis, tmp_path: Path) -> None:

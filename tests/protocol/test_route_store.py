@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 
 import pytest
 from redis.asyncio import Redis
 
+from switchboard.router.call_router import CallRouter, index_skill, levels_by_skill
 from switchboard.router.decision import AgentView, CallView, best_agent, best_call
 from switchboard.router.route_store import P, RouteStore
-from switchboard.router.routing_config import AgentSeed, RelaxStep
+from switchboard.router.routing_config import AgentSeed, RelaxStep, RoutingConfig, Segment
 from tests.e2e.sandbox import RedisServer
 
 
@@ -505,3 +507,157 @@ async def test_live_snapshot_lists_route_queues_not_skills(store: RouteStore) ->
     router.queues.update({"billing-desk"})
     await router.refresh_snapshot()
     assert router.snapshot is not None and set(router.snapshot.waiting) == {"billing-desk"}
+
+
+def _multi_pool(rng: random.Random, n: int) -> dict[str, dict[str, int]]:
+    """Agents whose skills are unevenly common: `common` almost everyone, `mid` some, `rare` few."""
+    pool = {}
+    for i in range(n):
+        own = {}
+        for skill, share in (("common", 0.9), ("mid", 0.4), ("rare", 0.12)):
+            if rng.random() < share:
+                own[skill] = rng.randint(1, 10)
+        pool[f"m{i}"] = own or {"common": rng.randint(1, 10)}
+    return pool
+
+
+def _multi_need(rng: random.Random) -> dict[str, int]:
+    names = rng.sample(["common", "mid", "rare"], rng.choice([2, 2, 3]))
+    if rng.random() < 0.6 and "common" in names:  # the common skill listed first: it ranks, another one is rarer
+        names.remove("common")
+        names.insert(0, "common")
+    return {s: rng.randint(1, 7) for s in names}
+
+
+async def test_multi_skill_calls_get_the_specifications_agent(store: RouteStore, redis: Redis) -> None:
+    """Calls asking two or three skills of unevenly common ones (the first listed often the commonest): the Lua,
+    which reads the free agents of the rarest skill once the first skill's walk passes over too many, gives
+    router.decision.best_agent's pick, new and after relaxation."""
+    rng = random.Random(31)
+    via_rarer = 0
+    for trial in range(30):
+        await redis.flushdb()
+        pool = _multi_pool(rng, 60)
+        views = []
+        for agent_id, own in pool.items():
+            langs = tuple(rng.sample(["en", "fr"], rng.randint(1, 2)))
+            await _agent(store, agent_id, own, langs)
+            since = int(await redis.hget(P + f"agent:{agent_id}", "idle_since")) / 1000
+            views.append(AgentView(agent_id, own, langs, since))
+        levels = levels_by_skill(pool.values())
+        for c in range(4):
+            need = _multi_need(rng)
+            language = rng.choice(["", "en", "fr"])
+            steps = rng.choice(PROFILES)
+            call = CallView("c", need, 0, 10, 0, language, steps)
+            uid = f"t{trial}c{c}"
+            got = await store.offer(uid, need, steps, language, 10, 0, "", "", "q", "standard",
+                                    index=index_skill(levels, need))
+            expected = best_agent(call, views, now=1.0)
+            assert got.agent == (expected.id if expected else ""), (trial, need, language)
+            explained = await store.explain(uid)
+            via_rarer += any("found by" in line for line in explained)
+            if got.status == "assigned":
+                views = [v for v in views if v.id != got.agent]
+                continue
+            waited = rng.choice([25, 35, 65]) + 0.5
+            await _backdate(redis, uid, waited)
+            got = await store.retry(uid)
+            expected = best_agent(call, views, now=waited)
+            assert got.agent == (expected.id if expected else ""), (trial, need, language, waited)
+            if got.status == "assigned":
+                views = [v for v in views if v.id != got.agent]
+    assert via_rarer > 5  # the rarer skill's free agents were read instead of passing over the common skill's
+
+
+async def test_freed_agent_gets_the_specifications_multi_skill_call(store: RouteStore, redis: Redis) -> None:
+    """Multi-skill calls wait in the lines of their rarest skill; agents that free take router.decision.best_call's
+    pick among them and single-skill calls, with aging, relaxation and time passing."""
+    rng = random.Random(41)
+    checked = assigned = 0
+    for trial in range(20):
+        await redis.flushdb()
+        pool = _multi_pool(rng, 40)
+        levels = levels_by_skill(pool.values())
+        for i in range(30):
+            need = _multi_need(rng) if rng.random() < 0.7 else {rng.choice(["common", "mid", "rare"]): rng.randint(1, 9)}
+            uid = f"t{trial}c{i}"
+            await store.offer(uid, need, rng.choice(PROFILES), rng.choice(["", "", "en", "fr"]),
+                              rng.choice([10, 50, 100]), rng.choice([0, 0.5, 1.0]), "", "", "q", "standard",
+                              index=index_skill(levels, need))
+            await _backdate(redis, uid, rng.randint(0, 120))
+            await store.retry(uid)  # indexed for the age it has now
+        for j, (agent_id, own) in enumerate(list(pool.items())[:8]):
+            langs = tuple(rng.sample(["en", "fr"], rng.randint(1, 2)))
+            await _agent(store, agent_id, own, langs, login=False)
+            waiting = await _views_of_waiting(redis)
+            now = await _redis_now(redis)
+            expected = best_call(AgentView(agent_id, own, langs, 0.0), waiting, now)
+            _, uid = await store.action(agent_id, "login")
+            assert uid == (expected.uid if expected else ""), (trial, j, own, langs)
+            checked += 1
+            assigned += bool(uid)
+    assert checked == 160 and assigned > 50
+
+
+async def test_fifty_routers_with_multi_skill_calls_never_double_assign(redis_server: RedisServer) -> None:
+    """50 routers offering multi-skill calls (waiting under their rarest skill) while 10 connections free and pause
+    agents: every agent holds at most one call, every call at most one agent."""
+    seeder = RouteStore(Redis.from_url(redis_server.url))
+    await seeder.redis.flushdb()
+    rng = random.Random(13)
+    pool = _multi_pool(rng, 80)
+    for agent_id, own in pool.items():
+        await _agent(seeder, agent_id, own, login=False)
+    levels = levels_by_skill(pool.values())
+    ids = list(pool)
+    routers = [RouteStore(Redis.from_url(redis_server.url)) for _ in range(60)]
+
+    async def offer(router: RouteStore, n: int) -> None:
+        for j in range(8):
+            need = _multi_need(rng)
+            await router.offer(f"c{n}-{j}", need, (), "", rng.choice([10, 100]), rng.choice([0.5, 1.0]), "", "",
+                               "q", "standard", index=index_skill(levels, need))
+
+    async def free(router: RouteStore, n: int) -> None:
+        for j in range(16):
+            agent = ids[(n * 16 + j) % 80]
+            await router.action(agent, "login")
+            await router.action(agent, "pause", "churn")
+            await router.action(agent, "resume")
+
+    await asyncio.gather(*(offer(r, n) for n, r in enumerate(routers[:50])),
+                         *(free(r, n) for n, r in enumerate(routers[50:])))
+    holders: dict[str, str] = {}
+    for agent_id in ids:
+        record = await seeder.agent(agent_id)
+        if record.state == "reserved":
+            assert record.call not in holders, (record.call, holders.get(record.call), record.id)
+            holders[record.call] = record.id
+            assert await seeder.call_state(record.call) == ("offered", record.id)
+    assert len(holders) > 10
+    for r in routers:
+        await r.redis.aclose()
+    await seeder.redis.aclose()
+
+
+async def test_a_relaxation_overflow_step_reaches_the_waiting_ticket(redis_server: RedisServer) -> None:
+    """The ticket's step timers start once the offer that enqueued the call returned, so the step is never tried
+    before the call has waited its time in Redis: a 0.3 s overflow step sends the caller on (wait() gives None)."""
+    redis = Redis.from_url(redis_server.url)
+    await redis.flushdb()
+    config = RoutingConfig(skills=frozenset({"sales"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"quick": (RelaxStep(0.3, overflow=True),)},
+                           agents={"a3": AgentSeed("a3", "Cy", "PJSIP/a3", {"sales": 6}, ("en",))})
+    router = CallRouter(RouteStore(redis), lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
+    await router.start()
+    try:
+        await router.store.action("a3", "login")
+        ticket = await router.request("u1", skills={"sales": 9}, language="", segment="standard", customer="c1",
+                                      priority=0, relaxation="quick", queue="sales")
+        assert not ticket.ready
+        assert await asyncio.wait_for(ticket.wait(), 10) is None
+        assert any("overflow after" in line for line in await router.store.explain("u1"))
+    finally:
+        await router.stop()
+        await redis.aclose()

@@ -118,3 +118,67 @@ async def test_redis_restarted_empty_is_seeded_again_with_logins_and_device_stat
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_many_dead_calls_are_reaped_in_short_runs(redis_server: RedisServer, redis: Redis) -> None:
+    """A dead instance's 450 calls (some with an agent reserved) leave the line in runs of at most 100, the agents
+    only after every dead call is out, so no freed agent is handed a dead call; a live call gets a freed agent."""
+    store = RouteStore(redis)
+    for i in range(5):
+        await store.upsert_agent(AgentSeed(f"a{i}", f"A{i}", f"PJSIP/a{i}", {"billing": 5}, ("en",)))
+        await store.action(f"a{i}", "login")
+    for i in range(450):
+        await store.offer(f"dead-{i}", {"billing": 1}, (), "", 10, 0, "", "", "q", "standard", instance="ghost")
+    await store.heartbeat("ghost", 0.05)
+    await store.heartbeat("alive", 60)
+    await store.offer("live-1", {"billing": 1}, (), "", 1, 0, "", "", "q", "standard", instance="alive")
+    await redis.delete("sb:{sb}:owner:ghost")  # the ghost's lease lapsed
+    await redis.config_set("slowlog-log-slower-than", 0)  # every command, those inside scripts too
+    await redis.config_set("slowlog-max-len", 100000)
+    await redis.slowlog_reset()
+    done = await store.reap(batch=100)
+    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"EVALSHA")]
+    assert done.released == 450 and len(runs) >= 5  # 450 calls and then 5 agents, 100 per run
+    assert done.assigned == ["live-1"]  # one freed agent took the live call; no dead call was handed out
+    states = [(await store.call_state(f"dead-{i}"))[0] for i in range(450)]
+    assert set(states) == {"left"}
+    assert not await redis.exists("sb:{sb}:reaping") and not await redis.exists("sb:{sb}:owned:ghost")
+
+
+async def test_heartbeat_reads_the_states_a_page_at_a_time(redis_server: RedisServer, redis: Redis) -> None:
+    """With 1,200 agents each heartbeat returns a page of their states; the pages of a pass cover every agent."""
+    store = RouteStore(redis)
+    for i in range(1200):
+        await store.upsert_agent(AgentSeed(f"a{i}", f"A{i}", f"PJSIP/a{i}", {"billing": 5}, ("en",)))
+    await store.mark_seeded()
+    seen: dict[str, str] = {}
+    beat = await store.heartbeat("me", 5)
+    pages = 1
+    seen.update(beat.states)
+    while beat.cursor != "0":
+        beat = await store.heartbeat("me", 5, beat.cursor)
+        seen.update(beat.states)
+        pages += 1
+    assert pages >= 2 and len(seen) == 1200 and set(seen.values()) == {"logged_out"}
+
+
+async def test_the_sweep_frees_many_agents_in_short_runs(redis_server: RedisServer, redis: Redis) -> None:
+    """30 wrap-ups ending at once are freed in runs of at most 7 agents (one sweep call runs the script until
+    nothing more is due) and the waiting calls are given to them."""
+    store = RouteStore(redis)
+    for i in range(30):
+        await store.upsert_agent(AgentSeed(f"a{i}", f"A{i}", f"PJSIP/a{i}", {"billing": 5}, ("en",)))
+        await store.action(f"a{i}", "login")
+        await store.device(f"a{i}", "on_call", 60)
+        assert (await store.device(f"a{i}", "idle", 60))[0] == "wrap_up"
+    for i in range(10):
+        await store.offer(f"c{i}", {"billing": 1}, (), "", 10, 0, "", "", "q", "standard")
+    await redis.zadd("sb:{sb}:wrapping", {f"a{i}": 1 for i in range(30)})  # every wrap-up ended long ago
+    await redis.config_set("slowlog-log-slower-than", 0)  # every command, those inside scripts too
+    await redis.config_set("slowlog-max-len", 100000)
+    await redis.slowlog_reset()
+    assigned = await store.sweep(batch=7)
+    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"EVALSHA")]
+    assert sorted(assigned) == sorted(f"c{i}" for i in range(10)) and len(runs) == 5
+    states = [(await store.agent(f"a{i}")).state for i in range(30)]  # type: ignore[union-attr]
+    assert states.count("reserved") == 10 and states.count("available") == 20

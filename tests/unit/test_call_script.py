@@ -342,3 +342,52 @@ def test_a_skills_routed_call_logs_queue_agent_and_wait(plan: Dialplan, caplog: 
     [line] = _ended_lines(caplog)
     assert line.getMessage() == ("call 1700000000.1 ended: flow=billing outcome=routed queue=billing agent=agent7 "
                                  "wait=12.3")
+
+
+@dataclass
+class CarryingDesk:
+    """A route desk that takes the before-connect record (ConnectRecord) and notes the order of what it saw; its
+    offers fail (the caller then goes to the fallback), which is enough to see the hand-over."""
+
+    seen: list[str] = field(default_factory=list)
+    handed: list[CallSnapshot] = field(default_factory=list)
+
+    def hand_over(self, call: CallSnapshot) -> None:
+        self.seen.append("hand_over " + call.last_node)
+        self.handed.append(call)
+
+    async def request(self, uid: str, **asked: object) -> object:
+        self.seen.append("request " + uid)
+        raise ConnectionError("no router in this test")
+
+
+async def test_a_route_node_hands_its_record_to_the_route_desk(tmp_path: Path) -> None:
+    """A route node that asks the route desk gives the record before ringing to the desk (it travels with the
+    offer) instead of writing it alone; a transfer node afterwards still writes its own."""
+    (tmp_path / "main.yaml").write_text(FLOWS.replace("endpoint: PJSIP/agent1, ", ""))
+    (tmp_path / "routing.yaml").write_text("skills: [billing]\n")
+    (tmp_path / "numbers.yaml").write_text('numbers: {"2000": billing}\n')
+    routed = load_dialplan(tmp_path)[0]
+    channel = LiveChannel(digits=["1", "5555#", "1234#"])
+    journal = Journal(channel)
+    desk = CarryingDesk()
+    engine = FlowEngine(EngineOptions(customers=Directory(), route_desk=desk), logging.getLogger("test"))  # type: ignore[arg-type]
+    ports = CallPorts(journal=journal, flows=Finished(), route_record=desk)
+    await InboundCalls(Plan(routed), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert desk.seen == ["hand_over billing.agents", "request 1700000000.1"]
+    assert desk.handed[0].path[-1] == "billing.agents" and desk.handed[0].customer_id == "c-7"
+    assert not [call for call, _ in journal.writes if call.last_node == "billing.agents" and call.state == "ivr"]
+
+
+async def test_a_route_node_with_a_fixed_endpoint_writes_its_record_itself(plan: Dialplan) -> None:
+    """With a route desk wired, a route node that dials its own endpoint does not involve the desk: the record is
+    written before Dial as before."""
+    channel = LiveChannel(digits=["1", "5555#", "1234#"])
+    journal = Journal(channel)
+    desk = CarryingDesk()
+    engine = FlowEngine(EngineOptions(customers=Directory(), route_desk=desk), logging.getLogger("test"))  # type: ignore[arg-type]
+    ports = CallPorts(journal=journal, flows=Finished(), route_record=desk)
+    await InboundCalls(Plan(plan), engine, ports, logging.getLogger("test"))(channel)  # type: ignore[arg-type]
+    assert desk.seen == []
+    assert [call.last_node for call, events in journal.writes
+            if call.last_node and not any(e.startswith("Dial(") for e in events)] == ["billing.agents"]

@@ -23,7 +23,7 @@ class ScriptedStore:
     states: dict[str, str] = field(default_factory=dict)
     actions: list[tuple[str, str]] = field(default_factory=list)
 
-    async def heartbeat(self, instance: str, lease: float) -> Heartbeat:
+    async def heartbeat(self, instance: str, lease: float, cursor: str = "0") -> Heartbeat:
         if not self.up:
             raise ConnectionError("redis down")
         return Heartbeat(self.seeded, dict(self.states))
