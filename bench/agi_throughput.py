@@ -45,21 +45,39 @@ def announce_ready() -> None:
 
 # --- the three servers (run as `agi_throughput.py serve KIND PORT COMMANDS_PER_CALL`) ---------------------
 async def serve_bare(port: int, per_call: int) -> None:
-    """The floor: a Protocol that sends the next command on each reply line, no parsing beyond newlines."""
+    """The floor: one Protocol doing only the essential work of a FastAGI server, no coroutine per call.
+
+    Like Switchboard it decodes the `agi_*` header into variables and routes by `agi_network_script` (an unknown
+    script is closed), splits replies into lines across fragments and reads each line's `200 result=` code and
+    result before sending the next command; anything else closes the connection.
+    """
     loop = asyncio.get_running_loop()
+    scripts = {"bench"}
 
     class Bare(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.t, self.header, self.sent = cast(asyncio.Transport, transport), b"", 0
+            self.t, self.header, self.partial, self.sent = cast(asyncio.Transport, transport), b"", b"", 0
+            self.result = b""
 
         def data_received(self, data: bytes) -> None:
             if self.header is not None:
                 self.header += data
-                if b"\n\n" not in self.header:
+                end = self.header.find(b"\n\n")
+                if end < 0:
                     return
-                data, self.header = self.header.split(b"\n\n", 1)[1], None
+                block, data, self.header = self.header[:end], self.header[end + 2:], None
+                env = dict(line.split(": ", 1) for line in block.decode().split("\n"))
+                if env.get("agi_network_script", "").partition("?")[0].strip("/") not in scripts:
+                    self.t.close()
+                    return
                 self._next()
-            for _ in range(data.count(b"\n")):
+            lines = (self.partial + data).split(b"\n")
+            self.partial = lines.pop()
+            for line in lines:
+                if not line.startswith(b"200 result="):
+                    self.t.close()
+                    return
+                self.result = line[11:]
                 self._next()
 
         def _next(self) -> None:

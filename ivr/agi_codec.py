@@ -135,6 +135,10 @@ class HeaderDecoder:
 
     def feed(self, data: bytes) -> AGIEnvironment | None:
         """Returns the environment once complete; raises AGIProtocolError on an oversized or malformed header."""
+        if not self._buffer:
+            env = self._whole(data)
+            if env is not None:
+                return env
         buffer = self._buffer
         searched = len(buffer)
         buffer += data
@@ -165,6 +169,23 @@ class HeaderDecoder:
                     _raise_malformed(pattern, text)
                 variables = dict(pairs)
         self._buffer = bytearray()
+        return AGIEnvironment._of(variables, "agi_arg_" in text)
+
+    def _whole(self, data: bytes) -> AGIEnvironment | None:
+        """The environment when `data` holds a whole header in Asterisk's own form (LF only, every line
+        `agi_<name>: <value>`) within the bounds, decoded without copying it into the buffer; None otherwise
+        (nothing consumed: the general path then decides, and raises what it must)."""
+        end = data.find(b"\n\n")
+        if end <= 0 or end + 2 > self._max_bytes or data[0] == 10 or data.find(b"\r", 0, end) >= 0:
+            return None
+        text = data[:end].decode("utf-8", errors="replace")
+        lines = text.count("\n") + 1
+        if lines > self._max_lines:
+            return None
+        variables = _asterisk_form(text, lines)
+        if variables is None:
+            return None
+        self.remainder = data[end + 2:]
         return AGIEnvironment._of(variables, "agi_arg_" in text)
 
     def _check_lines(self, buffer: bytearray) -> None:
@@ -200,15 +221,24 @@ def _blank_line(buffer: bytearray, searched: int) -> tuple[int, int] | None:
 
 
 def _asterisk_form(text: str, lines: int) -> dict[str, str] | None:
-    """The variables of a header in Asterisk's own form (every line `agi_<name>: <value>`, LF only), checked
-    with a few whole-text operations instead of a pattern per line; None when the header is in any other form."""
+    """The variables of a header in Asterisk's own form (every line `agi_<name>: <value>`, LF only, no `: ` in a
+    value), checked with a few whole-text operations instead of work per line; None when the header is in any
+    other form (the caller then parses it line by line).
+
+    Turning each line break into `: ` and splitting once gives name, value, name, value...: one list instead of
+    one per line (fewer objects for the garbage collector on every call). Putting the pairs back together must
+    give the text again; that holds exactly when every line has one `: `.
+    """
     if "\r" in text or not text.startswith("agi_") or text.count("\nagi_") != lines - 1:
         return None
-    try:
-        variables = dict([line.split(": ", 1) for line in text.split("\n")])
-    except ValueError:  # a line without ": "
+    parts = text.replace("\n", ": ").split(": ")
+    if len(parts) != 2 * lines:
         return None
-    if len(variables) != lines or ":" in "".join(variables):  # a repeated name, or a name holding a colon
+    names, values = parts[::2], parts[1::2]
+    variables = dict(zip(names, values))
+    if len(variables) != lines or ":" in "".join(names):  # a repeated name, or a name holding a colon
+        return None
+    if "\n".join(map(": ".join, zip(names, values))) != text:  # a line without `: ` offset by one with two
         return None
     return variables
 

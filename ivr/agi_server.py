@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import time
+from time import perf_counter
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
@@ -69,7 +69,7 @@ class AGIServer:
         the rest of a command's handling (bench/agi_throughput.py). Deadlines are on `time.perf_counter`, the one
         clock a command reads (once when sent, once when answered).
         """
-        now = time.perf_counter()
+        now = perf_counter()
         for connection in [c for c in self.connections if c.deadline is not None and c.deadline <= now]:
             connection.deadline_passed()
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
@@ -104,8 +104,9 @@ class AGIServer:
 
     def track(self, connection: AGIConnection, active: bool) -> None:
         if active:
+            if not self.connections:  # the first call after idle (clearing an already clear Event costs a call)
+                self._idle.clear()
             self.connections.add(connection)
-            self._idle.clear()
         else:
             self.connections.discard(connection)
             if not self.connections:
@@ -130,6 +131,10 @@ class AGIServer:
 
 class AGIConnection(asyncio.Protocol):
     """One FastAGI connection: header phase, then one flow task exchanging commands and replies."""
+
+    # One is made per call and its attributes are read on every command: slots make both cheaper.
+    __slots__ = ("server", "transport", "task", "closed", "hung_up", "_header", "_replies", "deadline", "_verb",
+                 "_sent_at", "_pending", "_gone", "_command_completed", "_create_future", "_write")
 
     def __init__(self, server: AGIServer) -> None:
         self.server = server
@@ -162,7 +167,7 @@ class AGIConnection(asyncio.Protocol):
             return
         self._write = self.transport.write
         self.server.track(self, True)
-        self.deadline = time.perf_counter() + self.server.header_timeout
+        self.deadline = perf_counter() + self.server.header_timeout
 
     def data_received(self, data: bytes) -> None:
         pending = self._pending
@@ -171,7 +176,7 @@ class AGIConnection(asyncio.Protocol):
             if reply is not None and reply.result != "-1" and not pending.done():
                 self._pending = None
                 self.deadline = None
-                self._command_completed(self._verb, time.perf_counter() - self._sent_at)
+                self._command_completed(self._verb, perf_counter() - self._sent_at)
                 pending.set_result(reply)
                 return
             if reply is not None:
@@ -208,7 +213,7 @@ class AGIConnection(asyncio.Protocol):
             if pending is not None and not pending.done():
                 self._pending = None
                 self.deadline = None
-                self._command_completed(self._verb, time.perf_counter() - self._sent_at)
+                self._command_completed(self._verb, perf_counter() - self._sent_at)
                 outcome = checked_reply(self._verb, cast(AGIReply, event))
                 if outcome is event:
                     pending.set_result(outcome)
@@ -249,16 +254,17 @@ class AGIConnection(asyncio.Protocol):
     def transact(self, line: bytes, verb: str, timeout: float | None) -> asyncio.Future[AGIReply]:
         """Writes one command; the returned future gets its reply as `checked_reply` judges it (or
         ChannelClosed / CommandTimeout)."""
-        if self.closed or self._write is None:
+        write = self._write
+        if write is None or self.closed:
             raise ChannelClosed("FastAGI connection is closed")
         if self._pending is not None:
             raise RuntimeError("a channel runs one AGI command at a time")
         future: asyncio.Future[AGIReply] = self._create_future()
         self._pending = future
         self._verb = verb
-        self._sent_at = now = time.perf_counter()
+        self._sent_at = now = perf_counter()
         self.deadline = None if timeout is None else now + timeout
-        self._write(line)
+        write(line)
         return future
 
     # --- internals --------------------------------------------------------------------------------
