@@ -59,6 +59,32 @@ def test_header_keeps_bytes_after_blank_line() -> None:
     assert decoder.remainder == b"200 result=0\n"
 
 
+def test_header_whole_and_in_fragments_decode_alike() -> None:
+    """A header arriving in one piece (the one-split path) gives the same environment as one fed line by line."""
+    whole = HeaderDecoder().feed(HEADER)
+    pieces = HeaderDecoder()
+    env = None
+    for line in HEADER.splitlines(keepends=True):
+        env = pieces.feed(line)
+    assert whole is not None and env is not None
+    assert whole == env
+    assert whole.variables["agi_calleridname"] == "unknown" and whole.args == ("first arg", "second")
+
+
+def test_header_value_holding_colon_space_in_one_piece() -> None:
+    """A value holding ': ' (a caller name) is kept whole when the header arrives in one piece."""
+    env = HeaderDecoder().feed(b"agi_network_script: x\nagi_calleridname: Dr: Who\nagi_accountcode: \n\n")
+    assert env is not None
+    assert env.variables["agi_calleridname"] == "Dr: Who" and env.variables["agi_accountcode"] == ""
+
+
+def test_header_line_without_separator_is_refused_in_one_piece() -> None:
+    """A line without ': ' is refused even when another line's ': ' in a value would balance the count."""
+    with pytest.raises(AGIProtocolError) as err:
+        HeaderDecoder().feed(b"agi_a: 1\nagi_b\nagi_c: agi_d: 2\n\n")
+    assert err.value.kind == "header_malformed"
+
+
 def test_header_args_sorted_numerically() -> None:
     """agi_arg_10 comes after agi_arg_2."""
     lines = b"".join(f"agi_arg_{n}: a{n}\n".encode() for n in (10, 2, 1)) + b"agi_network_script: x\n\n"
