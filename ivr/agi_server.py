@@ -16,7 +16,7 @@ from time import perf_counter
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
-                                      ReplyDecoder, ReplyEvent)
+                                      ReplyDecoder, ReplyEvent, plain_reply, whole_header)
 from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
                                      CommandTimeout, checked_reply)
 
@@ -133,7 +133,8 @@ class AGIConnection(asyncio.Protocol):
     """One FastAGI connection: header phase, then one flow task exchanging commands and replies."""
 
     # One is made per call and its attributes are read on every command: slots make both cheaper.
-    __slots__ = ("server", "transport", "task", "closed", "hung_up", "_header", "_replies", "deadline", "_verb",
+    __slots__ = ("server", "transport", "task", "closed", "hung_up", "_in_header", "_header", "_replies", "deadline",
+                 "_verb",
                  "_sent_at", "_pending", "_gone", "_command_completed", "_create_future", "_write")
 
     def __init__(self, server: AGIServer) -> None:
@@ -142,8 +143,11 @@ class AGIConnection(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self.closed = False
         self.hung_up = False  # Asterisk said the caller hung up (CommandLink)
-        self._header: HeaderDecoder | None = HeaderDecoder()
-        self._replies = ReplyDecoder()
+        self._in_header = True
+        # Decoders are made only when needed: the usual header comes in one piece and the usual reply is one plain
+        # line, both read by stateless functions of the codec.
+        self._header: HeaderDecoder | None = None
+        self._replies: ReplyDecoder | None = None
         self.deadline: float | None = None
         self._verb = ""
         self._sent_at = 0.0
@@ -172,7 +176,8 @@ class AGIConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         pending = self._pending
         if pending is not None:  # the hot path: one plain "200 result=N" answering the command out
-            reply = self._replies.plain(data)
+            replies = self._replies
+            reply = plain_reply(data) if replies is None else replies.plain(data)
             if reply is not None and reply.result != "-1" and not pending.done():
                 self._pending = None
                 self.deadline = None
@@ -182,22 +187,33 @@ class AGIConnection(asyncio.Protocol):
             if reply is not None:
                 self._on_events([reply])
                 return
-        if self._header is not None:
-            try:
-                env = self._header.feed(data)
-            except AGIProtocolError as exc:
-                self._protocol_fault(exc)
-                return
-            if env is None:
-                return
-            data = self._header.remainder
+        if self._in_header:
+            header = self._header
+            whole = whole_header(data) if header is None else None
+            if whole is not None:
+                env, data = whole
+            else:
+                if header is None:
+                    header = self._header = HeaderDecoder()
+                try:
+                    found = header.feed(data)
+                except AGIProtocolError as exc:
+                    self._protocol_fault(exc)
+                    return
+                if found is None:
+                    return
+                env, data = found, header.remainder
+            self._in_header = False
             self._header = None
             self.deadline = None
             self.task = self.server.loop.create_task(self._run(env))
             if not data:
                 return
+        replies = self._replies
+        if replies is None:
+            replies = self._replies = ReplyDecoder()
         try:
-            events = self._replies.feed(data)
+            events = replies.feed(data)
         except AGIProtocolError as exc:
             self._protocol_fault(exc)
             return
@@ -226,9 +242,10 @@ class AGIConnection(asyncio.Protocol):
         self.closed = True
         self._mark_gone()
         self.deadline = None
-        if self._header is not None and self.task is None:
+        if self._in_header and self.task is None:
             if self.transport is not None and self in self.server.connections:
                 self.server.events.protocol_error("header_eof")
+            self._in_header = False
             self._header = None
         if self._pending is not None and not self._pending.done():
             if not self.hung_up:
@@ -326,7 +343,8 @@ class AGIConnection(asyncio.Protocol):
         self.deadline = None
         if self._pending is not None:
             self._command_timed_out()
-        elif self._header is not None:
+        elif self._in_header:
+            self._in_header = False
             self._header = None
             self.server.events.protocol_error("header_timeout")
             self.server.log.warning("FastAGI header not complete within %.1fs; connection closed",
@@ -334,6 +352,7 @@ class AGIConnection(asyncio.Protocol):
             self.abort("header timeout")
 
     def _protocol_fault(self, exc: AGIProtocolError) -> None:
+        self._in_header = False
         self._header = None
         self.server.events.protocol_error(exc.kind)
         self.server.log.error("FastAGI protocol error (%s): %s", exc.kind, exc)
