@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from switchboard.ivr import agi_codec
 from switchboard.ivr.agi_codec import (
     AGIProtocolError,
     AGIReply,
@@ -14,7 +15,9 @@ from switchboard.ivr.agi_codec import (
     ReplyDecoder,
     UnsafeArgument,
     format_command,
+    plain_reply,
     quote_argument,
+    whole_header,
 )
 
 HEADER = (
@@ -232,3 +235,28 @@ def test_quoting_round_trips(values: list[str]) -> None:
     """Whatever the argument, Asterisk's parser reads back exactly what was quoted."""
     line = " ".join(quote_argument(v) for v in values)
     assert _unquote(line) == values
+
+
+def test_encoded_lines_are_kept_bounded_and_never_skip_the_checks() -> None:
+    """A repeated command is encoded once; the kept lines stay bounded; an unsafe argument is still refused."""
+    first = format_command("SET VARIABLE", "SWITCHBOARD_STATUS", "DONE")
+    assert format_command("SET VARIABLE", "SWITCHBOARD_STATUS", "DONE") is first
+    assert first == b"SET VARIABLE SWITCHBOARD_STATUS DONE\n"
+    with pytest.raises(UnsafeArgument):
+        format_command("SET VARIABLE", "SWITCHBOARD_STATUS", "DONE\n")
+    for n in range(agi_codec.MAX_ENCODED_LINES + 10):
+        assert format_command("SET VARIABLE", "ID", str(n)) == f"SET VARIABLE ID {n}\n".encode()
+    assert len(agi_codec._encoded_lines) <= agi_codec.MAX_ENCODED_LINES
+
+
+def test_stateless_header_and_plain_reply_readers() -> None:
+    """whole_header reads a one-piece header (None for anything else); plain_reply reads only plain 200 lines."""
+    whole = whole_header(HEADER + b"200 result=0\n")
+    assert whole is not None
+    env, rest = whole
+    assert env.script == "inbound" and rest == b"200 result=0\n"
+    assert whole_header(HEADER[:40]) is None
+    assert whole_header(b"agi_network_script: x\r\n\r\n") is None  # CRLF: the decoder's job
+    assert plain_reply(b"200 result=1\n") == AGIReply(200, "1", None, None, "200 result=1")
+    assert plain_reply(b"200 result=1 (timeout)\n") is None
+    assert plain_reply(b"200 result=1\n200 result=0\n") is None
