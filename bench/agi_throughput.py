@@ -10,6 +10,10 @@ The bare server does the essential work of a FastAGI server and nothing else: it
 variables, routes by script name, and reads each reply's code and result before sending the next command.
 `bare+task` is the same Protocol giving each call one asyncio task that awaits one future per command (the shape
 of a flow written as a coroutine): the part of the gap that any coroutine-per-call API costs, shown for reference.
+`--in-memory` measures the Python work alone: each server in its own process, driven on uvloop through an
+in-memory transport that answers every command on the next loop pass (no sockets, no load generator); CPU time of
+that one process per call and per command (short calls, and calls of 1,000 commands for long ones). Far less
+sensitive to other load on the machine than the socket runs, whose CPU is mostly the kernel's.
 `--baseline-tree DIR` adds `switchboard@base`: the listener from another checkout's source tree (e.g. a worktree of
 main), measured in the same interleaved rounds, for before/after numbers from one run.
 
@@ -25,6 +29,7 @@ generator run (from /proc) divided by every command it answered, warm-up include
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import logging
 import os
@@ -32,8 +37,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import cast
+from typing import Any, Awaitable, Callable, cast
 
 HERE = Path(__file__).resolve().parent
 SHORT_CALL_COMMANDS = 10
@@ -210,18 +216,144 @@ async def serve_panoramisk(port: int, per_call: int) -> None:
     await server.serve_forever()
 
 
-def serve(kind: str, port: int, per_call: int) -> None:
+Runner = Callable[[int, int], Awaitable[None]]
+
+
+def serve(kind: str, port: int, per_call: int, links: Path) -> Runner:
+    """The server function for `kind`, with `switchboard` importable from this tree or the baseline tree."""
+    logging.basicConfig(level=logging.CRITICAL)
+    if kind == BASELINE:
+        import_from_tree(Path(os.environ["AGI_BENCH_BASELINE_TREE"]).resolve(), links)
+    else:
+        sys.path.insert(0, str(HERE.parent))
+    runners: dict[str, Runner] = {"bare": serve_bare, "switchboard": serve_switchboard, BASELINE: serve_switchboard,
+                                  "panoramisk": serve_panoramisk, "bare+task": serve_bare_task}
+    return runners[kind]
+
+
+# --- in memory: the Python work alone (`--in-memory`) -------------------------------------------------------
+REPLY = b"200 result=0\n"
+
+
+def loadgen_header() -> bytes:
+    """The header agi_loadgen.c sends, read from its source so that both modes send the same bytes."""
+    literal = (HERE / "agi_loadgen.c").read_text().split("HEADER[] =", 1)[1].split(";", 1)[0]
+    return "".join(ast.literal_eval(line.strip()) for line in literal.strip().splitlines()).encode()
+
+
+class MemoryCalls:
+    """Opens `connections` calls at a time until `total` have ended; answers each write with one plain reply."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol], total: int,
+                 connections: int) -> None:
+        self.loop, self.factory, self.total, self.connections = loop, factory, total, connections
+        self.header = loadgen_header()
+        self.opened = self.ended = self.commands = 0
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def open(self) -> None:
+        self.opened += 1
+        protocol = self.factory()
+        transport = MemoryTransport(self, protocol)
+        protocol.connection_made(cast(asyncio.BaseTransport, transport))
+        self.loop.call_soon(protocol.data_received, self.header)
+
+    def call_ended(self) -> None:
+        self.ended += 1
+        if self.opened < self.total:
+            self.open()
+        elif self.ended == self.total:
+            self.done.set_result(None)
+
+
+class MemoryTransport:
+    """Just enough of a transport; like uvloop's, it lets go of its protocol once the connection is lost."""
+
+    def __init__(self, calls: MemoryCalls, protocol: asyncio.Protocol) -> None:
+        self.calls, self.protocol, self.closing = calls, cast(asyncio.Protocol | None, protocol), False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def write(self, data: bytes) -> None:
+        self.calls.commands += 1
+        assert self.protocol is not None
+        self.calls.loop.call_soon(self.protocol.data_received, REPLY)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.calls.loop.call_soon(self._lost)
+
+    abort = close
+
+    def _lost(self) -> None:
+        assert self.protocol is not None
+        self.protocol.connection_lost(None)
+        self.protocol = None
+        self.calls.call_ended()
+
+
+class NoListener:
+    """What the servers get instead of a listening socket in memory."""
+
+    sockets: list[socket.socket] = []
+
+    async def serve_forever(self) -> None:
+        await asyncio.Event().wait()
+
+    def close(self) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        pass
+
+
+async def measure_in_memory(runner: Runner, per_call: int, calls: int, connections: int) -> tuple[float, int]:
+    """CPU seconds of this process for `calls` calls of `per_call` commands, and the commands answered."""
+    loop = asyncio.get_running_loop()
+    factories: list[Callable[[], asyncio.Protocol]] = []
+
+    async def listen(factory: Callable[[], asyncio.Protocol], *args: object, **kwargs: object) -> NoListener:
+        factories.append(factory)
+        return NoListener()
+
+    loop.create_server = listen  # type: ignore[method-assign,assignment]
+    server = loop.create_task(runner(0, per_call))
+    while not factories:
+        await asyncio.sleep(0)
+    driver = MemoryCalls(loop, factories[0], calls, connections)
+    started = time.process_time()
+    for _ in range(min(connections, calls)):
+        driver.open()
+    await driver.done
+    cpu = time.process_time() - started
+    server.cancel()
+    return cpu, driver.commands
+
+
+def in_memory(kind: str, per_call: int, calls: int, connections: int) -> None:
+    """Prints `cpu_us_per_call cpu_us_per_command` for one kind (run as a process of its own)."""
     import uvloop
 
-    logging.basicConfig(level=logging.CRITICAL)
     with tempfile.TemporaryDirectory() as links:
-        if kind == BASELINE:
-            import_from_tree(Path(os.environ["AGI_BENCH_BASELINE_TREE"]).resolve(), Path(links))
-        else:
-            sys.path.insert(0, str(HERE.parent))
-        runner = {"bare": serve_bare, "switchboard": serve_switchboard, BASELINE: serve_switchboard,
-                  "panoramisk": serve_panoramisk, "bare+task": serve_bare_task}[kind]
-        uvloop.run(runner(port, per_call))
+        runner = serve(kind, 0, per_call, Path(links))
+        globals()["announce_ready"] = lambda: None
+        cpu, commands = uvloop.run(measure_in_memory(runner, per_call, calls, connections))
+    print(f"{cpu / calls * 1e6:.3f} {cpu / max(commands, 1) * 1e6:.4f}")
+
+
+def run_in_memory(kind: str, per_call: int, calls: int, connections: int,
+                  baseline_tree: str | None) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    if baseline_tree is not None:
+        env["AGI_BENCH_BASELINE_TREE"] = baseline_tree
+    out = subprocess.run([sys.executable, __file__, "memory", kind, str(per_call), str(calls), str(connections)],
+                         env=env, check=True, capture_output=True, text=True).stdout.split()
+    return {"cpu_us_per_call": float(out[-2]), "cpu_us_per_command": float(out[-1])}
 
 
 # --- the driver -------------------------------------------------------------------------------------------
@@ -286,11 +418,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
     parser.add_argument("--baseline-tree", help="another checkout (e.g. a worktree of main): adds " + BASELINE)
+    parser.add_argument("--in-memory", action="store_true", help="the Python work alone, without sockets")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
     if args.baseline_tree:
         kinds.append(BASELINE)
     assert "bare" in kinds and "switchboard" in kinds, "the ratio needs bare and switchboard"
+    if args.in_memory:
+        main_in_memory(args, [k for k in kinds if k != "panoramisk"])
+        return
     long_runs: Table = {k: [] for k in kinds}
     short_runs: Table = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
@@ -324,8 +460,40 @@ def main() -> None:
             print(f"  {label} {k:17} throughput {thr:.2f}x  CPU {eff:.2f}x{verdict}")
 
 
+def main_in_memory(args: argparse.Namespace, kinds: list[str]) -> None:
+    long_calls, short_calls = 30, 6_000
+    long_runs: Table = {k: [] for k in kinds}
+    short_runs: Table = {k: [] for k in kinds}
+    for r in range(args.rounds):
+        for k in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+            long_runs[k].append(run_in_memory(k, 1000, long_calls, args.connections, args.baseline_tree))
+            short_runs[k].append(run_in_memory(k, SHORT_CALL_COMMANDS, short_calls, args.connections,
+                                               args.baseline_tree))
+
+    def low(table: Table, kind: str, key: str) -> float:  # the least disturbed run
+        return min(run[key] for run in table[kind])
+
+    print(f"FastAGI Python work in memory (no sockets), uvloop, {args.connections} calls at a time, {args.rounds} "
+          f"interleaved rounds (lowest), {os.cpu_count()} CPUs")
+    print("load average (1, 5, 15 min) after the runs: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"{'':18}{'long: CPU us/command':>22}{'short: CPU us/call':>20}")
+    for k in kinds:
+        print(f"{k:18}{low(long_runs, k, 'cpu_us_per_command'):>22.3f}{low(short_runs, k, 'cpu_us_per_call'):>20.2f}")
+    print("ratios to bare (CPU: bare/kind):")
+    for k in kinds:
+        if k != "bare":
+            print(f"  {k:17} long {low(long_runs, 'bare', 'cpu_us_per_command') / low(long_runs, k, 'cpu_us_per_command'):.2f}x"
+                  f"  short {low(short_runs, 'bare', 'cpu_us_per_call') / low(short_runs, k, 'cpu_us_per_call'):.2f}x")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "serve":
-        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        import uvloop
+
+        with tempfile.TemporaryDirectory() as links:
+            uvloop.run(serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), Path(links))(int(sys.argv[3]),
+                                                                                            int(sys.argv[4])))
+    elif len(sys.argv) == 6 and sys.argv[1] == "memory":
+        in_memory(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
         main()
