@@ -461,7 +461,7 @@ def main() -> None:
 
 
 def main_in_memory(args: argparse.Namespace, kinds: list[str]) -> None:
-    long_calls, short_calls = 30, 6_000
+    long_calls, short_calls = 40, 6_000
     long_runs: Table = {k: [] for k in kinds}
     short_runs: Table = {k: [] for k in kinds}
     for r in range(args.rounds):
