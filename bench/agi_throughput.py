@@ -6,6 +6,17 @@ All three servers run in their own process on uvloop (one core each), driven by 
 * `long calls`  — 50 connections that never end: every flow loops on `NOOP`; reports commands/s;
 * `short calls` — every call runs 9 `NOOP`s and one `SET VARIABLE`, then closes; reports calls/s.
 
+The bare server does the essential work of a FastAGI server and nothing else: it decodes the header into
+variables, routes by script name, and reads each reply's code and result before sending the next command.
+`bare+task` is the same Protocol giving each call one asyncio task that awaits one future per command (the shape
+of a flow written as a coroutine): the part of the gap that any coroutine-per-call API costs, shown for reference.
+`--in-memory` measures the Python work alone: each server in its own process, driven on uvloop through an
+in-memory transport that answers every command on the next loop pass (no sockets, no load generator); CPU time of
+that one process per call and per command (short calls, and calls of 1,000 commands for long ones). Far less
+sensitive to other load on the machine than the socket runs, whose CPU is mostly the kernel's.
+`--baseline-tree DIR` adds `switchboard@base`: the listener from another checkout's source tree (e.g. a worktree of
+main), measured in the same interleaved rounds, for before/after numbers from one run.
+
 Reported as ratios against the numbers measured in the same run (machines are noisy; absolutes are not
 comparable between runs). Runs are interleaved: every round runs every server once, in a rotated order, and the
 medians are compared. CPU per command (or per call) is the server process's user + system CPU over the whole load
@@ -13,10 +24,12 @@ generator run (from /proc) divided by every command it answered, warm-up include
 ≥ 0.85× bare in throughput and in CPU per command, for both workloads; panoramisk is shown for reference.
 
     python bench/agi_throughput.py [--seconds 3] [--connections 50] [--rounds 3] [--kinds bare,switchboard]
+                                   [--baseline-tree DIR]
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import logging
 import os
@@ -24,12 +37,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import cast
+from typing import Any, Awaitable, Callable, cast
 
 HERE = Path(__file__).resolve().parent
 SHORT_CALL_COMMANDS = 10
-KINDS = ("bare", "switchboard", "panoramisk")
+KINDS = ("bare", "switchboard", "panoramisk", "bare+task")
+BASELINE = "switchboard@base"  # Switchboard's listener imported from --baseline-tree
 
 
 def free_port() -> int:
@@ -45,21 +60,39 @@ def announce_ready() -> None:
 
 # --- the three servers (run as `agi_throughput.py serve KIND PORT COMMANDS_PER_CALL`) ---------------------
 async def serve_bare(port: int, per_call: int) -> None:
-    """The floor: a Protocol that sends the next command on each reply line, no parsing beyond newlines."""
+    """The floor: one Protocol doing only the essential work of a FastAGI server, no coroutine per call.
+
+    Like Switchboard it decodes the `agi_*` header into variables and routes by `agi_network_script` (an unknown
+    script is closed), splits replies into lines across fragments and reads each line's `200 result=` code and
+    result before sending the next command; anything else closes the connection.
+    """
     loop = asyncio.get_running_loop()
+    scripts = {"bench"}
 
     class Bare(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.t, self.header, self.sent = cast(asyncio.Transport, transport), b"", 0
+            self.t, self.header, self.partial, self.sent = cast(asyncio.Transport, transport), b"", b"", 0
+            self.result = b""
 
         def data_received(self, data: bytes) -> None:
             if self.header is not None:
                 self.header += data
-                if b"\n\n" not in self.header:
+                end = self.header.find(b"\n\n")
+                if end < 0:
                     return
-                data, self.header = self.header.split(b"\n\n", 1)[1], None
+                block, data, self.header = self.header[:end], self.header[end + 2:], None
+                env = dict(line.split(": ", 1) for line in block.decode().split("\n"))
+                if env.get("agi_network_script", "").partition("?")[0].strip("/") not in scripts:
+                    self.t.close()
+                    return
                 self._next()
-            for _ in range(data.count(b"\n")):
+            lines = (self.partial + data).split(b"\n")
+            self.partial = lines.pop()
+            for line in lines:
+                if not line.startswith(b"200 result="):
+                    self.t.close()
+                    return
+                self.result = line[11:]
                 self._next()
 
         def _next(self) -> None:
@@ -73,6 +106,68 @@ async def serve_bare(port: int, per_call: int) -> None:
     server = await loop.create_server(Bare, "127.0.0.1", port)
     announce_ready()
     await server.serve_forever()
+
+
+async def serve_bare_task(port: int, per_call: int) -> None:
+    """The bare server's header and reply work, with each call run as one task awaiting a future per command."""
+    loop = asyncio.get_running_loop()
+    scripts = {"bench"}
+
+    class BareTask(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.t, self.header, self.partial = cast(asyncio.Transport, transport), b"", b""
+            self.pending: asyncio.Future[bytes] | None = None
+
+        def data_received(self, data: bytes) -> None:
+            if self.header is not None:
+                self.header += data
+                end = self.header.find(b"\n\n")
+                if end < 0:
+                    return
+                block, data, self.header = self.header[:end], self.header[end + 2:], None
+                env = dict(line.split(": ", 1) for line in block.decode().split("\n"))
+                if env.get("agi_network_script", "").partition("?")[0].strip("/") not in scripts:
+                    self.t.close()
+                    return
+                loop.create_task(self.run())
+            lines = (self.partial + data).split(b"\n")
+            self.partial = lines.pop()
+            for line in lines:
+                if not line.startswith(b"200 result=") or self.pending is None:
+                    self.t.close()
+                    return
+                pending, self.pending = self.pending, None
+                pending.set_result(line[11:])
+
+        def command(self, line: bytes) -> asyncio.Future[bytes]:
+            self.pending = loop.create_future()
+            self.t.write(line)
+            return self.pending
+
+        async def run(self) -> None:
+            while not per_call:
+                await self.command(b"NOOP\n")
+            for _ in range(per_call - 1):
+                await self.command(b"NOOP\n")
+            await self.command(b"SET VARIABLE SWITCHBOARD_STATUS DONE\n")
+            self.t.close()
+
+    server = await loop.create_server(BareTask, "127.0.0.1", port)
+    announce_ready()
+    await server.serve_forever()
+
+
+def import_from_tree(tree: Path, workdir: Path) -> None:
+    """Makes `import switchboard...` load another checkout's source tree: a package folder of links laid out as
+    the wheel installs it (switchboard/ holding the root's modules plus ivr/, cti/, ... beside them)."""
+    package = workdir / "switchboard"
+    package.mkdir()
+    for entry in (tree / "switchboard").iterdir():
+        (package / entry.name).symlink_to(entry)
+    for sub in ("ivr", "cti", "router", "metrics", "yamldoc"):
+        if (tree / sub).is_dir():
+            (package / sub).symlink_to(tree / sub)
+    sys.path.insert(0, str(workdir))
 
 
 async def serve_switchboard(port: int, per_call: int) -> None:
@@ -121,13 +216,144 @@ async def serve_panoramisk(port: int, per_call: int) -> None:
     await server.serve_forever()
 
 
-def serve(kind: str, port: int, per_call: int) -> None:
+Runner = Callable[[int, int], Awaitable[None]]
+
+
+def serve(kind: str, port: int, per_call: int, links: Path) -> Runner:
+    """The server function for `kind`, with `switchboard` importable from this tree or the baseline tree."""
+    logging.basicConfig(level=logging.CRITICAL)
+    if kind == BASELINE:
+        import_from_tree(Path(os.environ["AGI_BENCH_BASELINE_TREE"]).resolve(), links)
+    else:
+        sys.path.insert(0, str(HERE.parent))
+    runners: dict[str, Runner] = {"bare": serve_bare, "switchboard": serve_switchboard, BASELINE: serve_switchboard,
+                                  "panoramisk": serve_panoramisk, "bare+task": serve_bare_task}
+    return runners[kind]
+
+
+# --- in memory: the Python work alone (`--in-memory`) -------------------------------------------------------
+REPLY = b"200 result=0\n"
+
+
+def loadgen_header() -> bytes:
+    """The header agi_loadgen.c sends, read from its source so that both modes send the same bytes."""
+    literal = (HERE / "agi_loadgen.c").read_text().split("HEADER[] =", 1)[1].split(";", 1)[0]
+    return "".join(ast.literal_eval(line.strip()) for line in literal.strip().splitlines()).encode()
+
+
+class MemoryCalls:
+    """Opens `connections` calls at a time until `total` have ended; answers each write with one plain reply."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol], total: int,
+                 connections: int) -> None:
+        self.loop, self.factory, self.total, self.connections = loop, factory, total, connections
+        self.header = loadgen_header()
+        self.opened = self.ended = self.commands = 0
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def open(self) -> None:
+        self.opened += 1
+        protocol = self.factory()
+        transport = MemoryTransport(self, protocol)
+        protocol.connection_made(cast(asyncio.BaseTransport, transport))
+        self.loop.call_soon(protocol.data_received, self.header)
+
+    def call_ended(self) -> None:
+        self.ended += 1
+        if self.opened < self.total:
+            self.open()
+        elif self.ended == self.total:
+            self.done.set_result(None)
+
+
+class MemoryTransport:
+    """Just enough of a transport; like uvloop's, it lets go of its protocol once the connection is lost."""
+
+    def __init__(self, calls: MemoryCalls, protocol: asyncio.Protocol) -> None:
+        self.calls, self.protocol, self.closing = calls, cast(asyncio.Protocol | None, protocol), False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def write(self, data: bytes) -> None:
+        self.calls.commands += 1
+        assert self.protocol is not None
+        self.calls.loop.call_soon(self.protocol.data_received, REPLY)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.calls.loop.call_soon(self._lost)
+
+    abort = close
+
+    def _lost(self) -> None:
+        assert self.protocol is not None
+        self.protocol.connection_lost(None)
+        self.protocol = None
+        self.calls.call_ended()
+
+
+class NoListener:
+    """What the servers get instead of a listening socket in memory."""
+
+    sockets: list[socket.socket] = []
+
+    async def serve_forever(self) -> None:
+        await asyncio.Event().wait()
+
+    def close(self) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        pass
+
+
+async def measure_in_memory(runner: Runner, per_call: int, calls: int, connections: int) -> tuple[float, int]:
+    """CPU seconds of this process for `calls` calls of `per_call` commands, and the commands answered."""
+    loop = asyncio.get_running_loop()
+    factories: list[Callable[[], asyncio.Protocol]] = []
+
+    async def listen(factory: Callable[[], asyncio.Protocol], *args: object, **kwargs: object) -> NoListener:
+        factories.append(factory)
+        return NoListener()
+
+    loop.create_server = listen  # type: ignore[method-assign,assignment]
+    server = loop.create_task(runner(0, per_call))
+    while not factories:
+        await asyncio.sleep(0)
+    driver = MemoryCalls(loop, factories[0], calls, connections)
+    started = time.process_time()
+    for _ in range(min(connections, calls)):
+        driver.open()
+    await driver.done
+    cpu = time.process_time() - started
+    server.cancel()
+    return cpu, driver.commands
+
+
+def in_memory(kind: str, per_call: int, calls: int, connections: int) -> None:
+    """Prints `cpu_us_per_call cpu_us_per_command` for one kind (run as a process of its own)."""
     import uvloop
 
-    logging.basicConfig(level=logging.CRITICAL)
-    sys.path.insert(0, str(HERE.parent))
-    runner = {"bare": serve_bare, "switchboard": serve_switchboard, "panoramisk": serve_panoramisk}[kind]
-    uvloop.run(runner(port, per_call))
+    with tempfile.TemporaryDirectory() as links:
+        runner = serve(kind, 0, per_call, Path(links))
+        globals()["announce_ready"] = lambda: None
+        cpu, commands = uvloop.run(measure_in_memory(runner, per_call, calls, connections))
+    print(f"{cpu / calls * 1e6:.3f} {cpu / max(commands, 1) * 1e6:.4f}")
+
+
+def run_in_memory(kind: str, per_call: int, calls: int, connections: int,
+                  baseline_tree: str | None) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    if baseline_tree is not None:
+        env["AGI_BENCH_BASELINE_TREE"] = baseline_tree
+    out = subprocess.run([sys.executable, __file__, "memory", kind, str(per_call), str(calls), str(connections)],
+                         env=env, check=True, capture_output=True, text=True).stdout.split()
+    return {"cpu_us_per_call": float(out[-2]), "cpu_us_per_command": float(out[-1])}
 
 
 # --- the driver -------------------------------------------------------------------------------------------
@@ -150,10 +376,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_one(loadgen: Path, kind: str, per_call: int, connections: int, seconds: float) -> dict[str, float]:
+def run_one(loadgen: Path, kind: str, per_call: int, connections: int, seconds: float,
+            baseline_tree: str | None = None) -> dict[str, float]:
     """One server process under the load generator: throughput in the measured window, server CPU per unit."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    if baseline_tree is not None:
+        env["AGI_BENCH_BASELINE_TREE"] = baseline_tree
     proc = subprocess.Popen([sys.executable, __file__, "serve", kind, str(port), str(per_call)], env=env,
                             stdout=subprocess.PIPE, text=True)
     try:
@@ -188,9 +417,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
+    parser.add_argument("--baseline-tree", help="another checkout (e.g. a worktree of main): adds " + BASELINE)
+    parser.add_argument("--in-memory", action="store_true", help="the Python work alone, without sockets")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
+    if args.baseline_tree:
+        kinds.append(BASELINE)
     assert "bare" in kinds and "switchboard" in kinds, "the ratio needs bare and switchboard"
+    if args.in_memory:
+        main_in_memory(args, [k for k in kinds if k != "panoramisk"])
+        return
     long_runs: Table = {k: [] for k in kinds}
     short_runs: Table = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,17 +434,19 @@ def main() -> None:
         for r in range(args.rounds):  # interleaved: every round runs every kind, in a rotated order
             order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
             for k in order:
-                long_runs[k].append(run_one(loadgen, k, 0, args.connections, args.seconds))
-                short_runs[k].append(run_one(loadgen, k, SHORT_CALL_COMMANDS, args.connections, args.seconds))
+                long_runs[k].append(run_one(loadgen, k, 0, args.connections, args.seconds, args.baseline_tree))
+                short_runs[k].append(run_one(loadgen, k, SHORT_CALL_COMMANDS, args.connections, args.seconds,
+                                             args.baseline_tree))
 
     def med(table: Table, kind: str, key: str) -> float:
         return median([run[key] for run in table[kind]])
 
     print(f"FastAGI I/O cost, {args.connections} connections, {args.seconds:.0f} s per run, {args.rounds} "
           f"interleaved rounds (medians), uvloop, server and load generator one process each, {os.cpu_count()} CPUs")
-    print(f"{'':13}{'long: commands/s':>18}{'CPU us/command':>16}{'short: calls/s':>16}{'CPU us/call':>13}")
+    print("load average (1, 5, 15 min) after the runs: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"{'':18}{'long: commands/s':>18}{'CPU us/command':>16}{'short: calls/s':>16}{'CPU us/call':>13}")
     for k in kinds:
-        print(f"{k:13}{med(long_runs, k, 'commands_per_s'):>18,.0f}{med(long_runs, k, 'cpu_us_per_command'):>16.2f}"
+        print(f"{k:18}{med(long_runs, k, 'commands_per_s'):>18,.0f}{med(long_runs, k, 'cpu_us_per_command'):>16.2f}"
               f"{med(short_runs, k, 'calls_per_s'):>16,.0f}{med(short_runs, k, 'cpu_us_per_call'):>13.1f}")
     print("ratios to bare (same run; throughput: switchboard/bare; CPU: bare/switchboard; target >= 0.85):")
     for label, table, rate, cpu in (("long calls ", long_runs, "commands_per_s", "cpu_us_per_command"),
@@ -218,12 +456,44 @@ def main() -> None:
                 continue
             thr = med(table, k, rate) / med(table, "bare", rate)
             eff = med(table, "bare", cpu) / med(table, k, cpu)
-            verdict = "" if k != "switchboard" else ("  meets" if min(thr, eff) >= 0.85 else "  MISSES")
-            print(f"  {label} {k:12} throughput {thr:.2f}x  CPU {eff:.2f}x{verdict}")
+            verdict = "" if not k.startswith("switchboard") else ("  meets" if min(thr, eff) >= 0.85 else "  MISSES")
+            print(f"  {label} {k:17} throughput {thr:.2f}x  CPU {eff:.2f}x{verdict}")
+
+
+def main_in_memory(args: argparse.Namespace, kinds: list[str]) -> None:
+    long_calls, short_calls = 40, 6_000
+    long_runs: Table = {k: [] for k in kinds}
+    short_runs: Table = {k: [] for k in kinds}
+    for r in range(args.rounds):
+        for k in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+            long_runs[k].append(run_in_memory(k, 1000, long_calls, args.connections, args.baseline_tree))
+            short_runs[k].append(run_in_memory(k, SHORT_CALL_COMMANDS, short_calls, args.connections,
+                                               args.baseline_tree))
+
+    def low(table: Table, kind: str, key: str) -> float:  # the least disturbed run
+        return min(run[key] for run in table[kind])
+
+    print(f"FastAGI Python work in memory (no sockets), uvloop, {args.connections} calls at a time, {args.rounds} "
+          f"interleaved rounds (lowest), {os.cpu_count()} CPUs")
+    print("load average (1, 5, 15 min) after the runs: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"{'':18}{'long: CPU us/command':>22}{'short: CPU us/call':>20}")
+    for k in kinds:
+        print(f"{k:18}{low(long_runs, k, 'cpu_us_per_command'):>22.3f}{low(short_runs, k, 'cpu_us_per_call'):>20.2f}")
+    print("ratios to bare (CPU: bare/kind):")
+    for k in kinds:
+        if k != "bare":
+            print(f"  {k:17} long {low(long_runs, 'bare', 'cpu_us_per_command') / low(long_runs, k, 'cpu_us_per_command'):.2f}x"
+                  f"  short {low(short_runs, 'bare', 'cpu_us_per_call') / low(short_runs, k, 'cpu_us_per_call'):.2f}x")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "serve":
-        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        import uvloop
+
+        with tempfile.TemporaryDirectory() as links:
+            uvloop.run(serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), Path(links))(int(sys.argv[3]),
+                                                                                            int(sys.argv[4])))
+    elif len(sys.argv) == 6 and sys.argv[1] == "memory":
+        in_memory(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
         main()

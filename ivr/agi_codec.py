@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Mapping, Union
 from urllib.parse import parse_qsl, unquote
 
@@ -32,6 +33,7 @@ _NEEDS_QUOTES = re.compile(r'[\s"\\]')
 _SPECIAL = re.compile(r'[\s"\\\0]')  # anything that needs quoting or is refused (\s covers CR and LF)
 _HEADER_LINE = re.compile(r"^(agi_[^:\n]*): ?(.*)$", re.MULTILINE)  # LF-only lines (Asterisk's)
 _HEADER_LINE_CR = re.compile(r"^(agi_[^:\n]*): ?([^\n]*?)\r*$", re.MULTILINE)  # CR before LF tolerated
+_NO_QUERY: Mapping[str, str] = MappingProxyType({})  # shared by every environment without a query (read-only)
 _VERB = re.compile(r"^[A-Z]+( [A-Z]+)*$")
 _REPLY_200 = re.compile(r"^200 result=(?P<result>-?\w*)(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?\s*$",
                         re.DOTALL)
@@ -80,7 +82,7 @@ class AGIEnvironment:
                     args.append((int(key[8:]), value))
         path = path.strip("/")
         return cls(variables=variables, script=unquote(path) if "%" in path else path,
-                   query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
+                   query=dict(parse_qsl(query, keep_blank_values=True)) if query else _NO_QUERY,
                    args=tuple(v for _, v in sorted(args)) if args else ())
 
     def get(self, name: str) -> str | None:
@@ -135,6 +137,10 @@ class HeaderDecoder:
 
     def feed(self, data: bytes) -> AGIEnvironment | None:
         """Returns the environment once complete; raises AGIProtocolError on an oversized or malformed header."""
+        if not self._buffer:
+            env = self._whole(data)
+            if env is not None:
+                return env
         buffer = self._buffer
         searched = len(buffer)
         buffer += data
@@ -167,6 +173,13 @@ class HeaderDecoder:
         self._buffer = bytearray()
         return AGIEnvironment._of(variables, "agi_arg_" in text)
 
+    def _whole(self, data: bytes) -> AGIEnvironment | None:
+        whole = whole_header(data, self._max_lines, self._max_bytes)
+        if whole is None:
+            return None
+        env, self.remainder = whole
+        return env
+
     def _check_lines(self, buffer: bytearray) -> None:
         """Checks the lines completed so far (the header is not complete yet)."""
         while True:
@@ -181,6 +194,25 @@ class HeaderDecoder:
             if colon < 0 or not line.startswith(b"agi_"):
                 raise _malformed(self._lines, line.rstrip(b"\r").decode("utf-8", errors="replace"))
             self._checked = end + 1
+
+
+def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
+                 max_bytes: int = MAX_HEADER_BYTES) -> tuple[AGIEnvironment, bytes] | None:
+    """(environment, bytes after the blank line) when `data` holds a whole header in Asterisk's own form (LF only,
+    every line `agi_<name>: <value>`) within the bounds; None otherwise. Nothing is kept: on None, feed the same
+    bytes to a `HeaderDecoder`, which decides and raises what it must. How a listener reads the usual header
+    (it comes in one piece) without building a decoder for it."""
+    end = data.find(b"\n\n")
+    if end <= 0 or end + 2 > max_bytes or data[0] == 10 or data.find(b"\r", 0, end) >= 0:
+        return None
+    text = data[:end].decode("utf-8", errors="replace")
+    lines = text.count("\n") + 1
+    if lines > max_lines:
+        return None
+    variables = _asterisk_form(text, lines)
+    if variables is None:
+        return None
+    return AGIEnvironment._of(variables, "agi_arg_" in text), data[end + 2:]
 
 
 def _blank_line(buffer: bytearray, searched: int) -> tuple[int, int] | None:
@@ -200,15 +232,24 @@ def _blank_line(buffer: bytearray, searched: int) -> tuple[int, int] | None:
 
 
 def _asterisk_form(text: str, lines: int) -> dict[str, str] | None:
-    """The variables of a header in Asterisk's own form (every line `agi_<name>: <value>`, LF only), checked
-    with a few whole-text operations instead of a pattern per line; None when the header is in any other form."""
+    """The variables of a header in Asterisk's own form (every line `agi_<name>: <value>`, LF only, no `: ` in a
+    value), checked with a few whole-text operations instead of work per line; None when the header is in any
+    other form (the caller then parses it line by line).
+
+    Turning each line break into `: ` and splitting once gives name, value, name, value...: one list instead of
+    one per line (fewer objects for the garbage collector on every call). Putting the pairs back together must
+    give the text again; that holds exactly when every line has one `: `.
+    """
     if "\r" in text or not text.startswith("agi_") or text.count("\nagi_") != lines - 1:
         return None
-    try:
-        variables = dict([line.split(": ", 1) for line in text.split("\n")])
-    except ValueError:  # a line without ": "
+    parts = text.replace("\n", ": ").split(": ")
+    if len(parts) != 2 * lines:
         return None
-    if len(variables) != lines or ":" in "".join(variables):  # a repeated name, or a name holding a colon
+    names, values = parts[::2], parts[1::2]
+    variables = dict(zip(names, values))
+    if len(variables) != lines or ":" in "".join(names):  # a repeated name, or a name holding a colon
+        return None
+    if "\n".join(map(": ".join, zip(names, values))) != text:  # a line without `: ` offset by one with two
         return None
     return variables
 
@@ -254,6 +295,22 @@ ReplyEvent = Union[AGIReply, HangupNotice]
 _plain_replies: dict[bytes, AGIReply] = {}  # exact line bytes -> its (immutable) reply
 
 
+def plain_reply(data: bytes) -> AGIReply | None:
+    """The reply when `data` is exactly one plain `200 result=N` line (no data, no endpos), else None. Stateless:
+    valid while no partial line or usage block is pending, so a listener needs no `ReplyDecoder` until a reply
+    that is not plain arrives. Common replies are shared instances (`AGIReply` is immutable)."""
+    reply = _plain_replies.get(data)
+    if reply is not None:
+        return reply
+    if data.startswith(b"200 result=") and data.find(b"\n") == len(data) - 1 and data.find(b" ", 11) < 0:
+        line = data[:-1].rstrip(b"\r").decode("utf-8", errors="replace")
+        reply = AGIReply(200, line[11:], None, None, line)
+        if len(_plain_replies) < MAX_SHARED_REPLIES:
+            _plain_replies[data] = reply
+        return reply
+    return None
+
+
 @dataclass
 class ReplyDecoder:
     """Turns reply bytes into `AGIReply` and `HangupNotice` events, in order, from arbitrary fragments."""
@@ -266,16 +323,7 @@ class ReplyDecoder:
         buffered, its reply; otherwise None, and nothing was consumed (call `feed`)."""
         if self._buffer or self._usage is not None:
             return None
-        reply = _plain_replies.get(data)
-        if reply is not None:
-            return reply
-        if data.startswith(b"200 result=") and data.find(b"\n") == len(data) - 1 and data.find(b" ", 11) < 0:
-            line = data[:-1].rstrip(b"\r").decode("utf-8", errors="replace")
-            reply = AGIReply(200, line[11:], None, None, line)
-            if len(_plain_replies) < MAX_SHARED_REPLIES:
-                _plain_replies[data] = reply
-            return reply
-        return None
+        return plain_reply(data)
 
     def feed(self, data: bytes) -> list[ReplyEvent]:
         """Every event completed by `data`, in order (a partial line is kept for the next call)."""
@@ -354,6 +402,10 @@ def quote_argument(value: str) -> str:
 
 _checked_verbs: set[str] = set()
 _bare_lines: dict[str, bytes] = {}  # verb -> its line without arguments ("NOOP\n"), for the verbs checked
+# (verb, arguments) -> the encoded line, for lines already checked: a flow sends the same prompts and variables on
+# every call. Bounded: emptied when full, so values that differ per call (a customer id) cannot grow it.
+_encoded_lines: dict[tuple[str, tuple[str, ...]], bytes] = {}
+MAX_ENCODED_LINES = 1024
 
 
 def format_command(verb: str, *args: str) -> bytes:
@@ -371,7 +423,15 @@ def format_command(verb: str, *args: str) -> bytes:
                 _bare_lines[verb] = (verb + "\n").encode()
     if not args:
         return (verb + "\n").encode()
+    key = (verb, args)
+    encoded = _encoded_lines.get(key)
+    if encoded is not None:
+        return encoded
     encoded = (verb + " " + " ".join([quote_argument(a) for a in args]) + "\n").encode("utf-8")
     if len(encoded) > MAX_LINE_BYTES:
         raise CommandTooLong(f"{verb} command is {len(encoded)} bytes; Asterisk reads at most {MAX_LINE_BYTES}")
+    if verb in _checked_verbs:  # only lines whose verb is in the (bounded) set of checked verbs are kept
+        if len(_encoded_lines) >= MAX_ENCODED_LINES:
+            _encoded_lines.clear()
+        _encoded_lines[key] = encoded
     return encoded

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import time
+from time import perf_counter
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
-                                      ReplyDecoder, ReplyEvent)
+                                      ReplyDecoder, ReplyEvent, plain_reply, whole_header)
 from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
                                      CommandTimeout, checked_reply)
 
@@ -69,7 +69,7 @@ class AGIServer:
         the rest of a command's handling (bench/agi_throughput.py). Deadlines are on `time.perf_counter`, the one
         clock a command reads (once when sent, once when answered).
         """
-        now = time.perf_counter()
+        now = perf_counter()
         for connection in [c for c in self.connections if c.deadline is not None and c.deadline <= now]:
             connection.deadline_passed()
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
@@ -104,8 +104,9 @@ class AGIServer:
 
     def track(self, connection: AGIConnection, active: bool) -> None:
         if active:
+            if not self.connections:  # the first call after idle (clearing an already clear Event costs a call)
+                self._idle.clear()
             self.connections.add(connection)
-            self._idle.clear()
         else:
             self.connections.discard(connection)
             if not self.connections:
@@ -131,14 +132,22 @@ class AGIServer:
 class AGIConnection(asyncio.Protocol):
     """One FastAGI connection: header phase, then one flow task exchanging commands and replies."""
 
+    # One is made per call and its attributes are read on every command: slots make both cheaper.
+    __slots__ = ("server", "transport", "task", "closed", "hung_up", "_in_header", "_header", "_replies", "deadline",
+                 "_verb",
+                 "_sent_at", "_pending", "_gone", "_command_completed", "_create_future", "_write")
+
     def __init__(self, server: AGIServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
         self.closed = False
         self.hung_up = False  # Asterisk said the caller hung up (CommandLink)
-        self._header: HeaderDecoder | None = HeaderDecoder()
-        self._replies = ReplyDecoder()
+        self._in_header = True
+        # Decoders are made only when needed: the usual header comes in one piece and the usual reply is one plain
+        # line, both read by stateless functions of the codec.
+        self._header: HeaderDecoder | None = None
+        self._replies: ReplyDecoder | None = None
         self.deadline: float | None = None
         self._verb = ""
         self._sent_at = 0.0
@@ -162,37 +171,49 @@ class AGIConnection(asyncio.Protocol):
             return
         self._write = self.transport.write
         self.server.track(self, True)
-        self.deadline = time.perf_counter() + self.server.header_timeout
+        self.deadline = perf_counter() + self.server.header_timeout
 
     def data_received(self, data: bytes) -> None:
         pending = self._pending
         if pending is not None:  # the hot path: one plain "200 result=N" answering the command out
-            reply = self._replies.plain(data)
+            replies = self._replies
+            reply = plain_reply(data) if replies is None else replies.plain(data)
             if reply is not None and reply.result != "-1" and not pending.done():
                 self._pending = None
                 self.deadline = None
-                self._command_completed(self._verb, time.perf_counter() - self._sent_at)
+                self._command_completed(self._verb, perf_counter() - self._sent_at)
                 pending.set_result(reply)
                 return
             if reply is not None:
                 self._on_events([reply])
                 return
-        if self._header is not None:
-            try:
-                env = self._header.feed(data)
-            except AGIProtocolError as exc:
-                self._protocol_fault(exc)
-                return
-            if env is None:
-                return
-            data = self._header.remainder
+        if self._in_header:
+            header = self._header
+            whole = whole_header(data) if header is None else None
+            if whole is not None:
+                env, data = whole
+            else:
+                if header is None:
+                    header = self._header = HeaderDecoder()
+                try:
+                    found = header.feed(data)
+                except AGIProtocolError as exc:
+                    self._protocol_fault(exc)
+                    return
+                if found is None:
+                    return
+                env, data = found, header.remainder
+            self._in_header = False
             self._header = None
             self.deadline = None
             self.task = self.server.loop.create_task(self._run(env))
             if not data:
                 return
+        replies = self._replies
+        if replies is None:
+            replies = self._replies = ReplyDecoder()
         try:
-            events = self._replies.feed(data)
+            events = replies.feed(data)
         except AGIProtocolError as exc:
             self._protocol_fault(exc)
             return
@@ -208,7 +229,7 @@ class AGIConnection(asyncio.Protocol):
             if pending is not None and not pending.done():
                 self._pending = None
                 self.deadline = None
-                self._command_completed(self._verb, time.perf_counter() - self._sent_at)
+                self._command_completed(self._verb, perf_counter() - self._sent_at)
                 outcome = checked_reply(self._verb, cast(AGIReply, event))
                 if outcome is event:
                     pending.set_result(outcome)
@@ -221,9 +242,10 @@ class AGIConnection(asyncio.Protocol):
         self.closed = True
         self._mark_gone()
         self.deadline = None
-        if self._header is not None and self.task is None:
+        if self._in_header and self.task is None:
             if self.transport is not None and self in self.server.connections:
                 self.server.events.protocol_error("header_eof")
+            self._in_header = False
             self._header = None
         if self._pending is not None and not self._pending.done():
             if not self.hung_up:
@@ -249,16 +271,17 @@ class AGIConnection(asyncio.Protocol):
     def transact(self, line: bytes, verb: str, timeout: float | None) -> asyncio.Future[AGIReply]:
         """Writes one command; the returned future gets its reply as `checked_reply` judges it (or
         ChannelClosed / CommandTimeout)."""
-        if self.closed or self._write is None:
+        write = self._write
+        if write is None or self.closed:
             raise ChannelClosed("FastAGI connection is closed")
         if self._pending is not None:
             raise RuntimeError("a channel runs one AGI command at a time")
         future: asyncio.Future[AGIReply] = self._create_future()
         self._pending = future
         self._verb = verb
-        self._sent_at = now = time.perf_counter()
+        self._sent_at = now = perf_counter()
         self.deadline = None if timeout is None else now + timeout
-        self._write(line)
+        write(line)
         return future
 
     # --- internals --------------------------------------------------------------------------------
@@ -320,7 +343,8 @@ class AGIConnection(asyncio.Protocol):
         self.deadline = None
         if self._pending is not None:
             self._command_timed_out()
-        elif self._header is not None:
+        elif self._in_header:
+            self._in_header = False
             self._header = None
             self.server.events.protocol_error("header_timeout")
             self.server.log.warning("FastAGI header not complete within %.1fs; connection closed",
@@ -328,6 +352,7 @@ class AGIConnection(asyncio.Protocol):
             self.abort("header timeout")
 
     def _protocol_fault(self, exc: AGIProtocolError) -> None:
+        self._in_header = False
         self._header = None
         self.server.events.protocol_error(exc.kind)
         self.server.log.error("FastAGI protocol error (%s): %s", exc.kind, exc)

@@ -95,10 +95,11 @@ class Channel:
         once (nothing sent) on an unsafe argument, or once the caller has hung up unless the verb is in
         `AFTER_HANGUP_VERBS`.
         """
-        if self._link.hung_up and verb not in AFTER_HANGUP_VERBS:
+        link = self._link
+        if link.hung_up and verb not in AFTER_HANGUP_VERBS:
             raise CallerHungUp(f"{verb} not sent: the caller has hung up")
-        return self._link.transact(format_command(verb, *args), verb,
-                                   None if allowance is None else self._timeout + allowance)
+        return link.transact(format_command(verb, *args), verb,
+                             None if allowance is None else self._timeout + allowance)
 
     async def answer(self) -> None:
         await self.command("ANSWER")

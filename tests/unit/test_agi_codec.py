@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from switchboard.ivr import agi_codec
 from switchboard.ivr.agi_codec import (
     AGIProtocolError,
     AGIReply,
@@ -14,7 +15,9 @@ from switchboard.ivr.agi_codec import (
     ReplyDecoder,
     UnsafeArgument,
     format_command,
+    plain_reply,
     quote_argument,
+    whole_header,
 )
 
 HEADER = (
@@ -57,6 +60,32 @@ def test_header_keeps_bytes_after_blank_line() -> None:
     env = decoder.feed(HEADER + b"200 result=0\n")
     assert env is not None
     assert decoder.remainder == b"200 result=0\n"
+
+
+def test_header_whole_and_in_fragments_decode_alike() -> None:
+    """A header arriving in one piece (the one-split path) gives the same environment as one fed line by line."""
+    whole = HeaderDecoder().feed(HEADER)
+    pieces = HeaderDecoder()
+    env = None
+    for line in HEADER.splitlines(keepends=True):
+        env = pieces.feed(line)
+    assert whole is not None and env is not None
+    assert whole == env
+    assert whole.variables["agi_calleridname"] == "unknown" and whole.args == ("first arg", "second")
+
+
+def test_header_value_holding_colon_space_in_one_piece() -> None:
+    """A value holding ': ' (a caller name) is kept whole when the header arrives in one piece."""
+    env = HeaderDecoder().feed(b"agi_network_script: x\nagi_calleridname: Dr: Who\nagi_accountcode: \n\n")
+    assert env is not None
+    assert env.variables["agi_calleridname"] == "Dr: Who" and env.variables["agi_accountcode"] == ""
+
+
+def test_header_line_without_separator_is_refused_in_one_piece() -> None:
+    """A line without ': ' is refused even when another line's ': ' in a value would balance the count."""
+    with pytest.raises(AGIProtocolError) as err:
+        HeaderDecoder().feed(b"agi_a: 1\nagi_b\nagi_c: agi_d: 2\n\n")
+    assert err.value.kind == "header_malformed"
 
 
 def test_header_args_sorted_numerically() -> None:
@@ -206,3 +235,28 @@ def test_quoting_round_trips(values: list[str]) -> None:
     """Whatever the argument, Asterisk's parser reads back exactly what was quoted."""
     line = " ".join(quote_argument(v) for v in values)
     assert _unquote(line) == values
+
+
+def test_encoded_lines_are_kept_bounded_and_never_skip_the_checks() -> None:
+    """A repeated command is encoded once; the kept lines stay bounded; an unsafe argument is still refused."""
+    first = format_command("SET VARIABLE", "SWITCHBOARD_STATUS", "DONE")
+    assert format_command("SET VARIABLE", "SWITCHBOARD_STATUS", "DONE") is first
+    assert first == b"SET VARIABLE SWITCHBOARD_STATUS DONE\n"
+    with pytest.raises(UnsafeArgument):
+        format_command("SET VARIABLE", "SWITCHBOARD_STATUS", "DONE\n")
+    for n in range(agi_codec.MAX_ENCODED_LINES + 10):
+        assert format_command("SET VARIABLE", "ID", str(n)) == f"SET VARIABLE ID {n}\n".encode()
+    assert len(agi_codec._encoded_lines) <= agi_codec.MAX_ENCODED_LINES
+
+
+def test_stateless_header_and_plain_reply_readers() -> None:
+    """whole_header reads a one-piece header (None for anything else); plain_reply reads only plain 200 lines."""
+    whole = whole_header(HEADER + b"200 result=0\n")
+    assert whole is not None
+    env, rest = whole
+    assert env.script == "inbound" and rest == b"200 result=0\n"
+    assert whole_header(HEADER[:40]) is None
+    assert whole_header(b"agi_network_script: x\r\n\r\n") is None  # CRLF: the decoder's job
+    assert plain_reply(b"200 result=1\n") == AGIReply(200, "1", None, None, "200 result=1")
+    assert plain_reply(b"200 result=1 (timeout)\n") is None
+    assert plain_reply(b"200 result=1\n200 result=0\n") is None
