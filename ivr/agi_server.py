@@ -20,6 +20,11 @@ from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIRepl
 from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
                                      CommandTimeout, checked_reply)
 
+# Asterisk opens one connection per call: a burst that arrives while the loop is busy waits in the kernel's
+# accept queue. asyncio's default of 100 overflowed at 75 calls/s (bench/knee.py: Asterisk's connect gave up after
+# 2 s and 257 calls went to the fallback); the kernel caps this at net.core.somaxconn (4096 on Debian 12).
+LISTEN_BACKLOG = 1024
+
 Flow = Callable[[Channel], Awaitable[None]]
 
 
@@ -59,7 +64,8 @@ class AGIServer:
         self._peer_verdicts: dict[str, bool] = {}  # peer address -> allowed (Asterisk is one or a few hosts)
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await self.loop.create_server(lambda: AGIConnection(self), host, port, reuse_address=True)
+        self._server = await self.loop.create_server(lambda: AGIConnection(self), host, port, reuse_address=True,
+                                                     backlog=LISTEN_BACKLOG)
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
 
     def _sweep_deadlines(self) -> None:

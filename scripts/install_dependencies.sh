@@ -5,8 +5,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # systemd: `systemd-analyze verify` checks packaging/systemd/switchboard.service (tests/unit/test_systemd_unit.py).
 # chromium, chromium-driver: the pages' e2e tests drive Debian's headless Chromium.
+# iproute2: `ss` shows the FastAGI listener's accept-queue depth (tests/protocol/test_agi_server.py).
 packages=(debootstrap sip-tester redis-server redis-tools prometheus python3-venv ca-certificates curl graphviz systemd
-          chromium chromium-driver)
+          chromium chromium-driver iproute2)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

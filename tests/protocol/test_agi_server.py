@@ -7,7 +7,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from switchboard.ivr.agi_server import AGIServer
+from switchboard.ivr.agi_server import LISTEN_BACKLOG, AGIServer
 from switchboard.ivr.channel import CallerHungUp, Channel
 from tests.protocol.fake_asterisk import WAIT, FakeAsterisk, RecordingEvents
 
@@ -302,3 +302,12 @@ async def test_stop_cuts_calls_after_grace(events: RecordingEvents, results: Res
     await asyncio.wait_for(srv.stop(0.1), WAIT)
     assert await peer.expect_eof() == b""
     assert await events.next_outcome() == "hangup"
+
+
+async def test_listener_accept_queue_holds_a_burst_of_calls(server: AGIServer) -> None:
+    """The listening socket's accept queue is LISTEN_BACKLOG deep (asyncio's default 100 overflowed in a burst)."""
+    listing = await asyncio.create_subprocess_exec("ss", "-ltnH", f"sport = :{server.port}",
+                                                   stdout=asyncio.subprocess.PIPE)
+    out, _ = await listing.communicate()
+    send_q = [int(line.split()[2]) for line in out.decode().splitlines() if line.strip()]
+    assert send_q == [min(LISTEN_BACKLOG, int(open("/proc/sys/net/core/somaxconn").read()))]
