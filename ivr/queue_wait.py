@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, Protocol
 
-from switchboard.ivr.call_ports import QueueObserver, RouteDesk, RouteTicket, WaitEstimateLike
+from switchboard.ivr.call_ports import OfferLike, QueueObserver, RouteDesk, RouteTicket, WaitEstimateLike
 from switchboard.ivr.queue_announcements import AnnouncePlan, Heard, Play, heard, phrases, worth_saying
 from switchboard.ivr.queue_callback import CallbackDesk, CallbackPlan, converse
 
@@ -180,6 +180,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
     given_up = asyncio.ensure_future(ticket.unreachable())
     announcer = Announcer(announce) if announce is not None else None
     entry_estimate: float | None = None
+    offer_task: asyncio.Future[OfferLike | None] | None = None
     try:
         if not ticket.ready:
             entered = await _estimate(ticket)
@@ -267,6 +268,8 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
     finally:
         hangup.cancel()
         given_up.cancel()
+        if offer_task is not None:
+            offer_task.cancel()  # a call cancelled while it waited (the service stopping) leaves no task behind
         try:
             await asyncio.shield(ticket.leave())
         except Exception as exc:  # cleanup must not hide how the call ended; the reservation TTL frees the agent

@@ -166,3 +166,17 @@ async def test_router_giving_up_sends_the_caller_in_line_to_the_fallback() -> No
         await task
     assert channel.apps == ["StartMusicOnHold", "StopMusicOnHold"] and ticket.left == 1
     assert not channel.gone.done()
+
+
+async def test_a_call_cancelled_in_line_leaves_no_waiting_task_behind() -> None:
+    """A call cancelled while it waits (the service stopping) leaves its ticket and no pending `wait()` task."""
+    ticket = ScriptedTicket([])
+    channel = ScriptedChannel([])
+    task = asyncio.ensure_future(_run(channel, ScriptedDesk(ticket)))
+    await channel.on_hold.wait()  # in line, hearing music, waiting for an offer that never comes
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)  # let cancelled tasks run their cancellation (one loop turn; no timing involved)
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert ticket.left == 1 and pending == []
