@@ -42,6 +42,7 @@ Layout (PREFIX = `sb:{sb}:`):
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -141,6 +142,7 @@ class RouteStore:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._redis = redis
         self._eligible = EligibleAgents(roster_ttl, clock)
+        self._roster_lock = asyncio.Lock()
         self._ttl_ms = int(reservation_ttl * 1000)
         scripts = build_scripts()
         self._offer = redis.register_script(scripts["offer_call"])
@@ -396,7 +398,9 @@ class RouteStore:
         one O(agents) pipelined read per period per router process, not per estimate; counts up to that old."""
         position, _ = await self.line_position(uid)
         if self._eligible.stale():
-            self._eligible.replace(await self._roster())
+            async with self._roster_lock:  # many estimates at once: one read of the roster, the others wait for it
+                if self._eligible.stale():
+                    self._eligible.replace(await self._roster())
         return position, self._eligible.count(skills, language)
 
     async def line_position(self, uid: str) -> tuple[int, int]:

@@ -164,3 +164,15 @@ async def test_line_view_reads_the_agents_at_most_once_per_period(store: RouteSt
     assert await cached.line_view("c2", "billing", {"billing": 3}, "en") == (1, 1)  # roster still 4.9 s old
     clock[0] = 5.0
     assert await cached.line_view("c2", "billing", {"billing": 3}, "en") == (1, 2)
+
+
+async def test_many_estimates_at_once_read_the_roster_once(store: RouteStore, redis: Redis) -> None:
+    """Fifty concurrent estimates with a stale roster issue one roster read (one HGETALL of `states`), not fifty."""
+    await _agent(store, "a1", {"billing": 5})
+    await store.offer("c0", {"billing": 3}, (), "en", 10.0, 0.0, "", "", "billing", "standard")
+    await store.offer("c1", {"billing": 3}, (), "en", 10.0, 0.0, "", "", "billing", "standard")
+    await redis.config_resetstat()
+    views = await asyncio.gather(*(store.line_view("c1", "billing", {"billing": 3}, "en") for _ in range(50)))
+    assert set(views) == {(1, 1)}
+    stats = await redis.info("commandstats")
+    assert stats["cmdstat_hgetall"]["calls"] == 1
