@@ -42,6 +42,8 @@ Layout (PREFIX = `sb:{sb}:`):
 """
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
@@ -51,6 +53,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from switchboard.router.decision import encode_skills, encode_steps
+from switchboard.router.eligible_agents import EligibleAgents, RosterEntry
 from switchboard.router.routing_config import AgentSeed, RelaxStep
 
 PREFIX = "sb:{sb}:"
@@ -60,7 +63,7 @@ SWEEP_BATCH = 20  # agents freed per sweep run (each may read waiting lines): on
 REAP_BATCH = 200  # dead owners' calls (or their agents) per reap run
 OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
 SCRIPTS = ("offer_call", "leave_call", "call_done", "ring_no_answer", "agent_device", "agent_action", "sweep",
-           "upsert_agent", "own_call", "heartbeat", "reap_owners")
+           "upsert_agent", "own_call", "heartbeat", "reap_owners", "line_position")
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
 
 
@@ -135,8 +138,11 @@ class QueueSnapshot:
 class RouteStore:
     """Scripts registered once; each method is one atomic step."""
 
-    def __init__(self, redis: Redis, reservation_ttl: float = 30.0) -> None:
+    def __init__(self, redis: Redis, reservation_ttl: float = 30.0, roster_ttl: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._redis = redis
+        self._eligible = EligibleAgents(roster_ttl, clock)
+        self._roster_lock = asyncio.Lock()
         self._ttl_ms = int(reservation_ttl * 1000)
         scripts = build_scripts()
         self._offer = redis.register_script(scripts["offer_call"])
@@ -150,6 +156,7 @@ class RouteStore:
         self._own = redis.register_script(scripts["own_call"])
         self._heartbeat = redis.register_script(scripts["heartbeat"])
         self._reap = redis.register_script(scripts["reap_owners"])
+        self._position = redis.register_script(scripts["line_position"])
 
     @property
     def redis(self) -> Redis:
@@ -375,29 +382,48 @@ class RouteStore:
                 _ = exc  # the link is already gone; nothing more to close
 
     async def line_view(self, uid: str, queue: str, skills: dict[str, int], language: str) -> tuple[int, int]:
-        """(position, eligible agents) for a waiting call's wait estimate, in two pipelined round trips: its place
-        in its queue's line by arrival (`qwait:<queue>`, 1 = next; 0 when it is not waiting), and the agents logged
-        in and not paused who have every skill asked for at the minimum level and speak the language asked."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zrank(P + "qwait:" + queue, uid)
-        pipe.hgetall(P + "states")
-        rank, states = await pipe.execute()
-        working = [_text(a) for a, st in states.items() if _text(st) not in ("logged_out", "paused", "")]
-        position = 0 if rank is None else int(rank) + 1
-        if not working or not skills:
-            return position, len(working)
-        names = list(skills)
+        """(position, eligible agents) for a waiting call's wait estimate (`queue` is kept for the callers; the place
+        is global, not per queue).
+
+        Position (router/lua/line_position.lua, one script run: 1 = next, 0 when the call is not waiting): 1 + the
+        waiting calls with a higher priority now (router/decision.py's rule; ties to the earlier enqueue, then the
+        lower uid) in the lines of the call's index skill, at every level, in its language and `*` (every language
+        when it asks none). Approximation: those are the calls the agents able to serve it could take first; it also
+        counts calls at a level above what some of those agents have, and calls needing another skill they lack, and
+        it leaves out calls of other skills those agents also serve, and calls in another language that bilingual
+        agents serve. Cost: one ZCOUNT per line of that skill, never one per call.
+
+        Eligible agents: logged in, not paused, with every skill asked at its level or more and the language asked,
+        counted from a roster of the agents read at most every `roster_ttl` seconds (router/eligible_agents.py):
+        one O(agents) pipelined read per period per router process, not per estimate; counts up to that old."""
+        position, _ = await self.line_position(uid)
+        if self._eligible.stale():
+            async with self._roster_lock:  # many estimates at once: one read of the roster, the others wait for it
+                if self._eligible.stale():
+                    self._eligible.replace(await self._roster())
+        return position, self._eligible.count(skills, language)
+
+    async def line_position(self, uid: str) -> tuple[int, int]:
+        """(position, lines counted) from router/lua/line_position.lua (see `line_view`)."""
+        position, lines = await self._position(args=[uid])
+        return int(position), int(lines)
+
+    async def _roster(self) -> list[RosterEntry]:
+        """Every working agent's skill levels and languages: `states`, then one pipelined HMGET per agent logged in
+        and not paused (two round trips)."""
+        states = {_text(a): _text(st) for a, st in (await self._redis.hgetall(P + "states")).items()}
+        working = [a for a, st in states.items() if st not in ("logged_out", "paused", "")]
+        if not working:
+            return []
         pipe = self._redis.pipeline(transaction=False)
         for agent in working:
-            pipe.hmget(P + "agent:" + agent, "langs", *[f"s:{name}" for name in names])
-        eligible = 0
-        for reply in await pipe.execute():
-            langs, levels = _text(reply[0]), reply[1:]
-            if language and f",{language}," not in langs:
-                continue
-            if all(_text(level).isdigit() and int(_text(level)) >= skills[name] for name, level in zip(names, levels)):
-                eligible += 1
-        return position, eligible
+            pipe.hmget(P + "agent:" + agent, "skills", "langs")
+        roster = []
+        for agent, (skills, langs) in zip(working, await pipe.execute()):
+            levels = {name: int(level) for name, _, level in
+                      (part.partition(":") for part in _text(skills).split(",") if part) if level.isdigit()}
+            roster.append(RosterEntry(states[agent], levels, frozenset(l for l in _text(langs).split(",") if l)))
+        return roster
 
     async def snapshot(self, queues: Iterable[str]) -> QueueSnapshot:
         pipe = self._redis.pipeline(transaction=False)
