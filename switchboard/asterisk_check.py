@@ -7,7 +7,11 @@ each with the line to add (README "Beside your Asterisk"):
 - the AGI context `from-callers` (ShowDialPlan, allowed by the user's `reporting` class) and the FastAGI port its
   AGI() line reaches, compared with the service's `agi.port`;
 - the fallback context `switchboard-fallback`;
-- the agents' endpoints (DeviceStateList lists every PJSIP endpoint Asterisk has).
+- the agents' endpoints (DeviceStateList lists every PJSIP endpoint Asterisk has);
+- with `callbacks.enabled` (docs/callbacks.md), the callback context `switchboard-callback` and the originate user
+  (`callbacks.ami_username`): it logs in, may Originate into that context (a synchronous probe to a Local channel of
+  an extension that does not exist: it rings nobody) and is refused Command, GetConfig and Setvar. With callbacks
+  off these checks are skipped, and the report says so.
 When the service user cannot log in (e.g. not added yet), an admin AMI login (`--admin-user`, secret in
 SWITCHBOARD_AMI_ADMIN_SECRET) lets the other checks run. A global SWITCHBOARD_AGI override is read (Getvar) only with
 that admin login; the service user cannot read variables.
@@ -23,10 +27,11 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 AGI_CONTEXT = "from-callers"
 FALLBACK_CONTEXT = "switchboard-fallback"
+CALLBACK_CONTEXT = "switchboard-callback"
 PERMISSION_DENIED = "Permission denied"
 ADMIN_SECRET_ENV = "SWITCHBOARD_AMI_ADMIN_SECRET"
 _ADD_MANAGER = ("copy manager_switchboard.conf to /etc/asterisk/manager.d/switchboard.conf (or add "
@@ -41,6 +46,19 @@ _DENIED = (
     ("GetConfig", {"Filename": "switchboard-check-no-such-file.conf"}, "config"),
     ("Command", {"Command": "core show version"}, "command"),
 )
+# The originate user's probes. Originate: synchronous, to a Local channel of an extension no context has (the
+# callback context only matches `_cb-.`), so Asterisk answers `Originate failed` when allowed and rings nobody.
+_PROBE_EXTEN = "switchboard-check-no-such-extension"
+_ORIGINATE_PROBE = {"Channel": f"Local/{_PROBE_EXTEN}@{CALLBACK_CONTEXT}", "Context": CALLBACK_CONTEXT,
+                    "Exten": _PROBE_EXTEN, "Priority": "1", "Async": "false", "Timeout": "2000"}
+# each must answer Permission denied for the originate user (fields name nothing that exists, as _DENIED's)
+_ORIGINATE_DENIED = (
+    ("Command", {"Command": "core show version"}, "command"),
+    ("GetConfig", {"Filename": "switchboard-check-no-such-file.conf"}, "config"),
+    ("Setvar", {"Channel": "PJSIP/switchboard-check-no-such-channel", "Variable": "SWITCHBOARD_CHECK_PROBE",
+                "Value": "1"}, "call"),
+)
+_UNKNOWN_ACTION = "Invalid/unknown command"
 _AGI_URL = re.compile(r"agi://([^/:]+)(?::(\d+))?")
 
 
@@ -51,6 +69,7 @@ class Finding:
     what: str
     ok: bool
     fix: str = ""
+    skipped: bool = False  # not checked on purpose (e.g. callbacks off): neither passed nor missing
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,12 @@ class Reply:
 
 class AMIRefused(Exception):
     """Asterisk closed the link or refused the login; the message says which."""
+
+
+class ActionSession(Protocol):
+    """What the checks need of a logged-in AMI connection: one action, its reply."""
+
+    async def action(self, name: str, fields: dict[str, str] | None = None) -> Reply: ...
 
 
 class AMISession:
@@ -214,9 +239,67 @@ async def endpoints(session: AMISession, wanted: Sequence[str]) -> list[Finding]
     return found
 
 
+def _add_originate_user(username: str) -> str:
+    return (f"the [{username}] user is in manager_switchboard.conf (copied in step 1 as "
+            "/etc/asterisk/manager.d/switchboard.conf); put `secret=<the service's originate secret>` in "
+            "/etc/asterisk/switchboard-ami-originate-secret.conf (mode 0600), the same value in "
+            "SWITCHBOARD_AMI_ORIGINATE_SECRET or callbacks.secret_file, then `asterisk -rx 'manager reload'`")
+
+
+async def callback_context(session: ActionSession) -> list[Finding]:
+    """The callback context (the only one the service originates into) and its Dial() of the second leg."""
+    reply = await session.action("ShowDialPlan", {"Context": CALLBACK_CONTEXT})
+    if reply.message == PERMISSION_DENIED:
+        return [Finding(f"dialplan context [{CALLBACK_CONTEXT}]", False,
+                        "this AMI user may not run ShowDialPlan: give it `write=user,reporting` or pass --admin-user")]
+    has_dial = reply.success and any(e.get("Application", "").lower() == "dial" for e in reply.events)
+    return [Finding(f"callback context [{CALLBACK_CONTEXT}] with its Dial()", has_dial,
+                    "" if has_dial else _ADD_DIALPLAN)]
+
+
+async def originate_privileges(session: ActionSession, username: str) -> list[Finding]:
+    """The originate user may Originate into the callback context and nothing else (write=originate only)."""
+    reply = await session.action("Originate", dict(_ORIGINATE_PROBE))
+    allowed = reply.message != PERMISSION_DENIED and not reply.message.startswith(_UNKNOWN_ACTION)
+    found = [Finding(f"originate user {username!r} may Originate into [{CALLBACK_CONTEXT}] (a probe to a Local "
+                     "channel of no extension: rings nobody)", allowed,
+                     "" if allowed else f"in [{username}] of manager_switchboard.conf: `write=originate` (then "
+                     f"`manager reload`; now: {reply.message or 'no reason given'})")]
+    for action, fields, klass in _ORIGINATE_DENIED:
+        reply = await session.action(action, dict(fields))
+        denied = not reply.success and reply.message == PERMISSION_DENIED
+        found.append(Finding(f"originate user {username!r} is refused {action} (class {klass})", denied,
+                             "" if denied else f"in [{username}]: `write=originate` only and no `read=`, as "
+                             f"manager_switchboard.conf (now {action} is allowed)"))
+    return found
+
+
+async def callbacks(host: str, port: int, originate: tuple[str, str] | None, inspector: AMISession | None,
+                    timeout: float) -> list[Finding]:
+    """With callbacks on (`originate` = their AMI user and secret): the callback context (seen by the inspector)
+    and the originate user's login and privileges; with callbacks off, one skipped line saying so."""
+    if originate is None:
+        return [Finding(f"callbacks: not checked (callbacks.enabled is off): the originate user and the "
+                        f"[{CALLBACK_CONTEXT}] context are needed only with callbacks", True, skipped=True)]
+    username, secret = originate
+    found = await callback_context(inspector) if inspector is not None else []
+    try:
+        session = await AMISession.login(host, port, username, secret, timeout)
+    except (OSError, TimeoutError, AMIRefused) as exc:
+        return found + [Finding(f"originate user {username!r} logs in", False,
+                                f"{_add_originate_user(username)} ({exc})")]
+    try:
+        return found + [Finding(f"originate user {username!r} logs in", True)] + \
+            await originate_privileges(session, username)
+    finally:
+        await session.close()
+
+
 async def check(host: str, port: int, username: str, secret: str, agi_port: int, wanted_endpoints: Sequence[str],
-                admin: tuple[str, str] | None = None, timeout: float = 5.0) -> list[Finding]:
-    """Every finding, in the order the README adds the pieces."""
+                admin: tuple[str, str] | None = None, timeout: float = 5.0,
+                originate: tuple[str, str] | None = None) -> list[Finding]:
+    """Every finding, in the order the README adds the pieces; `originate` (the callback AMI user and its secret)
+    only when callbacks are enabled, else their checks are skipped."""
     try:
         service = await AMISession.login(host, port, username, secret, timeout)
     except (OSError, TimeoutError) as exc:
@@ -241,10 +324,11 @@ async def check(host: str, port: int, username: str, secret: str, agi_port: int,
         if inspector is None:
             found.append(Finding("dialplan and endpoints", False, "not checked: no AMI login works; add the manager "
                                  "user (above) or pass --admin-user with SWITCHBOARD_AMI_ADMIN_SECRET"))
-            return found
+            return found + await callbacks(host, port, originate, None, timeout)
         is_admin = inspector is not service
         found += await dialplan(inspector, agi_port, is_admin)
         found += await endpoints(inspector, wanted_endpoints)
+        found += await callbacks(host, port, originate, inspector, timeout)
         return found
     finally:
         for session in {s for s in (service, inspector) if s is not None}:
@@ -252,14 +336,17 @@ async def check(host: str, port: int, username: str, secret: str, agi_port: int,
 
 
 def report(findings: Sequence[Finding]) -> str:
-    """One line per check; under each missing one, the line to add."""
+    """One line per check; under each missing one, the line to add; skipped checks say so and are not counted."""
     lines = []
     for finding in findings:
-        lines.append(f"{'ok     ' if finding.ok else 'MISSING'} {finding.what}")
+        lines.append(f"{'skipped' if finding.skipped else 'ok     ' if finding.ok else 'MISSING'} {finding.what}")
         if not finding.ok:
             lines.append(f"        add: {finding.fix}")
-    missing = sum(not f.ok for f in findings)
-    lines.append(f"{missing} missing of {len(findings)} checks" if missing else f"all {len(findings)} checks passed")
+    checked = [f for f in findings if not f.skipped]
+    missing = sum(not f.ok for f in checked)
+    skipped = len(findings) - len(checked)
+    lines.append((f"{missing} missing of {len(checked)} checks" if missing else f"all {len(checked)} checks passed")
+                 + (f" ({skipped} skipped)" if skipped else ""))
     return "\n".join(lines)
 
 
@@ -292,7 +379,9 @@ def run(config: Path | None, admin_user: str | None, wanted: Sequence[str], env:
             return 2
         admin = (admin_user, admin_secret)
     endpoints = list(wanted) or agent_endpoints(Path(settings.ivr.dialplans), settings.ivr.agent_endpoint)
+    originate = ((settings.callbacks.ami_username, settings.originate_secret) if settings.callbacks.enabled
+                 else None)
     findings = asyncio.run(check(settings.ami.host, settings.ami.port, settings.ami.username, settings.ami_secret,
-                                 settings.agi.port, endpoints, admin))
+                                 settings.agi.port, endpoints, admin, originate=originate))
     print(report(findings))
     return 0 if all(f.ok for f in findings) else 1

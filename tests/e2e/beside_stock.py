@@ -26,6 +26,10 @@ COPIED = (
 )
 
 
+# README step 7 (callbacks): the originate user's secret file, beside the service user's
+ORIGINATE_SECRET_FILE = "switchboard-ami-originate-secret.conf"
+
+
 def add_switchboard(etc: Path) -> None:
     """Copies the pieces and appends the lines, as an operator following the README does (the secret file is
     written by the sandbox itself, as for the complete configuration)."""
@@ -34,3 +38,11 @@ def add_switchboard(etc: Path) -> None:
     for name, lines in APPENDED:
         with (etc / name).open("a") as out:
             out.write("\n" + "\n".join(lines) + "\n")
+
+
+def add_callbacks(etc: Path, originate_secret: str) -> None:
+    """README step 7 on top of the others: the [switchboard-originate] user (in the manager piece already copied)
+    gets its secret file; the [switchboard-callback] context came with the dialplan piece."""
+    secret_file = etc / ORIGINATE_SECRET_FILE
+    secret_file.write_text(f"secret={originate_secret}\n")
+    secret_file.chmod(0o600)

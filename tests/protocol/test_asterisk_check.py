@@ -52,3 +52,33 @@ async def test_endpoints_come_from_device_state_list() -> None:
     # the fake answers Hangup with "Invalid/unknown command", not "Permission denied": not proven refused
     assert not by_what["manager user 'switchboard' is refused Hangup (class call)"].ok
     assert not by_what["dialplan context [from-callers] with its AGI() line"].ok
+
+
+async def test_callbacks_off_skips_their_checks_and_says_so() -> None:
+    """Without an originate user (callbacks off) no second login is tried and the report says what was skipped."""
+    fake = FakeAMI(secret="s3cret")
+    port = await fake.start()
+    try:
+        found = await check("127.0.0.1", port, "switchboard", "s3cret", 4573, ["PJSIP/agent1"], timeout=2)
+    finally:
+        await fake.close()
+    assert fake.login_attempts == 1 and not fake.received("Originate")
+    assert found[-1].skipped and "skipped callbacks: not checked (callbacks.enabled is off)" in report(found)
+
+
+async def test_callbacks_on_check_the_context_and_the_originate_login() -> None:
+    """With callbacks on, the callback context is looked up and a refused originate login names its secret file."""
+    fake = FakeAMI(secret="s3cret")
+    port = await fake.start()
+    try:
+        found = await check("127.0.0.1", port, "switchboard", "s3cret", 4573, ["PJSIP/agent1"], timeout=2,
+                            originate=("switchboard-originate", "other"))
+    finally:
+        await fake.close()
+    text = report(found)
+    assert fake.login_attempts == 2 and not any(f.skipped for f in found)
+    assert fake.received("ShowDialPlan")[-1]["Context"] == "switchboard-callback"
+    assert "MISSING callback context [switchboard-callback] with its Dial()" in text
+    assert "MISSING originate user 'switchboard-originate' logs in" in text
+    assert "switchboard-ami-originate-secret.conf" in text and "SWITCHBOARD_AMI_ORIGINATE_SECRET" in text
+    assert not fake.received("Originate")  # never originates without its own user's login

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from switchboard.asterisk_check import _agi_ports, agent_endpoints
-from tests.e2e.beside_stock import APPENDED, COPIED, PIECES
+from tests.e2e.beside_stock import APPENDED, COPIED, ORIGINATE_SECRET_FILE, PIECES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,6 +26,7 @@ def test_every_line_the_e2e_adds_is_in_the_readme_section() -> None:
     for piece, target in COPIED:
         assert (PIECES / piece).is_file(), piece
         assert piece in section and Path(target).name in section, target
+    assert f"/etc/asterisk/{ORIGINATE_SECRET_FILE}" in section  # step 7, as beside_stock.add_callbacks writes it
 
 
 def test_complete_files_include_the_pieces_as_operators_do() -> None:
