@@ -503,8 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     p_init.add_argument("directory", type=Path, help="a new or empty folder, e.g. /etc/switchboard")
     p_ast = sub.add_parser("check-asterisk", help="ask Asterisk over AMI which Switchboard pieces are missing",
                            description="Logs in with the service's AMI settings and reports the manager user's "
-                           "privileges, the AGI context and port, the fallback context and the agents' endpoints, "
-                           "each missing one with the line to add (README \"Beside your Asterisk\").")
+                           "privileges, the AGI context and port, the fallback context and the agents' endpoints, and with "
+                           "callbacks enabled the callback context and the originate-only user, each missing one "
+                           "with the line to add (README \"Beside your Asterisk\").")
     p_ast.add_argument("--config", type=Path, help="settings YAML (see settings.example.yaml)")
     p_ast.add_argument("--admin-user", help="an AMI admin user for the checks the service user cannot run "
                        "(its secret in SWITCHBOARD_AMI_ADMIN_SECRET)")
