@@ -178,7 +178,7 @@ class Samples:
         churn_all = sum(self.churn_in[case]) / len(lat)
         churn_slow = sum(self.churn_in[case][i] for i in slow) / len(slow)
         gc_slow = max(self.gc_in[case][i] for i in slow) * 1e6
-        return f"{case} churn {churn_all:.1f}/{churn_slow:.1f} GC max {gc_slow:.0f} µs"
+        return f"{case} (n={len(lat)}) churn {churn_all:.1f}/{churn_slow:.1f} GC max {gc_slow:.0f} µs"
 
 
 def pct(samples: list[float], q: float) -> float:
