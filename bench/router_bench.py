@@ -425,10 +425,10 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     gc.callbacks.append(s.probe.on_gc)
     stop = threading.Event()
     churn_thread = ChurnThread(server.url, list(pool.juniors), s.probe) if churn_mode == "thread" else None
+    churn_task: asyncio.Task[int] | None = None
     if churn_thread is not None:
         churn_thread.start()
-        churn_task = None
-    else:
+    elif churn_mode == "task":
         churn_task = asyncio.create_task(churn(churner, list(pool.juniors), stop, s.probe))
     longest, longest_name, longest_args = 0, "-", ""
     by_script: dict[str, list[float]] = {}
@@ -473,9 +473,11 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
         churn_thread.stop.set()
         await asyncio.get_running_loop().run_in_executor(None, churn_thread.join)
         changes = churn_thread.changes
-    else:
+    elif churn_task is not None:
         stop.set()
-        changes = await churn_task  # type: ignore[misc]
+        changes = await churn_task
+    else:
+        changes = 0
     gc.callbacks.remove(s.probe.on_gc)
     await collect_slowlog()
     over = sum(1 for runs in by_script.values() for d in runs if d > 0.002)
@@ -553,8 +555,18 @@ def pin(server: RedisServer) -> str:
     return f"Redis pinned to core {cores[0]}, the bench to core {cores[-1]}"
 
 
+def renice(server: RedisServer, nice: int) -> str:
+    """Redis and this process at niceness `nice` (< 0: ahead of the machine's other work on their cores, as a
+    production Redis with a host of its own would be; the other sessions' processes still run)."""
+    if server.process is None:
+        return "not reniced"
+    for pid in (server.process.pid, os.getpid()):
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    return f"Redis and the bench at nice {nice}"
+
+
 async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bool = False,
-               churn_mode: str = "task") -> None:
+               churn_mode: str = "task", nice: int | None = None) -> None:
     sizes = (10, 100, 1000) if quick else (10, 100, 1000, 10000)
     skill_counts = (1, 20) if quick else (1, 20, 200)
     rounds = 100 if quick else 300
@@ -565,10 +577,13 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
         server = RedisServer(Path(tmp) / "redis").start()
         if pinned:
             print(pin(server))
+        if nice is not None:
+            print(renice(server, nice))
         try:
             head = (f"{'agents':>6} {'skills':>6} {'wait':>5} | {'case':<11} | {'p50 µs':>7} {'p99 µs':>7} "
                     f"{'p99/PING':>8} | {'looked':>6} | {'agree':>6}")
-            print(f"churn: {'its own thread, loop and connection' if churn_mode == 'thread' else 'a task on this loop'}")
+            print("churn: " + {"thread": "its own thread, loop and connection", "task": "a task on this loop",
+                               "none": "none (diagnosis only)"}[churn_mode])
             print(f"load average at start {load()} on {os.cpu_count()} cores; PING is measured in each row's run; "
                   f"SLOWLOG = longest script while the row was measured\n{head}")
             plan = [(a, k, 1000) for a in sizes for k in skill_counts]
@@ -636,9 +651,11 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller sweep (CI smoke run)")
     parser.add_argument("--only", help="one row only: AGENTS,SKILLS,WAITING (e.g. 10000,200,1000)")
     parser.add_argument("--pin", action="store_true", help="Redis on one core, the bench on another")
-    parser.add_argument("--churn", choices=("task", "thread"), default="task",
-                        help="churn as a task on the measuring loop, or on its own thread, loop and connection")
+    parser.add_argument("--nice", type=int, help="niceness of Redis and the bench (e.g. -10; needs root)")
+    parser.add_argument("--churn", choices=("task", "thread", "none"), default="task",
+                        help="churn as a task on the measuring loop, on its own thread, loop and connection, or none "
+                             "(diagnosis: the machine's floor)")
     args = parser.parse_args()
     uvloop.install()
     asyncio.run(main(args.quick, tuple(int(x) for x in args.only.split(",")) if args.only else None,  # type: ignore[arg-type]
-                     args.pin, args.churn))  # type: ignore[arg-type]
+                     args.pin, args.churn, args.nice))  # type: ignore[arg-type]

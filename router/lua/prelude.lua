@@ -430,7 +430,7 @@ local function find_call(id, agent, now)
   end
   -- steps that came due for calls that will be in lines of its skills: their priorities come from one read of
   -- `relaxing` (uid → "enq base aging skills"); the calls are read best first, only while they could win. At most
-  -- 1,000 per skill: the tickets' retries and the sweep (10 per run, run again at once while more are due) keep
+  -- 1,000 per skill: the tickets' retries and the sweep (RELAX_BATCH per run, run again at once while more are due) keep
   -- the calls whose step came due but are not indexed again far fewer than that
   local due, listed = {}, {}
   for _, skill in ipairs(skills) do

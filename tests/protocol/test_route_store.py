@@ -750,3 +750,23 @@ async def test_waiting_indexes_stay_consistent_through_random_operations(store: 
             if step % 10 == 9:
                 assert await _index_problems(redis) == [], (trial, step)
         assert await _index_problems(redis) == [], trial
+
+
+async def test_the_sweep_indexes_due_relaxation_steps_in_short_runs(store: RouteStore, redis: Redis) -> None:
+    """12 calls whose relaxation step came due are indexed again at the relaxed level in sweep runs of at most 5
+    (one sweep call runs the script until nothing more is due), and leave the relaxation schedule."""
+    for i in range(12):
+        await _offer(store, f"c{i}", {"billing": 6}, steps=(RelaxStep(30, min_level=1),))
+        await _backdate(redis, f"c{i}", 40)
+        await redis.zincrby(P + "relax", -40_000, f"c{i}")  # its step (30 s) came due 10 s ago
+        await redis.zincrby(P + "relax:billing", -40_000, f"c{i}")
+    await redis.config_set("slowlog-log-slower-than", 0)
+    await redis.config_set("slowlog-max-len", 100000)
+    await redis.slowlog_reset()
+    await store.sweep(relax_batch=5)
+    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"EVALSHA")]
+    assert len(runs) == 3
+    for i in range(12):
+        assert (await redis.hget(P + "call:" + f"c{i}", "wq")).decode().startswith(P + "wq:billing:1:*:")
+    assert await redis.zcard(P + "relax") == 0 and await redis.hlen(P + "relaxing") == 0
+    assert await _index_problems(redis) == []
