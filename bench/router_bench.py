@@ -46,6 +46,8 @@ import os
 import random
 import re
 import sys
+import threading
+import gc
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -76,11 +78,14 @@ WORK_KEY = P + "bench:work"
 def counted_scripts() -> dict[str, str]:
     """The router's scripts with every `redis.call` counted: each run appends "<script> <commands>" to WORK_KEY.
     The count says what a run touches whatever the machine's load (the SLOWLOG's times include being preempted)."""
-    shadow = ("local real_redis = redis\nlocal work = 0\nlocal redis = setmetatable({call = function(...) "
-              "work = work + 1; return real_redis.call(...) end}, {__index = real_redis})\n")
+    shadow = ("local real_redis = redis\nlocal work, work_by = 0, {}\nlocal redis = setmetatable({call = "
+              "function(name, ...) work = work + 1; work_by[name] = (work_by[name] or 0) + 1; "
+              "return real_redis.call(name, ...) end}, {__index = real_redis})\n"
+              "local function work_text() local out = {} for n, c in pairs(work_by) do out[#out + 1] = n .. '=' .. c "
+              "end return table.concat(out, ',') end\n")
     head = f"local P = '{route_store.PREFIX}'\n" + shadow + lua_source("prelude")
     return {name: head + "local function bench_body()\n" + lua_source(name) + "\nend\nlocal bench_out = bench_body()\n"
-            f"real_redis.call('RPUSH', '{WORK_KEY}', '{name} ' .. work)\nreturn bench_out\n"
+            f"real_redis.call('RPUSH', '{WORK_KEY}', '{name} ' .. work .. ' ' .. work_text())\nreturn bench_out\n"
             for name in route_store.SCRIPTS}
 
 
@@ -127,7 +132,26 @@ class Pool:
 
 
 @dataclass
+class Probe:
+    """Client-side work that lands inside a timed span: garbage-collector pauses of this process, and churn steps
+    that completed (their coroutine resumed on this process) while the span was open."""
+
+    gc_seconds: float = 0.0
+    churn_steps: int = 0
+    _gc_started: float = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_seconds += time.perf_counter() - self._gc_started
+
+
+@dataclass
 class Samples:
+    probe: Probe = field(default_factory=Probe)
+    gc_in: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CASES})
+    churn_in: dict[str, list[int]] = field(default_factory=lambda: {c: [] for c in CASES})
     lat: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CASES})
     looked: dict[str, int] = field(default_factory=lambda: {c: 0 for c in CASES})
     agree: dict[str, list[bool]] = field(default_factory=lambda: {c: [] for c in CASES})
@@ -135,10 +159,26 @@ class Samples:
     ping: list[float] = field(default_factory=list)
 
     async def timed(self, case: str, run: Callable[[], Awaitable[object]]) -> object:
+        gc0, churn0 = self.probe.gc_seconds, self.probe.churn_steps
         started = time.perf_counter()
         result = await run()
         self.lat[case].append(time.perf_counter() - started)
+        self.gc_in[case].append(self.probe.gc_seconds - gc0)
+        self.churn_in[case].append(self.probe.churn_steps - churn0)
         return result
+
+    def client_side(self, case: str) -> str:
+        """Of the slowest 1 % of the case's spans: how many churn steps resumed inside them (mean) and the GC time
+        inside them (max), beside the same over all spans."""
+        lat = self.lat[case]
+        if not lat:
+            return f"{case} -"
+        cut = sorted(lat)[min(len(lat) - 1, int(0.99 * len(lat)))]
+        slow = [i for i, x in enumerate(lat) if x >= cut]
+        churn_all = sum(self.churn_in[case]) / len(lat)
+        churn_slow = sum(self.churn_in[case][i] for i in slow) / len(slow)
+        gc_slow = max(self.gc_in[case][i] for i in slow) * 1e6
+        return f"{case} (n={len(lat)}) churn {churn_all:.1f}/{churn_slow:.1f} GC max {gc_slow:.0f} µs"
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -198,16 +238,42 @@ async def put_waiting(store: RouteStore, redis: Redis, pool: Pool, count: int) -
         await asyncio.gather(*(one() for _ in range(min(50, count - start))))
 
 
-async def churn(store: RouteStore, pool: Pool, stop: asyncio.Event) -> int:
+async def churn(store: RouteStore, juniors: list[str], stop: threading.Event, probe: Probe) -> int:
+    """Other instances' agents: pause and resume juniors back to back (every resume is a freed agent)."""
     rng = random.Random(1)
-    juniors = list(pool.juniors)
     changes = 0
     while not stop.is_set():
         agent = rng.choice(juniors)
         await store.action(agent, "pause", "churn")
+        probe.churn_steps += 1
         await store.action(agent, "resume")
+        probe.churn_steps += 1
         changes += 2
     return changes
+
+
+class ChurnThread(threading.Thread):
+    """The churn on its own thread, event loop and connection (as another instance would run it), so its steps do
+    not resume on the measuring loop inside a timed span."""
+
+    def __init__(self, url: str, juniors: list[str], probe: Probe) -> None:
+        super().__init__(daemon=True)
+        self.url, self.juniors, self.probe = url, juniors, probe
+        self.stop = threading.Event()
+        self.changes = 0
+
+    def run(self) -> None:
+        async def go() -> int:
+            redis = Redis.from_url(self.url)
+            try:
+                return await churn(RouteStore(redis, reservation_ttl=600), self.juniors, self.stop, self.probe)
+            finally:
+                await redis.aclose()
+        loop = uvloop.new_event_loop()
+        try:
+            self.changes = loop.run_until_complete(go())
+        finally:
+            loop.close()
 
 
 async def agent_views(redis: Redis) -> list[AgentView]:
@@ -342,7 +408,7 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
 
 
 async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int, rounds: int,
-                   seed_no: int) -> dict[str, object]:
+                   seed_no: int, churn_mode: str = "task") -> dict[str, object]:
     redis, other = Redis.from_url(server.url), Redis.from_url(server.url)
     await redis.flushdb()
     store, churner = RouteStore(redis, reservation_ttl=600), RouteStore(other, reservation_ttl=600)
@@ -356,11 +422,18 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     await redis.slowlog_reset()
 
     s = Samples()
-    stop = asyncio.Event()
-    churn_task = asyncio.create_task(churn(churner, pool, stop))
+    gc.callbacks.append(s.probe.on_gc)
+    stop = threading.Event()
+    churn_thread = ChurnThread(server.url, list(pool.juniors), s.probe) if churn_mode == "thread" else None
+    churn_task: asyncio.Task[int] | None = None
+    if churn_thread is not None:
+        churn_thread.start()
+    elif churn_mode == "task":
+        churn_task = asyncio.create_task(churn(churner, list(pool.juniors), stop, s.probe))
     longest, longest_name, longest_args = 0, "-", ""
     by_script: dict[str, list[float]] = {}
     work: dict[str, list[int]] = {}
+    work_by: dict[str, list[str]] = {}  # per run: "ZRANGE=3,HMGET=5,..."
 
     async def collect_slowlog() -> None:
         """Script runs since the last look (read and reset every round: Redis 7 also logs the slow commands inside
@@ -372,8 +445,9 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
         pipe.lrange(WORK_KEY, 0, -1)
         pipe.delete(WORK_KEY)
         for entry in (await pipe.execute())[0]:
-            name, _, count = entry.decode().partition(" ")
+            name, count, by_command = (entry.decode().split(" ") + [""])[:3]
             work.setdefault(name, []).append(int(count))
+            work_by.setdefault(name, []).append(by_command)
         for entry in slow:
             if not entry["command"].startswith(b"EVALSHA"):
                 continue
@@ -395,8 +469,16 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
         if i % 10 == 0:
             await relaxation_round(store, redis, pool, s, False)
         await collect_slowlog()
-    stop.set()
-    changes = await churn_task
+    if churn_thread is not None:
+        churn_thread.stop.set()
+        await asyncio.get_running_loop().run_in_executor(None, churn_thread.join)
+        changes = churn_thread.changes
+    elif churn_task is not None:
+        stop.set()
+        changes = await churn_task
+    else:
+        changes = 0
+    gc.callbacks.remove(s.probe.on_gc)
     await collect_slowlog()
     over = sum(1 for runs in by_script.values() for d in runs if d > 0.002)
     for _ in range(10):  # brute-force agreement on a sample, churn paused
@@ -407,7 +489,7 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     await redis.aclose()
     await other.aclose()
     return {"s": s, "churn": changes, "slow": longest, "slow_name": longest_name, "slow_args": longest_args,
-            "scripts": by_script, "over": over, "work": work}
+            "scripts": by_script, "over": over, "work": work, "work_by": work_by}
 
 
 def _sha(source: str) -> str:
@@ -446,6 +528,18 @@ async def holding_cost(server: RedisServer, waiting: int, seconds: float) -> tup
     return 100 * own / wall, 100 * red / wall
 
 
+def command_mix(runs: list[str]) -> str:
+    """Mean count per Redis command over the runs ("ZRANGE=3,HMGET=5" each), most frequent first."""
+    total: dict[str, int] = {}
+    for run in runs:
+        for part in filter(None, run.split(",")):
+            name, _, count = part.partition("=")
+            total[name] = total.get(name, 0) + int(count)
+    if not runs:
+        return "-"
+    return " ".join(f"{n} {c / len(runs):.1f}" for n, c in sorted(total.items(), key=lambda kv: -kv[1]))
+
+
 def load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
@@ -461,7 +555,18 @@ def pin(server: RedisServer) -> str:
     return f"Redis pinned to core {cores[0]}, the bench to core {cores[-1]}"
 
 
-async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bool = False) -> None:
+def renice(server: RedisServer, nice: int) -> str:
+    """Redis and this process at niceness `nice` (< 0: ahead of the machine's other work on their cores, as a
+    production Redis with a host of its own would be; the other sessions' processes still run)."""
+    if server.process is None:
+        return "not reniced"
+    for pid in (server.process.pid, os.getpid()):
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    return f"Redis and the bench at nice {nice}"
+
+
+async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bool = False,
+               churn_mode: str = "task", nice: int | None = None) -> None:
     sizes = (10, 100, 1000) if quick else (10, 100, 1000, 10000)
     skill_counts = (1, 20) if quick else (1, 20, 200)
     rounds = 100 if quick else 300
@@ -472,9 +577,13 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
         server = RedisServer(Path(tmp) / "redis").start()
         if pinned:
             print(pin(server))
+        if nice is not None:
+            print(renice(server, nice))
         try:
             head = (f"{'agents':>6} {'skills':>6} {'wait':>5} | {'case':<11} | {'p50 µs':>7} {'p99 µs':>7} "
                     f"{'p99/PING':>8} | {'looked':>6} | {'agree':>6}")
+            print("churn: " + {"thread": "its own thread, loop and connection", "task": "a task on this loop",
+                               "none": "none (diagnosis only)"}[churn_mode])
             print(f"load average at start {load()} on {os.cpu_count()} cores; PING is measured in each row's run; "
                   f"SLOWLOG = longest script while the row was measured\n{head}")
             plan = [(a, k, 1000) for a in sizes for k in skill_counts]
@@ -484,7 +593,7 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
             else:
                 plan += [(sizes[-1], top_skills, w) for w in ((100, 3000) if quick else (100, 10000))]
             for agents, n_skills, waiting in plan:
-                r = await one_case(server, agents, n_skills, waiting, rounds, agents + n_skills + waiting)
+                r = await one_case(server, agents, n_skills, waiting, rounds, agents + n_skills + waiting, churn_mode)
                 table[(agents, n_skills, waiting)] = r
                 s: Samples = r["s"]  # type: ignore[assignment]
                 ping = pct(s.ping, 0.5)
@@ -502,6 +611,11 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                 print(f"{'':>20}Redis commands per script run p50/p99/max: " + ", ".join(
                     f"{n} {sorted(v)[len(v) // 2]}/{sorted(v)[min(len(v) - 1, int(0.99 * len(v)))]}/{max(v)}"
                     for n, v in sorted(work.items())))
+                work_by: dict[str, list[str]] = r["work_by"]  # type: ignore[assignment]
+                for n in ("agent_device", "sweep", "offer_call", "leave_call"):
+                    print(f"{'':>20}{n} commands per run, mean: {command_mix(work_by.get(n, []))}")
+                print(f"{'':>20}client side in the timed spans (churn steps resumed on this loop per span, all/slowest "
+                      f"1 %; GC pause in the slowest 1 %): " + "; ".join(s.client_side(c) for c in CASES))
                 runs = sum(len(v) for v in scripts.values())
                 print(f"{'':>20}PING p50 {ping:.0f} µs · p99 {pct(s.ping, 0.99):.0f} µs · SLOWLOG longest "
                       f"{r['slow']} µs ({r['slow_name']} {r['slow_args']}) · script runs over 2 ms: {r['over']} of "
@@ -537,7 +651,11 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller sweep (CI smoke run)")
     parser.add_argument("--only", help="one row only: AGENTS,SKILLS,WAITING (e.g. 10000,200,1000)")
     parser.add_argument("--pin", action="store_true", help="Redis on one core, the bench on another")
+    parser.add_argument("--nice", type=int, help="niceness of Redis and the bench (e.g. -10; needs root)")
+    parser.add_argument("--churn", choices=("task", "thread", "none"), default="task",
+                        help="churn as a task on the measuring loop, on its own thread, loop and connection, or none "
+                             "(diagnosis: the machine's floor)")
     args = parser.parse_args()
     uvloop.install()
     asyncio.run(main(args.quick, tuple(int(x) for x in args.only.split(",")) if args.only else None,  # type: ignore[arg-type]
-                     args.pin))  # type: ignore[arg-type]
+                     args.pin, args.churn, args.nice))  # type: ignore[arg-type]

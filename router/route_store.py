@@ -60,6 +60,7 @@ PREFIX = "sb:{sb}:"
 P = PREFIX
 OFFERS_CHANNEL = PREFIX + "offers"
 SWEEP_BATCH = 20  # agents freed per sweep run (each may read waiting lines): one run stays short
+RELAX_BATCH = 5  # due relaxation steps indexed again per sweep run (~12 Redis commands each): one run stays short
 REAP_BATCH = 200  # dead owners' calls (or their agents) per reap run
 OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
 SCRIPTS = ("offer_call", "leave_call", "call_done", "ring_no_answer", "agent_device", "agent_action", "sweep",
@@ -257,13 +258,13 @@ class RouteStore:
                                          self._ttl_ms])
         return _text(reply[0]), _text(reply[1])
 
-    async def sweep(self, batch: int = SWEEP_BATCH, runs: int = 50) -> list[str]:
+    async def sweep(self, batch: int = SWEEP_BATCH, runs: int = 50, relax_batch: int = RELAX_BATCH) -> list[str]:
         """Deadlines that passed (reservations, wrap-ups, penalties) and due relaxation steps, in short script runs
-        of at most `batch` freed agents each, repeated while more is due (at most `runs`); the uids given to agents.
-        Other clients' commands run between the runs."""
+        of at most `batch` freed agents and `relax_batch` calls indexed again each, repeated while more is due (at
+        most `runs`); the uids given to agents. Other clients' commands run between the runs."""
         assigned: list[str] = []
         for _ in range(runs):
-            reply = await self._sweep(args=[self._ttl_ms, batch])
+            reply = await self._sweep(args=[self._ttl_ms, batch, relax_batch])
             assigned += [_text(u) for u in reply[1:]]
             if not int(reply[0]):
                 break

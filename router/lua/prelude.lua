@@ -261,8 +261,7 @@ local function line_changed(key, skill)
   end
 end
 local function drop_from_line(key, uid)
-  redis.call('ZREM', key, uid)
-  line_changed(key, line_skill(key) or '')
+  if redis.call('ZREM', key, uid) == 1 then line_changed(key, line_skill(key) or '') end
 end
 -- out of the relaxation schedule: `relax` (every call, for the sweep) and `relax:<skill>` (per skill the call will
 -- be in after its next step, for freed agents); `relaxing` holds uid → "enq base aging skill,skill"
@@ -279,7 +278,8 @@ end
 -- out of the waiting lines (kept in the gauges' queue)
 local function unindex(uid, call)
   for key in string.gmatch(call.wq or '', '%S+') do drop_from_line(key, uid) end
-  drop_relax(uid)
+  -- `steps` never changes after the call is created, and only a call with steps is ever scheduled (reindex)
+  if call.steps and call.steps ~= '' then drop_relax(uid) end
   call.wq = ''
 end
 local function unqueue(uid, call)
@@ -318,7 +318,8 @@ local function reindex(uid, call, now)
     for _, line in ipairs(lines) do
       local key = P .. 'wq:' .. line[1] .. ':' .. line[2] .. ':' .. lang .. ':' .. class
       redis.call('ZADD', key, score, uid)
-      line_changed(key, line[1])
+      -- the line's head score is the lower of the old head's and this one: LT writes it (adds a new line)
+      redis.call('ZADD', P .. 'wqlines:' .. line[1], 'LT', score, key)
       keys[#keys + 1] = key
     end
     if next_after then
@@ -342,13 +343,17 @@ local function enqueue(uid, call, now)
   reindex(uid, call, now)
   redis.call('ZADD', P .. 'qwait:' .. (call.queue or ''), tonumber(call.enq), uid)
 end
-local function reserve(uid, call, id, agent, now, ttl_ms, why)
-  remove_idle(id, agent)
-  set_state(id, 'reserved', '', now)
-  redis.call('HSET', P .. 'agent:' .. id, 'call', uid, 'reserved_until', now + ttl_ms)
+-- `not_idle`: the agent is in no free-agent set (agent_free reserves it before adding it to them)
+local function reserve(uid, call, id, agent, now, ttl_ms, why, not_idle)
+  if not not_idle then remove_idle(id, agent) end
+  -- set_state and the reservation in one write; unqueue and the offer in one write
+  redis.call('HSET', P .. 'agent:' .. id, 'state', 'reserved', 'reason', '', 'since', now, 'call', uid,
+             'reserved_until', now + ttl_ms)
+  redis.call('HSET', P .. 'states', id, 'reserved')
   redis.call('ZADD', P .. 'reserved', now + ttl_ms, id)
-  unqueue(uid, call)
-  redis.call('HSET', P .. 'call:' .. uid, 'state', 'offered', 'agent', id, 'endpoint', agent.endpoint or '')
+  unindex(uid, call)
+  redis.call('ZREM', P .. 'qwait:' .. (call.queue or ''), uid)
+  redis.call('HSET', P .. 'call:' .. uid, 'wq', '', 'state', 'offered', 'agent', id, 'endpoint', agent.endpoint or '')
   redis.call('ZADD', P .. 'offerlog', now, uid .. ' ' .. id)
   redis.call('PUBLISH', P .. 'offers', uid .. ' ' .. id)
   explain(uid, now .. ' assigned ' .. id .. ': ' .. (why or ''))
@@ -425,7 +430,7 @@ local function find_call(id, agent, now)
   end
   -- steps that came due for calls that will be in lines of its skills: their priorities come from one read of
   -- `relaxing` (uid → "enq base aging skills"); the calls are read best first, only while they could win. At most
-  -- 1,000 per skill: the tickets' retries and the sweep (10 per run, run again at once while more are due) keep
+  -- 1,000 per skill: the tickets' retries and the sweep (RELAX_BATCH per run, run again at once while more are due) keep
   -- the calls whose step came due but are not indexed again far fewer than that
   local due, listed = {}, {}
   for _, skill in ipairs(skills) do
@@ -456,16 +461,23 @@ local function find_call(id, agent, now)
   end
   return best_uid, best_call, best_priority, looked
 end
--- make an agent available and hand it the best waiting call, if any; returns the uid assigned or false
-local function agent_free(id, now, ttl_ms, keep_idle_since)
+-- make an agent available and hand it the best waiting call, if any; returns the uid assigned or false. The agent
+-- is not available before (every caller frees an agent in another state, or took it out of the free-agent sets),
+-- so it is in no free-agent set until add_idle. `known`: its hash, when the caller has just read it
+local function agent_free(id, now, ttl_ms, keep_idle_since, known)
   local key = P .. 'agent:' .. id
-  local agent = hash(key)
+  local agent = known or hash(key)
   if agent.state == nil then return false end
-  if not keep_idle_since then redis.call('HSET', key, 'idle_since', now); agent.idle_since = tostring(now) end
   redis.call('HDEL', key, 'call', 'reserved_until', 'wrap_until')
   redis.call('ZREM', P .. 'reserved', id)
   redis.call('ZREM', P .. 'wrapping', id)
-  set_state(id, 'available', '', now)
+  if keep_idle_since then
+    set_state(id, 'available', '', now)
+  else  -- set_state and the new idle time in one write
+    redis.call('HSET', key, 'state', 'available', 'reason', '', 'since', now, 'idle_since', now)
+    redis.call('HSET', P .. 'states', id, 'available')
+    agent.idle_since = tostring(now)
+  end
   agent.state = 'available'
   if (tonumber(agent.skip_until) or 0) > now then
     add_idle(id, agent)
@@ -473,7 +485,7 @@ local function agent_free(id, now, ttl_ms, keep_idle_since)
   end
   local uid, call, priority, looked = find_call(id, agent, now)
   if uid then
-    reserve(uid, call, id, agent, now, ttl_ms, 'agent freed; highest priority ' .. string.format('%.1f', priority) .. ' of ' .. looked .. ' waiting looked at')
+    reserve(uid, call, id, agent, now, ttl_ms, 'agent freed; highest priority ' .. string.format('%.1f', priority) .. ' of ' .. looked .. ' waiting looked at', true)
     return uid
   end
   add_idle(id, agent)
@@ -497,7 +509,7 @@ end
 local function call_ended_for(id, agent, now, ttl_ms, wrap_ms)
   local key = P .. 'agent:' .. id
   if wrap_ms <= 0 then
-    local uid = agent_free(id, now, ttl_ms, false)
+    local uid = agent_free(id, now, ttl_ms, false, agent)
     return 'available', uid or ''
   end
   redis.call('ZREM', P .. 'reserved', id)

@@ -1,11 +1,12 @@
--- ARGV: ttl_ms batch → returns {1 when more is due else 0, uid assigned while freeing agents, ...}. Frees agents
+-- ARGV: ttl_ms batch relax_batch → returns {1 when more is due else 0, uid assigned while freeing agents, ...}. Frees agents
 -- whose reservation expired, whose wrap-up ended or whose ring-no-answer penalty ended: at most `batch` agents per
 -- run in all (each may look through the waiting lines), so one run stays short; the caller runs it again while
--- more is due. Also indexes again up to 10 waiting calls whose relaxation step came due and trims the offer log
--- to its last minute.
+-- more is due. Also indexes again up to `relax_batch` (default 10) waiting calls whose relaxation step came due
+-- (about 12 commands each) and trims the offer log to its last minute.
 local now = now_ms()
 local ttl_ms = tonumber(ARGV[1])
 local budget = tonumber(ARGV[2] or '20')
+local relax_batch = tonumber(ARGV[3] or '10')
 local assigned = {0}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'reserved', '-inf', now, 'LIMIT', 0, budget)) do
   budget = budget - 1
@@ -57,6 +58,6 @@ if budget <= 0 then
     if #redis.call('ZRANGEBYSCORE', P .. name, '-inf', now, 'LIMIT', 0, 1) > 0 then assigned[1] = 1 end
   end
 end
-if catch_up_relaxation(now, 10) >= 10 then assigned[1] = 1 end
+if catch_up_relaxation(now, relax_batch) >= relax_batch then assigned[1] = 1 end
 redis.call('ZREMRANGEBYSCORE', P .. 'offerlog', '-inf', now - 60000)
 return assigned

@@ -661,3 +661,112 @@ async def test_a_relaxation_overflow_step_reaches_the_waiting_ticket(redis_serve
     finally:
         await router.stop()
         await redis.aclose()
+
+
+async def _index_problems(redis: Redis) -> list[str]:
+    """What is wrong with the waiting-call indexes: a `wqlines` entry that is not its line's head score, a non-empty
+    line missing from `wqlines`, a line member that is not a waiting call listing that line, a scheduled relaxation
+    of a call that is not waiting or has no steps."""
+    problems: list[str] = []
+    calls: dict[str, dict[str, str]] = {}
+    async for key in redis.scan_iter(match=P + "call:*"):
+        raw = await redis.hgetall(key)
+        calls[key.decode()[len(P + "call:"):]] = {k.decode(): v.decode() for k, v in raw.items()}
+    listed: dict[str, float] = {}
+    async for lines in redis.scan_iter(match=P + "wqlines:*"):
+        for line, score in await redis.zrange(lines, 0, -1, withscores=True):
+            listed[line.decode()] = score
+            head = await redis.zrange(line, 0, 0, withscores=True)
+            if not head or head[0][1] != score:
+                problems.append(f"{line.decode()} listed at {score}, head {head}")
+    async for line in redis.scan_iter(match=P + "wq:*"):
+        name = line.decode()
+        if name not in listed:
+            problems.append(f"{name} not in wqlines")
+        for uid in await redis.zrange(line, 0, -1):
+            call = calls.get(uid.decode(), {})
+            if call.get("state") != "waiting" or name not in call.get("wq", "").split():
+                problems.append(f"{uid.decode()} in {name} but {call.get('state')} {call.get('wq')}")
+    for uid, call in calls.items():
+        for name in call.get("wq", "").split():
+            if await redis.zscore(name, uid) is None:
+                problems.append(f"{uid} lists {name} but is not in it")
+    scheduled = {u.decode() for u in await redis.zrange(P + "relax", 0, -1)}
+    relaxing = {u.decode() for u in await redis.hkeys(P + "relaxing")}
+    if scheduled != relaxing:
+        problems.append(f"relax {sorted(scheduled)} != relaxing {sorted(relaxing)}")
+    async for key in redis.scan_iter(match=P + "relax:*"):
+        scheduled |= {u.decode() for u in await redis.zrange(key, 0, -1)}
+    for uid in scheduled | relaxing:
+        call = calls.get(uid, {})
+        if call.get("state") != "waiting" or not call.get("steps"):
+            problems.append(f"{uid} scheduled but {call.get('state')} steps {call.get('steps')!r}")
+    return problems
+
+
+async def test_waiting_indexes_stay_consistent_through_random_operations(store: RouteStore, redis: Redis) -> None:
+    """Through random offers, re-offers after waiting, callers leaving, agents freeing (taking calls) and sweeps,
+    `wqlines` holds exactly the non-empty lines with their head's score, every line member is a waiting call that
+    lists the line, and only waiting calls with relaxation steps are scheduled (`relax`, `relax:<skill>`,
+    `relaxing`)."""
+    rng = random.Random(31)
+    skills = ["billing", "support", "sales", "general"]
+    for trial in range(6):
+        await redis.flushdb()
+        agents = []
+        for j in range(8):
+            agent_id = f"t{trial}a{j}"
+            own = {s: rng.randint(1, 10) for s in rng.sample(skills, rng.randint(1, 3))}
+            await _agent(store, agent_id, own, tuple(rng.sample(["en", "fr"], rng.randint(1, 2))), login=False)
+            agents.append(agent_id)
+        uids: list[str] = []
+        for step in range(120):
+            kind = rng.random()
+            if kind < 0.45 or not uids:
+                uid = f"t{trial}c{step}"
+                need = {s: rng.randint(1, 9) for s in rng.sample(skills[:3], rng.choice([1, 1, 2]))}
+                await _offer(store, uid, need, base=rng.choice([10, 50, 100]), aging=rng.choice([0, 0.5, 1.0]),
+                             steps=rng.choice(PROFILES), language=rng.choice(["", "", "en", "fr"]))
+                uids.append(uid)
+            elif kind < 0.6:
+                uid = rng.choice(uids)
+                await _backdate(redis, uid, rng.randint(0, 90))
+                await store.retry(uid)
+            elif kind < 0.72:
+                await store.leave(uids.pop(rng.randrange(len(uids))))
+            elif kind < 0.9:
+                agent_id = rng.choice(agents)
+                state = (await redis.hget(P + "agent:" + agent_id, "state") or b"").decode()
+                if state in ("logged_out", "paused"):
+                    await store.action(agent_id, "login" if state == "logged_out" else "resume")
+                elif state in ("reserved", "ringing"):
+                    await store.device(agent_id, "on_call", 0)
+                elif state == "on_call":
+                    await store.device(agent_id, "idle", 0)
+                else:
+                    await store.action(agent_id, "pause", "test")
+            else:
+                await store.sweep()
+            if step % 10 == 9:
+                assert await _index_problems(redis) == [], (trial, step)
+        assert await _index_problems(redis) == [], trial
+
+
+async def test_the_sweep_indexes_due_relaxation_steps_in_short_runs(store: RouteStore, redis: Redis) -> None:
+    """12 calls whose relaxation step came due are indexed again at the relaxed level in sweep runs of at most 5
+    (one sweep call runs the script until nothing more is due), and leave the relaxation schedule."""
+    for i in range(12):
+        await _offer(store, f"c{i}", {"billing": 6}, steps=(RelaxStep(30, min_level=1),))
+        await _backdate(redis, f"c{i}", 40)
+        await redis.zincrby(P + "relax", -40_000, f"c{i}")  # its step (30 s) came due 10 s ago
+        await redis.zincrby(P + "relax:billing", -40_000, f"c{i}")
+    await redis.config_set("slowlog-log-slower-than", 0)
+    await redis.config_set("slowlog-max-len", 100000)
+    await redis.slowlog_reset()
+    await store.sweep(relax_batch=5)
+    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"EVALSHA")]
+    assert len(runs) == 3
+    for i in range(12):
+        assert (await redis.hget(P + "call:" + f"c{i}", "wq")).decode().startswith(P + "wq:billing:1:*:")
+    assert await redis.zcard(P + "relax") == 0 and await redis.hlen(P + "relaxing") == 0
+    assert await _index_problems(redis) == []
