@@ -23,7 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from switchboard.router.route_store import PREFIX, lua_source
+from switchboard.router.route_store import PREFIX, build_scripts as build_router_scripts
 
 P = PREFIX
 SCRIPTS = ("callback_take", "callback_enter", "callback_attempt", "callback_result", "callback_cancel",
@@ -33,8 +33,7 @@ STATES = ("scheduled", "waiting", "dialing", "retry", "done")
 
 def build_scripts() -> dict[str, str]:
     """Each callback script as Redis runs it: the key prefix, the router's prelude, then the script's body."""
-    head = f"local P = '{PREFIX}'\n" + lua_source("prelude")
-    return {name: head + lua_source(name) for name in SCRIPTS}
+    return build_router_scripts(SCRIPTS)
 
 
 def _clean(value: str, what: str) -> str:

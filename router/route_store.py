@@ -76,10 +76,11 @@ def lua_source(name: str) -> str:
     return resources.files("switchboard.router").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
-def build_scripts() -> dict[str, str]:
-    """Each script as Redis runs it: the key prefix, then the shared prelude, then the script's body."""
+def build_scripts(names: Iterable[str] = SCRIPTS) -> dict[str, str]:
+    """Each script as Redis runs it: the key prefix, then the shared prelude, then the script's body (the router's
+    scripts by default; the callback store builds its own the same way)."""
     head = f"local P = '{PREFIX}'\n" + lua_source("prelude")
-    return {name: head + lua_source(name) for name in SCRIPTS}
+    return {name: head + lua_source(name) for name in names}
 
 
 def _clean(value: str, what: str) -> str:
