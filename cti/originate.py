@@ -1,6 +1,6 @@
 """Callbacks placed through AMI Originate, by a user whose only right is to originate into one dialplan context.
 
-The service logs in a second AMI user for this (`ami_originate` settings; `manager_switchboard.conf`'s
+The service logs in a second AMI user for this (the `callbacks` settings section; `manager_switchboard.conf`'s
 `[switchboard-originate]`: `read=` nothing, `write=originate`), so the main user keeps no `originate` right. Every
 origination goes to the context `switchboard-callback` (`extensions_switchboard.conf`) with the request id as the
 extension; the context dials the second leg itself from channel variables it filters (the number on the callback
