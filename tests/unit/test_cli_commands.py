@@ -125,7 +125,8 @@ def test_simulate_an_unlisted_number_takes_the_default_flow(capsys: pytest.Captu
 
 def test_simulate_can_script_a_caller_hang_up(capsys: pytest.CaptureFixture[str]) -> None:
     """`--hangup-after 1` makes the caller hang up at the first chance to press a key (issue 14, defect 2)."""
-    assert cli(["simulate", "main", "--dialplans", str(DIALPLANS), "--hangup-after", "1"]) == 0
+    argv = ["simulate", "main", "--dialplans", str(DIALPLANS), "--at", "2026-11-23T10:00+00:00", "--hangup-after", "1"]
+    assert cli(argv) == 0
     assert "outcome:     abandoned" in capsys.readouterr().out
 
 
