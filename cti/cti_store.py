@@ -247,14 +247,16 @@ class CtiStore:
 
     async def open_call(self, e164: str | None, ctx: CallContext) -> list[Customer]:
         """A call's start in one round trip: the customers with the caller's number (none when `e164` is None)
-        and the call's first context record (written whatever the lookup finds)."""
+        and the call's first context record (written whatever the lookup finds). The customers come without their
+        contact histories (`recent_contacts`, `self_service` empty): the call path never reads them, and decoding
+        their JSON was most of the look-up's cost; `get` and `find_by_phone` return them whole."""
         if e164 is None:
             await self.save_call(ctx)
             return []
         rows, saved = await self._bounded(self._together([
             (self._find_phone, [phone_key(e164)], []), self.save_call_step(ctx)]))
         _raise_failed([rows, saved])
-        return [_customer(_pairs(row)) for row in rows]
+        return [_call_customer(row) for row in rows]
 
     async def find_by_account(self, account: str) -> Customer | None:
         """The customer holding this account number, if any."""
@@ -434,6 +436,15 @@ def _earlier(found: Any) -> tuple[str, str, str] | None:
 
 def _json_list(items: Sequence[str]) -> str:
     return json.dumps(list(items), ensure_ascii=False)
+
+
+HISTORY_FIELDS = (b"recent_contacts", b"self_service")
+
+
+def _call_customer(row: Sequence[Any]) -> Customer:
+    """A flat HGETALL reply as a Customer without its contact histories (neither decoded nor parsed)."""
+    fields = {_text(row[i]): _text(row[i + 1]) for i in range(0, len(row) - 1, 2) if row[i] not in HISTORY_FIELDS}
+    return _customer(fields)
 
 
 def _customer(row: Mapping[str, str]) -> Customer:
