@@ -60,7 +60,7 @@ LEGACY_INTENT_SEPARATOR = ","
 
 T = TypeVar("T")
 ScriptStep = tuple[Any, list[str], list[Any]]  # a registered script, its keys, its arguments
-Command = tuple[str | bytes | int | float, ...]
+Command = tuple[str | bytes | memoryview | int | float, ...]
 KEEP_SHARE = 8  # a store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
 _pack = cast(Callable[[Command], bytes], hiredis.pack_command)
 

@@ -72,7 +72,7 @@ STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up"
 
 
 Along = tuple[AsyncScript, list[str], list[Any]]  # another store's script step (script, keys, args) sent with an offer
-Command = tuple[str | bytes | int | float, ...]
+Command = tuple[str | bytes | memoryview | int | float, ...]
 KEEP_SHARE = 8  # the store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
 _pack = cast(Callable[[Command], bytes], hiredis.pack_command)
 
