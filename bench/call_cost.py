@@ -11,11 +11,14 @@ Between the service and Redis sits a counting proxy (this process): each burst t
 trip (a pipeline is one write). Background work (the router's sweep and snapshots) is measured in an idle window
 first and subtracted, so "call path" is what the calls themselves cost.
 
-The baseline, in the same run: a trivial AGI script (answer, 10 commands, hang up) on the same listener class and
-loop (a tiny server process built from `switchboard.ivr.agi_server.AGIServer`), driven by the same fake Asterisk.
-Service CPU comes from /proc/PID/stat (utime + stime) before and after the N calls.
+The baselines, in the same run: a trivial AGI script (answer, 10 commands, hang up) on the same listener class and
+loop (a tiny server process built from `switchboard.ivr.agi_server.AGIServer`), driven by the same fake Asterisk;
+and, with `--baseline-tree DIR`, the same full call on another checkout's code (DIR's own .venv, its own Redis and
+proxy: e.g. main, to see what a change is worth). The arms run in `--pairs` rounds, interleaved (the order
+alternating each round), so a load change on the shared machine hits every arm alike; the load average is printed
+before and after. Service CPU comes from /proc/PID/stat (utime + stime) before and after each round's calls.
 
-    python bench/call_cost.py [--calls 2000] [--concurrency 20]
+    python bench/call_cost.py [--calls 2000] [--concurrency 20] [--baseline-tree DIR] [--pairs 5]
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvloop
 from ruamel.yaml import YAML
@@ -199,13 +203,14 @@ TRIVIAL = textwrap.dedent("""\
     """)
 
 
-async def start_service(work: Path, redis_url: str, agi_port: int, http_port: int) -> subprocess.Popen[bytes]:
+async def start_service(work: Path, redis_url: str, agi_port: int, http_port: int,
+                        tree: Path = REPO) -> subprocess.Popen[bytes]:
     config = work / "settings.yaml"
     config.write_text(f"agi:\n  port: {agi_port}\nredis:\n  url: {redis_url}\nhttp:\n  port: {http_port}\n"
                       f"ami:\n  enabled: false\nivr:\n  dialplans: {work / 'dialplans'}\n"
                       "log:\n  level: WARNING\n")
     env = dict(os.environ, SWITCHBOARD_CTI_PEPPER="bench-pepper")
-    process = subprocess.Popen([sys.executable, "-m", "switchboard.cli", "serve", "--config", str(config)], cwd=REPO,
+    process = subprocess.Popen([python_of(tree), "-m", "switchboard.cli", "serve", "--config", str(config)], cwd=tree,
                                env=env, stdin=subprocess.DEVNULL, stdout=(work / "service.log").open("wb"),
                                stderr=subprocess.STDOUT)
     ready = f"http://127.0.0.1:{http_port}/readyz"  # waited for off the loop: the proxy must keep serving
@@ -230,73 +235,154 @@ async def prepare(redis_url: str) -> None:
     await client.aclose()
 
 
-async def measure(label: str, pid: int, port: int, proxy: Proxy | None, calls: int, concurrency: int,
-                  script: str, idle_rate: float = 0.0) -> dict[str, float]:
-    await drive(port, min(200, calls), concurrency, script, first=10_000_000)  # warm-up (scripts, caches)
-    cpu0, trips0 = cpu_seconds(pid), proxy.trips if proxy else 0
-    seconds, commands = await drive(port, calls, concurrency, script, first=0)
-    cpu1, trips1 = cpu_seconds(pid), proxy.trips if proxy else 0
-    trips = trips1 - trips0
-    out = {"cpu_ms": (cpu1 - cpu0) / calls * 1000, "commands": commands / calls, "calls_per_s": calls / seconds,
-           "trips": trips / calls, "trips_call_path": (trips - idle_rate * seconds) / calls}
-    print(f"{label:<28} {out['cpu_ms']:7.3f} ms CPU/call  {out['commands']:5.1f} AGI cmds/call  "
-          f"{out['calls_per_s']:7.0f} calls/s" + (f"  {out['trips']:5.2f} Redis round trips/call "
-                                                   f"({out['trips_call_path']:.2f} on the call path)" if proxy else ""))
-    return out
+@dataclass
+class Arm:
+    """One server measured: its process, AGI port and proxy (None: no Redis), and its totals over the rounds."""
+
+    label: str
+    pid: int
+    port: int
+    proxy: Proxy | None
+    idle_rate: float = 0.0
+    cpu: float = 0.0
+    seconds: float = 0.0
+    calls: int = 0
+    commands: int = 0
+    trips: int = 0
+
+    async def round(self, calls: int, concurrency: int, first: int) -> None:
+        cpu0, trips0 = cpu_seconds(self.pid), self.proxy.trips if self.proxy else 0
+        seconds, commands = await drive(self.port, calls, concurrency, "inbound", first)
+        self.cpu += cpu_seconds(self.pid) - cpu0
+        self.trips += (self.proxy.trips if self.proxy else 0) - trips0
+        self.seconds += seconds
+        self.calls += calls
+        self.commands += commands
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu / self.calls * 1000
+
+    def report(self) -> None:
+        line = (f"{self.label:<30} {self.cpu_ms:7.3f} ms CPU/call  {self.commands / self.calls:5.1f} AGI cmds/call  "
+                f"{self.calls / self.seconds:7.0f} calls/s")
+        if self.proxy is not None:
+            path = (self.trips - self.idle_rate * self.seconds) / self.calls
+            line += f"  {self.trips / self.calls:5.2f} Redis round trips/call ({path:.2f} on the call path)"
+        print(line)
 
 
-async def main(calls: int, concurrency: int, idle: float, show: bool, profile: Path | None) -> None:
+@dataclass
+class FullService:
+    """A switchboard service from a tree (this one or a baseline's) on its own Redis, behind its own proxy."""
+
+    tree: Path
+    work: Path
+    redis: RedisServer | None = None
+    proxy: Proxy | None = None
+    process: subprocess.Popen[bytes] | None = None
+    http_port: int = field(default_factory=free_port)
+    agi_port: int = field(default_factory=free_port)
+
+    async def start(self) -> None:
+        self.work.mkdir(parents=True)
+        dialplans(self.work / "dialplans")
+        self.redis = RedisServer(self.work / "redis").start()
+        self.proxy = Proxy(self.redis.port)
+        await self.proxy.start()
+        self.process = await start_service(self.work, f"redis://127.0.0.1:{self.proxy.port}/0", self.agi_port,
+                                           self.http_port, self.tree)
+        await prepare(self.redis.url)
+
+    async def stop(self) -> None:
+        if self.process is not None:  # waited for off the loop: it still talks to Redis through the proxy
+            await stop_process(self.process)
+        if self.redis is not None:
+            self.redis.stop()
+
+
+async def stop_process(process: subprocess.Popen[Any]) -> None:
+    process.terminate()
+    try:
+        await asyncio.to_thread(process.wait, 20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def python_of(tree: Path) -> str:
+    """The tree's own virtualenv's Python (its dependencies), else this one."""
+    own = tree / ".venv" / "bin" / "python"
+    return str(own) if own.exists() else sys.executable
+
+
+async def main(calls: int, concurrency: int, idle: float, show: bool, profile: Path | None,
+               baseline_tree: Path | None, pairs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="call-cost-") as tmp:
         work = Path(tmp)
-        dialplans(work / "dialplans")
-        redis = RedisServer(work / "redis").start()
-        proxy = Proxy(redis.port)
-        await proxy.start()
-        agi_port, http_port, trivial_port = free_port(), free_port(), free_port()
-        service = await start_service(work, f"redis://127.0.0.1:{proxy.port}/0", agi_port, http_port)
+        ours = FullService(REPO, work / "ours")
+        theirs = FullService(baseline_tree.resolve(), work / "baseline") if baseline_tree is not None else None
+        trivial_port = free_port()
         (work / "trivial.py").write_text(TRIVIAL)
         trivial = subprocess.Popen([sys.executable, str(work / "trivial.py"), str(trivial_port)], cwd=REPO,
                                    stdout=subprocess.PIPE)
         try:
+            await ours.start()
+            if theirs is not None:
+                await theirs.start()
             assert trivial.stdout is not None and trivial.stdout.readline().strip() == b"ready"
-            await prepare(redis.url)
-            cpu0, trips0 = cpu_seconds(service.pid), proxy.trips
-            await asyncio.sleep(idle)  # background Redis work and CPU of an idle service (sweeps, snapshots)
-            idle_rate = (proxy.trips - trips0) / idle
-            print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; machine: {os.cpu_count()} CPUs, {Path('/proc/cpuinfo').read_text().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
-            print(f"idle service: {(cpu_seconds(service.pid) - cpu0) / idle * 1000:.1f} ms CPU/s, "
-                  f"{idle_rate:.1f} Redis round trips/s (background; subtracted below)")
-            base = await measure("baseline (trivial AGI)", trivial.pid, trivial_port, None, calls, concurrency,
-                                 "inbound")
+            assert ours.process is not None and ours.proxy is not None
+            print(f"load average {load()}; machine: {os.cpu_count()} CPUs, {Path('/proc/cpuinfo').read_text().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
+            arms = [Arm("full example call", ours.process.pid, ours.agi_port, ours.proxy)]
+            if theirs is not None:
+                assert theirs.process is not None
+                arms.append(Arm(f"full call, {baseline_tree}", theirs.process.pid, theirs.agi_port, theirs.proxy))
+            arms.append(Arm("baseline (trivial AGI)", trivial.pid, trivial_port, None))
+            for arm in arms:
+                if arm.proxy is not None:
+                    cpu0, trips0 = cpu_seconds(arm.pid), arm.proxy.trips
+                    await asyncio.sleep(idle)  # background Redis work and CPU of an idle service (sweeps, snapshots)
+                    arm.idle_rate = (arm.proxy.trips - trips0) / idle
+                    print(f"idle {arm.label}: {(cpu_seconds(arm.pid) - cpu0) / idle * 1000:.1f} ms CPU/s, "
+                          f"{arm.idle_rate:.1f} Redis round trips/s (background; subtracted below)")
+                await drive(arm.port, min(200, calls), concurrency, "inbound", first=10_000_000)  # warm-up
             spy = None
             if profile is not None and shutil.which("py-spy", path=str(Path(sys.executable).parent)) is not None:
                 spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                                        str(service.pid), "--rate", "250", "--format", "raw", "-o", str(profile)],
+                                        str(ours.process.pid), "--rate", "250", "--format", "raw", "-o", str(profile)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            full = await measure("full example call", service.pid, agi_port, proxy, calls, concurrency, "inbound",
-                                 idle_rate)
+            per_round = max(1, calls // pairs)
+            for i in range(pairs):
+                for arm in arms if i % 2 == 0 else arms[::-1]:
+                    await arm.round(per_round, concurrency, first=i * per_round)
             if spy is not None:
                 spy.send_signal(2)  # SIGINT: py-spy writes the collapsed stacks and exits
                 spy.wait(30)
+            print(f"{pairs} interleaved rounds of {per_round} calls per arm, concurrency {concurrency}:")
+            for arm in arms:
+                arm.report()
             if show:
                 print("one full call, as the fake Asterisk saw it:")
-                await one_call(agi_port, "1700000099.1", caller(1), "inbound", show=True)
-            _, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{http_port}/metrics")
+                await one_call(ours.agi_port, "1700000099.1", caller(1), "inbound", show=True)
+            _, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{ours.http_port}/metrics")
             decisions = [line for line in body.splitlines() if line.startswith("switchboard_route") and "_count" in line
                          or line.startswith("switchboard_routing_decision") and "_count" in line]
             print("router decisions:", "; ".join(decisions) or "(none exported)")
-            print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-            print(f"full ÷ baseline CPU per call: {full['cpu_ms'] / base['cpu_ms']:.2f}×; "
+            print(f"load average at the end {load()}")
+            full, base = arms[0], arms[-1]
+            print(f"full ÷ trivial CPU per call: {full.cpu_ms / base.cpu_ms:.2f}×; "
                   f"targets: ≤ 1.0 ms CPU/call, ≤ 4 round trips on the call path")
-        finally:  # waited for off the loop: the service still talks to Redis through the proxy while it stops
-            for p in (service, trivial):
-                p.terminate()
-            for p in (service, trivial):
-                try:
-                    await asyncio.to_thread(p.wait, 20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-            redis.stop()
+            if theirs is not None:
+                print(f"this tree ÷ {baseline_tree} CPU per full call: {full.cpu_ms / arms[1].cpu_ms:.2f}× "
+                      f"({full.cpu_ms:.3f} vs {arms[1].cpu_ms:.3f} ms)")
+        finally:
+            await stop_process(trivial)
+            for service in (ours, theirs):
+                if service is not None:
+                    await service.stop()
 
 
 if __name__ == "__main__":
@@ -306,5 +392,9 @@ if __name__ == "__main__":
     parser.add_argument("--idle", type=float, default=3.0, help="seconds of idle measurement (background work)")
     parser.add_argument("--show", action="store_true", help="print one full call's AGI dialogue")
     parser.add_argument("--profile", type=Path, help="record the service's collapsed stacks with py-spy (if installed)")
+    parser.add_argument("--baseline-tree", type=Path,
+                        help="another checkout (with its own .venv) whose service runs the same calls, interleaved")
+    parser.add_argument("--pairs", type=int, default=1, help="interleaved rounds (--calls split across them)")
     args = parser.parse_args()
-    uvloop.run(main(args.calls, args.concurrency, args.idle, args.show, args.profile))
+    uvloop.run(main(args.calls, args.concurrency, args.idle, args.show, args.profile, args.baseline_tree,
+                    args.pairs))

@@ -31,13 +31,17 @@ account indexes atomically; a call's record and a caller's contacts each have th
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, AsyncIterator, Awaitable, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TypeVar, cast
 
+import hiredis
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from switchboard.cti.call_context import CALL_STATES, MAX_RECORDED_PATH, CallContext, CallState
 from switchboard.cti.customer import MAX_RECENT, Customer, CustomerRecord, check_secret
@@ -56,10 +60,79 @@ LEGACY_INTENT_SEPARATOR = ","
 
 T = TypeVar("T")
 ScriptStep = tuple[Any, list[str], list[Any]]  # a registered script, its keys, its arguments
+Command = tuple[str | bytes | memoryview | int | float, ...]
+KEEP_SHARE = 8  # a store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
+_pack = cast(Callable[[Command], bytes], hiredis.pack_command)
 
 
 class StoreUnavailable(Exception):
     """Redis did not answer within the budget or refused the operation."""
+
+
+class TripLane:
+    """A call-path round trip on one connection of the client's pool, without the client's per-command machinery.
+
+    Commands are packed by hiredis's C packer into one write; the replies are read in order by the connection's
+    parser (hiredis's when installed). One `asyncio.timeout` (the pool's socket timeout) bounds the whole trip, and
+    the connection's own socket timeout is off meanwhile (no timer per read, no task per write). Between trips the
+    lane keeps up to 1/KEEP_SHARE of the pool's connections (skipping the pool's lock and liveness probe); the rest go
+    back to the pool. A trip that fails or runs out of time closes its connection before handing it back, so no
+    connection with replies still unread is ever used again. A kept connection found dead (Redis restarted) is
+    replaced once by a fresh one from the pool."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._pool = client.connection_pool
+        timeout = self._pool.connection_kwargs.get("socket_timeout")
+        self._timeout: float | None = float(timeout) if timeout else None
+        self._keep = max(1, self._pool.max_connections // KEEP_SHARE)
+        self._idle: list[AbstractConnection] = []
+
+    @property
+    def kept(self) -> int:
+        """Connections held between trips."""
+        return len(self._idle)
+
+    async def run(self, commands: Sequence[Command]) -> list[Any]:
+        """The commands' replies in order; an error reply is its ResponseError (not raised). Raises RedisError or
+        TimeoutError (an OSError) when the trip as a whole fails."""
+        packed = b"".join([_pack(command) for command in commands])
+        while self._idle:
+            try:
+                return await self._on(self._idle.pop(), packed, len(commands))
+            except RedisConnectionError:
+                continue  # kept while Redis went away: try the next (or a fresh one)
+        return await self._on(await self._pool.get_connection(), packed, len(commands))
+
+    async def _on(self, connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:
+        clean = False
+        try:
+            async with asyncio.timeout(self._timeout):
+                connection.socket_timeout = None
+                await connection.send_packed_command(packed, check_health=False)
+                replies: list[Any] = []
+                for _ in range(count):
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:  # read in full: the connection stays in step
+                        replies.append(exc)
+            clean = True
+            return replies
+        finally:
+            connection.socket_timeout = self._timeout
+            await self._hand_back(connection, clean)
+
+    async def _hand_back(self, connection: AbstractConnection, clean: bool) -> None:
+        if clean and len(self._idle) < self._keep:
+            self._idle.append(connection)
+            return
+        if not clean:
+            await connection.disconnect(nowait=True)
+        await self._pool.release(connection)
+
+    async def close(self) -> None:
+        """Hands the kept connections back to the pool."""
+        while self._idle:
+            await self._pool.release(self._idle.pop())
 
 
 def lua_source(name: str) -> str:
@@ -109,6 +182,7 @@ class CtiStore:
         self._client = client
         self._pepper = pepper
         self._owns_client = owns_client
+        self._lane = TripLane(client)
         scripts = build_scripts()
         self._write_customer = client.register_script(scripts["write_customer"])
         self._record_contact = client.register_script(scripts["record_contact"])
@@ -125,6 +199,7 @@ class CtiStore:
 
     async def close(self) -> None:
         """Closes the client when this store built it (a shared client is closed by whoever built it)."""
+        await self._lane.close()
         if self._owns_client:
             await self._client.aclose()
 
@@ -172,14 +247,16 @@ class CtiStore:
 
     async def open_call(self, e164: str | None, ctx: CallContext) -> list[Customer]:
         """A call's start in one round trip: the customers with the caller's number (none when `e164` is None)
-        and the call's first context record (written whatever the lookup finds)."""
+        and the call's first context record (written whatever the lookup finds). The customers come without their
+        contact histories (`recent_contacts`, `self_service` empty): the call path never reads them, and decoding
+        their JSON was most of the look-up's cost; `get` and `find_by_phone` return them whole."""
         if e164 is None:
             await self.save_call(ctx)
             return []
         rows, saved = await self._bounded(self._together([
             (self._find_phone, [phone_key(e164)], []), self.save_call_step(ctx)]))
         _raise_failed([rows, saved])
-        return [_customer(_pairs(row)) for row in rows]
+        return [_call_customer(row) for row in rows]
 
     async def find_by_account(self, account: str) -> Customer | None:
         """The customer holding this account number, if any."""
@@ -212,7 +289,7 @@ class CtiStore:
 
     async def save_call(self, ctx: CallContext) -> None:
         """Replaces the call's whole record and pushes its expiry back, atomically, in one round trip."""
-        await self._bounded(self._save_call(keys=[call_key(ctx.uniqueid)], args=_save_call_args(ctx)))
+        _raise_failed(await self._bounded(self._together([self.save_call_step(ctx)])))
 
     def save_call_step(self, ctx: CallContext) -> ScriptStep:
         """`save_call` as a script step (script, keys, args) for a round trip another store makes: the router sends
@@ -220,17 +297,13 @@ class CtiStore:
         return self._save_call, [call_key(ctx.uniqueid)], _save_call_args(ctx)
 
     async def _together(self, steps: Sequence[ScriptStep]) -> list[Any]:
-        """Scripts pipelined by SHA in one round trip; replies in order, a failed step's reply is its exception.
-        (redis-py's own script pipelining asks SCRIPT EXISTS first: a second round trip on every call.) A step
-        Redis did not know (restarted, flushed) is loaded and sent again, alone, so nothing runs twice."""
-        async with self._client.pipeline(transaction=False) as pipe:
-            for script, keys, args in steps:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            replies = list(await pipe.execute(raise_on_error=False))
+        """Scripts by SHA in one round trip on the trip lane; replies in order, a failed step's reply is its
+        exception. A step Redis did not know (restarted, flushed) is loaded and sent again, alone (a second trip:
+        SCRIPT LOAD then EVALSHA), so nothing runs twice."""
+        replies = await self._lane.run([evalsha(step) for step in steps])
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
-                script, keys, args = steps[i]
-                replies[i] = await script(keys=keys, args=args)  # loads it, then runs it
+                replies[i] = (await self._lane.run([("SCRIPT", "LOAD", steps[i][0].script), evalsha(steps[i])]))[1]
         return replies
 
     async def close_call(self, ctx: CallContext, history: HistoryEntry | None,
@@ -297,6 +370,12 @@ class CtiStore:
         return int(await self._bounded(self._client.publish(SCREEN_POP_CHANNEL, payload)))
 
 
+def evalsha(step: ScriptStep) -> Command:
+    """A script step as the EVALSHA command a trip sends."""
+    script, keys, args = step
+    return ("EVALSHA", script.sha, len(keys), *keys, *args)
+
+
 def _raise_failed(replies: Sequence[Any]) -> None:
     failed = next((r for r in replies if isinstance(r, Exception)), None)
     if failed is not None:
@@ -357,6 +436,15 @@ def _earlier(found: Any) -> tuple[str, str, str] | None:
 
 def _json_list(items: Sequence[str]) -> str:
     return json.dumps(list(items), ensure_ascii=False)
+
+
+HISTORY_FIELDS = (b"recent_contacts", b"self_service")
+
+
+def _call_customer(row: Sequence[Any]) -> Customer:
+    """A flat HGETALL reply as a Customer without its contact histories (neither decoded nor parsed)."""
+    fields = {_text(row[i]): _text(row[i + 1]) for i in range(0, len(row) - 1, 2) if row[i] not in HISTORY_FIELDS}
+    return _customer(fields)
 
 
 def _customer(row: Mapping[str, str]) -> Customer:

@@ -46,11 +46,14 @@ import asyncio
 import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Sequence, cast
 
+import hiredis
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from switchboard.router.decision import encode_skills, encode_steps
 from switchboard.router.eligible_agents import EligibleAgents, RosterEntry
@@ -69,6 +72,77 @@ STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up"
 
 
 Along = tuple[AsyncScript, list[str], list[Any]]  # another store's script step (script, keys, args) sent with an offer
+Command = tuple[str | bytes | memoryview | int | float, ...]
+KEEP_SHARE = 8  # the store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
+_pack = cast(Callable[[Command], bytes], hiredis.pack_command)
+
+
+class TripLane:
+    """(The same lane as cti_store's: each package keeps its Redis in its one store module.)
+
+    A call-path round trip on one connection of the client's pool, without the client's per-command machinery.
+
+    Commands are packed by hiredis's C packer into one write; the replies are read in order by the connection's
+    parser (hiredis's when installed). One `asyncio.timeout` (the pool's socket timeout) bounds the whole trip, and
+    the connection's own socket timeout is off meanwhile (no timer per read, no task per write). Between trips the
+    lane keeps up to 1/KEEP_SHARE of the pool's connections (skipping the pool's lock and liveness probe); the rest go
+    back to the pool. A trip that fails or runs out of time closes its connection before handing it back, so no
+    connection with replies still unread is ever used again. A kept connection found dead (Redis restarted) is
+    replaced once by a fresh one from the pool."""
+
+    def __init__(self, client: Redis) -> None:
+        self._pool = client.connection_pool
+        timeout = self._pool.connection_kwargs.get("socket_timeout")
+        self._timeout: float | None = float(timeout) if timeout else None
+        self._keep = max(1, self._pool.max_connections // KEEP_SHARE)
+        self._idle: list[AbstractConnection] = []
+
+    @property
+    def kept(self) -> int:
+        """Connections held between trips."""
+        return len(self._idle)
+
+    async def run(self, commands: Sequence[Command]) -> list[Any]:
+        """The commands' replies in order; an error reply is its ResponseError (not raised). Raises RedisError or
+        TimeoutError (an OSError) when the trip as a whole fails."""
+        packed = b"".join([_pack(command) for command in commands])
+        while self._idle:
+            try:
+                return await self._on(self._idle.pop(), packed, len(commands))
+            except RedisConnectionError:
+                continue  # kept while Redis went away: try the next (or a fresh one)
+        return await self._on(await self._pool.get_connection(), packed, len(commands))
+
+    async def _on(self, connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:
+        clean = False
+        try:
+            async with asyncio.timeout(self._timeout):
+                connection.socket_timeout = None
+                await connection.send_packed_command(packed, check_health=False)
+                replies: list[Any] = []
+                for _ in range(count):
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:  # read in full: the connection stays in step
+                        replies.append(exc)
+            clean = True
+            return replies
+        finally:
+            connection.socket_timeout = self._timeout
+            await self._hand_back(connection, clean)
+
+    async def _hand_back(self, connection: AbstractConnection, clean: bool) -> None:
+        if clean and len(self._idle) < self._keep:
+            self._idle.append(connection)
+            return
+        if not clean:
+            await connection.disconnect(nowait=True)
+        await self._pool.release(connection)
+
+    async def close(self) -> None:
+        """Hands the kept connections back to the pool."""
+        while self._idle:
+            await self._pool.release(self._idle.pop())
 
 
 def lua_source(name: str) -> str:
@@ -84,7 +158,7 @@ def build_scripts(names: Iterable[str] = SCRIPTS) -> dict[str, str]:
 
 
 def _clean(value: str, what: str) -> str:
-    if any(c in value for c in "\r\n\0"):
+    if "\r" in value or "\n" in value or "\0" in value:  # (no generator: nine values per offer, every call)
         raise ValueError(f"{what} must not contain CR, LF or NUL")
     return value
 
@@ -146,6 +220,7 @@ class RouteStore:
         self._eligible = EligibleAgents(roster_ttl, clock)
         self._roster_lock = asyncio.Lock()
         self._ttl_ms = int(reservation_ttl * 1000)
+        self._lane = TripLane(redis)
         scripts = build_scripts()
         self._offer = redis.register_script(scripts["offer_call"])
         self._leave = redis.register_script(scripts["leave_call"])
@@ -180,35 +255,32 @@ class RouteStore:
                 repr(float(base)), f"{aging:g}", _clean(customer, "customer id"), _clean(preferred, "agent id"),
                 _clean(queue, "queue"), _clean(segment, "segment"), self._ttl_ms, _clean(instance, "instance id"),
                 _clean(index, "skill")]
-        if along:
-            reply = await self._with(along, self._offer, args)
-        else:
-            reply = await self._offer(args=args)
+        reply = await self._with(along, self._offer, args)
         status, agent = _text(reply[0]), _text(reply[1])
         endpoint = _text(reply[2]) if len(reply) > 2 else ""
         return OfferResult(status, agent, endpoint)
 
-    async def _with(self, along: Sequence[Along], script: AsyncScript, args: list[str | int]) -> Any:
-        """`along` then `script`, pipelined by SHA in one round trip; returns the script's reply. A step Redis did not
-        know (restarted, flushed) is loaded and sent again, alone, in order (nothing runs twice)."""
-        steps: list[Along] = [*along, (script, [], list(args))]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for step, keys, step_args in steps:
-                pipe.evalsha(step.sha, len(keys), *keys, *step_args)
-            replies = list(await pipe.execute(raise_on_error=False))
-        for i, reply in enumerate(replies[:-1]):
+    async def _with(self, along: Sequence[Along], script: AsyncScript, args: list[Any]) -> Any:
+        """`along` then `script`, by SHA in one round trip on the trip lane; returns the script's reply (an error
+        reply raises). The `along` steps' failures are not the script's (their replies are ignored)."""
+        return _raised((await self._steps([*along, (script, [], list(args))]))[-1])
+
+    async def _steps(self, steps: Sequence[Along]) -> list[Any]:
+        """Script steps by SHA in one trip; replies in order, a failed step's reply is its exception. A step Redis did
+        not know (restarted, flushed) is loaded and run again, alone and in order (nothing runs twice)."""
+        replies = await self._lane.run([_evalsha(step) for step in steps])
+        for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
-                step, keys, step_args = steps[i]
                 try:
-                    await step(keys=keys, args=step_args, client=self._redis)
+                    replies[i] = (await self._lane.run([("SCRIPT", "LOAD", steps[i][0].script),
+                                                        _evalsha(steps[i])]))[1]
                 except (RedisError, OSError) as exc:
-                    _ = exc  # another store's record: its trouble is not the offer's
-        last = replies[-1]
-        if isinstance(last, NoScriptError):
-            return await script(args=args)
-        if isinstance(last, Exception):
-            raise last
-        return last
+                    replies[i] = exc
+        return replies
+
+    async def close(self) -> None:
+        """Hands the trip lane's kept connections back to the pool (the client is closed by whoever built it)."""
+        await self._lane.close()
 
     async def retry(self, uid: str) -> OfferResult:
         """Offers an already-known call again (after a relaxation step or a lost message)."""
@@ -216,7 +288,7 @@ class RouteStore:
 
     async def leave(self, uid: str) -> str | None:
         """The caller left; returns the uid of another call given to the agent this one had reserved, if any."""
-        return _text(await self._leave(args=[_clean(uid, "uniqueid"), self._ttl_ms])) or None
+        return _text(await self._with((), self._leave, [_clean(uid, "uniqueid"), self._ttl_ms])) or None
 
     async def call_done(self, uid: str, agent: str, wrap_up: float, customer: str,
                         last_agent_days: float) -> tuple[str, str, str]:
@@ -224,15 +296,15 @@ class RouteStore:
         customer's last agent for `last_agent_days` (none when 0 or no customer), and the call leaves routing.
         Returns (the agent's state, a call given to the agent, a call given to an agent this one still held)."""
         keep = max(1, int(last_agent_days * 86400)) if customer and last_agent_days > 0 else 0
-        reply = await self._done(args=[_clean(uid, "uniqueid"), _clean(agent, "agent id"), self._ttl_ms,
-                                       int(wrap_up * 1000), _clean(customer, "customer id"), keep])
+        reply = await self._with((), self._done, [_clean(uid, "uniqueid"), _clean(agent, "agent id"), self._ttl_ms,
+                                                  int(wrap_up * 1000), _clean(customer, "customer id"), keep])
         return _text(reply[0]), _text(reply[1]), _text(reply[2])
 
     async def ring_no_answer(self, uid: str, agent: str, action: str, penalty: float) -> None:
-        await self._ring_no_answer(args=[uid, agent, action, int(penalty * 1000), self._ttl_ms])
+        await self._with((), self._ring_no_answer, [uid, agent, action, int(penalty * 1000), self._ttl_ms])
 
     async def device(self, agent: str, event: str, wrap_up: float, uid: str = "") -> tuple[str, str]:
-        reply = await self._device(args=[agent, event, self._ttl_ms, int(wrap_up * 1000), uid])
+        reply = await self._with((), self._device, [agent, event, self._ttl_ms, int(wrap_up * 1000), uid])
         return _text(reply[0]), _text(reply[1])
 
     async def devices(self, updates: list[tuple[str, str]], wrap_up: float) -> list[tuple[str, str] | Exception]:
@@ -273,7 +345,7 @@ class RouteStore:
 
     async def own(self, instance: str, uid: str) -> None:
         """The call belongs to `instance` (before it is offered): if the instance dies, the reaper frees it."""
-        await self._own(args=[_clean(instance, "instance id"), _clean(uid, "uniqueid")])
+        await self._with((), self._own, [_clean(instance, "instance id"), _clean(uid, "uniqueid")])
 
     async def heartbeat(self, instance: str, lease: float, cursor: str = "0") -> Heartbeat:
         """Renews the instance's lease for `lease` seconds; says whether Redis still holds the seeded state, with one
@@ -322,11 +394,13 @@ class RouteStore:
     async def offer_of(self, uid: str) -> OfferResult:
         """The call's state as an offer: (`offered`, agent, the agent's endpoint at the reservation) when an agent is
         reserved for it, else its state alone. One read."""
-        state, agent, endpoint = await self._redis.hmget(P + "call:" + uid, "state", "agent", "endpoint")
+        [reply] = await self._lane.run([("HMGET", P + "call:" + uid, "state", "agent", "endpoint")])
+        state, agent, endpoint = _raised(reply)
         return OfferResult(_text(state), _text(agent), _text(endpoint))
 
     async def call_state(self, uid: str) -> tuple[str, str]:
-        state, agent = await self._redis.hmget(P + "call:" + uid, "state", "agent")
+        [reply] = await self._lane.run([("HMGET", P + "call:" + uid, "state", "agent")])
+        state, agent = _raised(reply)
         return _text(state), _text(agent)
 
     async def agent_for_endpoint(self, endpoint: str) -> str | None:
@@ -456,3 +530,16 @@ def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def _evalsha(step: Along) -> Command:
+    """A script step as the EVALSHA command a trip sends."""
+    script, keys, args = step
+    return ("EVALSHA", script.sha, len(keys), *keys, *args)
+
+
+def _raised(reply: Any) -> Any:
+    """A trip's reply, or its error raised."""
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
