@@ -17,10 +17,11 @@ Cases, each measured as p50/p99 in µs including the Redis round trip (one EVALS
                  are passed over or the rarer skill's free agents are read instead: docs/router-indexes.md);
 * `freed/many`   a senior with the busiest skill ends a call while the 1,000 calls wait (call surplus: the pick among the calls it can
                  serve; the table shows how many it could serve, median over the checked sample);
-* `relax/100`    a relaxation step (levels down to 1) comes due for 100 more calls at once: an agent freed while
-                 the 100 are due and not yet indexed again, then the 100 retries (one per ticket) that give them to
-                 juniors; and one run of the sweep script that indexes due calls again (10 per run; the router
-                 runs it again at once while more are due).
+* `relax/100`    a relaxation step (levels down to 1) comes due for 100 more calls at once (every 10th round):
+                 8 seniors freed one after another while the 100 are due and not yet indexed again (`relax/free1`),
+                 8 runs of the sweep script that indexes due calls again (5 per run; the router runs it again at
+                 once while more are due: `relax/sweep`), then the retries (one per ticket) that give them to
+                 juniors (`relax/retry`; only the retries that search: the churn's freed juniors take some first).
 
 For each case the table also gives `looked`: the most candidates the Lua read in one decision (from the
 decisions' explanations: agents for a new call, calls for a freed agent), which says what the script touches.
@@ -182,10 +183,10 @@ class Samples:
     work_case: dict[str, list[int]] = field(default_factory=lambda: {c: [] for c in CASES})
 
     async def timed(self, case: str, run: Callable[[], Awaitable[object]],
-                    script: tuple[str, str, str] | None = None) -> object:
-        """Times `run`; `script` = (script name, ARGV[1], ARGV[2]) of its one script run, to count its commands."""
-        if script is not None and self.ping_with is not None:
-            self.work_of.setdefault(script, []).append(case)
+                    script: tuple[str, str, str] | None = None,
+                    keep: Callable[[object], bool] | None = None) -> object:
+        """Times `run`; `script` = (script name, ARGV[1], ARGV[2]) of its one script run, to count its commands;
+        `keep`: whether the result is the case named (else the sample is dropped)."""
         if self.ping_with is not None:  # the baseline, interleaved: one PING before every timed decision
             started = time.perf_counter()
             await self.ping_with()
@@ -193,7 +194,12 @@ class Samples:
         gc0, churn0 = self.probe.gc_seconds, self.probe.churn_steps
         started = time.perf_counter()
         result = await run()
-        self.lat[case].append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        if keep is not None and not keep(result):
+            return result
+        if script is not None and self.ping_with is not None:
+            self.work_of.setdefault(script, []).append(case)
+        self.lat[case].append(took)
         self.round_of[case].append(self.round)
         self.gc_in[case].append(self.probe.gc_seconds - gc0)
         self.churn_in[case].append(self.probe.churn_steps - churn0)
@@ -501,7 +507,10 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
     for uid in uids:
         # the first call still waiting is checked (a freed agent may have taken some of the 100 already)
         compare = not checked and (await redis.hget(P + "call:" + uid, "state")) == b"waiting"
-        got = await s.timed("relax/retry", lambda: store.retry(uid), ("offer_call", uid, ""))
+        # only retries that search count: the churn's freed juniors take some of the 100 first (then the retry
+        # only reads that the call was offered)
+        got = await s.timed("relax/retry", lambda: store.retry(uid), ("offer_call", uid, ""),
+                            keep=lambda got: getattr(got, "status", "") != "offered")
         await note_looked(redis, s, "relax/retry", uid)
         if compare:
             checked = True
