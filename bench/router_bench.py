@@ -773,6 +773,10 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                     p99 = pct(s.lat[case], 0.99)
                     tail = [rd for x, rd in zip(s.lat[case], s.round_of[case]) if x * 1e6 >= p99]
                     slow_rounds.update(rd for x, rd in zip(s.lat[case], s.round_of[case]) if x > 0.002)
+                    if not s.lat[case]:  # relax/retry with one skill: the churn's freed juniors took all 100 first
+                        print(f"{agents:>6} {n_skills:>6} {waiting:>5} | {case:<11} | {0:>5} no sample (the churn's "
+                              f"freed agents took every call first) | {share:>6}")
+                        continue
                     print(f"{agents:>6} {n_skills:>6} {waiting:>5} | {case:<11} | {len(s.lat[case]):>5} "
                           f"{pct(s.lat[case], 0.5):>7.0f} {p99:>7.0f} {pct(s.lat[case], 0.5) / ping:>7.1f}× "
                           f"{p99 / ping99:>7.1f}× | {per_round.of(tail)} | {s.looked[case]:>6} | {share:>6}")
@@ -806,6 +810,7 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                 row = [table[(a, n_skills, 1000)]["s"] for a in sizes]
                 print(f"  {n_skills:>3} skills: " + ", ".join(
                     f"{case} {slope(list(map(float, sizes)), [pct(x.lat[case], 0.5) for x in row]):+.2f}"  # type: ignore[attr-defined]
+                    if all(x.lat[case] for x in row) else f"{case} -"  # type: ignore[attr-defined]
                     for case in CASES))
             waits = sorted(w for (a, k, w) in table if a == sizes[-1] and k == top_skills)
             row = [table[(sizes[-1], top_skills, w)]["s"] for w in waits]
