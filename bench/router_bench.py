@@ -17,10 +17,11 @@ Cases, each measured as p50/p99 in µs including the Redis round trip (one EVALS
                  are passed over or the rarer skill's free agents are read instead: docs/router-indexes.md);
 * `freed/many`   a senior with the busiest skill ends a call while the 1,000 calls wait (call surplus: the pick among the calls it can
                  serve; the table shows how many it could serve, median over the checked sample);
-* `relax/100`    a relaxation step (levels down to 1) comes due for 100 more calls at once: an agent freed while
-                 the 100 are due and not yet indexed again, then the 100 retries (one per ticket) that give them to
-                 juniors; and one run of the sweep script that indexes due calls again (10 per run; the router
-                 runs it again at once while more are due).
+* `relax/100`    a relaxation step (levels down to 1) comes due for 100 more calls at once (every 10th round):
+                 8 seniors freed one after another while the 100 are due and not yet indexed again (`relax/free1`),
+                 8 runs of the sweep script that indexes due calls again (5 per run; the router runs it again at
+                 once while more are due: `relax/sweep`), then the retries (one per ticket) that give them to
+                 juniors (`relax/retry`; only the retries that search: the churn's freed juniors take some first).
 
 For each case the table also gives `looked`: the most candidates the Lua read in one decision (from the
 decisions' explanations: agents for a new call, calls for a freed agent), which says what the script touches.
@@ -34,7 +35,18 @@ After the table: log-log slopes of p50 against agents (at each skill count) and 
 agents, 200 skills, 100 to 10,000 waiting), and the CPU a CallRouter holding 10,000 waiting tickets costs
 (this process + redis-server, % of one core, while nothing else happens).
 
-    python bench/router_bench.py [--quick] [--only 10000,200,1000]
+Beside each case: n (samples), p50÷PING and p99÷PING (against the PING sent before every timed decision, on the
+same connection), and the scheduler's part: the median CPU-wait of Redis's main thread (runnable, not running:
+/proc/<pid>/schedstat) and the steal time of its core (/proc/stat) per measuring round, over the rounds holding the
+case's slowest 1 %; per row, the same for the rounds with a script over 2 ms or a decision over 2 ms against the
+other rounds, so a slow round can be told apart: the scheduler, or the script. Per timed decision, the Redis
+commands its one script run issued (p50/max).
+
+`--pin` gives Redis a core and the bench the other; `--rt` puts both under SCHED_FIFO priority 1 (root or
+CAP_SYS_NICE; it says so when in effect and exits when not permitted): on a shared machine the tail is otherwise
+Redis waiting for a CPU (docs/redis.md "Keep Redis's latency short").
+
+    python bench/router_bench.py [--quick] [--only 10000,200,1000] [--pin] [--rt]
 """
 from __future__ import annotations
 
@@ -62,13 +74,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from switchboard.router.call_router import CallRouter, index_skill, levels_by_skill  # noqa: E402
 from switchboard.router.decision import AgentView, CallView, best_agent, best_call  # noqa: E402
 from switchboard.router import route_store  # noqa: E402
-from switchboard.router.route_store import P, RouteStore, lua_source  # noqa: E402
+from switchboard.router.decision import encode_skills  # noqa: E402
+from switchboard.router.route_store import P, SWEEP_BATCH, RouteStore, lua_source  # noqa: E402
 from switchboard.router.routing_config import AgentSeed, RelaxStep, RoutingConfig, Segment  # noqa: E402
 from tests.e2e.sandbox import RedisServer  # noqa: E402
 
 SEGMENTS = ((10.0, 0.5), (50.0, 1.0), (100.0, 0.0))  # (priority, aging): three aging rates
 RELAX = (RelaxStep(2, min_level=1),)
 CASES = ("new/free", "new/none", "new/multi", "freed/many", "relax/free1", "relax/retry", "relax/sweep")
+RELAX_EVERY = 10  # a relaxation round every this many measuring rounds
+RELAX_FREED = 8  # per relaxation round: seniors freed while the 100 are due, and sweep runs (30 rounds: 240 samples)
+RELAX_CHECKED = 2  # per checked relaxation round (each re-reads every waiting call for the brute force)
 LOOKED = re.compile(r"\((\d+) looked at|of (\d+) waiting looked at")
 
 
@@ -76,7 +92,8 @@ WORK_KEY = P + "bench:work"
 
 
 def counted_scripts() -> dict[str, str]:
-    """The router's scripts with every `redis.call` counted: each run appends "<script> <commands>" to WORK_KEY.
+    """The router's scripts with every `redis.call` counted: each run appends "<script> <commands> <per command>
+    <ARGV[1]> <ARGV[2]>" (tab-separated) to WORK_KEY (the arguments tell the timed decisions' runs apart).
     The count says what a run touches whatever the machine's load (the SLOWLOG's times include being preempted)."""
     shadow = ("local real_redis = redis\nlocal work, work_by = 0, {}\nlocal redis = setmetatable({call = "
               "function(name, ...) work = work + 1; work_by[name] = (work_by[name] or 0) + 1; "
@@ -85,7 +102,8 @@ def counted_scripts() -> dict[str, str]:
               "end return table.concat(out, ',') end\n")
     head = f"local P = '{route_store.PREFIX}'\n" + shadow + lua_source("prelude")
     return {name: head + "local function bench_body()\n" + lua_source(name) + "\nend\nlocal bench_out = bench_body()\n"
-            f"real_redis.call('RPUSH', '{WORK_KEY}', '{name} ' .. work .. ' ' .. work_text())\nreturn bench_out\n"
+            f"real_redis.call('RPUSH', '{WORK_KEY}', table.concat({{'{name}', work, work_text(), ARGV[1] or '', "
+            f"ARGV[2] or ''}}, '\\t'))\nreturn bench_out\n"
             for name in route_store.SCRIPTS}
 
 
@@ -157,12 +175,32 @@ class Samples:
     agree: dict[str, list[bool]] = field(default_factory=lambda: {c: [] for c in CASES})
     eligible: list[int] = field(default_factory=list)
     ping: list[float] = field(default_factory=list)
+    ping_with: Callable[[], Awaitable[object]] | None = None  # a PING on the measuring connection
+    round: int = 0  # the measuring round a sample falls in (its scheduler figures: Rounds)
+    round_of: dict[str, list[int]] = field(default_factory=lambda: {c: [] for c in CASES})
 
-    async def timed(self, case: str, run: Callable[[], Awaitable[object]]) -> object:
+    work_of: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)  # script run → its case, in order
+    work_case: dict[str, list[int]] = field(default_factory=lambda: {c: [] for c in CASES})
+
+    async def timed(self, case: str, run: Callable[[], Awaitable[object]],
+                    script: tuple[str, str, str] | None = None,
+                    keep: Callable[[object], bool] | None = None) -> object:
+        """Times `run`; `script` = (script name, ARGV[1], ARGV[2]) of its one script run, to count its commands;
+        `keep`: whether the result is the case named (else the sample is dropped)."""
+        if self.ping_with is not None:  # the baseline, interleaved: one PING before every timed decision
+            started = time.perf_counter()
+            await self.ping_with()
+            self.ping.append(time.perf_counter() - started)
         gc0, churn0 = self.probe.gc_seconds, self.probe.churn_steps
         started = time.perf_counter()
         result = await run()
-        self.lat[case].append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        if self.ping_with is None or (keep is not None and not keep(result)):
+            return result  # a brute-force check (churn paused, right after reading every record) is not timed
+        if script is not None:
+            self.work_of.setdefault(script, []).append(case)
+        self.lat[case].append(took)
+        self.round_of[case].append(self.round)
         self.gc_in[case].append(self.probe.gc_seconds - gc0)
         self.churn_in[case].append(self.probe.churn_steps - churn0)
         return result
@@ -179,6 +217,77 @@ class Samples:
         churn_slow = sum(self.churn_in[case][i] for i in slow) / len(slow)
         gc_slow = max(self.gc_in[case][i] for i in slow) * 1e6
         return f"{case} (n={len(lat)}) churn {churn_all:.1f}/{churn_slow:.1f} GC max {gc_slow:.0f} µs"
+
+
+class SchedWatch:
+    """What the scheduler did to Redis and to this process: CPU-wait (ns runnable but not running, from
+    /proc/<pid>/schedstat of Redis's main thread, which runs the scripts, and of this thread) and steal time (the
+    hypervisor's, from /proc/stat, on Redis's core when pinned). Read before and after each measuring round."""
+
+    def __init__(self, redis_pid: int, core: int | None) -> None:
+        self.redis_pid, self.core = redis_pid, core
+        self.tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+
+    def read(self) -> tuple[float, float, float]:
+        """(Redis CPU-wait ms, bench CPU-wait ms, steal ms), cumulative."""
+        redis_wait = int(Path(f"/proc/{self.redis_pid}/schedstat").read_text().split()[1]) / 1e6
+        own_wait = int(Path(f"/proc/thread-self/schedstat").read_text().split()[1]) / 1e6
+        label = "cpu" if self.core is None else f"cpu{self.core}"
+        for line in Path("/proc/stat").read_text().splitlines():
+            parts = line.split()
+            if parts[0] == label:
+                return redis_wait, own_wait, int(parts[8]) * self.tick_ms
+        return redis_wait, own_wait, 0.0
+
+
+@dataclass
+class Rounds:
+    """Per measuring round: the scheduler's figures (SchedWatch deltas) and whether Redis's SLOWLOG saw a script
+    run over 2 ms in it, so a slow round can be told apart: the scheduler, or the script."""
+
+    redis_wait: list[float] = field(default_factory=list)
+    bench_wait: list[float] = field(default_factory=list)
+    steal: list[float] = field(default_factory=list)
+    slow_script: list[bool] = field(default_factory=list)
+
+    def add(self, before: tuple[float, float, float], after: tuple[float, float, float], slow: bool) -> None:
+        self.redis_wait.append(after[0] - before[0])
+        self.bench_wait.append(after[1] - before[1])
+        self.steal.append(after[2] - before[2])
+        self.slow_script.append(slow)
+
+    def of(self, rounds: list[int]) -> str:
+        """Median Redis CPU-wait / steal (ms per round) over the given rounds."""
+        got = [i for i in rounds if i < len(self.redis_wait)]
+        if not got:
+            return f"{'-':>5} {'-':>5}"
+        return f"{median([self.redis_wait[i] for i in got]):>5.1f} {median([self.steal[i] for i in got]):>5.1f}"
+
+    def summary(self, slow_rounds: set[int]) -> str:
+        n = len(self.redis_wait)
+        if not n:
+            return "no rounds"
+        def part(label: str, idx: list[int]) -> str:
+            if not idx:
+                return f"{label}: none"
+            return (f"{label}: {len(idx)} rounds, Redis CPU-wait median {median([self.redis_wait[i] for i in idx]):.1f} "
+                    f"ms (max {max(self.redis_wait[i] for i in idx):.1f}), bench CPU-wait "
+                    f"{median([self.bench_wait[i] for i in idx]):.1f} ms, steal {median([self.steal[i] for i in idx]):.1f} ms")
+        slow_script = [i for i in range(n) if self.slow_script[i]]
+        slow = [i for i in range(n) if i in slow_rounds]
+        rest = [i for i in range(n) if i not in slow_rounds and not self.slow_script[i]]
+        return "; ".join((part("rounds with a script > 2 ms in SLOWLOG", slow_script),
+                          part("rounds with a decision > 2 ms", slow), part("the other rounds", rest)))
+
+
+def store_ttl(store: RouteStore) -> int:
+    """The reservation time (ms) a store passes its scripts (the sweep's first argument)."""
+    return store._ttl_ms  # noqa: SLF001 (the benchmark matches script runs by their arguments)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else float("nan")
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -327,7 +436,8 @@ async def new_calls(store: RouteStore, redis: Redis, pool: Pool, s: Samples, che
         need, lang = need_of()
         uid = pool.uid("n")
         got = await s.timed(case, lambda: store.offer(uid, need, (), lang, 10, 0.5, "", "", "q", "standard",
-                                                      index=index_skill(pool.levels, need)))
+                                                      index=index_skill(pool.levels, need)),
+                            ("offer_call", uid, encode_skills(need)))
         await note_looked(redis, s, case, uid)
         if check:
             expected = best_agent(CallView(uid, need, now, 10, 0.5, lang), views, now)
@@ -339,7 +449,8 @@ async def freed_senior(store: RouteStore, redis: Redis, pool: Pool, s: Samples, 
     agent = pool.rng.choice(pool.hot_seniors())
     views = await waiting_views(redis) if check else []
     now = await redis_now(redis) if check else 0.0
-    _, uid = await s.timed("freed/many", lambda: store.device(agent, "idle", 0))  # type: ignore[arg-type]
+    _, uid = await s.timed("freed/many", lambda: store.device(agent, "idle", 0),  # type: ignore[arg-type]
+                           ("agent_device", agent, "idle"))
     if check:
         me = agent_view(pool.seniors[agent])
         expected = best_call(me, views, now)
@@ -373,27 +484,33 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
         for skill in filter(None, rest.split(" ")[2].split(",")):
             pipe.zincrby(P + "relax:" + skill, -3000, uid)
     await pipe.execute()
-    agent = pool.rng.choice(pool.hot_seniors())
-    views = await waiting_views(redis) if check else []
-    now = await redis_now(redis) if check else 0.0
-    _, uid = await s.timed("relax/free1", lambda: store.device(agent, "idle", 0))  # type: ignore[arg-type]
-    if check:
-        expected = best_call(agent_view(pool.seniors[agent]), views, now)
-        s.agree["relax/free1"].append(uid == (expected.uid if expected else ""))
-    await store.device(agent, "on_call", 0)
-    if uid:
-        await note_looked(redis, s, "relax/free1", uid)
-        await store.leave(uid)
-        if not uid.startswith("r"):
-            await put_waiting(store, redis, pool, 1)
-    await s.timed("relax/sweep", lambda: store.sweep(runs=1))  # one script run (the router repeats it while due)
+    for _ in range(RELAX_CHECKED if check else RELAX_FREED):  # seniors freed one after another while the 100 are due
+        agent = pool.rng.choice(pool.hot_seniors())
+        views = await waiting_views(redis) if check else []
+        now = await redis_now(redis) if check else 0.0
+        _, uid = await s.timed("relax/free1", lambda: store.device(agent, "idle", 0),  # type: ignore[arg-type]
+                               ("agent_device", agent, "idle"))
+        if check:
+            expected = best_call(agent_view(pool.seniors[agent]), views, now)
+            s.agree["relax/free1"].append(uid == (expected.uid if expected else ""))
+        await store.device(agent, "on_call", 0)
+        if uid:
+            await note_looked(redis, s, "relax/free1", uid)
+            await store.leave(uid)
+            if not uid.startswith("r"):
+                await put_waiting(store, redis, pool, 1)
+    for _ in range(1 if check else RELAX_FREED):  # sweep runs while they are due (the router repeats it while due)
+        await s.timed("relax/sweep", lambda: store.sweep(runs=1), ("sweep", str(store_ttl(store)), str(SWEEP_BATCH)))
     free = await agent_views(redis) if check else []
     now = await redis_now(redis) + 0.5 if check else 0.0
     checked = not check
     for uid in uids:
         # the first call still waiting is checked (a freed agent may have taken some of the 100 already)
         compare = not checked and (await redis.hget(P + "call:" + uid, "state")) == b"waiting"
-        got = await s.timed("relax/retry", lambda: store.retry(uid))
+        # only retries that search count: the churn's freed juniors take some of the 100 first (then the retry
+        # only reads that the call was offered)
+        got = await s.timed("relax/retry", lambda: store.retry(uid), ("offer_call", uid, ""),
+                            keep=lambda got: getattr(got, "status", "") != "offered")
         await note_looked(redis, s, "relax/retry", uid)
         if compare:
             checked = True
@@ -408,7 +525,7 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
 
 
 async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int, rounds: int,
-                   seed_no: int, churn_mode: str = "task") -> dict[str, object]:
+                   seed_no: int, watch: SchedWatch, churn_mode: str = "task") -> dict[str, object]:
     redis, other = Redis.from_url(server.url), Redis.from_url(server.url)
     await redis.flushdb()
     store, churner = RouteStore(redis, reservation_ttl=600), RouteStore(other, reservation_ttl=600)
@@ -435,19 +552,23 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     work: dict[str, list[int]] = {}
     work_by: dict[str, list[str]] = {}  # per run: "ZRANGE=3,HMGET=5,..."
 
-    async def collect_slowlog() -> None:
+    async def collect_slowlog() -> bool:
         """Script runs since the last look (read and reset every round: Redis 7 also logs the slow commands inside
         scripts, and the churn fills the log)."""
         nonlocal longest, longest_name, longest_args
+        over_2ms = False
         slow = await redis.slowlog_get(1_000_000)
         await redis.slowlog_reset()
         pipe = redis.pipeline(transaction=True)
         pipe.lrange(WORK_KEY, 0, -1)
         pipe.delete(WORK_KEY)
         for entry in (await pipe.execute())[0]:
-            name, count, by_command = (entry.decode().split(" ") + [""])[:3]
+            name, count, by_command, arg1, arg2 = (entry.decode().split("\t") + ["", "", ""])[:5]
             work.setdefault(name, []).append(int(count))
             work_by.setdefault(name, []).append(by_command)
+            cases = s.work_of.get((name, arg1, arg2))
+            if cases:
+                s.work_case[cases.pop(0)].append(int(count))
         for entry in slow:
             if not entry["command"].startswith(b"EVALSHA"):
                 continue
@@ -456,19 +577,25 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
             if not name:
                 continue
             by_script.setdefault(name, []).append(entry["duration"] / 1e6)
+            over_2ms = over_2ms or entry["duration"] > 2000
             if entry["duration"] > longest:
                 longest, longest_name = entry["duration"], name
                 longest_args = b" ".join(args[3:9]).decode(errors="replace")[:80]
+        return over_2ms
 
+    per_round = Rounds()
+    s.ping_with = redis.ping
     for i in range(rounds):
-        started = time.perf_counter()
-        await redis.ping()
-        s.ping.append(time.perf_counter() - started)
+        s.round = i
+        before = watch.read()
         await new_calls(store, redis, pool, s, False)
         await freed_senior(store, redis, pool, s, False)
-        if i % 10 == 0:
+        if i % RELAX_EVERY == 0:
             await relaxation_round(store, redis, pool, s, False)
-        await collect_slowlog()
+        after = watch.read()
+        per_round.add(before, after, await collect_slowlog())
+    s.ping_with = None
+    s.round = rounds  # the brute-force checks below fall in no measuring round
     if churn_thread is not None:
         churn_thread.stop.set()
         await asyncio.get_running_loop().run_in_executor(None, churn_thread.join)
@@ -489,7 +616,7 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     await redis.aclose()
     await other.aclose()
     return {"s": s, "churn": changes, "slow": longest, "slow_name": longest_name, "slow_args": longest_args,
-            "scripts": by_script, "over": over, "work": work, "work_by": work_by}
+            "scripts": by_script, "over": over, "work": work, "work_by": work_by, "rounds": per_round}
 
 
 def _sha(source: str) -> str:
@@ -544,15 +671,48 @@ def load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def pin(server: RedisServer) -> str:
+def pin(server: RedisServer) -> tuple[str, int | None]:
     """Redis on the first core, this process (client and churn) on the last: on a 2-core machine the two otherwise
-    preempt each other and the p99 measures the scheduler (a production Redis has a core of its own)."""
+    preempt each other and the p99 measures the scheduler (a production Redis has a core of its own).
+    Returns what was done and Redis's core (None: not pinned)."""
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2 or server.process is None:
-        return "not pinned (one core)"
-    os.sched_setaffinity(server.process.pid, {cores[0]})
+        return "not pinned (one core)", None
+    for tid in threads(server.process.pid):
+        os.sched_setaffinity(tid, {cores[0]})
     os.sched_setaffinity(0, {cores[-1]})
-    return f"Redis pinned to core {cores[0]}, the bench to core {cores[-1]}"
+    return f"Redis pinned to core {cores[0]}, the bench to core {cores[-1]}", cores[0]
+
+
+def threads(pid: int) -> list[int]:
+    """Every thread of a process (Redis has background I/O threads beside the one that runs commands)."""
+    return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+
+
+def realtime(server: RedisServer) -> str:
+    """Redis (every thread) and this process under SCHED_FIFO priority 1: on a shared machine they run as soon as
+    they are runnable instead of waiting behind other work on their core (what the slow rounds' CPU-wait showed).
+    The kernel's RT throttling (`sched_rt_runtime_us`) still leaves the rest of the machine its share. Exits with a
+    clear message when the policy cannot be set (needs root or CAP_SYS_NICE)."""
+    if server.process is None:
+        sys.exit("--rt: no redis-server process to schedule")
+    policy = os.sched_param(1)
+    tids = threads(server.process.pid)
+    try:
+        for tid in tids:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, policy)
+        os.sched_setscheduler(0, os.SCHED_FIFO, policy)  # this thread; the churn thread (if any) inherits it
+    except PermissionError as exc:
+        sys.exit(f"--rt: SCHED_FIFO not permitted ({exc}); run as root or with CAP_SYS_NICE, or drop --rt")
+    got = [os.sched_getscheduler(t) for t in (*tids, 0)]
+    if any(g != os.SCHED_FIFO for g in got):
+        sys.exit(f"--rt: SCHED_FIFO did not take effect (policies {got})")
+    try:
+        budget = Path("/proc/sys/kernel/sched_rt_runtime_us").read_text().strip()
+    except OSError:
+        budget = "?"
+    return (f"REAL-TIME IN EFFECT: Redis (pid {server.process.pid}, {len(tids)} threads) and the bench at SCHED_FIFO "
+            f"priority 1 (kernel RT budget {budget} µs per second)")
 
 
 def renice(server: RedisServer, nice: int) -> str:
@@ -566,7 +726,7 @@ def renice(server: RedisServer, nice: int) -> str:
 
 
 async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bool = False,
-               churn_mode: str = "task", nice: int | None = None) -> None:
+               churn_mode: str = "task", nice: int | None = None, rt: bool = False) -> None:
     sizes = (10, 100, 1000) if quick else (10, 100, 1000, 10000)
     skill_counts = (1, 20) if quick else (1, 20, 200)
     rounds = 100 if quick else 300
@@ -575,17 +735,24 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
     table: dict[tuple[int, int, int], dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(Path(tmp) / "redis").start()
+        core: int | None = None
         if pinned:
-            print(pin(server))
+            text, core = pin(server)
+            print(text)
         if nice is not None:
             print(renice(server, nice))
+        print(realtime(server) if rt else "real-time scheduling: off (normal time-sharing; --rt puts Redis and the "
+              "bench under SCHED_FIFO)")
+        watch = SchedWatch(server.process.pid if server.process else 0, core)
         try:
-            head = (f"{'agents':>6} {'skills':>6} {'wait':>5} | {'case':<11} | {'p50 µs':>7} {'p99 µs':>7} "
-                    f"{'p99/PING':>8} | {'looked':>6} | {'agree':>6}")
+            head = (f"{'agents':>6} {'skills':>6} {'wait':>5} | {'case':<11} | {'n':>5} {'p50 µs':>7} {'p99 µs':>7} "
+                    f"{'p50÷PING':>8} {'p99÷PING':>8} | {'wait':>5} {'steal':>5} | {'looked':>6} | {'agree':>6}")
             print("churn: " + {"thread": "its own thread, loop and connection", "task": "a task on this loop",
                                "none": "none (diagnosis only)"}[churn_mode])
-            print(f"load average at start {load()} on {os.cpu_count()} cores; PING is measured in each row's run; "
-                  f"SLOWLOG = longest script while the row was measured\n{head}")
+            print(f"load average at start {load()} on {os.cpu_count()} cores; PING: one on the same connection before "
+                  f"every timed decision (p50÷PING = p50 ÷ PING p50, p99÷PING = p99 ÷ PING p99); wait/steal: median "
+                  f"Redis CPU-wait / steal time (ms per measuring round) over the rounds holding the case's samples at "
+                  f"or above its p99; SLOWLOG = longest script while the row was measured\n{head}")
             plan = [(a, k, 1000) for a in sizes for k in skill_counts]
             top_skills = skill_counts[-1]
             if only is not None:
@@ -593,16 +760,26 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
             else:
                 plan += [(sizes[-1], top_skills, w) for w in ((100, 3000) if quick else (100, 10000))]
             for agents, n_skills, waiting in plan:
-                r = await one_case(server, agents, n_skills, waiting, rounds, agents + n_skills + waiting, churn_mode)
+                r = await one_case(server, agents, n_skills, waiting, rounds, agents + n_skills + waiting, watch,
+                                   churn_mode)
                 table[(agents, n_skills, waiting)] = r
                 s: Samples = r["s"]  # type: ignore[assignment]
-                ping = pct(s.ping, 0.5)
+                ping, ping99 = pct(s.ping, 0.5), pct(s.ping, 0.99)
+                per_round: Rounds = r["rounds"]  # type: ignore[assignment]
+                slow_rounds: set[int] = set()
                 for case in CASES:
                     agree = s.agree[case]
                     share = f"{sum(agree)}/{len(agree)}" if agree else "-"
-                    print(f"{agents:>6} {n_skills:>6} {waiting:>5} | {case:<11} | {pct(s.lat[case], 0.5):>7.0f} "
-                          f"{pct(s.lat[case], 0.99):>7.0f} {pct(s.lat[case], 0.99) / ping:>7.1f}× | "
-                          f"{s.looked[case]:>6} | {share:>6}")
+                    p99 = pct(s.lat[case], 0.99)
+                    tail = [rd for x, rd in zip(s.lat[case], s.round_of[case]) if x * 1e6 >= p99]
+                    slow_rounds.update(rd for x, rd in zip(s.lat[case], s.round_of[case]) if x > 0.002)
+                    if not s.lat[case]:  # relax/retry with one skill: the churn's freed juniors took all 100 first
+                        print(f"{agents:>6} {n_skills:>6} {waiting:>5} | {case:<11} | {0:>5} no sample (the churn's "
+                              f"freed agents took every call first) | {share:>6}")
+                        continue
+                    print(f"{agents:>6} {n_skills:>6} {waiting:>5} | {case:<11} | {len(s.lat[case]):>5} "
+                          f"{pct(s.lat[case], 0.5):>7.0f} {p99:>7.0f} {pct(s.lat[case], 0.5) / ping:>7.1f}× "
+                          f"{p99 / ping99:>7.1f}× | {per_round.of(tail)} | {s.looked[case]:>6} | {share:>6}")
                 eligible = sorted(s.eligible)[len(s.eligible) // 2] if s.eligible else 0
                 scripts: dict[str, list[float]] = r["scripts"]  # type: ignore[assignment]
                 print(f"{'':>20}inside Redis (SLOWLOG, runs ≥ 50 µs) p50/p99/max µs: " + ", ".join(
@@ -611,13 +788,18 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                 print(f"{'':>20}Redis commands per script run p50/p99/max: " + ", ".join(
                     f"{n} {sorted(v)[len(v) // 2]}/{sorted(v)[min(len(v) - 1, int(0.99 * len(v)))]}/{max(v)}"
                     for n, v in sorted(work.items())))
+                print(f"{'':>20}Redis commands per timed decision p50/max: " + ", ".join(
+                    f"{c} {median([float(x) for x in s.work_case[c]]):.0f}/{max(s.work_case[c])}"
+                    for c in CASES if s.work_case[c]))
                 work_by: dict[str, list[str]] = r["work_by"]  # type: ignore[assignment]
                 for n in ("agent_device", "sweep", "offer_call", "leave_call"):
                     print(f"{'':>20}{n} commands per run, mean: {command_mix(work_by.get(n, []))}")
                 print(f"{'':>20}client side in the timed spans (churn steps resumed on this loop per span, all/slowest "
                       f"1 %; GC pause in the slowest 1 %): " + "; ".join(s.client_side(c) for c in CASES))
                 runs = sum(len(v) for v in scripts.values())
-                print(f"{'':>20}PING p50 {ping:.0f} µs · p99 {pct(s.ping, 0.99):.0f} µs · SLOWLOG longest "
+                print(f"{'':>20}scheduler per measuring round (Redis's main thread, its core's steal): "
+                      f"{per_round.summary(slow_rounds)}")
+                print(f"{'':>20}PING p50 {ping:.0f} µs · p99 {ping99:.0f} µs (n={len(s.ping)}) · SLOWLOG longest "
                       f"{r['slow']} µs ({r['slow_name']} {r['slow_args']}) · script runs over 2 ms: {r['over']} of "
                       f"{runs} · churn {r['churn']} changes · a freed senior could serve {eligible} waiting calls "
                       f"(median) · load {load()}", flush=True)
@@ -628,6 +810,7 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                 row = [table[(a, n_skills, 1000)]["s"] for a in sizes]
                 print(f"  {n_skills:>3} skills: " + ", ".join(
                     f"{case} {slope(list(map(float, sizes)), [pct(x.lat[case], 0.5) for x in row]):+.2f}"  # type: ignore[attr-defined]
+                    if all(x.lat[case] for x in row) else f"{case} -"  # type: ignore[attr-defined]
                     for case in CASES))
             waits = sorted(w for (a, k, w) in table if a == sizes[-1] and k == top_skills)
             row = [table[(sizes[-1], top_skills, w)]["s"] for w in waits]
@@ -651,6 +834,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller sweep (CI smoke run)")
     parser.add_argument("--only", help="one row only: AGENTS,SKILLS,WAITING (e.g. 10000,200,1000)")
     parser.add_argument("--pin", action="store_true", help="Redis on one core, the bench on another")
+    parser.add_argument("--rt", action="store_true",
+                        help="Redis and the bench under SCHED_FIFO priority 1 (needs root; combine with --pin)")
     parser.add_argument("--nice", type=int, help="niceness of Redis and the bench (e.g. -10; needs root)")
     parser.add_argument("--churn", choices=("task", "thread", "none"), default="task",
                         help="churn as a task on the measuring loop, on its own thread, loop and connection, or none "
@@ -658,4 +843,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     uvloop.install()
     asyncio.run(main(args.quick, tuple(int(x) for x in args.only.split(",")) if args.only else None,  # type: ignore[arg-type]
-                     args.pin, args.churn, args.nice))  # type: ignore[arg-type]
+                     args.pin, args.churn, args.nice, args.rt))  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:offerlog           zset "uid agent" → time (ms) of every reservation, last minute (the sweep's re-check)
   sb:{sb}:reserved, sb:{sb}:wrapping, sb:{sb}:skipping   zsets agent → deadline ms (the sweep's work list)
   sb:{sb}:last:<customer>    the agent who last handled this customer (expires after last_agent_days)
-  sb:{sb}:explain:<uid>      list of decision explanations (1 day)
+  sb:{sb}:explain:<uid>      list of the last 50 decision explanations (1 day after the first)
   sb:{sb}:credential:<role>:<name>  string: the scrypt hash of an agent's or supervisor's sign-in secret
   channel sb:{sb}:offers     "uid agent" for every reservation made
   sb:{sb}:owner:<instance>   an instance's lease (expires unless its heartbeat renews it)

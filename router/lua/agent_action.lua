@@ -7,15 +7,16 @@ local now = now_ms()
 local state = agent.state
 if action == 'logout' then
   if state == 'on_call' or state == 'ringing' or state == 'reserved' then return {'busy:' .. state, ''} end
-  remove_idle(id, agent)
-  redis.call('ZREM', P .. 'wrapping', id)
+  -- only an available agent is in the free-agent sets, only one with `wrap_until` in `wrapping` (agent_free)
+  if state == 'available' then remove_idle(id, agent) end
+  if agent.wrap_until then redis.call('ZREM', P .. 'wrapping', id) end
   set_state(id, 'logged_out', '', now)
   return {'logged_out', ''}
 elseif action == 'pause' then
   if state == 'logged_out' then return {'refused:logged_out', ''} end
-  remove_idle(id, agent)
+  if state == 'available' then remove_idle(id, agent) end
   if state == 'available' or state == 'wrap_up' then
-    redis.call('ZREM', P .. 'wrapping', id)
+    if agent.wrap_until then redis.call('ZREM', P .. 'wrapping', id) end
     set_state(id, 'paused', reason, now)
     return {'paused', ''}
   end
@@ -24,7 +25,7 @@ elseif action == 'pause' then
 elseif action == 'login' or action == 'resume' then
   if action == 'login' and state ~= 'logged_out' then return {state, ''} end
   if action == 'resume' and state ~= 'paused' then return {state, ''} end
-  local uid = agent_free(id, now, ttl_ms, false)
+  local uid = agent_free(id, now, ttl_ms, false, agent)
   return {'available', uid or ''}
 end
 return {'refused:' .. action, ''}

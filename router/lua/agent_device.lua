@@ -11,10 +11,11 @@ if event == 'ringing' then
   if state == 'reserved' then set_state(id, 'ringing', '', now); return {'ringing', ''} end
 elseif event == 'on_call' then
   if state == 'available' or state == 'reserved' or state == 'ringing' or state == 'wrap_up' then
-    remove_idle(id, agent)
-    redis.call('ZREM', P .. 'reserved', id)
-    redis.call('ZREM', P .. 'wrapping', id)
-    redis.call('HDEL', key, 'reserved_until', 'wrap_until')
+    -- only an available agent is in the free-agent sets; a deadline field goes with its list (agent_free)
+    if state == 'available' then remove_idle(id, agent) end
+    if agent.reserved_until then redis.call('ZREM', P .. 'reserved', id) end
+    if agent.wrap_until then redis.call('ZREM', P .. 'wrapping', id) end
+    if agent.reserved_until or agent.wrap_until then redis.call('HDEL', key, 'reserved_until', 'wrap_until') end
     set_state(id, 'on_call', '', now)
     return {'on_call', ''}
   end

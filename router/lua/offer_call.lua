@@ -6,19 +6,19 @@ local uid = ARGV[1]
 local key = P .. 'call:' .. uid
 local now = now_ms()
 local ttl_ms = tonumber(ARGV[11])
-if redis.call('EXISTS', key) == 0 then
+local call = hash(key)
+if next(call) == nil then
+  -- a new call: its hash is written once, with the decision below (write_call: `fresh`)
   local instance, customer, pref = ARGV[12] or '', ARGV[7], ARGV[8]
   if instance ~= '' then
     redis.call('SADD', P .. 'owned:' .. instance, uid)
     redis.call('SADD', P .. 'owners', instance)
   end
   if pref == '' and customer ~= '' then pref = redis.call('GET', P .. 'last:' .. customer) or '' end
-  redis.call('HSET', key, 'skills', ARGV[2], 'steps', ARGV[3], 'lang', ARGV[4], 'base', ARGV[5], 'aging', ARGV[6],
-             'customer', customer, 'pref', pref, 'queue', ARGV[9], 'segment', ARGV[10], 'enq', now,
-             'state', 'waiting', 'ix', ARGV[13] or '')
-  redis.call('EXPIRE', key, 86400)
+  call = {skills = ARGV[2], steps = ARGV[3], lang = ARGV[4], base = ARGV[5], aging = ARGV[6], customer = customer,
+          pref = pref, queue = ARGV[9], segment = ARGV[10], enq = tostring(now), state = 'waiting',
+          ix = ARGV[13] or '', fresh = true}
 end
-local call = hash(key)
 if call.state == 'offered' then return {'offered', call.agent} end
 if call.state ~= 'waiting' then return {call.state or 'gone', ''} end
 local id, agent, why, looked, overflow, relaxed = find_agent(call, now)
@@ -27,8 +27,12 @@ if id then
   return {'assigned', id, agent.endpoint}
 end
 if overflow then
-  unqueue(uid, call)
-  redis.call('HSET', key, 'state', 'overflow')
+  if call.fresh then
+    write_call(uid, call, 'wq', '', 'state', 'overflow')
+  else
+    unqueue(uid, call)
+    redis.call('HSET', key, 'state', 'overflow')
+  end
   explain(uid, now .. ' overflow after ' .. math.floor((now - tonumber(call.enq)) / 1000) .. 's')
   return {'overflow', ''}
 end

@@ -151,6 +151,7 @@ local function find_agent(call, now)
   local lang = call.lang or ''
   local lkey = lang ~= '' and lang or '*'
   local looked = 0
+  local walked = nil  -- the agents passed over, when the walk below named them itself
   if call.pref and call.pref ~= '' then
     local a = agent_fields(call.pref, order, added)
     if a.state == 'available' then
@@ -186,7 +187,10 @@ local function find_agent(call, now)
       end
       redis.call('DEL', with_via)
     else
-    -- the first skill's lines, best level then longest idle: the first agent that fits is the pick
+    -- the first skill's lines, best level then longest idle: the first agent that fits is the pick. Without a
+    -- language asked the walk reads the `*` lines themselves, so it names the agents passed over as it goes (what
+    -- passed_over would read again)
+    walked = lkey == '*' and {} or nil
     for level = 10, need, -1 do
       local key = idle_key(first, level, lkey)
       local offset = 0
@@ -196,12 +200,14 @@ local function find_agent(call, now)
         for _, id in ipairs(ids) do
           looked = looked + 1
           local a = agent_fields(id, order, {})
-          if a.state == 'available' and fits(a, levels, order, {}, lang, now) ~= nil then
+          local tier, short = fits(a, levels, order, {}, lang, now)
+          if a.state == 'available' and tier ~= nil then
             local why = first .. ' level ' .. level .. ', idle ' .. math.floor((now - tonumber(a.idle_since)) / 1000) .. 's'
-            local passed = passed_over(first, need, id, level, levels, order, lang, now)
+            local passed = walked or passed_over(first, need, id, level, levels, order, lang, now)
             if #passed > 0 then why = why .. '; passed over ' .. table.concat(passed, ', ') end
             return id, a, why, looked, overflow, relaxed
           end
+          if walked and tier == nil and #walked < 5 then walked[#walked + 1] = id .. ' (' .. short .. ')' end
         end
         offset = offset + #ids
       end
@@ -236,16 +242,46 @@ local function find_agent(call, now)
     end
   end
   if best_id == nil and #order > 0 then
-    local passed = passed_over(order[1], math.max(1, levels[order[1]]), nil, nil, levels, order, lang, now)
+    local passed = walked or passed_over(order[1], math.max(1, levels[order[1]]), nil, nil, levels, order, lang, now)
     if #passed > 0 then best_why = 'passed over ' .. table.concat(passed, ', ') end
   end
   return best_id, best_agent, best_why, looked, overflow, relaxed
 end
+-- a call's explanations: its last 50 lines, kept a day from the first (RPUSH says the length: the list is trimmed
+-- only once it is longer, and its expiry set only when this line created it)
 local function explain(uid, line)
   local key = P .. 'explain:' .. uid
-  redis.call('RPUSH', key, line)
-  redis.call('LTRIM', key, -50, -1)
+  local length = redis.call('RPUSH', key, line)
+  if length == 1 then
+    redis.call('EXPIRE', key, 86400)
+  elseif length > 50 then
+    redis.call('LTRIM', key, -50, -1)
+  end
+end
+-- a call created in this script run (`call.fresh`, offer_call) is in no line, no schedule and no gauge yet, and its
+-- hash is written once, with its decision: its fields and `...` (field, value pairs) in one HSET, then its expiry.
+-- Any other call: only `...` is written
+local NEW_CALL_FIELDS = {'skills', 'steps', 'lang', 'base', 'aging', 'customer', 'pref', 'queue', 'segment', 'enq',
+                         'state', 'ix'}
+local function write_call(uid, call, ...)
+  local key = P .. 'call:' .. uid
+  if not call.fresh then
+    redis.call('HSET', key, ...)
+    return
+  end
+  local changes, args = {...}, {}
+  for i = 1, #changes, 2 do call[changes[i]] = changes[i + 1] end
+  local listed = {}
+  for _, name in ipairs(NEW_CALL_FIELDS) do
+    listed[name] = true
+    args[#args + 1] = name; args[#args + 1] = call[name] or ''
+  end
+  for i = 1, #changes, 2 do
+    if not listed[changes[i]] then args[#args + 1] = changes[i]; args[#args + 1] = changes[i + 1] end
+  end
+  redis.call('HSET', key, unpack(args))
   redis.call('EXPIRE', key, 86400)
+  call.fresh = nil
 end
 -- the lines of waiting calls: `wq:<skill>:<level>:<lang>:<class>`; `wqlines:<skill>` holds the non-empty ones,
 -- each scored with its first call's score (so a freed agent learns every head priority in one read)
@@ -305,7 +341,7 @@ end
 -- adds skills, in the level-1 lines of the added skills; in its language's lines (`*` when none asked), per class.
 -- Its next relaxation time is in `relax` until a step applies (then it is indexed again).
 local function reindex(uid, call, now)
-  unindex(uid, call)
+  if not call.fresh then unindex(uid, call) end
   local levels, order, added, overflow, _, next_after = requirement(call, (now - tonumber(call.enq)) / 1000)
   local class, score = line_class(call)
   local lang = (call.lang and call.lang ~= '') and call.lang or '*'
@@ -336,24 +372,33 @@ local function reindex(uid, call, now)
       redis.call('HSET', P .. 'relaxing', uid, call.enq .. ' ' .. (call.base or '0') .. ' ' .. (call.aging or '0') .. ' ' .. table.concat(skills, ','))
     end
   end
-  redis.call('HSET', P .. 'call:' .. uid, 'wq', table.concat(keys, ' '))
+  write_call(uid, call, 'wq', table.concat(keys, ' '))
   call.wq = table.concat(keys, ' ')
 end
 local function enqueue(uid, call, now)
   reindex(uid, call, now)
   redis.call('ZADD', P .. 'qwait:' .. (call.queue or ''), tonumber(call.enq), uid)
 end
--- `not_idle`: the agent is in no free-agent set (agent_free reserves it before adding it to them)
-local function reserve(uid, call, id, agent, now, ttl_ms, why, not_idle)
+-- `not_idle`: the agent is in no free-agent set (agent_free reserves it before adding it to them); `idle_since`:
+-- a new idle time to write with the reservation (agent_free of an agent that was not free)
+local function reserve(uid, call, id, agent, now, ttl_ms, why, not_idle, idle_since)
   if not not_idle then remove_idle(id, agent) end
   -- set_state and the reservation in one write; unqueue and the offer in one write
-  redis.call('HSET', P .. 'agent:' .. id, 'state', 'reserved', 'reason', '', 'since', now, 'call', uid,
-             'reserved_until', now + ttl_ms)
+  local akey = P .. 'agent:' .. id
+  if idle_since then
+    redis.call('HSET', akey, 'state', 'reserved', 'reason', '', 'since', now, 'call', uid,
+               'reserved_until', now + ttl_ms, 'idle_since', idle_since)
+  else
+    redis.call('HSET', akey, 'state', 'reserved', 'reason', '', 'since', now, 'call', uid,
+               'reserved_until', now + ttl_ms)
+  end
   redis.call('HSET', P .. 'states', id, 'reserved')
   redis.call('ZADD', P .. 'reserved', now + ttl_ms, id)
-  unindex(uid, call)
-  redis.call('ZREM', P .. 'qwait:' .. (call.queue or ''), uid)
-  redis.call('HSET', P .. 'call:' .. uid, 'wq', '', 'state', 'offered', 'agent', id, 'endpoint', agent.endpoint or '')
+  if not call.fresh then  -- a call new in this run is in no line and no gauge yet
+    unindex(uid, call)
+    redis.call('ZREM', P .. 'qwait:' .. (call.queue or ''), uid)
+  end
+  write_call(uid, call, 'wq', '', 'state', 'offered', 'agent', id, 'endpoint', agent.endpoint or '')
   redis.call('ZADD', P .. 'offerlog', now, uid .. ' ' .. id)
   redis.call('PUBLISH', P .. 'offers', uid .. ' ' .. id)
   explain(uid, now .. ' assigned ' .. id .. ': ' .. (why or ''))
@@ -464,29 +509,37 @@ end
 -- make an agent available and hand it the best waiting call, if any; returns the uid assigned or false. The agent
 -- is not available before (every caller frees an agent in another state, or took it out of the free-agent sets),
 -- so it is in no free-agent set until add_idle. `known`: its hash, when the caller has just read it
+-- A deadline field goes with its list (reserve and hold write `reserved_until` with `reserved`, call_ended_for
+-- `wrap_until` with `wrapping`), so an agent without the field is not in the list: no ZREM for it. The waiting call
+-- is looked for before anything is written: a freed agent that gets one is written once, as reserved (with its
+-- new idle time), never first as available.
 local function agent_free(id, now, ttl_ms, keep_idle_since, known)
   local key = P .. 'agent:' .. id
   local agent = known or hash(key)
   if agent.state == nil then return false end
-  redis.call('HDEL', key, 'call', 'reserved_until', 'wrap_until')
-  redis.call('ZREM', P .. 'reserved', id)
-  redis.call('ZREM', P .. 'wrapping', id)
-  if keep_idle_since then
-    set_state(id, 'available', '', now)
-  else  -- set_state and the new idle time in one write
-    redis.call('HSET', key, 'state', 'available', 'reason', '', 'since', now, 'idle_since', now)
-    redis.call('HSET', P .. 'states', id, 'available')
+  if agent.reserved_until then redis.call('ZREM', P .. 'reserved', id) end
+  if agent.wrap_until then redis.call('ZREM', P .. 'wrapping', id) end
+  local idle_since = nil
+  if not keep_idle_since then
+    idle_since = now
     agent.idle_since = tostring(now)
   end
   agent.state = 'available'
-  if (tonumber(agent.skip_until) or 0) > now then
-    add_idle(id, agent)
-    return false
-  end
-  local uid, call, priority, looked = find_call(id, agent, now)
+  local uid, call, priority, looked = nil, nil, nil, 0
+  if (tonumber(agent.skip_until) or 0) <= now then uid, call, priority, looked = find_call(id, agent, now) end
   if uid then
-    reserve(uid, call, id, agent, now, ttl_ms, 'agent freed; highest priority ' .. string.format('%.1f', priority) .. ' of ' .. looked .. ' waiting looked at', true)
+    if agent.wrap_until then redis.call('HDEL', key, 'wrap_until') end  -- `call`, `reserved_until`: rewritten
+    reserve(uid, call, id, agent, now, ttl_ms, 'agent freed; highest priority ' .. string.format('%.1f', priority) .. ' of ' .. looked .. ' waiting looked at', true, idle_since)
     return uid
+  end
+  if agent.call or agent.reserved_until or agent.wrap_until then
+    redis.call('HDEL', key, 'call', 'reserved_until', 'wrap_until')
+  end
+  if idle_since then  -- set_state and the new idle time in one write
+    redis.call('HSET', key, 'state', 'available', 'reason', '', 'since', now, 'idle_since', idle_since)
+    redis.call('HSET', P .. 'states', id, 'available')
+  else
+    set_state(id, 'available', '', now)
   end
   add_idle(id, agent)
   return false
@@ -512,8 +565,10 @@ local function call_ended_for(id, agent, now, ttl_ms, wrap_ms)
     local uid = agent_free(id, now, ttl_ms, false, agent)
     return 'available', uid or ''
   end
-  redis.call('ZREM', P .. 'reserved', id)
-  redis.call('HDEL', key, 'reserved_until')
+  if agent.reserved_until then
+    redis.call('ZREM', P .. 'reserved', id)
+    redis.call('HDEL', key, 'reserved_until')
+  end
   set_state(id, 'wrap_up', '', now)
   redis.call('HSET', key, 'wrap_until', now + wrap_ms)
   redis.call('ZADD', P .. 'wrapping', now + wrap_ms, id)

@@ -770,3 +770,86 @@ async def test_the_sweep_indexes_due_relaxation_steps_in_short_runs(store: Route
         assert (await redis.hget(P + "call:" + f"c{i}", "wq")).decode().startswith(P + "wq:billing:1:*:")
     assert await redis.zcard(P + "relax") == 0 and await redis.hlen(P + "relaxing") == 0
     assert await _index_problems(redis) == []
+
+
+async def test_explanation_without_language_names_the_agents_the_walk_passed_over(store: RouteStore) -> None:
+    """With no language asked, the agents passed over are named from the agent walk itself (a penalised agent)."""
+    await _agent(store, "best", {"billing": 9})
+    await _agent(store, "next", {"billing": 6})
+    await _offer(store, "c0", {"billing": 9})  # best takes it, does not answer and serves a penalty (still free)
+    await store.ring_no_answer("c0", "best", "skip", 60)
+    await store.leave("c0")
+    assert (await _offer(store, "c1", {"billing": 5})).agent == "next"
+    line = (await store.explain("c1"))[-1]
+    assert "assigned next: billing level 6" in line and "passed over best (ring-no-answer penalty)" in line
+    await store.leave("c1")
+    assert (await _offer(store, "c2", {"billing": 7})).status == "queued"
+    assert "passed over best (ring-no-answer penalty)" in (await store.explain("c2"))[-1]
+
+
+async def test_explanations_keep_the_last_50_lines_and_expire(store: RouteStore, redis: Redis) -> None:
+    """A call's explanations are trimmed to its last 50 lines and the list expires (a day after its first line)."""
+    await _agent(store, "a1", {"billing": 5})
+    await _agent(store, "a2", {"billing": 5})
+    await _offer(store, "c1", {"billing": 1})
+    for _ in range(30):  # each ring-no-answer and retry adds lines
+        _, agent = await store.call_state("c1")
+        await store.ring_no_answer("c1", agent, "skip", 0)
+        await store.retry("c1")
+    lines = await store.explain("c1")
+    assert len(lines) == 50 and "assigned" in lines[-1]
+    assert 0 < await redis.ttl(P + "explain:c1") <= 86400
+
+
+async def test_a_new_call_is_written_once_with_its_decision(store: RouteStore, redis: Redis) -> None:
+    """A new call's hash holds every field and an expiry whether it was assigned, queued or overflowed at once."""
+    await _agent(store, "a1", {"billing": 5})
+    await _offer(store, "assigned", {"billing": 3}, base=20, aging=0.5, language="en", queue="q1")
+    await _offer(store, "queued", {"billing": 3}, base=20, aging=0.5, queue="q1")
+    await _offer(store, "over", {"billing": 3}, steps=(RelaxStep(0, overflow=True),), queue="q1")
+    for uid, state in (("assigned", "offered"), ("queued", "waiting"), ("over", "overflow")):
+        h = {k.decode(): v.decode() for k, v in (await redis.hgetall(P + "call:" + uid)).items()}
+        assert {"skills", "steps", "lang", "base", "aging", "customer", "pref", "queue", "segment", "enq", "ix",
+                "wq"} <= set(h), uid
+        assert h["state"] == state and h["queue"] == "q1" and h["skills"] == "billing:3"
+        assert 0 < await redis.ttl(P + "call:" + uid) <= 86400
+    assert (await redis.hget(P + "call:assigned", "agent")) == b"a1"
+    assert (await redis.hget(P + "call:queued", "wq")).decode().startswith(P + "wq:billing:3:*:")
+    assert await redis.zscore(P + "qwait:q1", "queued") is not None
+    assert await redis.zscore(P + "qwait:q1", "assigned") is None
+
+
+async def test_a_freed_agent_given_a_call_is_written_as_reserved_with_its_new_idle_time(
+        store: RouteStore, redis: Redis) -> None:
+    """An agent freed from wrap-up straight onto a waiting call: reserved, new idle time, out of every other list."""
+    await _agent(store, "a1", {"billing": 5})
+    await _offer(store, "c1", {"billing": 1})
+    await store.device("a1", "on_call", 0)
+    assert (await store.call_done("c1", "a1", 0.05, "", 0))[0] == "wrap_up"
+    assert await redis.zscore(P + "wrapping", "a1") is not None
+    before = int(await redis.hget(P + "agent:a1", "idle_since"))
+    await _offer(store, "c2", {"billing": 1})  # waits: a1 is wrapping up
+    await redis.zadd(P + "wrapping", {"a1": 0})  # the wrap-up is over
+    assert "c2" in await store.sweep()
+    h = {k.decode(): v.decode() for k, v in (await redis.hgetall(P + "agent:a1")).items()}
+    assert h["state"] == "reserved" and h["call"] == "c2" and "wrap_until" not in h
+    assert int(h["idle_since"]) >= before
+    assert await redis.hget(P + "states", "a1") == b"reserved"
+    assert await redis.zscore(P + "wrapping", "a1") is None
+    assert await redis.zscore(P + "reserved", "a1") is not None
+    assert not [k async for k in redis.scan_iter(match=P + "idle:*") if await redis.zscore(k, "a1") is not None]
+
+
+async def test_on_call_takes_an_agent_out_of_its_free_sets_and_deadline_lists(store: RouteStore, redis: Redis) -> None:
+    """An agent going on a call from free or from reserved leaves the free-agent sets and `reserved`."""
+    await _agent(store, "free", {"billing": 5}, ("en", "fr"))
+    await _agent(store, "held", {"billing": 5})
+    await _offer(store, "c1", {"billing": 1})  # one of them is reserved
+    _, held = await store.call_state("c1")
+    other = "held" if held == "free" else "free"
+    for agent in (held, other):
+        assert (await store.device(agent, "on_call", 0))[0] == "on_call"
+        assert await redis.zscore(P + "reserved", agent) is None
+        h = await redis.hgetall(P + "agent:" + agent)
+        assert b"reserved_until" not in h and h[b"state"] == b"on_call"
+    assert not [k async for k in redis.scan_iter(match=P + "idle:*") if await redis.zcard(k)]
