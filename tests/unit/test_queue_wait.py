@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import pytest
 
@@ -71,6 +72,7 @@ class ScriptedChannel:
     apps: list[str] = field(default_factory=list)
     status: str = ""
     on_hold: asyncio.Event = field(default_factory=asyncio.Event)
+    variables: list[dict[str, str]] = field(default_factory=list)  # each set_variables call
 
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
         self.apps.append(application)
@@ -80,11 +82,12 @@ class ScriptedChannel:
             self.status = self.dial_status.pop(0)
         return 0
 
-    async def get_variable(self, name: str) -> str | None:
-        return {"DIALSTATUS": self.status, "ANSWEREDTIME": "42"}.get(name)
+    async def get_variables(self, *names: str) -> tuple[str | None, ...]:
+        return tuple({"DIALSTATUS": self.status, "ANSWEREDTIME": "42"}.get(name) for name in names)
 
-    async def set_variable(self, name: str, value: str) -> None:
-        return None
+    async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]:
+        self.variables.append(dict(pairs))
+        return ()
 
     def until_hangup(self) -> asyncio.Future[None]:
         return self.gone
