@@ -7,8 +7,8 @@ travel together (what `Channel.set_variables` / `Channel.get_variables` send):
   argument twice: first on `,` (honouring `(...)`, `[...]` and `"..."`, and removing one level of `\\` escapes and
   the quotes), then each pair on its first `=` (the name only; the value is taken as it is). So a value goes through
   exactly one unescaping: `\\`, `"`, `,`, `(`, `)`, `[` and `]` are escaped with a backslash; `=` needs nothing. A
-  name ending in `)` is a dialplan function (`CHANNEL(language)`), written like SET VARIABLE writes it. At most 99
-  pairs per MSet (its parser's limit); longer batches are split.
+  name ending in `)` is a dialplan function (`CHANNEL(language)`), written like SET VARIABLE writes it. At most 98
+  pairs per MSet (its parser keeps 99, the last one raw); longer batches are split.
 * Not in a batch, sent with their own SET VARIABLE (as before): a name that is not a plain identifier or
   `FUNCTION(identifier)`, and a value holding `$`, because Asterisk substitutes `${...}` in EXEC arguments when the
   channel sets AGIEXECFULL (SET VARIABLE never substitutes). A value holding CR, LF or NUL is never sent (it would
@@ -24,7 +24,9 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-MSET_MAX_PAIRS = 99  # AST_APP_ARG(pair)[99] in pbx_builtin_setvar_multiple
+# AST_APP_ARG(pair)[99] in pbx_builtin_setvar_multiple, but the 99th slot takes the rest of the argument raw (its
+# escapes not removed): 98 pairs are parsed properly
+MSET_MAX_PAIRS = 98
 MSET_MAX_CHARS = 3000  # one MSet argument, well inside the 8 KiB AGI line even after the codec's quoting
 SEPARATOR = "|"
 
@@ -54,7 +56,7 @@ def batchable(name: str, value: str) -> bool:
 
 
 def plan_writes(pairs: Mapping[str, str]) -> VariableWrites:
-    """The fewest commands for `pairs`: one MSet per 99 pairs (or per MSET_MAX_CHARS), SET VARIABLE for a lone pair
+    """The fewest commands for `pairs`: one MSet per 98 pairs (or per MSET_MAX_CHARS), SET VARIABLE for a lone pair
     and for pairs that cannot be batched; values with CR, LF or NUL refused."""
     refused = tuple(name for name, value in pairs.items() if _UNSENDABLE.search(value) or _UNSENDABLE.search(name))
     sendable = [(n, v) for n, v in pairs.items() if n not in refused]

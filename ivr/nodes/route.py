@@ -101,12 +101,15 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
         offer = CallbackOffer(spec.callback, callbacks, state.uniqueid or "unknown", state.caller,
                               state.customer_id or "", spec.language or state.language, step.clock)
     try:
-        done = await wait_and_connect(
-            channel, desk, state.uniqueid or "unknown", skills=wanted,
-            language=spec.language or "", segment=state.segment, customer=state.customer_id or "",
-            priority=float(spec.priority or 0), relaxation=spec.relaxation, queue=queue,
-            observer=step.options.queue, announce=spec.announce,
-            clock=step.options.wait_clock, sleep=step.options.wait_sleep, callback=offer, variables=variables)
+        try:
+            done = await wait_and_connect(
+                channel, desk, state.uniqueid or "unknown", skills=wanted,
+                language=spec.language or "", segment=state.segment, customer=state.customer_id or "",
+                priority=float(spec.priority or 0), relaxation=spec.relaxation, queue=queue,
+                observer=step.options.queue, announce=spec.announce,
+                clock=step.options.wait_clock, sleep=step.options.wait_sleep, callback=offer, variables=variables)
+        finally:  # not sent when no agent was rung: they wait for the next batch (the fallback's, or the flow's end)
+            state.unsent = {**variables, **state.unsent}
     except CallerHungUp:
         state.outcome = "abandoned"
         raise
@@ -116,8 +119,6 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
         await step.send_variables({channel_variables.FALLBACK_REASON: ROUTER_UNREACHABLE,
                                    channel_variables.STATUS: channel_variables.STATUS_FALLBACK})
         return None
-    finally:
-        state.unsent = {**variables, **state.unsent}  # not sent (no agent was rung): they wait for the next batch
     state.waited = done.waited
     if done.result == "callback":
         state.outcome = "callback"  # the request keeps the call's place; the call ends here
