@@ -167,9 +167,9 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
     position/estimate announcements while the caller waits, timed by `sleep` (tests pass a scripted one).
     `callback` offers the in-queue callback at its time (ivr/queue_callback.py): a caller who takes it ends
     with result `callback` (the request keeps the call's place in line). `variables` (e.g. SWITCHBOARD_SKILLS)
-    are set together with the first rung agent's SWITCHBOARD_AGENT, in one command, and the dict is then emptied;
-    it is left as it was when no agent is rung (the caller sends them later). Their values come from validated
-    YAML: a value the AGI line cannot carry is skipped by the channel."""
+    are set together with SWITCHBOARD_AGENT in one command when an agent is reserved at once, else when the
+    caller starts waiting (a caller who leaves the line has them too); the dict is then emptied. Their values come
+    from validated YAML: a value the AGI line cannot carry is skipped by the channel."""
     started = clock()
     observer.offered(queue, segment)
     try:
@@ -194,6 +194,9 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
         offer_due = callback.plan.due_at(entry_estimate) if callback is not None else None
         while True:
             waiting = not ticket.ready  # an agent already reserved: straight to the ring, no music blip
+            if waiting and variables:  # a caller who waits (and may leave) has them on the channel from the start
+                await channel.set_variables(variables)
+                variables.clear()
             offer_task = asyncio.ensure_future(ticket.wait())
             if waiting and announcer is not None and announcer.delay(clock() - started) == 0.0:
                 await announcer.announce(channel, ticket, music_on=False)  # on entry: before the music starts

@@ -87,8 +87,8 @@ async def run(spec: RouteNode, step: Step) -> Next:
 async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk, spec: RouteNode,
                            skills: dict[str, str]) -> Next:
     state = step.state
-    # SWITCHBOARD_SKILLS and the call's unsent variables travel with the first agent's SWITCHBOARD_AGENT (one MSet
-    # before the Dial); when no agent is rung they stay unsent, for the call's next variables or the flow's end
+    # SWITCHBOARD_SKILLS and the call's unsent variables travel with SWITCHBOARD_AGENT when an agent is free at once
+    # (one MSet before the Dial), else as the caller starts waiting (ivr/queue_wait.py)
     variables = {**state.unsent, **skills}
     state.unsent = {}
     wanted = dict(spec.skills)
@@ -108,7 +108,7 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
                 priority=float(spec.priority or 0), relaxation=spec.relaxation, queue=queue,
                 observer=step.options.queue, announce=spec.announce,
                 clock=step.options.wait_clock, sleep=step.options.wait_sleep, callback=offer, variables=variables)
-        finally:  # not sent when no agent was rung: they wait for the next batch (the fallback's, or the flow's end)
+        finally:  # not sent (the router failed at once): they wait for the next batch (the fallback's, or the flow's end)
             state.unsent = {**variables, **state.unsent}
     except CallerHungUp:
         state.outcome = "abandoned"

@@ -107,9 +107,35 @@ class SeenInLine(QuietQueue):
         self.abandoned_waits.append(wait_seconds)
 
 
-def _run(channel: ScriptedChannel, desk: ScriptedDesk, seen: SeenInLine | None = None):
+def _run(channel: ScriptedChannel, desk: ScriptedDesk, seen: SeenInLine | None = None,
+         variables: dict[str, str] | None = None):
     return wait_and_connect(channel, desk, "u1", skills={"billing": 1}, language="", segment="gold", customer="c",
-                            priority=0, relaxation=None, queue="billing", observer=seen or SeenInLine())
+                            priority=0, relaxation=None, queue="billing", observer=seen or SeenInLine(),
+                            variables=variables)
+
+
+async def test_an_agent_free_at_once_gets_the_nodes_variables_with_its_own() -> None:
+    """Agent reserved on entry: skills and topic travel with SWITCHBOARD_AGENT, one batch; the next agent alone."""
+    ticket = ScriptedTicket([Offer("a1", "PJSIP/a1"), Offer("a2", "PJSIP/a2")])
+    ticket.gate.set()
+    channel = ScriptedChannel(["NOANSWER", "ANSWER"])
+    variables = {"topic": "billing", "SWITCHBOARD_SKILLS": "billing:1"}
+    await _run(channel, ScriptedDesk(ticket), variables=variables)
+    assert channel.variables == [{"topic": "billing", "SWITCHBOARD_SKILLS": "billing:1", "SWITCHBOARD_AGENT": "a1"},
+                                 {"SWITCHBOARD_AGENT": "a2"}]
+    assert variables == {}
+
+
+async def test_a_caller_who_waits_has_the_nodes_variables_before_the_music() -> None:
+    """No agent free: the variables are set as the caller starts waiting, so one who leaves the line has them."""
+    ticket = ScriptedTicket([])
+    channel = ScriptedChannel([])
+    task = asyncio.ensure_future(_run(channel, ScriptedDesk(ticket), variables={"SWITCHBOARD_SKILLS": "billing:1"}))
+    await channel.on_hold.wait()
+    channel.gone.set_result(None)
+    with pytest.raises(CallerHungUp):
+        await task
+    assert channel.variables == [{"SWITCHBOARD_SKILLS": "billing:1"}] and channel.apps == ["StartMusicOnHold"]
 
 
 async def test_reserved_agent_is_rung_without_music_then_the_next_after_no_answer() -> None:
