@@ -33,6 +33,9 @@ SEPARATOR = "|"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\([A-Za-z0-9_-]*\))?")
 _ESCAPED = re.compile(r'([\\",()\[\]])')
 _UNSENDABLE = re.compile(r"[\r\n\x00]")
+_NOT_PLAIN = re.compile(r'[\\",()\[\]$\r\n\x00]')  # a value with none of these goes into MSet as it is
+_plain_names: set[str] = set()  # names seen to be plain (a call sends the same few names again and again)
+MAX_PLAIN_NAMES = 1024
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,31 @@ def batchable(name: str, value: str) -> bool:
 def plan_writes(pairs: Mapping[str, str]) -> VariableWrites:
     """The fewest commands for `pairs`: one MSet per 98 pairs (or per MSET_MAX_CHARS), SET VARIABLE for a lone pair
     and for pairs that cannot be batched; values with CR, LF or NUL refused."""
+    if 1 < len(pairs) <= MSET_MAX_PAIRS:  # the common case: plain names and values, one MSet, nothing to escape
+        batch = []
+        size = 0
+        for name, value in pairs.items():
+            if _NOT_PLAIN.search(value) is not None or name not in _plain_names and not _plain_name(name):
+                break
+            batch.append(name + "=" + value)
+            size += len(batch[-1]) + 1
+        else:
+            if size <= MSET_MAX_CHARS:
+                return VariableWrites((tuple(batch),), (), ())
+    return _plan_any(pairs)
+
+
+def _plain_name(name: str) -> bool:
+    if _NAME.fullmatch(name) is None:
+        return False
+    if len(_plain_names) >= MAX_PLAIN_NAMES:  # bounded: names from YAML, but never let them grow it for ever
+        _plain_names.clear()
+    _plain_names.add(name)
+    return True
+
+
+def _plan_any(pairs: Mapping[str, str]) -> VariableWrites:
+    """plan_writes for any pairs: escaping, singles and refusals."""
     refused = tuple(name for name, value in pairs.items() if _UNSENDABLE.search(value) or _UNSENDABLE.search(name))
     sendable = [(n, v) for n, v in pairs.items() if n not in refused]
     grouped = [(n, v) for n, v in sendable if batchable(n, v)]
