@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
 MONDAY_MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)  # the example flow is open
 
 
@@ -205,7 +204,6 @@ class Plan:
 
 
 async def service_main(calls: int, rounds: int, concurrency: int) -> None:
-    sys.path.insert(0, str(REPO))
     from switchboard.ivr.agi_server import AGIServer
     from switchboard.ivr.call_ports import QuietFlow
     from switchboard.ivr.call_script import CallPorts, InboundCalls
@@ -213,9 +211,11 @@ async def service_main(calls: int, rounds: int, concurrency: int) -> None:
     from switchboard.ivr.flow_loader import load_dialplan
     from switchboard.metrics.service_metrics import ServiceMetrics
     from prometheus_client import CollectorRegistry
+    import switchboard.ivr
 
+    tree = Path(switchboard.ivr.__file__).resolve().parent.parent  # the checkout whose code runs (its interpreter's)
     logging.basicConfig(level=logging.WARNING)
-    plan = load_dialplan(REPO / "dialplans")[0]
+    plan = load_dialplan(tree / "dialplans")[0]
     engine = FlowEngine(EngineOptions(route_desk=Desk()), logging.getLogger("flow"),  # type: ignore[arg-type]
                         clock=lambda: MONDAY_MORNING)
     script = InboundCalls(Plan(plan), engine, CallPorts(journal=Journal(), flows=QuietFlow(),  # type: ignore[arg-type]
@@ -247,7 +247,8 @@ async def service_main(calls: int, rounds: int, concurrency: int) -> None:
     await child.wait()
     await server.stop(1.0)
     verbs = Counter(answer["verbs"])  # type: ignore[arg-type]
-    print(f"tree {REPO} ({subprocess.run(['git', '-C', str(REPO), 'log', '--oneline', '-1'], capture_output=True, text=True).stdout.strip()})")
+    head = subprocess.run(["git", "-C", str(tree), "log", "--oneline", "-1"], capture_output=True, text=True)
+    print(f"code of {tree} ({head.stdout.strip()[:60]})")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     print(f"AGI commands per call: {sum(verbs.values()) / calls:.1f}  "
           + ", ".join(f"{v} {n / calls:g}" for v, n in sorted(verbs.items())))
