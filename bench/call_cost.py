@@ -107,6 +107,11 @@ def answer(command: str, digits: list[str]) -> str | None:
     if head == "GET VARIABLE":
         name = verb[2] if len(verb) > 2 else ""
         return {"DIALSTATUS": "200 result=1 (ANSWER)", "ANSWEREDTIME": "200 result=1 (42)"}.get(name, "200 result=0")
+    if head == "GET FULL":  # GET FULL VARIABLE ${DIALSTATUS}|${ANSWEREDTIME}: substituted as Asterisk would
+        expression = command.split(" ", 3)[3] if command.count(" ") >= 3 else ""
+        for name, value in (("DIALSTATUS", "ANSWER"), ("ANSWEREDTIME", "42")):
+            expression = expression.replace("${" + name + "}", value)
+        return f"200 result=1 ({expression})"
     if verb[0] == "HANGUP":
         return "200 result=1"
     return "200 result=0"  # ANSWER, SET VARIABLE, EXEC (Dial is answered: DIALSTATUS says so), VERBOSE...

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Mapping
 import logging
 import statistics
 import sys
@@ -71,7 +72,9 @@ class FreeChannel:
     async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None: return None
     async def wait_for_digit(self, timeout_ms: int) -> str | None: return "1"
     async def set_variable(self, name: str, value: str) -> None: ...
+    async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]: return ()
     async def get_variable(self, name: str) -> str | None: return None
+    async def get_variables(self, *names: str) -> tuple[str | None, ...]: return tuple(None for _ in names)
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int: return 0
     async def hangup(self) -> None: ...
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Mapping
 import logging
 import os
 import statistics
@@ -101,9 +102,17 @@ def recorded_verbs(plan: Dialplan) -> list[tuple[str, tuple[str, ...]]]:
             sent.append(("set_variable", (name, value)))
             await super().set_variable(name, value)
 
+        async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]:
+            sent.append(("set_variables", (dict(pairs),)))  # type: ignore[arg-type]
+            return await super().set_variables(pairs)
+
         async def get_variable(self, name: str) -> str | None:
             sent.append(("get_variable", (name,)))
             return await super().get_variable(name)
+
+        async def get_variables(self, *names: str) -> tuple[str | None, ...]:
+            sent.append(("get_variables", names))
+            return await super().get_variables(*names)
 
         async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
             sent.append(("exec", (application, *args)))

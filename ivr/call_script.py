@@ -141,12 +141,14 @@ class InboundCall:
     async def tell_dialplan(self) -> None:
         """What the dialplan (and agents' phones) may use: customer id, segment, confidence, language."""
         state, channel = self.state, self.channel
-        if state.customer_id:
-            await channel.set_variable(CUSTOMER_ID, state.customer_id)
-        await channel.set_variable(SEGMENT, state.segment)
-        await channel.set_variable(CONFIDENCE, state.confidence)
+        told = {CUSTOMER_ID: state.customer_id} if state.customer_id else {}
+        told.update({SEGMENT: state.segment, CONFIDENCE: state.confidence})
         if state.known and state.language and state.language != (channel.env.language or "en"):
-            await channel.set_variable(CHANNEL_LANGUAGE, state.language)  # (the channel's own needs no command)
+            told[CHANNEL_LANGUAGE] = state.language  # (the channel's own needs no command)
+        refused = await channel.set_variables(told)  # one command: EXEC MSet (ivr/variable_batch.py)
+        if refused:
+            self._log.warning("call %s: channel variable(s) %s not set: value holds CR, LF or NUL", self.uniqueid,
+                              ", ".join(refused))
 
     async def before_connect(self, state: CallState) -> None:
         """Called by route and transfer nodes before anyone rings: the screen pop reads what the IVR learnt. A route

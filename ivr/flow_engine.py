@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Protocol
+from typing import Awaitable, Callable, Mapping, Protocol
 
 from switchboard.ivr import channel_variables
 from switchboard.ivr.call_ports import (CustomerDirectory, CustomerLike, FlowObserver, QueueObserver, QuietFlow, QuietQueue,
@@ -52,7 +52,11 @@ class FlowChannel(Protocol):
 
     async def set_variable(self, name: str, value: str) -> None: ...
 
+    async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]: ...
+
     async def get_variable(self, name: str) -> str | None: ...
+
+    async def get_variables(self, *names: str) -> tuple[str | None, ...]: ...
 
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int: ...
 
@@ -72,6 +76,9 @@ class CallState:
     known: bool = False
     customer: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
+    # channel variables decided (set/collect nodes) but not sent yet: they go with the next variables the call sends,
+    # before anything that hands the call to the dialplan (Dial, VoiceMail, hang-up) and at the end of the flow
+    unsent: dict[str, str] = field(default_factory=dict)
     path: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     intents: list[str] = field(default_factory=list)
@@ -142,7 +149,7 @@ class FlowEngine:
                     self._log.error("flow %s: more than %d steps, ended as failed (last node %s)",
                                     current_flow.name, MAX_STEPS, name)
                     state.outcome = "failed"
-                    await channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FAILED)
+                    await step.send_variables({channel_variables.STATUS: channel_variables.STATUS_FAILED})
                     break
                 node = current_flow.nodes[name]
                 where = f"{current_flow.name}.{node.name}"
@@ -158,6 +165,8 @@ class FlowEngine:
                     name = current_flow.start
                 else:
                     name = following
+            if state.unsent:  # what set/collect nodes decided reaches the dialplan that runs after the flow
+                await step.send_variables()
         except CallerHungUp:
             state.outcome = state.outcome or "abandoned"
         if state.outcome is None:

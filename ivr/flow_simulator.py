@@ -350,9 +350,18 @@ class ScriptedChannel:
         self._play = None
         self.variables[name] = value
 
+    async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]:
+        self._play = None
+        self.variables.update(pairs)
+        return ()
+
     async def get_variable(self, name: str) -> str | None:
         self._play = None
         return self.variables.get(name)
+
+    async def get_variables(self, *names: str) -> tuple[str | None, ...]:
+        self._play = None
+        return tuple(self.variables.get(name) or None for name in names)
 
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
         self._play = None

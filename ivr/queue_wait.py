@@ -17,7 +17,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Protocol
+from typing import Awaitable, Callable, Mapping, Protocol
 
 from switchboard.ivr.call_ports import OfferLike, QueueObserver, RouteDesk, RouteTicket, WaitEstimateLike
 from switchboard.ivr.queue_announcements import AnnouncePlan, Heard, Play, heard, phrases, worth_saying
@@ -42,9 +42,9 @@ class WaitingChannel(Protocol):
 
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int: ...
 
-    async def get_variable(self, name: str) -> str | None: ...
+    async def get_variables(self, *names: str) -> tuple[str | None, ...]: ...
 
-    async def set_variable(self, name: str, value: str) -> None: ...
+    async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]: ...
 
     async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None: ...
 
@@ -146,12 +146,13 @@ async def _offer_callback(channel: WaitingChannel, offer: CallbackOffer, queue: 
     return request
 
 
-async def _read(channel: WaitingChannel, name: str) -> str | None:
-    """A channel variable, also after the caller hung up (Asterisk still answers GET VARIABLE then)."""
+async def _dial_result(channel: WaitingChannel) -> tuple[str | None, str | None]:
+    """DIALSTATUS and ANSWEREDTIME in one read, also after the caller hung up (Asterisk still answers then)."""
     try:
-        return await channel.get_variable(name)
+        status, answered = await channel.get_variables(DIALSTATUS, ANSWEREDTIME)
     except (CallerHungUp, AGICommandFailed):
-        return None
+        return None, None
+    return status, answered
 
 
 async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *, skills: dict[str, int],
@@ -159,12 +160,16 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
                            queue: str, observer: QueueObserver, clock: Callable[[], float] = time.monotonic,
                            announce: AnnouncePlan | None = None,
                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                           callback: CallbackOffer | None = None) -> RouteResult:
+                           callback: CallbackOffer | None = None,
+                           variables: dict[str, str] | None = None) -> RouteResult:
     """Runs the route node on a live call. Raises CallerHungUp when the caller leaves before an agent answers
     (after cleaning up); an answered call returns, with `caller_hung_up` telling who ended it. `announce` plays
     position/estimate announcements while the caller waits, timed by `sleep` (tests pass a scripted one).
     `callback` offers the in-queue callback at its time (ivr/queue_callback.py): a caller who takes it ends
-    with result `callback` (the request keeps the call's place in line)."""
+    with result `callback` (the request keeps the call's place in line). `variables` (e.g. SWITCHBOARD_SKILLS)
+    are set together with SWITCHBOARD_AGENT in one command when an agent is reserved at once, else when the
+    caller starts waiting (a caller who leaves the line has them too); the dict is then emptied. Their values come
+    from validated YAML: a value the AGI line cannot carry is skipped by the channel."""
     started = clock()
     observer.offered(queue, segment)
     try:
@@ -189,6 +194,9 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
         offer_due = callback.plan.due_at(entry_estimate) if callback is not None else None
         while True:
             waiting = not ticket.ready  # an agent already reserved: straight to the ring, no music blip
+            if waiting and variables:  # a caller who waits (and may leave) has them on the channel from the start
+                await channel.set_variables(variables)
+                variables.clear()
             offer_task = asyncio.ensure_future(ticket.wait())
             if waiting and announcer is not None and announcer.delay(clock() - started) == 0.0:
                 await announcer.announce(channel, ticket, music_on=False)  # on entry: before the music starts
@@ -235,7 +243,9 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
                 result = RouteResult("overflow", waited=clock() - started, attempts=result.attempts)
                 return result
             result.attempts += 1
-            await channel.set_variable(AGENT, offer.agent)
+            await channel.set_variables({**(variables or {}), AGENT: offer.agent})  # one MSet before the Dial
+            if variables:
+                variables.clear()
             keeper = asyncio.ensure_future(_keep_reserved(ticket, offer.agent))
             dial_started = clock()
             caller_left: CallerHungUp | None = None
@@ -245,9 +255,9 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
                 caller_left = exc  # after the bridge (caller hung up first) or while the agent's phone rang
             finally:
                 keeper.cancel()
-            status = await _read(channel, DIALSTATUS) or "UNKNOWN"
+            read_status, answered = await _dial_result(channel)
+            status = read_status or "UNKNOWN"
             if status == "ANSWER":
-                answered = await _read(channel, ANSWEREDTIME)
                 talk = float(answered) if answered and answered.replace(".", "", 1).isdigit() else 0.0
                 waited = max(0.0, clock() - started - talk)
                 result = RouteResult("answered", offer.agent, waited, result.attempts, caller_left is not None)

@@ -51,7 +51,7 @@ async def run(spec: CollectNode, step: Step) -> Next:
               and (spec.pattern is None or re.fullmatch(spec.pattern, value) is not None))
         if ok:
             step.state.variables[spec.variable] = value
-            await step.channel.set_variable(spec.variable, value)
+            step.state.unsent[spec.variable] = value  # sent with the call's next variables (CallState.unsent)
             return spec.next
         if attempt < spec.retries:
             await play_prompts(step, spec.invalid_prompt, False)

@@ -9,6 +9,7 @@ from switchboard.ivr.nodes.step import Step
 async def dial(step: Step, endpoint: str, timeout: int) -> str:
     """Dials `endpoint` for `timeout` seconds; returns DIALSTATUS (ANSWER, NOANSWER, ...)."""
     step.state.destination = endpoint
+    await step.send_variables()  # the call's unsent variables, before the dialplan takes over
     await step.channel.exec("Dial", endpoint, str(timeout), "g")  # g: the call goes on when the agent hangs up
     return await step.channel.get_variable(channel_variables.DIALSTATUS) or "UNKNOWN"
 

@@ -26,6 +26,7 @@ async def run(spec: HangupNode, step: Step) -> Next:
         # after a queue sent the caller on (overflow) the IVR did not resolve the call: not `contained`
         state.outcome = "overflow" if state.queue else "contained"
         state.destination = "hangup"
+    await step.send_variables()  # the call's unsent variables, while the channel can still take them
     await step.channel.hangup()
     return None
 

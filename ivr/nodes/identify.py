@@ -60,9 +60,9 @@ async def run(spec: IdentifyNode, step: Step) -> Next:
             if found is not None:  # attached as caller-ID recognition does, for later `customer:` conditions
                 state.attach_customer(found)
             state.confidence = "verified"
-            await channel.set_variable(channel_variables.CUSTOMER_ID, customer_id)
-            await channel.set_variable(channel_variables.CONFIDENCE, "verified")
-            await channel.set_variable(channel_variables.SEGMENT, state.segment)
+            await step.send_variables({channel_variables.CUSTOMER_ID: customer_id,
+                                       channel_variables.CONFIDENCE: "verified",
+                                       channel_variables.SEGMENT: state.segment})
             step.event("identify_verified")
             return spec.next
         step.event("identify_wrong_secret")

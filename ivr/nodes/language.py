@@ -52,8 +52,10 @@ async def run(spec: LanguageNode, step: Step) -> Next:
     for _ in range(spec.retries + 1):
         keys = await read_keys(step, spec.prompt, 1, spec.timeout, 1.0, None)
         if keys in spec.choices:
-            step.state.language = spec.choices[keys]
-            await step.channel.set_variable(channel_variables.CHANNEL_LANGUAGE, step.state.language)
+            chosen = spec.choices[keys]
+            if chosen != step.state.language:  # the channel already speaks the call's language: no command
+                step.state.language = chosen
+                await step.send_variables({channel_variables.CHANNEL_LANGUAGE: chosen})
             break
     return spec.next
 

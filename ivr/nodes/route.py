@@ -64,11 +64,13 @@ def check_skills(value: Any, place: Place, report: Report) -> Any:
 
 async def run(spec: RouteNode, step: Step) -> Next:
     state, channel = step.state, step.channel
-    await channel.set_variable(channel_variables.SKILLS, ",".join(f"{k}:{v}" for k, v in spec.skills.items()))
-    await step.before_connect()
+    skills = {channel_variables.SKILLS: ",".join(f"{k}:{v}" for k, v in spec.skills.items())}
     desk = step.options.route_desk
     if desk is not None and not spec.endpoint:
-        return await _route_by_skills(step, cast(WaitingChannel, channel), desk, spec)
+        await step.before_connect()
+        return await _route_by_skills(step, cast(WaitingChannel, channel), desk, spec, skills)
+    await step.send_variables(skills)  # with the call's unsent ones (a set node's topic): one command
+    await step.before_connect()
     endpoint = spec.endpoint or step.options.route_endpoint
     try:
         status = await dial(step, endpoint, int(min(spec.timeout, 600)))
@@ -82,8 +84,13 @@ async def run(spec: RouteNode, step: Step) -> Next:
     return spec.overflow
 
 
-async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk, spec: RouteNode) -> Next:
+async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk, spec: RouteNode,
+                           skills: dict[str, str]) -> Next:
     state = step.state
+    # SWITCHBOARD_SKILLS and the call's unsent variables travel with SWITCHBOARD_AGENT when an agent is free at once
+    # (one MSet before the Dial), else as the caller starts waiting (ivr/queue_wait.py)
+    variables = {**state.unsent, **skills}
+    state.unsent = {}
     wanted = dict(spec.skills)
     queue = spec.queue_name
     state.destination = f"queue:{queue}"
@@ -94,20 +101,23 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
         offer = CallbackOffer(spec.callback, callbacks, state.uniqueid or "unknown", state.caller,
                               state.customer_id or "", spec.language or state.language, step.clock)
     try:
-        done = await wait_and_connect(
-            channel, desk, state.uniqueid or "unknown", skills=wanted,
-            language=spec.language or "", segment=state.segment, customer=state.customer_id or "",
-            priority=float(spec.priority or 0), relaxation=spec.relaxation, queue=queue,
-            observer=step.options.queue, announce=spec.announce,
-            clock=step.options.wait_clock, sleep=step.options.wait_sleep, callback=offer)
+        try:
+            done = await wait_and_connect(
+                channel, desk, state.uniqueid or "unknown", skills=wanted,
+                language=spec.language or "", segment=state.segment, customer=state.customer_id or "",
+                priority=float(spec.priority or 0), relaxation=spec.relaxation, queue=queue,
+                observer=step.options.queue, announce=spec.announce,
+                clock=step.options.wait_clock, sleep=step.options.wait_sleep, callback=offer, variables=variables)
+        finally:  # not sent (the router failed at once): they wait for the next batch (the fallback's, or the flow's end)
+            state.unsent = {**variables, **state.unsent}
     except CallerHungUp:
         state.outcome = "abandoned"
         raise
     except RouteUnavailable as exc:
         step.log.error("call %s: router unavailable (%s): sent to the dialplan's fallback", state.uniqueid, exc)
         state.outcome = "fallback"
-        await channel.set_variable(channel_variables.FALLBACK_REASON, ROUTER_UNREACHABLE)
-        await channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FALLBACK)
+        await step.send_variables({channel_variables.FALLBACK_REASON: ROUTER_UNREACHABLE,
+                                   channel_variables.STATUS: channel_variables.STATUS_FALLBACK})
         return None
     state.waited = done.waited
     if done.result == "callback":

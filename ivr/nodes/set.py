@@ -1,4 +1,4 @@
-"""The `set` node: sets call variables (also as channel variables), then goes on."""
+"""The `set` node: sets call variables (also as channel variables, sent with the call's next ones), then goes on."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,9 +36,9 @@ def check_variables(value: Any, place: Place, report: Report) -> Any:
 
 
 async def run(spec: SetNode, step: Step) -> Next:
-    for name, value in spec.variables.items():
-        step.state.variables[name] = value
-        await step.channel.set_variable(name, value)
+    state = step.state
+    state.variables.update(spec.variables)
+    state.unsent.update(spec.variables)  # sent with the call's next variables (see CallState.unsent): no command now
     return spec.next
 
 

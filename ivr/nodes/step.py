@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 if TYPE_CHECKING:
     from switchboard.ivr.call_ports import FlowObserver
@@ -39,6 +39,22 @@ class Step:
     def event(self, name: str) -> None:
         """Reports an event of this node (`invalid`, `no_input`, `identify_verified`, ...) for metrics."""
         self.observer.on_event(name, self.state.last_node or self.node)
+
+    async def send_variables(self, pairs: Mapping[str, str] | None = None) -> None:
+        """Sets `pairs` on the channel together with the call's unsent variables (set/collect nodes), in one command
+        when they fit in one MSet; a value that cannot travel in an AGI line (CR, LF, NUL) is logged and skipped."""
+        state = self.state
+        if pairs:
+            batch = {**state.unsent, **pairs}
+        elif state.unsent:
+            batch = state.unsent
+        else:
+            return
+        state.unsent = {}
+        refused = await self.channel.set_variables(batch)
+        if refused:
+            self.log.warning("call %s: channel variable(s) %s not set: value holds CR, LF or NUL", state.uniqueid,
+                             ", ".join(refused))
 
     async def before_connect(self) -> None:
         """Before a route or transfer node rings anyone: the call's owner records what the IVR learnt so far (path,

@@ -35,7 +35,7 @@ async def run(spec: TransferNode, step: Step) -> Next:
         step.options.queue.transferred(state.queue or "ivr")
     else:
         state.outcome = "fallback"  # never dead air: the dialplan's fallback rings a human
-        await step.channel.set_variable(channel_variables.STATUS, channel_variables.STATUS_FALLBACK)
+        await step.send_variables({channel_variables.STATUS: channel_variables.STATUS_FALLBACK})
     return None
 
 

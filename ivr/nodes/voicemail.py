@@ -22,6 +22,7 @@ class VoicemailNode(NodeSpec):
 async def run(spec: VoicemailNode, step: Step) -> Next:
     step.state.destination = f"voicemail:{spec.mailbox}"
     step.state.outcome = "voicemail"  # set first: a caller who hangs up after the beep still left a message
+    await step.send_variables()  # the call's unsent variables, before the dialplan takes over
     try:
         await step.channel.exec("VoiceMail", spec.mailbox, "u")
     except AGICommandFailed:  # result=-2 (no such mailbox, no app): the fallback takes the call, no voicemail

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,11 +127,11 @@ class HeardChannel:
         self.heard.append((self.clock.time(), str(number)))
         return None
 
-    async def get_variable(self, name: str) -> str | None:
-        return {"DIALSTATUS": "ANSWER", "ANSWEREDTIME": "30"}.get(name)
+    async def get_variables(self, *names: str) -> tuple[str | None, ...]:
+        return tuple({"DIALSTATUS": "ANSWER", "ANSWEREDTIME": "30"}.get(name) for name in names)
 
-    async def set_variable(self, name: str, value: str) -> None:
-        return None
+    async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]:
+        return ()
 
     def until_hangup(self) -> asyncio.Future[None]:
         return asyncio.get_running_loop().create_future()

@@ -3,6 +3,7 @@ and the wait loop that offers it (on scripted channels, a scripted desk and the 
 from __future__ import annotations
 
 import asyncio
+from typing import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -196,11 +197,11 @@ class KeyChannel:
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         return "1"
 
-    async def get_variable(self, name: str) -> str | None:
-        return None
+    async def get_variables(self, *names: str) -> tuple[str | None, ...]:
+        return tuple(None for _ in names)
 
-    async def set_variable(self, name: str, value: str) -> None:
-        return None
+    async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]:
+        return ()
 
     def until_hangup(self) -> asyncio.Future[None]:
         return asyncio.get_running_loop().create_future()

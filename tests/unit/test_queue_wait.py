@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import pytest
 
@@ -71,6 +72,7 @@ class ScriptedChannel:
     apps: list[str] = field(default_factory=list)
     status: str = ""
     on_hold: asyncio.Event = field(default_factory=asyncio.Event)
+    variables: list[dict[str, str]] = field(default_factory=list)  # each set_variables call
 
     async def exec(self, application: str, *args: str, allowance: float | None = None) -> int:
         self.apps.append(application)
@@ -80,11 +82,12 @@ class ScriptedChannel:
             self.status = self.dial_status.pop(0)
         return 0
 
-    async def get_variable(self, name: str) -> str | None:
-        return {"DIALSTATUS": self.status, "ANSWEREDTIME": "42"}.get(name)
+    async def get_variables(self, *names: str) -> tuple[str | None, ...]:
+        return tuple({"DIALSTATUS": self.status, "ANSWEREDTIME": "42"}.get(name) for name in names)
 
-    async def set_variable(self, name: str, value: str) -> None:
-        return None
+    async def set_variables(self, pairs: Mapping[str, str]) -> tuple[str, ...]:
+        self.variables.append(dict(pairs))
+        return ()
 
     def until_hangup(self) -> asyncio.Future[None]:
         return self.gone
@@ -104,9 +107,35 @@ class SeenInLine(QuietQueue):
         self.abandoned_waits.append(wait_seconds)
 
 
-def _run(channel: ScriptedChannel, desk: ScriptedDesk, seen: SeenInLine | None = None):
+def _run(channel: ScriptedChannel, desk: ScriptedDesk, seen: SeenInLine | None = None,
+         variables: dict[str, str] | None = None):
     return wait_and_connect(channel, desk, "u1", skills={"billing": 1}, language="", segment="gold", customer="c",
-                            priority=0, relaxation=None, queue="billing", observer=seen or SeenInLine())
+                            priority=0, relaxation=None, queue="billing", observer=seen or SeenInLine(),
+                            variables=variables)
+
+
+async def test_an_agent_free_at_once_gets_the_nodes_variables_with_its_own() -> None:
+    """Agent reserved on entry: skills and topic travel with SWITCHBOARD_AGENT, one batch; the next agent alone."""
+    ticket = ScriptedTicket([Offer("a1", "PJSIP/a1"), Offer("a2", "PJSIP/a2")])
+    ticket.gate.set()
+    channel = ScriptedChannel(["NOANSWER", "ANSWER"])
+    variables = {"topic": "billing", "SWITCHBOARD_SKILLS": "billing:1"}
+    await _run(channel, ScriptedDesk(ticket), variables=variables)
+    assert channel.variables == [{"topic": "billing", "SWITCHBOARD_SKILLS": "billing:1", "SWITCHBOARD_AGENT": "a1"},
+                                 {"SWITCHBOARD_AGENT": "a2"}]
+    assert variables == {}
+
+
+async def test_a_caller_who_waits_has_the_nodes_variables_before_the_music() -> None:
+    """No agent free: the variables are set as the caller starts waiting, so one who leaves the line has them."""
+    ticket = ScriptedTicket([])
+    channel = ScriptedChannel([])
+    task = asyncio.ensure_future(_run(channel, ScriptedDesk(ticket), variables={"SWITCHBOARD_SKILLS": "billing:1"}))
+    await channel.on_hold.wait()
+    channel.gone.set_result(None)
+    with pytest.raises(CallerHungUp):
+        await task
+    assert channel.variables == [{"SWITCHBOARD_SKILLS": "billing:1"}] and channel.apps == ["StartMusicOnHold"]
 
 
 async def test_reserved_agent_is_rung_without_music_then_the_next_after_no_answer() -> None:
