@@ -8,7 +8,8 @@ Each node is validated through its kind's definition (`switchboard.ivr.nodes.reg
 checker, required or optional), built from the generic checkers of `ivr.nodes.field_checks`.
 Checks: wrong types and out-of-range numbers, unknown keys (with a "did you mean"), duplicate keys, duplicate menu
 digits, targets that do not exist (nodes, flows), unreachable nodes (warning), cycles that never wait for the caller,
-route skills the routing config does not define, prompts missing from the sounds folder when one is given.
+route skills the routing config does not define, prompts missing from the sounds folder when one is given (with
+the fixed prompts of route nodes' announcements and callbacks in each language: ivr/queue_sounds.py).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from switchboard.ivr.flow_model import Dialplan, Flow, Node, Place, Prompts
 from switchboard.ivr.nodes.field_checks import check_name
 from switchboard.ivr.nodes.kind import FLOW, NODE
 from switchboard.ivr.nodes.registry import KINDS
+from switchboard.ivr.queue_sounds import queue_sound_problems
 from switchboard.yamldoc.parsing import parse
 from switchboard.yamldoc.positions import place_of as _place_of
 from switchboard.yamldoc.positions import written_key as _written
@@ -408,3 +410,5 @@ def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector
                                 found.error(node.places.get(key, node.place),
                                             f"prompt {prompt!r} is not in {sounds_dir}; record it or fix the name"
                                             f"{found.suggest(prompt, present)}")
+    for problem in queue_sound_problems(flows, sounds_dir, present):  # the fixed prompts of callers in line
+        (found.warning if problem.severity == "warning" else found.error)(problem.place, problem.message)

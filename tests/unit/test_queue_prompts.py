@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
 
 from switchboard.ivr import queue_announcements, queue_callback
+from switchboard.ivr.flow_loader import DialplanError, load_dialplan
 from switchboard.ivr.queue_announcements import AnnouncePlan, Heard, Play, heard, phrases
 from switchboard.ivr.queue_callback import CallbackAsk, CallbackPlan, converse
+from switchboard.ivr.queue_sounds import languages_used
 
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+REPO = Path(__file__).resolve().parents[2]
+FIXED = queue_announcements.PROMPTS | queue_callback.PROMPTS
 
 
 @dataclass
@@ -78,3 +85,56 @@ def test_the_callback_conversation_plays_exactly_its_declared_prompts() -> None:
                                  queue="billing", language="en", now=lambda: NOON))
             played |= set(caller.played)
     assert played == queue_callback.PROMPTS
+
+
+def _waiting_flow(folder: Path) -> Path:
+    """A flow whose callers choose English or French, then wait in line with announcements and a callback offer."""
+    folder.mkdir()
+    (folder / "routing.yaml").write_text("skills: [billing]\n")
+    (folder / "main.yaml").write_text(
+        "flows:\n  main:\n    start: lang\n    nodes:\n"
+        "      lang: {type: language, prompt: hello, choices: {\"1\": en, \"2\": fr}, next: queue}\n"
+        "      queue:\n        type: route\n        skills: {billing: 3}\n        overflow: bye\n"
+        "        announce: {position: true, estimate: true}\n        callback: {offer_after: 60}\n"
+        "      bye: {type: hangup}\n")
+    return folder
+
+
+def _sounds(folder: Path, languages: dict[str, set[str]]) -> Path:
+    """An Asterisk sounds folder with these names (and `hello`) in each language folder."""
+    for lang, names in languages.items():
+        for name in names | {"hello"}:
+            path = folder / lang / f"{name}.gsm"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    return folder
+
+
+def test_the_example_dialplans_are_used_in_english_and_french() -> None:
+    """issue 15: the languages the example dialplans' callers can be in are English and French."""
+    plan, _ = load_dialplan(REPO / "dialplans")
+    assert languages_used(plan.flows) == {"en", "fr"}
+
+
+def test_queue_prompts_missing_in_a_language_are_heard_in_english_and_validate_says_so(tmp_path: Path) -> None:
+    """issue 15: with sounds in English only, validate warns that French callers hear the queue prompts in English
+    (Asterisk's fallback) and loads; with every prompt in both languages it says nothing."""
+    flows = _waiting_flow(tmp_path / "dialplans")
+    _, warnings = load_dialplan(flows, _sounds(tmp_path / "en-only", {"en": set(FIXED)}))
+    assert [str(w) for w in warnings] == [
+        f"{flows / 'main.yaml'}:10:9: warning: node 'queue': callers in fr hear astcc-followed-by-the-pound-key, "
+        f"auth-thankyou, digits/0, digits/1 and {len(FIXED) - 4} more in English: {tmp_path / 'en-only' / 'fr'} "
+        "lacks them (install Asterisk's fr core sounds)"]
+    _, warnings = load_dialplan(flows, _sounds(tmp_path / "both", {"en": set(FIXED), "fr": set(FIXED)}))
+    assert warnings == []
+
+
+def test_a_queue_prompt_in_no_language_asterisk_tries_is_an_error(tmp_path: Path) -> None:
+    """issue 15: a queue prompt missing in French and in English (where Asterisk falls back) is an error naming it."""
+    flows = _waiting_flow(tmp_path / "dialplans")
+    sounds = _sounds(tmp_path / "sounds", {"en": set(FIXED) - {"queue-thereare"}, "fr": set(FIXED) - {"queue-thereare"}})
+    with pytest.raises(DialplanError) as err:
+        load_dialplan(flows, sounds)
+    assert [str(p) for p in err.value.problems] == [
+        f"{flows / 'main.yaml'}:10:9: error: node 'queue': callers in {lang} would not hear queue-thereare: in "
+        f"{sounds} neither in {lang} nor in en (install Asterisk's {lang} core sounds)" for lang in ("en", "fr")]
