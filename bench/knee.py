@@ -77,6 +77,7 @@ from typing import Iterator
 
 from asterisk.manager import Manager
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -411,9 +412,14 @@ def write_dialplans(target: Path, agents: int) -> Path:
     path = target / "routing.yaml"
     routing = yaml.load(path.read_text())
     skills = {skill: 5 for skill in routing["skills"]}
-    routing["agents"] = {f"knee{i}": {"name": f"Agent {i}", "endpoint": f"PJSIP/knee{i}", "skills": dict(skills),
-                                      "languages": ["en", "fr"]} for i in range(agents)}
+    # one line per agent (flow style): 800 agents stay well inside the reader's 128 KiB limit
+    routing["agents"] = CommentedMap()
+    for i in range(agents):
+        agent = CommentedMap(name=f"Agent {i}", endpoint=f"PJSIP/knee{i}", skills=dict(skills), languages=["en", "fr"])
+        agent.fa.set_flow_style()
+        routing["agents"][f"knee{i}"] = agent
     routing["wrap_up"] = 0
+    yaml.width = 4096
     with path.open("w") as out:
         yaml.dump(routing, out)
     return target
