@@ -312,10 +312,12 @@ class Rig:
 
     def configure_asterisk(self, tuned: bool) -> None:
         """Restarts Asterisk tuned or untuned (nothing when it runs so already); returns once the service's AMI
-        link, the observer and every agent are back."""
+        link, the observer and the agents available before are back (a failed step may have left some reserved
+        until their ring times out: not waited for)."""
         if self.asterisk.tuned == tuned:
             return
         print(f"restarting Asterisk {'tuned' if tuned else 'untuned'} ...", flush=True)
+        available = agents_available(self.service)
         reconnects = self.service.metric("switchboard_ami_reconnects_total")
         dropped = len(self.witness.disconnects)
         self.asterisk.stop()
@@ -326,8 +328,8 @@ class Rig:
                    "the service's AMI link back", interval=0.2)
         wait_until(lambda: len(self.witness.disconnects) > dropped and self.witness.connected(), 30,
                    "the observer back", interval=0.2)
-        wait_until(lambda: agents_available(self.service) >= self.asterisk.agents, 60,
-                   f"{self.asterisk.agents} agents available", interval=0.5)
+        wait_until(lambda: agents_available(self.service) >= available, 60, f"{available} agents available again",
+                   interval=0.5)
 
     def full_call_path(self) -> str:
         """The flow path of one full call, from its call-context record in Redis (shows the menus were walked)."""
