@@ -540,7 +540,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; medians are reported (0: only the instruction counts)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
     parser.add_argument("--baseline-tree", help="another checkout (e.g. a worktree of main): adds " + BASELINE)
     parser.add_argument("--in-memory", action="store_true", help="the Python work alone, without sockets")
@@ -553,7 +554,9 @@ def main() -> None:
         kinds.append(BASELINE)
     assert "bare" in kinds and "switchboard" in kinds, "the ratio needs bare and switchboard"
     print("load average (1, 5, 15 min) before the runs: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    if args.in_memory:
+    if args.rounds <= 0:  # `--rounds 0 --callgrind`: instructions only
+        pass
+    elif args.in_memory:
         main_in_memory(args, [k for k in kinds if k != "panoramisk"])
     else:
         main_sockets(args, kinds)

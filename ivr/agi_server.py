@@ -2,9 +2,10 @@
 
 One `asyncio.Protocol` per connection keeps the per-command cost near the bare event loop's (design.md §5). Peers
 outside the allow-list are closed at once and counted. The header is bounded in lines, bytes and time, so a
-health check that connects and closes, or a peer that stalls, costs nothing but a counter. Each call runs in its
-own task: a failing flow, a protocol fault or a timeout ends that call only, and tells the dialplan to use its
-fallback (`SWITCHBOARD_STATUS=FAILED`) while the channel is still there. On stop the listener closes, active calls
+health check that connects and closes, or a peer that stalls, costs nothing but a counter. Each call's flow runs
+as the connection's own task, with a done-callback (no coroutine wrapped around it) that records how it ended and
+closes the connection: a failing flow, a protocol fault or a timeout ends that call only, and tells the dialplan to
+use its fallback (`SWITCHBOARD_STATUS=FAILED`) while the channel is still there. On stop the listener closes, active calls
 get a grace period to finish, then the rest are cut.
 """
 from __future__ import annotations
@@ -13,10 +14,10 @@ import asyncio
 import ipaddress
 import logging
 from time import perf_counter
-from typing import Awaitable, Callable, Iterable, Mapping, Protocol, cast
+from typing import Any, Callable, Coroutine, Iterable, Mapping, Protocol, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
-                                      ReplyDecoder, ReplyEvent, plain_reply, whole_header)
+                                      ReplyDecoder, ReplyEvent, format_command, plain_reply, whole_header)
 from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
                                      CommandTimeout, checked_reply)
 
@@ -25,7 +26,10 @@ from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHu
 # 2 s and 257 calls went to the fallback); the kernel caps this at net.core.somaxconn (4096 on Debian 12).
 LISTEN_BACKLOG = 1024
 
-Flow = Callable[[Channel], Awaitable[None]]
+# A flow is a coroutine function: its coroutine becomes the connection's task as it is.
+Flow = Callable[[Channel], Coroutine[Any, Any, None]]
+# The status lines the listener itself sends when a flow ends (encoded once).
+STATUS_LINES = {value: format_command("SET VARIABLE", STATUS_VARIABLE, value) for value in ("DONE", "FAILED")}
 
 
 class AGIServerEvents(Protocol):
@@ -87,7 +91,7 @@ class AGIServer:
 
     @property
     def active_calls(self) -> int:
-        return sum(1 for c in self.connections if c.task is not None)
+        return sum(1 for c in self.connections if c.in_call)
 
     def peer_allowed(self, host: str) -> bool:
         """Whether `host` is in the allow-list; the verdict is kept per address (parsed once, not per call)."""
@@ -139,14 +143,16 @@ class AGIConnection(asyncio.Protocol):
     """One FastAGI connection: header phase, then one flow task exchanging commands and replies."""
 
     # One is made per call and its attributes are read on every command: slots make both cheaper.
-    __slots__ = ("server", "transport", "task", "closed", "hung_up", "_in_header", "_header", "_replies", "deadline",
-                 "_verb",
-                 "_sent_at", "_pending", "_gone", "_command_completed", "_create_future", "_write")
+    __slots__ = ("server", "transport", "task", "channel", "in_call", "closed", "hung_up", "_in_header", "_header",
+                 "_replies", "deadline", "_verb", "_sent_at", "_pending", "_gone", "_command_completed",
+                 "_create_future", "_write")
 
     def __init__(self, server: AGIServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # the call's flow, while it runs
+        self.channel: Channel | None = None
+        self.in_call = False  # from the header's end until the call's outcome is recorded
         self.closed = False
         self.hung_up = False  # Asterisk said the caller hung up (CommandLink)
         self._in_header = True
@@ -212,7 +218,7 @@ class AGIConnection(asyncio.Protocol):
             self._in_header = False
             self._header = None
             self.deadline = None
-            self.task = self.server.loop.create_task(self._run(env))
+            self._begin(env)
             if not data:
                 return
         replies = self._replies
@@ -248,7 +254,7 @@ class AGIConnection(asyncio.Protocol):
         self.closed = True
         self._mark_gone()
         self.deadline = None
-        if self._in_header and self.task is None:
+        if self._in_header and not self.in_call:
             if self.transport is not None and self in self.server.connections:
                 self.server.events.protocol_error("header_eof")
             self._in_header = False
@@ -258,7 +264,7 @@ class AGIConnection(asyncio.Protocol):
                 self.server.events.protocol_error("command_eof")
             self._pending.set_exception(ChannelClosed("FastAGI connection closed while waiting for a reply"))
             self._pending = None
-        if self.task is None:
+        if not self.in_call:
             self.server.track(self, False)
 
     # --- CommandLink ------------------------------------------------------------------------------
@@ -290,52 +296,112 @@ class AGIConnection(asyncio.Protocol):
         write(line)
         return future
 
-    # --- internals --------------------------------------------------------------------------------
-    async def _run(self, env: AGIEnvironment) -> None:
+    # --- the call: its flow as this connection's task, then the status for the dialplan ---------------------
+    def _begin(self, env: AGIEnvironment) -> None:
+        """Starts the call: its flow runs as the connection's own task (no coroutine around it, so each reply
+        resumes one frame fewer); how it ended is read by `_flow_done`, a done-callback."""
         server = self.server
         server.events.session_started()
-        channel = Channel(env, self, server.command_timeout)
+        self.in_call = True
+        channel = self.channel = Channel(env, self, server.command_timeout)
         flow = server.routes.get(env.script)
-        outcome = "completed"
-        try:
-            if flow is None:
-                outcome = "no_route"
-                server.log.error("call %s asked for FastAGI script %r, which no flow serves (known: %s)",
-                                 env.uniqueid, env.script, ", ".join(sorted(server.routes)) or "none")
-                await channel.set_variable(STATUS_VARIABLE, "FAILED")
-            else:
-                await flow(channel)
-                if channel.status is None and not channel.hung_up:
-                    await channel.set_variable(STATUS_VARIABLE, "DONE")
-        except CallerHungUp:
-            outcome = "hangup" if outcome == "completed" else outcome
-        except CommandTimeout as exc:
-            outcome = "timeout"
-            server.events.protocol_error("command_timeout")
-            server.log.error("call %s: %s", env.uniqueid, exc)
-        except Exception as exc:  # one failing flow must never affect another call
-            outcome = "error"
-            if isinstance(exc, AGICommandFailed):
-                server.log.error("call %s: flow %r: %s", env.uniqueid, env.script, exc)
-            else:
-                server.log.exception("call %s: flow %r failed", env.uniqueid, env.script)
-            await self._mark_failed(channel)
-        finally:
-            server.events.session_ended(outcome)
-            if self.transport is not None and not self.closed:
-                self.transport.close()
-            self.closed = True
-            server.track(self, False)
-
-    async def _mark_failed(self, channel: Channel) -> None:
-        """Sends the call to the dialplan's fallback, if the channel is still there to hear it."""
-        if self.closed or channel.hung_up:
+        if flow is None:
+            server.log.error("call %s asked for FastAGI script %r, which no flow serves (known: %s)",
+                             env.uniqueid, env.script, ", ".join(sorted(server.routes)) or "none")
+            self._send_status("FAILED", "no_route")
             return
         try:
-            await channel.set_variable(STATUS_VARIABLE, "FAILED")
+            task = server.loop.create_task(flow(channel))
+        except Exception as exc:  # a flow that fails before it is a coroutine (a broken route)
+            self._flow_failed(exc)
+            return
+        task.add_done_callback(self._flow_done)
+        self.task = task
+
+    def _flow_done(self, task: asyncio.Task[None]) -> None:
+        """The flow's task ended: sends DONE, or FAILED (the dialplan's fallback), or nothing to a gone channel."""
+        self.task = None
+        exc = BrokenPipeError("flow cancelled") if task.cancelled() else task.exception()
+        if exc is None:
+            channel = self.channel
+            if channel is not None and channel.status is None and not self.hung_up:
+                self._send_status("DONE", "completed")
+            else:
+                self._end("completed")
+        else:
+            self._flow_failed(exc)
+
+    def _flow_failed(self, exc: BaseException) -> None:
+        server = self.server
+        env = self.channel.env if self.channel is not None else None
+        uniqueid, script = (env.uniqueid, env.script) if env is not None else (None, None)
+        if isinstance(exc, CallerHungUp):
+            self._end("hangup")
+        elif isinstance(exc, CommandTimeout):
+            server.events.protocol_error("command_timeout")
+            server.log.error("call %s: %s", uniqueid, exc)
+            self._end("timeout")
+        else:  # one failing flow must never affect another call
+            if isinstance(exc, AGICommandFailed):
+                server.log.error("call %s: flow %r: %s", uniqueid, script, exc)
+            else:
+                server.log.error("call %s: flow %r failed", uniqueid, script, exc_info=exc)
+            if self.closed or self.hung_up:
+                self._end("error")
+            else:
+                self._send_status("FAILED", "error", marking_failed=True)
+
+    def _send_status(self, value: str, outcome: str, marking_failed: bool = False) -> None:
+        """Writes SWITCHBOARD_STATUS for the dialplan; the reply's done-callback ends the call."""
+        try:
+            if self.hung_up:
+                raise CallerHungUp("SET VARIABLE not sent: the caller has hung up")
+            reply = self.transact(STATUS_LINES[value], "SET VARIABLE", self.server.command_timeout)
         except Exception as exc:
-            self.server.log.warning("call %s: could not mark the call failed (%s)", channel.env.uniqueid,
-                                    type(exc).__name__)
+            self._status_failed(exc, value, outcome, marking_failed)
+            return
+        reply.add_done_callback(lambda future: self._status_sent(future, value, outcome, marking_failed))
+
+    def _status_sent(self, future: asyncio.Future[AGIReply], value: str, outcome: str, marking_failed: bool) -> None:
+        exc = BrokenPipeError("status cancelled") if future.cancelled() else future.exception()
+        if exc is None:
+            if self.channel is not None:
+                self.channel.status = value
+            self._end(outcome)
+        else:
+            self._status_failed(exc, value, outcome, marking_failed)
+
+    def _status_failed(self, exc: BaseException, value: str, outcome: str, marking_failed: bool) -> None:
+        """As a flow's own SET VARIABLE failing would be: a hang-up or timeout ends the call so; another failure
+        of DONE sends FAILED instead; a failure to mark the call failed is only logged."""
+        server = self.server
+        uniqueid = self.channel.env.uniqueid if self.channel is not None else None
+        if marking_failed:
+            server.log.warning("call %s: could not mark the call failed (%s)", uniqueid, type(exc).__name__)
+            self._end(outcome)
+        elif isinstance(exc, CallerHungUp):
+            self._end("hangup" if outcome == "completed" else outcome)
+        elif isinstance(exc, CommandTimeout):
+            server.events.protocol_error("command_timeout")
+            server.log.error("call %s: %s", uniqueid, exc)
+            self._end("timeout")
+        else:
+            server.log.error("call %s: SWITCHBOARD_STATUS=%s: %s", uniqueid, value, exc)
+            if value == "DONE" and not self.closed and not self.hung_up:
+                self._send_status("FAILED", "error", marking_failed=True)
+            else:
+                self._end("error")
+
+    def _end(self, outcome: str) -> None:
+        """The call is over: its outcome is recorded and the connection closed."""
+        server = self.server
+        server.events.session_ended(outcome)
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+        self.in_call = False
+        self.channel = None
+        server.track(self, False)
 
     def _command_timed_out(self) -> None:
         future, self._pending = self._pending, None
