@@ -25,6 +25,9 @@ from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHu
 # accept queue. asyncio's default of 100 overflowed at 75 calls/s (bench/knee.py: Asterisk's connect gave up after
 # 2 s and 257 calls went to the fallback); the kernel caps this at net.core.somaxconn (4096 on Debian 12).
 LISTEN_BACKLOG = 1024
+# How often the server sweeps the in-flight deadlines (headers and commands): a timeout is acted on at most this
+# late (less when a timeout is under four times this).
+SWEEP_INTERVAL = 0.25
 
 # A flow is a coroutine function: its coroutine becomes the connection's task as it is.
 Flow = Callable[[Channel], Coroutine[Any, Any, None]]
@@ -64,7 +67,7 @@ class AGIServer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._sweep: asyncio.TimerHandle | None = None
-        self.sweep_interval = min(1.0, header_timeout / 4, command_timeout / 4)
+        self.sweep_interval = min(SWEEP_INTERVAL, header_timeout / 4, command_timeout / 4)
         self._peer_verdicts: dict[str, bool] = {}  # peer address -> allowed (Asterisk is one or a few hosts)
 
     async def start(self, host: str, port: int) -> None:
@@ -72,16 +75,23 @@ class AGIServer:
                                                      backlog=LISTEN_BACKLOG)
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
 
-    def _sweep_deadlines(self) -> None:
-        """Times out headers and commands whose deadline has passed (at most `sweep_interval` late).
+    def overdue(self, now: float) -> int:
+        """Fails every header and command whose deadline is at or before `now` (a `time.perf_counter` reading);
+        returns how many. A command fails as its own timeout would: `CommandTimeout` in the flow, the connection
+        closed (later replies could no longer be matched), so the dialplan sends the call to its fallback.
 
-        One periodic sweep instead of a timer per command: arming and cancelling a timer costs as much as
-        the rest of a command's handling (bench/agi_throughput.py). Deadlines are on `time.perf_counter`, the one
-        clock a command reads (once when sent, once when answered).
+        The deadlines are the in-flight commands' own (one float on each connection, set when the command is
+        written, cleared when it is answered): one sweep of them replaces a timer per command, whose arming and
+        cancelling cost as much as the rest of a command's handling (bench/agi_throughput.py).
         """
-        now = perf_counter()
-        for connection in [c for c in self.connections if c.deadline is not None and c.deadline <= now]:
+        late = [c for c in self.connections if c.deadline is not None and c.deadline <= now]
+        for connection in late:
             connection.deadline_passed()
+        return len(late)
+
+    def _sweep_deadlines(self) -> None:
+        """The periodic sweep: every `sweep_interval` seconds, so a deadline is acted on at most that late."""
+        self.overdue(perf_counter())
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
 
     @property
