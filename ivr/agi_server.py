@@ -14,7 +14,7 @@ import asyncio
 import ipaddress
 import logging
 from time import perf_counter
-from typing import Any, Callable, Coroutine, Iterable, Mapping, Protocol, cast
+from typing import Any, Callable, Coroutine, Iterable, Mapping, Protocol, Sequence, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
                                       ReplyDecoder, ReplyEvent, format_command, plain_reply, whole_header)
@@ -28,6 +28,11 @@ LISTEN_BACKLOG = 1024
 # How often the server sweeps the in-flight deadlines (headers and commands): a timeout is acted on at most this
 # late (less when a timeout is under four times this).
 SWEEP_INTERVAL = 0.25
+# Command timings wait in plain lists (one per verb) for the sweep, which hands them to the observer in bulk; a
+# call that ends with more than this waiting for its last verb hands them over itself (a sweep that runs late).
+MAX_PENDING_TIMINGS = 4096
+# Verbs timed apart (AGI has about 50; the flows use a dozen); any further verb is timed as "other".
+MAX_TIMED_VERBS = 64
 
 # A flow is a coroutine function: its coroutine becomes the connection's task as it is.
 Flow = Callable[[Channel], Coroutine[Any, Any, None]]
@@ -46,7 +51,10 @@ class AGIServerEvents(Protocol):
 
     def protocol_error(self, kind: str) -> None: ...
 
-    def command_completed(self, verb: str, seconds: float) -> None: ...
+    def commands_completed(self, timings: Mapping[str, Sequence[float]]) -> None:
+        """Commands answered since the last call: for each verb, the seconds from sending each to its reply. The
+        lists are the listener's and are emptied once this returns."""
+        ...
 
 
 class AGIServer:
@@ -69,6 +77,9 @@ class AGIServer:
         self._sweep: asyncio.TimerHandle | None = None
         self.sweep_interval = min(SWEEP_INTERVAL, header_timeout / 4, command_timeout / 4)
         self._peer_verdicts: dict[str, bool] = {}  # peer address -> allowed (Asterisk is one or a few hosts)
+        # verb -> seconds of each command answered since the last fold: one append of a float per command (no
+        # call, and no tuple for the garbage collector to follow).
+        self.timings: dict[str, list[float]] = {}
 
     async def start(self, host: str, port: int) -> None:
         self._server = await self.loop.create_server(lambda: AGIConnection(self), host, port, reuse_address=True,
@@ -89,9 +100,27 @@ class AGIServer:
             connection.deadline_passed()
         return len(late)
 
+    def fold_timings(self) -> None:
+        """Hands the commands' timings gathered so far to the observer, in one call."""
+        if self.timings:
+            self.events.commands_completed(self.timings)
+            for seconds in self.timings.values():
+                seconds.clear()  # in place: a command in flight appends to its verb's list when answered
+
+    def seconds_for(self, verb: str) -> list[float]:
+        """The list a command of `verb` appends its round trip to (the first command of a verb makes it)."""
+        seconds = self.timings.get(verb)
+        if seconds is None:
+            if len(self.timings) >= MAX_TIMED_VERBS:
+                verb = "other"
+            seconds = self.timings.setdefault(verb, [])
+        return seconds
+
     def _sweep_deadlines(self) -> None:
-        """The periodic sweep: every `sweep_interval` seconds, so a deadline is acted on at most that late."""
+        """The periodic sweep, every `sweep_interval` seconds: deadlines (acted on at most that late), and the
+        commands' timings folded into the observer."""
         self.overdue(perf_counter())
+        self.fold_timings()
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
 
     @property
@@ -145,6 +174,7 @@ class AGIServer:
             await asyncio.wait_for(self._idle.wait(), 5)
         if self._sweep is not None:
             self._sweep.cancel()
+        self.fold_timings()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -154,7 +184,7 @@ class AGIConnection(asyncio.Protocol):
 
     # One is made per call and its attributes are read on every command: slots make both cheaper.
     __slots__ = ("server", "transport", "task", "channel", "in_call", "closed", "hung_up", "_in_header", "_header",
-                 "_replies", "deadline", "_verb", "_sent_at", "_pending", "_gone", "_command_completed",
+                 "_replies", "deadline", "_verb", "_sent_at", "_pending", "_gone", "_seconds", "_timings",
                  "_create_future", "_write")
 
     def __init__(self, server: AGIServer) -> None:
@@ -175,7 +205,8 @@ class AGIConnection(asyncio.Protocol):
         self._sent_at = 0.0
         self._pending: asyncio.Future[AGIReply] | None = None
         self._gone: asyncio.Future[None] | None = None
-        self._command_completed = server.events.command_completed
+        self._timings = server.timings
+        self._seconds: list[float] = []  # the timings list of the verb in flight
         self._create_future = server.loop.create_future
         self._write: Callable[[bytes], object] | None = None
 
@@ -203,7 +234,7 @@ class AGIConnection(asyncio.Protocol):
             if reply is not None and reply.result != "-1" and not pending.done():
                 self._pending = None
                 self.deadline = None
-                self._command_completed(self._verb, perf_counter() - self._sent_at)
+                self._seconds.append(perf_counter() - self._sent_at)
                 pending.set_result(reply)
                 return
             if reply is not None:
@@ -251,7 +282,7 @@ class AGIConnection(asyncio.Protocol):
             if pending is not None and not pending.done():
                 self._pending = None
                 self.deadline = None
-                self._command_completed(self._verb, perf_counter() - self._sent_at)
+                self._seconds.append(perf_counter() - self._sent_at)
                 outcome = checked_reply(self._verb, cast(AGIReply, event))
                 if outcome is event:
                     pending.set_result(outcome)
@@ -301,6 +332,8 @@ class AGIConnection(asyncio.Protocol):
         future: asyncio.Future[AGIReply] = self._create_future()
         self._pending = future
         self._verb = verb
+        seconds = self._timings.get(verb)
+        self._seconds = self.server.seconds_for(verb) if seconds is None else seconds
         self._sent_at = now = perf_counter()
         self.deadline = None if timeout is None else now + timeout
         write(line)
@@ -406,6 +439,8 @@ class AGIConnection(asyncio.Protocol):
         """The call is over: its outcome is recorded and the connection closed."""
         server = self.server
         server.events.session_ended(outcome)
+        if len(self._seconds) > MAX_PENDING_TIMINGS:
+            server.fold_timings()
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True

@@ -7,9 +7,11 @@ from time import perf_counter
 from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from switchboard.ivr.agi_server import LISTEN_BACKLOG, AGIServer
 from switchboard.ivr.channel import CallerHungUp, Channel
+from switchboard.metrics.service_metrics import ServiceMetrics
 from tests.protocol.fake_asterisk import WAIT, FakeAsterisk, RecordingEvents
 
 Flow = Callable[[Channel], Awaitable[None]]
@@ -381,3 +383,24 @@ async def test_overdue_sweep_fails_a_stalled_status_reply(patient_server: AGISer
     assert patient_server.overdue(perf_counter() + 31) == 1
     assert await peer.expect_eof() == b""
     assert await events.next_outcome() == "timeout"
+
+
+async def test_command_timings_fold_into_the_histogram(results: Results) -> None:
+    """Each command of each call is in the latency histogram once the listener folds its timings (in bulk)."""
+    registry = CollectorRegistry()
+    srv = AGIServer(asyncio.get_running_loop(), build_routes(results), allowed_peers=["127.0.0.1/32"],
+                    header_timeout=30, command_timeout=30, events=ServiceMetrics(registry),
+                    logger=logging.getLogger("agi-test"))
+    await srv.start("127.0.0.1", 0)
+    try:
+        for n in range(5):
+            await normal_call(srv, results, uniqueid=f"{n}.1")  # ANSWER, then SET VARIABLE SWITCHBOARD_STATUS
+        srv.fold_timings()
+        assert all(seconds == [] for seconds in srv.timings.values())
+        count = "switchboard_agi_command_duration_seconds_count"
+        assert registry.get_sample_value(count, {"command": "ANSWER"}) == 5
+        assert registry.get_sample_value(count, {"command": "SET VARIABLE"}) == 5
+        assert registry.get_sample_value("switchboard_agi_sessions_total", {"outcome": "completed"}) == 5
+        assert registry.get_sample_value("switchboard_agi_sessions_active") == 0
+    finally:
+        await srv.stop(1.0)
