@@ -122,56 +122,63 @@ class AGIEnvironment:
 class HeaderDecoder:
     """Accumulates fragments until the blank line; bytes after it are kept in `remainder`.
 
-    Linear in the header's size whatever the fragmentation: fragments are appended to one buffer, only the new
-    bytes are searched for the blank line, lines completed before it are checked cheaply as they arrive (so an
-    HTTP probe is refused at its first line), and the header is decoded and split once, when complete.
+    One pass, linear in the header's size whatever the fragmentation, and no work per line while it arrives:
+    fragments are appended to one buffer, only the new bytes are searched for the blank line, line ends are
+    counted (a C count per fragment), and only the first line is checked early (so an HTTP probe is refused at
+    once). The header is decoded and split once, when complete, which is where any other malformed line is found;
+    until then it is bounded in lines and bytes (and, by the listener, in time). Asterisk writes one line per
+    write, so a header often arrives as many fragments: each costs a few C calls here.
     """
 
-    def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES) -> None:
+    def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES, *,
+                 first_piece_read: bool = False) -> None:
+        """`first_piece_read`: the caller has already tried the first fragment with `whole_header` (which found
+        no whole header in it), so `feed` does not try again."""
         self._max_lines = max_lines
         self._max_bytes = max_bytes
         self._buffer = bytearray()
-        self._checked = 0  # offset of the first line not yet checked
-        self._lines = 0  # lines checked so far
+        self._lines = 0  # line ends seen so far
+        self._crlf = False  # a CR seen: the blank line may be CRLF
+        self._try_whole = not first_piece_read
         self.remainder = b""
 
     def feed(self, data: bytes) -> AGIEnvironment | None:
         """Returns the environment once complete; raises AGIProtocolError on an oversized or malformed header."""
-        if not self._buffer:
+        buffer = self._buffer
+        searched = len(buffer)
+        if not searched and self._try_whole:
             env = self._whole(data)
             if env is not None:
                 return env
-        buffer = self._buffer
-        searched = len(buffer)
         buffer += data
-        end = _blank_line(buffer, searched)
-        if end is None:
+        if searched < 2 and (buffer.startswith(b"\n") or buffer.startswith(b"\r\n")):  # the blank line first
+            self.remainder = bytes(buffer[1:] if buffer.startswith(b"\n") else buffer[2:])
+            self._buffer = bytearray()
+            return AGIEnvironment._of({}, False)
+        if b"\r" in data:
+            self._crlf = True
+        end = buffer.find(b"\n\n", searched - 1 if searched else 0)
+        after = end + 2
+        if self._crlf:
+            crlf = buffer.find(b"\n\r\n", searched - 2 if searched > 1 else 0, len(buffer) if end < 0 else end)
+            if crlf >= 0:
+                end, after = crlf, crlf + 3
+        if end < 0:
             if len(buffer) > self._max_bytes:
                 raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
-            self._check_lines(buffer)
+            lines = self._lines
+            self._lines = lines + data.count(b"\n")
+            if self._lines > self._max_lines:
+                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
+            if not lines and self._lines:
+                self._check_first_line(buffer)
             return None
-        block, after = end
         if after > self._max_bytes:
             raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
         self.remainder = bytes(buffer[after:])
-        variables: dict[str, str] = {}
-        text = ""
-        if block:
-            text = buffer[:block].decode("utf-8", errors="replace")
-            lines = text.count("\n") + 1
-            if lines > self._max_lines:
-                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
-            parsed = _asterisk_form(text, lines)
-            if parsed is not None:
-                variables = parsed
-            else:
-                pattern = _HEADER_LINE_CR if "\r" in text else _HEADER_LINE
-                pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
-                if len(pairs) != lines:
-                    _raise_malformed(pattern, text)
-                variables = dict(pairs)
+        text = buffer[:end].decode("utf-8", errors="replace")
         self._buffer = bytearray()
-        return AGIEnvironment._of(variables, "agi_arg_" in text)
+        return AGIEnvironment._of(_header_variables(text, self._max_lines), "agi_arg_" in text)
 
     def _whole(self, data: bytes) -> AGIEnvironment | None:
         whole = whole_header(data, self._max_lines, self._max_bytes)
@@ -180,20 +187,28 @@ class HeaderDecoder:
         env, self.remainder = whole
         return env
 
-    def _check_lines(self, buffer: bytearray) -> None:
-        """Checks the lines completed so far (the header is not complete yet)."""
-        while True:
-            end = buffer.find(b"\n", self._checked)
-            if end < 0:
-                return
-            self._lines += 1
-            if self._lines > self._max_lines:
-                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
-            line = bytes(buffer[self._checked:end])
-            colon = line.find(b":")
-            if colon < 0 or not line.startswith(b"agi_"):
-                raise _malformed(self._lines, line.rstrip(b"\r").decode("utf-8", errors="replace"))
-            self._checked = end + 1
+    def _check_first_line(self, buffer: bytearray) -> None:
+        """The first line must look like `agi_<name>:` (an HTTP probe or a stray client is refused at once)."""
+        end = buffer.find(b"\n")
+        if not buffer.startswith(b"agi_") or buffer.find(b":", 0, end) < 0:
+            raise _malformed(1, bytes(buffer[:end]).rstrip(b"\r").decode("utf-8", errors="replace"))
+
+
+def _header_variables(text: str, max_lines: int) -> dict[str, str]:
+    """The variables of a complete header's text (without its blank line), in one pass: Asterisk's own form with
+    one split, any other form (CR before LF, values holding `: `) with one regex scan; the first line that is not
+    `agi_<name>: <value>` is named in the error."""
+    lines = text.count("\n") + 1
+    if lines > max_lines:
+        raise AGIProtocolError("header_too_large", f"AGI header exceeds {max_lines} lines")
+    parsed = _asterisk_form(text, lines)
+    if parsed is not None:
+        return parsed
+    pattern = _HEADER_LINE_CR if "\r" in text else _HEADER_LINE
+    pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
+    if len(pairs) != lines:
+        _raise_malformed(pattern, text)
+    return dict(pairs)
 
 
 def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
@@ -213,22 +228,6 @@ def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
     if variables is None:
         return None
     return AGIEnvironment._of(variables, "agi_arg_" in text), data[end + 2:]
-
-
-def _blank_line(buffer: bytearray, searched: int) -> tuple[int, int] | None:
-    """Where the header ends: (end of its last line, start of what follows), searching from `searched` - 2."""
-    if buffer.startswith(b"\n"):
-        return 0, 1
-    if buffer.startswith(b"\r\n"):
-        return 0, 2
-    start = max(0, searched - 2)
-    lf = buffer.find(b"\n\n", start)
-    crlf = buffer.find(b"\n\r\n", start, len(buffer) if lf < 0 else lf)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf, crlf + 3
-    if lf >= 0:
-        return lf, lf + 2
-    return None
 
 
 def _asterisk_form(text: str, lines: int) -> dict[str, str] | None:

@@ -247,7 +247,7 @@ class AGIConnection(asyncio.Protocol):
                 env, data = whole
             else:
                 if header is None:
-                    header = self._header = HeaderDecoder()
+                    header = self._header = HeaderDecoder(first_piece_read=True)
                 try:
                     found = header.feed(data)
                 except AGIProtocolError as exc:
