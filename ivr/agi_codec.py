@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Union
+from typing import Callable, Mapping, Union
 from urllib.parse import parse_qsl, unquote
 
 MAX_HEADER_LINES = 256
@@ -194,23 +194,6 @@ class HeaderDecoder:
             raise _malformed(1, bytes(buffer[:end]).rstrip(b"\r").decode("utf-8", errors="replace"))
 
 
-def _header_variables(text: str, max_lines: int) -> dict[str, str]:
-    """The variables of a complete header's text (without its blank line), in one pass: Asterisk's own form with
-    one split, any other form (CR before LF, values holding `: `) with one regex scan; the first line that is not
-    `agi_<name>: <value>` is named in the error."""
-    lines = text.count("\n") + 1
-    if lines > max_lines:
-        raise AGIProtocolError("header_too_large", f"AGI header exceeds {max_lines} lines")
-    parsed = _asterisk_form(text, lines)
-    if parsed is not None:
-        return parsed
-    pattern = _HEADER_LINE_CR if "\r" in text else _HEADER_LINE
-    pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
-    if len(pairs) != lines:
-        _raise_malformed(pattern, text)
-    return dict(pairs)
-
-
 def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
                  max_bytes: int = MAX_HEADER_BYTES) -> tuple[AGIEnvironment, bytes] | None:
     """(environment, bytes after the blank line) when `data` holds a whole header in Asterisk's own form (LF only,
@@ -221,36 +204,24 @@ def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
     if end <= 0 or end + 2 > max_bytes or data[0] == 10 or data.find(b"\r", 0, end) >= 0:
         return None
     text = data[:end].decode("utf-8", errors="replace")
+    pairs = _HEADER_LINE.findall(text)  # one pass in C over the whole header: no list or slice per line
+    lines = text.count("\n") + 1
+    if len(pairs) != lines or lines > max_lines:
+        return None
+    return AGIEnvironment._of(dict(pairs), "agi_arg_" in text), data[end + 2:]
+
+
+def _header_variables(text: str, max_lines: int) -> dict[str, str]:
+    """The variables of a complete header's text (without its blank line), in one regex pass; the first line that
+    is not `agi_<name>: <value>` is named in the error."""
     lines = text.count("\n") + 1
     if lines > max_lines:
-        return None
-    variables = _asterisk_form(text, lines)
-    if variables is None:
-        return None
-    return AGIEnvironment._of(variables, "agi_arg_" in text), data[end + 2:]
-
-
-def _asterisk_form(text: str, lines: int) -> dict[str, str] | None:
-    """The variables of a header in Asterisk's own form (every line `agi_<name>: <value>`, LF only, no `: ` in a
-    value), checked with a few whole-text operations instead of work per line; None when the header is in any
-    other form (the caller then parses it line by line).
-
-    Turning each line break into `: ` and splitting once gives name, value, name, value...: one list instead of
-    one per line (fewer objects for the garbage collector on every call). Putting the pairs back together must
-    give the text again; that holds exactly when every line has one `: `.
-    """
-    if "\r" in text or not text.startswith("agi_") or text.count("\nagi_") != lines - 1:
-        return None
-    parts = text.replace("\n", ": ").split(": ")
-    if len(parts) != 2 * lines:
-        return None
-    names, values = parts[::2], parts[1::2]
-    variables = dict(zip(names, values))
-    if len(variables) != lines or ":" in "".join(names):  # a repeated name, or a name holding a colon
-        return None
-    if "\n".join(map(": ".join, zip(names, values))) != text:  # a line without `: ` offset by one with two
-        return None
-    return variables
+        raise AGIProtocolError("header_too_large", f"AGI header exceeds {max_lines} lines")
+    pattern = _HEADER_LINE_CR if "\r" in text else _HEADER_LINE
+    pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
+    if len(pairs) != lines:
+        _raise_malformed(pattern, text)
+    return dict(pairs)
 
 
 def _raise_malformed(pattern: re.Pattern[str], text: str) -> None:
@@ -292,6 +263,10 @@ ReplyEvent = Union[AGIReply, HangupNotice]
 
 
 _plain_replies: dict[bytes, AGIReply] = {}  # exact line bytes -> its (immutable) reply
+_answers: dict[bytes, AGIReply] = {}  # the same, for the replies that answer a command as they are (not -1)
+# The shared reply when `data` is exactly a plain `200 result=N` line seen before whose result is not -1 (which
+# means a hang-up), else None: a dict lookup made in C, the listener's first look at every reply.
+known_answer: Callable[[bytes], AGIReply | None] = _answers.get
 
 
 def plain_reply(data: bytes) -> AGIReply | None:
@@ -306,6 +281,8 @@ def plain_reply(data: bytes) -> AGIReply | None:
         reply = AGIReply(200, line[11:], None, None, line)
         if len(_plain_replies) < MAX_SHARED_REPLIES:
             _plain_replies[data] = reply
+            if reply.result != "-1":
+                _answers[data] = reply
         return reply
     return None
 
@@ -400,32 +377,35 @@ def quote_argument(value: str) -> str:
 
 
 _checked_verbs: set[str] = set()
-_bare_lines: dict[str, bytes] = {}  # verb -> its line without arguments ("NOOP\n"), for the verbs checked
 # (verb, arguments) -> the encoded line, for lines already checked: a flow sends the same prompts and variables on
 # every call. Bounded: emptied when full, so values that differ per call (a customer id) cannot grow it.
 _encoded_lines: dict[tuple[str, tuple[str, ...]], bytes] = {}
 MAX_ENCODED_LINES = 1024
+# The line of a command already encoded and checked, by (verb, arguments), else None (then: `format_command`). A
+# dict lookup made in C: how a channel sends a command it has sent before without a Python call into the codec.
+encoded_line: Callable[[tuple[str, tuple[str, ...]]], bytes | None] = _encoded_lines.get
 
 
 def format_command(verb: str, *args: str) -> bytes:
     """Encodes one command line; raises UnsafeArgument or CommandTooLong before anything could be sent."""
-    if not args:
-        line = _bare_lines.get(verb)
-        if line is not None:
-            return line
+    key = (verb, args)
+    encoded = _encoded_lines.get(key)
+    if encoded is not None:
+        return encoded
     if verb not in _checked_verbs:
         if not _VERB.match(verb):
             raise UnsafeArgument(f"AGI verb {verb!r} must be upper-case words separated by single spaces")
         if len(_checked_verbs) < 256:  # a cache of the verbs seen; AGI has about 50
             _checked_verbs.add(verb)
-            if not args:
-                _bare_lines[verb] = (verb + "\n").encode()
-    if not args:
-        return (verb + "\n").encode()
-    key = (verb, args)
-    encoded = _encoded_lines.get(key)
-    if encoded is not None:
-        return encoded
+    line = verb + " " + " ".join([quote_argument(a) for a in args]) if args else verb
+    encoded = (line + "\n").encode("utf-8")
+    if len(encoded) > MAX_LINE_BYTES:
+        raise CommandTooLong(f"{verb} command is {len(encoded)} bytes; Asterisk reads at most {MAX_LINE_BYTES}")
+    if verb in _checked_verbs:  # only lines whose verb is in the (bounded) set of checked verbs are kept
+        if len(_encoded_lines) >= MAX_ENCODED_LINES:
+            _encoded_lines.clear()
+        _encoded_lines[key] = encoded
+    return encoded
     encoded = (verb + " " + " ".join([quote_argument(a) for a in args]) + "\n").encode("utf-8")
     if len(encoded) > MAX_LINE_BYTES:
         raise CommandTooLong(f"{verb} command is {len(encoded)} bytes; Asterisk reads at most {MAX_LINE_BYTES}")

@@ -17,7 +17,8 @@ from time import perf_counter
 from typing import Any, Callable, Coroutine, Iterable, Mapping, Protocol, Sequence, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
-                                      ReplyDecoder, ReplyEvent, format_command, plain_reply, whole_header)
+                                      ReplyDecoder, ReplyEvent, format_command, known_answer, plain_reply,
+                                      whole_header)
 from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
                                      CommandTimeout, checked_reply)
 
@@ -229,6 +230,13 @@ class AGIConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         pending = self._pending
         if pending is not None:  # the hot path: one plain "200 result=N" answering the command out
+            reply = known_answer(data)
+            if reply is not None and self._replies is None and not pending.done():
+                self._pending = None
+                self.deadline = None
+                self._seconds.append(perf_counter() - self._sent_at)
+                pending.set_result(reply)
+                return
             replies = self._replies
             reply = plain_reply(data) if replies is None else replies.plain(data)
             if reply is not None and reply.result != "-1" and not pending.done():
