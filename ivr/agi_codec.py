@@ -146,39 +146,58 @@ class HeaderDecoder:
         """Returns the environment once complete; raises AGIProtocolError on an oversized or malformed header."""
         buffer = self._buffer
         searched = len(buffer)
+        # A later LF fragment once the first line was checked: the usual case while a header arrives, kept lean.
+        if searched and self._lines and not self._crlf and b"\r" not in data:
+            buffer += data
+            end = buffer.find(b"\n\n", searched - 1)
+            if end >= 0:
+                return self._complete(end, end + 2)
+            self._lines += data.count(b"\n")
+            if self._lines > self._max_lines or len(buffer) > self._max_bytes:
+                raise self._too_large()
+            return None
         if not searched and self._try_whole:
             env = self._whole(data)
             if env is not None:
                 return env
         buffer += data
         if searched < 2 and (buffer.startswith(b"\n") or buffer.startswith(b"\r\n")):  # the blank line first
-            self.remainder = bytes(buffer[1:] if buffer.startswith(b"\n") else buffer[2:])
-            self._buffer = bytearray()
-            return AGIEnvironment._of({}, False)
+            return self._complete(0, 1 if buffer.startswith(b"\n") else 2)
         if b"\r" in data:
             self._crlf = True
-        end = buffer.find(b"\n\n", searched - 1 if searched else 0)
+        start = searched - 2 if searched > 1 else 0
+        end = buffer.find(b"\n\n", start)
         after = end + 2
         if self._crlf:
-            crlf = buffer.find(b"\n\r\n", searched - 2 if searched > 1 else 0, len(buffer) if end < 0 else end)
+            crlf = buffer.find(b"\n\r\n", start, len(buffer) if end < 0 else end)
             if crlf >= 0:
                 end, after = crlf, crlf + 3
-        if end < 0:
-            if len(buffer) > self._max_bytes:
-                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
-            lines = self._lines
-            self._lines = lines + data.count(b"\n")
-            if self._lines > self._max_lines:
-                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
-            if not lines and self._lines:
-                self._check_first_line(buffer)
-            return None
+        if end >= 0:
+            return self._complete(end, after)
+        lines = self._lines
+        self._lines = lines + data.count(b"\n")
+        if self._lines > self._max_lines or len(buffer) > self._max_bytes:
+            raise self._too_large()
+        if not lines and self._lines:
+            self._check_first_line(buffer)
+        return None
+
+    def _complete(self, end: int, after: int) -> AGIEnvironment:
+        """The header ends at `end` (its blank line) and what follows starts at `after`: decoded and split once."""
+        buffer = self._buffer
         if after > self._max_bytes:
-            raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
+            raise self._too_large()
         self.remainder = bytes(buffer[after:])
         text = buffer[:end].decode("utf-8", errors="replace")
         self._buffer = bytearray()
+        if not text:
+            return AGIEnvironment._of({}, False)
         return AGIEnvironment._of(_header_variables(text, self._max_lines), "agi_arg_" in text)
+
+    def _too_large(self) -> AGIProtocolError:
+        if self._lines > self._max_lines:
+            return AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
+        return AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
 
     def _whole(self, data: bytes) -> AGIEnvironment | None:
         whole = whole_header(data, self._max_lines, self._max_bytes)

@@ -155,6 +155,15 @@ def test_header_fragments_refuse_a_probe_at_its_first_line() -> None:
     assert err.value.kind == "header_malformed"
 
 
+def test_header_fragments_check_a_first_line_that_arrives_in_pieces() -> None:
+    """A first line split before its LF is still checked as soon as it ends."""
+    decoder = HeaderDecoder()
+    assert decoder.feed(b"GE") is None
+    with pytest.raises(AGIProtocolError, match="line 1") as err:
+        decoder.feed(b"T / HTTP/1.0\nagi_x: 1\n")
+    assert err.value.kind == "header_malformed"
+
+
 def test_header_line_bound_across_fragments() -> None:
     """The line bound counts lines across fragments, before the header is complete."""
     decoder = HeaderDecoder(max_lines=3)
