@@ -392,3 +392,33 @@ async def test_event_with_repeated_key_and_colons_in_values(fake: FakeAMI, harne
     event = await harness.next_event()
     assert event.name == "UserEvent"
     assert event.get("Note") == "a: b: c"
+
+
+async def test_read_pause_keeps_events_in_order(fake: FakeAMI) -> None:
+    """With a read pause, events sent while the reader rests (one at a time, some split mid-message) still come out
+    whole and in the order Asterisk sent them."""
+    h = Harness(make_settings(fake.port, ping_interval=1.0, read_pause=0.05))
+    await h.up()
+    for i in range(60):
+        await fake.push_event("UserEvent", {"Seq": str(i), "Name": "café"}, chunk=7 if i % 10 == 3 else 0)
+    assert [(await h.next_event()).get("Seq") for _ in range(60)] == [str(i) for i in range(60)]
+    await waited(h.client.stop())
+
+
+async def test_read_pause_never_holds_an_action_answer_past_its_deadline(fake: FakeAMI) -> None:
+    """An action sent while the reader rests ends the rest: its answer is read at once, well inside a timeout far
+    shorter than the pause (and the watchdog's Pings keep the link up), and events before it still come first."""
+    h = Harness(make_settings(fake.port, ping_interval=0.05, ping_timeout=2.0, action_timeout=2.0, read_pause=8.0))
+    try:
+        async with asyncio.timeout(20):  # without the early end of the rest the link flaps: fail, not hang
+            await h.up()
+            await fake.push_event("UserEvent", {"Seq": "1"})
+            assert (await h.next_event()).get("Seq") == "1"  # read: the reader now rests (8 s unless an action comes)
+            await fake.push_event("UserEvent", {"Seq": "2"})
+            response = await waited(h.client.send_action("Ping", timeout=2.0))
+            assert response.fields.get("Ping") == "Pong"
+            assert (await h.next_event()).get("Seq") == "2"
+            await fake.wait_until(lambda: len(fake.received("Ping")) >= 4)  # the watchdog's Pings answered in time
+            assert fake.logins == 1 and h.client.connected
+    finally:
+        await waited(h.client.stop(), 10)

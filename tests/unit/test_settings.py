@@ -203,3 +203,15 @@ def test_secret_file_in_asterisk_form(tmp_path: Path) -> None:
 def test_redis_only_commands_do_not_need_the_ami_secret() -> None:
     """Settings for a Redis-only command load without an AMI secret (issue 14, defect 5)."""
     assert load_settings(None, {}, ami_secret_needed=False).ami_secret == ""
+
+
+def test_ami_read_pause_is_read_and_bounded() -> None:
+    """ami.read_pause comes from settings (0 turns it off); a negative pause or one over 0.2 s is refused by name."""
+    assert load_settings(None, dict(SECRET, SWITCHBOARD_AMI__READ_PAUSE="0")).ami.read_pause == 0
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, dict(SECRET, SWITCHBOARD_AMI__READ_PAUSE="0.5"))
+    assert [str(p) for p in err.value.problems] == [
+        "environment SWITCHBOARD_AMI__READ_PAUSE: error: ami.read_pause: must be 0 to 0.2 seconds "
+        "(0 reads every event as it arrives)"]
+    with pytest.raises(SettingsError):
+        load_settings(None, dict(SECRET, SWITCHBOARD_AMI__READ_PAUSE="-0.01"))
