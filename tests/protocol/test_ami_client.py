@@ -422,3 +422,38 @@ async def test_read_pause_never_holds_an_action_answer_past_its_deadline(fake: F
             assert fake.logins == 1 and h.client.connected
     finally:
         await waited(h.client.stop(), 10)
+
+
+async def test_posted_actions_of_one_loop_pass_go_out_in_one_write(fake: FakeAMI, harness: Harness,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fifty UserEvents posted in one pass of the loop leave in one write, in the order posted, and reach
+    Asterisk whole; an action sent right after them follows them on the wire."""
+    await harness.up()
+    writes: list[bytes] = []
+    plain_write = asyncio.StreamWriter.write
+
+    def counting(self: asyncio.StreamWriter, data: bytes | bytearray | memoryview) -> None:
+        if bytes(data).startswith(b"Action: UserEvent"):
+            writes.append(bytes(data))
+        plain_write(self, data)
+    monkeypatch.setattr(asyncio.StreamWriter, "write", counting)
+    for i in range(50):
+        assert harness.client.post_action("UserEvent", {"UserEvent": "SwitchboardScreenPop", "Seq": str(i)})
+    await waited(harness.client.send_action("Ping"))
+    await fake.wait_until(lambda: len(fake.received("UserEvent")) == 50)
+    assert len(writes) == 1 and writes[0].count(b"Action: UserEvent") == 50
+    assert [a["Seq"] for a in fake.received("UserEvent")] == [str(i) for i in range(50)]
+    names = [a.get("Action") for a in fake.actions]
+    assert names.index("Ping", names.index("UserEvent")) > max(i for i, n in enumerate(names) if n == "UserEvent")
+    assert harness.client.dropped_actions == 0
+
+
+async def test_posted_actions_stay_bounded_within_one_loop_pass(fake: FakeAMI, harness: Harness) -> None:
+    """Posts waiting for their write count toward the backlog bound: past 256 KiB in one pass the rest are
+    refused (False) and counted, and those accepted all arrive."""
+    await harness.up()
+    accepted = [harness.client.post_action("UserEvent", {"UserEvent": "Big", "Seq": str(i), "Pad": "x" * 10_000})
+                for i in range(40)]
+    assert accepted[0] and not accepted[-1] and accepted == sorted(accepted, reverse=True)
+    assert harness.client.dropped_actions == accepted.count(False) > 0
+    await fake.wait_until(lambda: len(fake.received("UserEvent")) == accepted.count(True))
