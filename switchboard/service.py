@@ -123,7 +123,8 @@ class Service:
                                   secret=s.ami_secret, ping_interval=s.ami.ping_interval,
                                   ping_timeout=s.ami.ping_timeout, action_timeout=s.ami.action_timeout,
                                   reconnect_initial=s.ami.reconnect_initial, reconnect_max=s.ami.reconnect_max,
-                                  event_queue_size=s.ami.event_queue_size, events_mask=s.ami.events),
+                                  event_queue_size=s.ami.event_queue_size, events_mask=s.ami.events,
+                                  read_pause=s.ami.read_pause),
                 loop=self.loop, resync=self._resync, logger=self.log.getChild("ami"),
                 on_state=self._ami_state_observer(metrics))
             await self.ami.start()

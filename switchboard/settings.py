@@ -37,6 +37,7 @@ DEFAULT_CONFIG = Path("/etc/switchboard/settings.yaml")
 LOG_FORMATS = ("plain", "json")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 ORIGINATE_SECRET_ENV = "SWITCHBOARD_AMI_ORIGINATE_SECRET"
+MAX_READ_PAUSE = 0.2  # ami.read_pause's bound: events wait at most this long in the socket before they are read
 SECRET_FIELDS = ("ami_secret", "http_token", "cti_pepper", "originate_secret")
 FIX = "fix"  # a field's metadata key: what to write when its value is missing or empty
 DIALPLANS_FIX = ("set ivr.dialplans to the folder of your call flows, e.g. /etc/switchboard/dialplans "
@@ -90,12 +91,15 @@ class AMISettings:
     reconnect_max: float = 30.0
     event_queue_size: int = 10000
     events: str = "system,call,user"
+    read_pause: float = 0.05  # seconds the reader waits after each read so the next one takes many events
 
     def check(self) -> list[tuple[str, str]]:
         out = _port("port", self.port) + _positive(self, "ping_interval", "ping_timeout", "action_timeout",
                                                    "reconnect_initial", "reconnect_max", "event_queue_size")
         if self.ping_interval + self.ping_timeout > 30:
             out.append(("ping_interval", "ping_interval + ping_timeout must be at most 30 s so a dead link is seen"))
+        if not 0 <= self.read_pause <= MAX_READ_PAUSE:
+            out.append(("read_pause", f"must be 0 to {MAX_READ_PAUSE:g} seconds (0 reads every event as it arrives)"))
         return out
 
 

@@ -233,3 +233,15 @@ def test_a_value_of_the_wrong_type_is_not_also_checked_as_its_default(tmp_path: 
         load_settings(path, SECRET)
     assert [str(p) for p in err.value.problems] == [
         f"{path}:2:3: error: ivr.dialplans: expected a text value, got ['a', 'b'] (list)"]
+
+
+def test_ami_read_pause_is_read_and_bounded() -> None:
+    """ami.read_pause comes from settings (0 turns it off); a negative pause or one over 0.2 s is refused by name."""
+    assert load_settings(None, dict(SECRET, SWITCHBOARD_AMI__READ_PAUSE="0")).ami.read_pause == 0
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, dict(SECRET, SWITCHBOARD_AMI__READ_PAUSE="0.5"))
+    assert [str(p) for p in err.value.problems] == [
+        "environment SWITCHBOARD_AMI__READ_PAUSE: error: ami.read_pause: must be 0 to 0.2 seconds "
+        "(0 reads every event as it arrives)"]
+    with pytest.raises(SettingsError):
+        load_settings(None, dict(SECRET, SWITCHBOARD_AMI__READ_PAUSE="-0.01"))
