@@ -227,7 +227,7 @@ def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
     bytes to a `HeaderDecoder`, which decides and raises what it must. How a listener reads the usual header
     (it comes in one piece) without building a decoder for it."""
     end = data.find(b"\n\n")
-    if end <= 0 or end + 2 > max_bytes or data[0] == 10 or data.find(b"\r", 0, end) >= 0:
+    if end <= 0 or end + 2 > max_bytes or data[0] == 10 or 13 in data:  # a CR anywhere: the decoder's job
         return None
     text = data[:end].decode("utf-8", errors="replace")
     pairs = _HEADER_LINE.findall(text)  # one pass in C over the whole header: no list or slice per line
