@@ -7,6 +7,10 @@ used: it re-sends unanswered actions after a reconnect (an `Originate` could run
 has no per-action timeout and decodes each TCP chunk separately (a UTF-8 character split across reads is lost). Only
 its message parser (`panoramisk.message.Message`) is used, on complete, UTF-8-decoded messages framed here.
 
+With `read_pause` the reader rests briefly after each read (the socket not read meanwhile), so one read takes
+the events of many calls and everything downstream wakes once per pass instead of once per event; an action's
+answer is never kept waiting by it.
+
 Nothing from panoramisk leaves this module: callers see `AMIEvent`, `AMIResponse` and the `AMIError` family only.
 Actions in flight when the link drops fail with `AMINotConnected` and are never re-sent. The secret is never logged.
 """
@@ -18,7 +22,7 @@ import logging
 import random as _random
 import uuid
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import AsyncIterator, Awaitable, Callable, Iterator, Mapping, cast
 
 from panoramisk.message import Message
 
@@ -29,6 +33,8 @@ _READ_CHUNK = 256 * 1024  # bytes asked of the socket per read (every whole mess
 _DROP_WARN_INTERVAL = 10.0  # seconds between "event queue full" warnings
 _UNSAFE_CHARS = ("\r", "\n", "\0")
 _POST_BACKLOG = 256 * 1024  # bytes waiting to be written beyond which post_action drops
+_REST_BELOW = 64 * 1024  # a read this large means events pile up: read again at once, no rest (socket buffers
+# stay small, so Asterisk's writes never block toward its writetimeout)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -51,6 +57,10 @@ class AMISettings:
     # False for a user that reads no events (the callback user: write=originate only): Asterisk never sends it
     # FullyBooted, so the link counts as up once the login is accepted
     await_fully_booted: bool = True
+    # seconds the reader rests after a read (socket reading paused) so the next read takes every event that came
+    # meanwhile: one wake-up of the reader, the consumer, the router and the screen pops per pass, not per event.
+    # 0: every event is read as it arrives. Never while an action awaits its answer (see `_rest`).
+    read_pause: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,11 @@ def _event_fields(text: str) -> dict[str, str] | None:
     return fields
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _to_event(fields: dict[str, str]) -> AMIEvent:
     return AMIEvent(name=fields.get("Event", ""), fields=fields)
 
@@ -244,6 +259,9 @@ class AMIClient:
         self._booted = asyncio.Event()
         self._pending: dict[str, _PendingAction] = {}
         self._writer: asyncio.StreamWriter | None = None
+        self._resting: asyncio.Future[None] | None = None  # the reader's rest, ended early when an action is sent
+        self._posted: list[bytes] = []  # post_action's encoded actions waiting for this loop pass's one write
+        self._posted_bytes = 0
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
         self._reported_up = False
@@ -319,18 +337,35 @@ class AMIClient:
     def post_action(self, name: str, fields: Mapping[str, str]) -> bool:
         """Sends one action without waiting for its response (for fire-and-forget actions such as UserEvent).
 
+        The actions posted during one pass of the event loop go out together in one write at its end (a burst of
+        screen pops costs one system call, not one each), in the order posted and before any later `send_action`.
         Returns False, sending nothing, when the link is down or more than `_POST_BACKLOG` bytes are still
-        waiting to be written (a stalled Asterisk must not grow the buffer); the drop is counted in
-        `dropped_actions`. Its response is discarded on arrival. Raises UnsafeAMIValue like `send_action`.
+        waiting to be written, these posts included (a stalled Asterisk must not grow the buffer); the drop is
+        counted in `dropped_actions`. Its response is discarded on arrival. Raises UnsafeAMIValue like
+        `send_action`.
         """
         check_safe(name, fields)
         writer = self._writer
         if not self.connected or writer is None or writer.is_closing() \
-                or writer.transport.get_write_buffer_size() > _POST_BACKLOG:
+                or writer.transport.get_write_buffer_size() + self._posted_bytes > _POST_BACKLOG:
             self.dropped_actions += 1
             return False
-        writer.write(_encode_action(name, f"{self._post_prefix}{next(self._ids)}", fields))
+        action = _encode_action(name, f"{self._post_prefix}{next(self._ids)}", fields)
+        if not self._posted:
+            self._loop.call_soon(self._flush_posted, writer)
+        self._posted.append(action)
+        self._posted_bytes += len(action)
         return True
+
+    def _flush_posted(self, writer: asyncio.StreamWriter) -> None:
+        """Writes the posted actions waiting (one write); those of a link that went away meanwhile are dropped."""
+        posted, self._posted, self._posted_bytes = self._posted, [], 0
+        if not posted:
+            return
+        if writer is not self._writer or writer.is_closing():
+            self.dropped_actions += len(posted)
+            return
+        writer.write(posted[0] if len(posted) == 1 else b"".join(posted))
 
     # -- connection lifecycle -----------------------------------------------------------------------------------
 
@@ -368,7 +403,7 @@ class AMIClient:
             raise AMIError(f"unexpected AMI banner {banner[:60]!r}")
         self._log.info("AMI connected to %s:%d (%s)", s.host, s.port, banner.decode("utf-8", "replace").strip())
         self._booted.clear()
-        reader_task = self._loop.create_task(self._read_loop(reader), name="ami-reader")
+        reader_task = self._loop.create_task(self._read_loop(reader, cast(asyncio.Transport, writer.transport)), name="ami-reader")
         watchdog: asyncio.Task[None] | None = None
         booted: asyncio.Task[bool] | None = None
         try:
@@ -416,13 +451,15 @@ class AMIClient:
             except AMINotConnected:
                 return
 
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+    async def _read_loop(self, reader: asyncio.StreamReader, transport: asyncio.Transport) -> None:
         """Frames messages on the blank line, decodes UTF-8, and dispatches them in order; returns on EOF.
 
         Every message that arrived in one read is framed and dispatched together (one wake-up per read, not per
-        message); a message is decoded only once complete, so a UTF-8 character split across reads is kept."""
+        message); a message is decoded only once complete, so a UTF-8 character split across reads is kept. After
+        each read the reader rests `read_pause` seconds (see `_rest`), so the next read takes many events."""
         pending = b""
         post_marker = f"\r\nActionID: {self._post_prefix}".encode()
+        rest = self._settings.read_pause
         try:
             while True:
                 chunk = await reader.read(_READ_CHUNK)
@@ -445,10 +482,34 @@ class AMIClient:
                             continue
                         fields = _flatten(message)
                     self._dispatch(fields)
+                if rest > 0 and len(chunk) < _REST_BELOW and not self._pending:
+                    await self._rest(transport, rest)
         except OSError as exc:
             self._log.warning("AMI connection error: %s", exc)
         finally:
             self._link_down()
+
+    async def _rest(self, transport: asyncio.Transport, seconds: float) -> None:
+        """Stops reading the socket for `seconds` (events wait in the kernel's buffer, nothing wakes the loop), so
+        the next read takes them all at once. Sending an action ends the rest at once: its answer is never left
+        waiting in the buffer (the reader does not rest again while any action awaits its answer), so no action's
+        or Ping's deadline is shortened by it."""
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._resting = waiter
+        timer = self._loop.call_later(seconds, _wake, waiter)
+        transport.pause_reading()
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._resting = None
+            if not transport.is_closing():
+                transport.resume_reading()
+
+    def _end_rest(self) -> None:
+        """An action was sent: the reader reads again now (its answer is read as soon as it comes)."""
+        if self._resting is not None:
+            _wake(self._resting)
 
     def _link_down(self) -> None:
         """Marks the link lost: fails in-flight actions (never re-sent) and reports the down edge once."""
@@ -484,8 +545,10 @@ class AMIClient:
         action_id = f"{self._id_prefix}-{next(self._ids)}"
         pending = _PendingAction(name, self._loop.create_future())
         self._pending[action_id] = pending
+        self._end_rest()
         try:
             async with asyncio.timeout(timeout):
+                self._flush_posted(writer)  # actions posted before this one go first
                 writer.write(_encode_action(name, action_id, fields))
                 await writer.drain()
                 return await pending.future

@@ -17,6 +17,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable, Mapping, Sequence
 
+from switchboard.router.device_batch import fold
 from switchboard.router.endpoint_map import EndpointMap
 from switchboard.router.liveness import Liveness, LivenessSettings
 from switchboard.router.route_store import OFFER_LOG_MS, Along, OfferResult, QueueSnapshot, RouteStore
@@ -449,21 +450,20 @@ class CallRouter:
                 self.log.warning("agent device updates backlog full; the next resync corrects states")
 
     async def _apply_devices(self) -> None:
-        """Applies the device states in arrival order, in batches: the first update of a batch waits `window`
-        seconds for others (an agent's state is a few ms later, invisible next to a human's pace), then every update
-        waiting goes in one pipelined round trip. Devices resolve to agents in memory (EndpointMap: read again when
-        routing.yaml changes), so a device with no agent (a trunk) costs Redis nothing."""
-        window = 0.02
+        """Applies the device states in arrival order, in batches: every state waiting when this task comes round
+        (the AMI reader hands over a pass's events together: `ami.read_pause`; more gather while a batch is in
+        Redis) is folded (router/device_batch.py: only updates that change nothing are left out) and sent as one
+        script call per 200 agents, in one round trip. Devices resolve to agents in memory (EndpointMap: read again
+        when routing.yaml changes), so a device with no agent (a trunk) costs Redis nothing."""
         endpoints = EndpointMap(self.store, self.config)
         while True:
             batch = [await self._devices.get()]
-            await asyncio.sleep(window)  # gathering a batch: one round trip for all the states of this window
             while not self._devices.empty():
                 batch.append(self._devices.get_nowait())
             try:
                 agents = await endpoints.current()
-                updates = [(agent, DEVICE_EVENTS[state.upper()]) for device, state in batch
-                           if (agent := agents.get(device)) is not None]
+                updates = fold([(agent, DEVICE_EVENTS[state.upper()]) for device, state in batch
+                                if (agent := agents.get(device)) is not None])
                 if not updates:
                     continue
                 failed = 0
@@ -493,18 +493,16 @@ class CallRouter:
         return new_state
 
     async def rebuild(self, device_states: dict[str, str]) -> int:
-        """After an AMI (re)connect: re-applies every agent device's current state; returns agents touched."""
+        """After an AMI (re)connect: re-applies every agent device's current state (one script call per 200 agents,
+        in one round trip); returns agents touched."""
+        updates = [(agent, DEVICE_EVENTS[state.upper()]) for endpoint, agent in (await self.store.endpoints()).items()
+                   if (state := device_states.get(endpoint)) is not None and state.upper() in DEVICE_EVENTS]
         touched = 0
-        for endpoint, agent in (await self.store.endpoints()).items():
-            state = device_states.get(endpoint)
-            if state is None:
-                continue
-            event = DEVICE_EVENTS.get(state.upper())
-            if event is None:
-                continue
-            new_state, uid = await self.store.device(agent, event, self.config().wrap_up)
-            if uid:
-                self.offer_made(uid, agent)
+        for (agent, _), result in zip(updates, await self.store.devices(updates, self.config().wrap_up)):
+            if isinstance(result, Exception):
+                raise result  # Redis trouble: the caller says so; the next resync sets states right
+            if result[1]:
+                self.offer_made(result[1], agent)
             touched += 1
         return touched
 

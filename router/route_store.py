@@ -54,6 +54,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from switchboard.redislane.trip_lane import Command, TripLane
 from switchboard.router.decision import encode_skills, encode_steps
+from switchboard.router.device_batch import batches
 from switchboard.router.eligible_agents import EligibleAgents, RosterEntry
 from switchboard.router.routing_config import AgentSeed, RelaxStep
 
@@ -64,8 +65,8 @@ SWEEP_BATCH = 20  # agents freed per sweep run (each may read waiting lines): on
 RELAX_BATCH = 5  # due relaxation steps indexed again per sweep run (~12 Redis commands each): one run stays short
 REAP_BATCH = 200  # dead owners' calls (or their agents) per reap run
 OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
-SCRIPTS = ("offer_call", "leave_call", "call_done", "ring_no_answer", "agent_device", "agent_action", "sweep",
-           "upsert_agent", "own_call", "heartbeat", "reap_owners", "line_position")
+SCRIPTS = ("offer_call", "leave_call", "call_done", "ring_no_answer", "agent_device", "agent_devices", "agent_action",
+           "sweep", "upsert_agent", "own_call", "heartbeat", "reap_owners", "line_position")
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
 
 
@@ -154,6 +155,7 @@ class RouteStore:
         self._done = redis.register_script(scripts["call_done"])
         self._ring_no_answer = redis.register_script(scripts["ring_no_answer"])
         self._device = redis.register_script(scripts["agent_device"])
+        self._devices = redis.register_script(scripts["agent_devices"])
         self._action = redis.register_script(scripts["agent_action"])
         self._sweep = redis.register_script(scripts["sweep"])
         self._upsert = redis.register_script(scripts["upsert_agent"])
@@ -234,23 +236,23 @@ class RouteStore:
         reply = await self._with((), self._device, [agent, event, self._ttl_ms, int(wrap_up * 1000), uid])
         return _text(reply[0]), _text(reply[1])
 
-    async def devices(self, updates: list[tuple[str, str]], wrap_up: float) -> list[tuple[str, str] | Exception]:
-        """Many `device` steps (agent, event), in order, in one pipelined round trip (each its own atomic script,
-        sent by SHA; one Redis did not know is loaded and run again, alone). A failed step's result is its error."""
+    async def devices(self, updates: Sequence[tuple[str, str]], wrap_up: float) -> list[tuple[str, str] | Exception]:
+        """Many `device` steps (agent, event: ringing | on_call | idle), applied in order: one `agent_devices`
+        script call per `MAX_DEVICES` updates, every call in one round trip on the trip lane (a script Redis did not
+        know is loaded and run again, alone). One result per update, in order; a failed call's updates get its
+        error. Callers fold the updates first (router/device_batch.py)."""
+        if not updates:
+            return []
         ttl, wrap = str(self._ttl_ms), str(int(wrap_up * 1000))
-        args = [(agent, event, ttl, wrap, "") for agent, event in updates]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for step in args:
-                pipe.evalsha(self._device.sha, 0, *step)
-            replies = list(await pipe.execute(raise_on_error=False))
+        runs = batches(updates)
+        steps: list[Along] = [(self._devices, [], [ttl, wrap, *(v for update in run for v in update)])
+                              for run in runs]
         results: list[tuple[str, str] | Exception] = []
-        for step, reply in zip(args, replies):
-            if isinstance(reply, NoScriptError):
-                try:
-                    reply = await self._device(args=list(step))
-                except (RedisError, OSError) as exc:
-                    reply = exc
-            results.append(reply if isinstance(reply, Exception) else (_text(reply[0]), _text(reply[1])))
+        for run, reply in zip(runs, await self._steps(steps)):
+            if isinstance(reply, Exception):
+                results.extend(reply for _ in run)
+            else:
+                results.extend((_text(reply[i]), _text(reply[i + 1])) for i in range(0, 2 * len(run), 2))
         return results
 
     async def action(self, agent: str, action: str, reason: str = "") -> tuple[str, str]:

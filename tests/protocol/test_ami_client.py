@@ -392,3 +392,68 @@ async def test_event_with_repeated_key_and_colons_in_values(fake: FakeAMI, harne
     event = await harness.next_event()
     assert event.name == "UserEvent"
     assert event.get("Note") == "a: b: c"
+
+
+async def test_read_pause_keeps_events_in_order(fake: FakeAMI) -> None:
+    """With a read pause, events sent while the reader rests (one at a time, some split mid-message) still come out
+    whole and in the order Asterisk sent them."""
+    h = Harness(make_settings(fake.port, ping_interval=1.0, read_pause=0.05))
+    await h.up()
+    for i in range(60):
+        await fake.push_event("UserEvent", {"Seq": str(i), "Name": "café"}, chunk=7 if i % 10 == 3 else 0)
+    assert [(await h.next_event()).get("Seq") for _ in range(60)] == [str(i) for i in range(60)]
+    await waited(h.client.stop())
+
+
+async def test_read_pause_never_holds_an_action_answer_past_its_deadline(fake: FakeAMI) -> None:
+    """An action sent while the reader rests ends the rest: its answer is read at once, well inside a timeout far
+    shorter than the pause (and the watchdog's Pings keep the link up), and events before it still come first."""
+    h = Harness(make_settings(fake.port, ping_interval=0.05, ping_timeout=2.0, action_timeout=2.0, read_pause=8.0))
+    try:
+        async with asyncio.timeout(20):  # without the early end of the rest the link flaps: fail, not hang
+            await h.up()
+            await fake.push_event("UserEvent", {"Seq": "1"})
+            assert (await h.next_event()).get("Seq") == "1"  # read: the reader now rests (8 s unless an action comes)
+            await fake.push_event("UserEvent", {"Seq": "2"})
+            response = await waited(h.client.send_action("Ping", timeout=2.0))
+            assert response.fields.get("Ping") == "Pong"
+            assert (await h.next_event()).get("Seq") == "2"
+            await fake.wait_until(lambda: len(fake.received("Ping")) >= 4)  # the watchdog's Pings answered in time
+            assert fake.logins == 1 and h.client.connected
+    finally:
+        await waited(h.client.stop(), 10)
+
+
+async def test_posted_actions_of_one_loop_pass_go_out_in_one_write(fake: FakeAMI, harness: Harness,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fifty UserEvents posted in one pass of the loop leave in one write, in the order posted, and reach
+    Asterisk whole; an action sent right after them follows them on the wire."""
+    await harness.up()
+    writes: list[bytes] = []
+    plain_write = asyncio.StreamWriter.write
+
+    def counting(self: asyncio.StreamWriter, data: bytes | bytearray | memoryview) -> None:
+        if bytes(data).startswith(b"Action: UserEvent"):
+            writes.append(bytes(data))
+        plain_write(self, data)
+    monkeypatch.setattr(asyncio.StreamWriter, "write", counting)
+    for i in range(50):
+        assert harness.client.post_action("UserEvent", {"UserEvent": "SwitchboardScreenPop", "Seq": str(i)})
+    await waited(harness.client.send_action("Ping"))
+    await fake.wait_until(lambda: len(fake.received("UserEvent")) == 50)
+    assert len(writes) == 1 and writes[0].count(b"Action: UserEvent") == 50
+    assert [a["Seq"] for a in fake.received("UserEvent")] == [str(i) for i in range(50)]
+    names = [a.get("Action") for a in fake.actions]
+    assert names.index("Ping", names.index("UserEvent")) > max(i for i, n in enumerate(names) if n == "UserEvent")
+    assert harness.client.dropped_actions == 0
+
+
+async def test_posted_actions_stay_bounded_within_one_loop_pass(fake: FakeAMI, harness: Harness) -> None:
+    """Posts waiting for their write count toward the backlog bound: past 256 KiB in one pass the rest are
+    refused (False) and counted, and those accepted all arrive."""
+    await harness.up()
+    accepted = [harness.client.post_action("UserEvent", {"UserEvent": "Big", "Seq": str(i), "Pad": "x" * 10_000})
+                for i in range(40)]
+    assert accepted[0] and not accepted[-1] and accepted == sorted(accepted, reverse=True)
+    assert harness.client.dropped_actions == accepted.count(False) > 0
+    await fake.wait_until(lambda: len(fake.received("UserEvent")) == accepted.count(True))

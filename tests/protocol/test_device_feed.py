@@ -57,18 +57,19 @@ async def wired(redis: Redis) -> AsyncIterator[tuple[CallRouter, RecordingStore,
 
 async def test_device_states_arrive_in_order_in_one_batch_and_trunks_cost_nothing(
         wired: tuple[CallRouter, RecordingStore, list[RoutingConfig]]) -> None:
-    """A reserved agent's ringing, in-use and idle states fed together are applied in order in one pipelined
-    batch (the agent ends available); the trunk's states resolve to no agent without a Redis read."""
+    """A reserved agent's ringing, in-use and idle states fed together go in one script call, folded (ringing then
+    in use is in use) and in order (the agent ends available, as when each is applied); the trunk's states resolve
+    to no agent without a Redis read."""
     router, store, _ = wired
     await store.action("a1", "login")
     offered = await store.offer("u1", {"billing": 1}, (), "", 10.0, 0.0, "", "", "billing", "standard")
     assert offered.agent == "a1"
-    store.expected = 3
+    store.expected = 2
     for device, state in [("PJSIP/a1", "RINGING"), ("PJSIP/callers", "INUSE"), ("PJSIP/a1", "INUSE"),
-                          ("PJSIP/a1", "NOT_INUSE"), ("PJSIP/callers", "NOT_INUSE")]:
+                          ("PJSIP/a1", "INUSE"), ("PJSIP/a1", "NOT_INUSE"), ("PJSIP/callers", "NOT_INUSE")]:
         router.feed_device(device, state)
     await asyncio.wait_for(store.done.wait(), 5)
-    assert store.batches == [[("a1", "ringing"), ("a1", "on_call"), ("a1", "idle")]]
+    assert store.batches == [[("a1", "on_call"), ("a1", "idle")]]
     assert store.endpoint_reads == 1  # the map's one read; none per event
     agent = await store.agent("a1")
     assert agent is not None and agent.state == "available"

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from switchboard.router.call_router import CallRouter, index_skill, levels_by_skill
 from switchboard.router.decision import AgentView, CallView, best_agent, best_call
+from switchboard.router.device_batch import fold
 from switchboard.router.route_store import P, RouteStore
 from switchboard.router.routing_config import AgentSeed, RelaxStep, RoutingConfig, Segment
 from tests.e2e.sandbox import RedisServer
@@ -853,3 +854,73 @@ async def test_on_call_takes_an_agent_out_of_its_free_sets_and_deadline_lists(st
         h = await redis.hgetall(P + "agent:" + agent)
         assert b"reserved_until" not in h and h[b"state"] == b"on_call"
     assert not [k async for k in redis.scan_iter(match=P + "idle:*") if await redis.zcard(k)]
+
+
+async def test_agents_freed_in_one_device_batch_get_the_specifications_calls(store: RouteStore, redis: Redis) -> None:
+    """A pass's device states sent as one agent_devices call (folded, noise included): each agent that frees takes
+    router.decision.best_call's pick among the calls still waiting, in the batch's order, as one by one."""
+    rng = random.Random(59)
+    skills = ["billing", "support", "sales"]
+    checked = assigned = 0
+    for trial in range(15):
+        await redis.flushdb()
+        agents: dict[str, tuple[dict[str, int], tuple[str, ...]]] = {}
+        for j in range(6):
+            own = {s: rng.randint(1, 10) for s in rng.sample(skills, rng.randint(1, 3))}
+            langs = tuple(rng.sample(["en", "fr"], rng.randint(1, 2)))
+            agents[f"t{trial}a{j}"] = (own, langs)
+            await _agent(store, f"t{trial}a{j}", own, langs)
+            await store.device(f"t{trial}a{j}", "on_call", 0)  # every agent busy: the calls wait
+        for i in range(20):
+            need = {s: rng.randint(1, 9) for s in rng.sample(skills, rng.choice([1, 1, 2]))}
+            await _offer(store, f"t{trial}c{i}", need, base=rng.choice([10, 50, 100]), aging=rng.choice([0, 0.5]),
+                         steps=rng.choice(PROFILES), language=rng.choice(["", "", "en", "fr"]))
+            await _backdate(redis, f"t{trial}c{i}", 7 * i + rng.randint(0, 5))  # distinct waits: no ties
+            await store.retry(f"t{trial}c{i}")  # indexed for the age it has now
+        noisy: list[tuple[str, str]] = []
+        for agent_id in rng.sample(list(agents), len(agents)):
+            noisy += [(agent_id, "on_call")] * rng.randint(0, 2) + [(agent_id, "idle")] * rng.randint(1, 2)
+        updates = fold(noisy)
+        waiting = await _views_of_waiting(redis)
+        now = await _redis_now(redis)
+        expected: list[str] = []
+        for agent_id, event in updates:
+            pick = None
+            if event == "idle" and agent_id not in {a for a, e in updates[:len(expected)] if e == "idle"}:
+                own, langs = agents[agent_id]
+                pick = best_call(AgentView(agent_id, own, langs, 0.0), waiting, now)
+                waiting = [c for c in waiting if pick is None or c.uid != pick.uid]
+            expected.append(pick.uid if pick else "")
+        results = await store.devices(updates, 0)
+        assert [r[1] for r in results if not isinstance(r, Exception)] == expected, trial
+        checked += len(agents)
+        assigned += sum(bool(uid) for uid in expected)
+    assert checked == 90 and assigned > 30
+
+
+async def test_one_device_batch_leaves_what_single_updates_leave(store: RouteStore, redis: Redis) -> None:
+    """The same random device states from the same start, once one agent_device call each and once folded into
+    agent_devices calls of at most 200: every agent ends in the same state with the same call."""
+    rng = random.Random(61)
+    ids = [f"a{j}" for j in range(12)]
+
+    async def start() -> None:
+        await redis.flushdb()
+        for j, agent_id in enumerate(ids):
+            await _agent(store, agent_id, {"billing": j + 1}, login=j % 6 != 5)  # distinct levels: one ranking
+        for i in range(5):  # five agents reserved (the best levels), the rest free or logged out
+            await _offer(store, f"c{i}", {"billing": 1})
+
+    async def states() -> dict[str, tuple[str, str]]:
+        return {a.id: (a.state, a.call) for a in await store.agents()}
+
+    for trial in range(10):
+        updates = [(rng.choice(ids), rng.choice(["ringing", "on_call", "idle"])) for _ in range(rng.randint(5, 400))]
+        await start()
+        singles = [await store.device(agent_id, event, 0) for agent_id, event in updates]
+        one_by_one = await states()
+        await start()
+        batched = await store.devices(fold(updates), 0)
+        assert await states() == one_by_one, trial
+        given = [uid for _, uid in singles if uid]
+        assert [r[1] for r in batched if not isinstance(r, Exception) and r[1]] == given, trial
