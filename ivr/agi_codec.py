@@ -123,11 +123,11 @@ class HeaderDecoder:
     """Accumulates fragments until the blank line; bytes after it are kept in `remainder`.
 
     One pass, linear in the header's size whatever the fragmentation, and no work per line while it arrives:
-    fragments are appended to one buffer, only the new bytes are searched for the blank line, line ends are
-    counted (a C count per fragment), and only the first line is checked early (so an HTTP probe is refused at
-    once). The header is decoded and split once, when complete, which is where any other malformed line is found;
-    until then it is bounded in lines and bytes (and, by the listener, in time). Asterisk writes one line per
-    write, so a header often arrives as many fragments: each costs a few C calls here.
+    fragments are appended to one buffer, only the new bytes are searched for the blank line, and only the first
+    line is checked early (so an HTTP probe is refused at once). The header is decoded and split once, when
+    complete, which is where any other malformed line is found and the lines are counted exactly; until then it is
+    bounded in bytes, in lines as far as fragments end lines (Asterisk writes one line per write, so a header
+    often arrives as many fragments: each costs a few C calls here) and, by the listener, in time.
     """
 
     __slots__ = ("_max_lines", "_max_bytes", "_buffer", "_lines", "_crlf", "_try_whole", "remainder")
@@ -151,6 +151,8 @@ class HeaderDecoder:
         # A later LF fragment once the first line was checked: the usual case while a header arrives, kept lean.
         # (`13 in data`, not `b"\r" in data`: for a bytes operand, CPython first tries it as an integer and builds
         # and drops a TypeError, several times the cost of the search itself.)
+        if not data:
+            return None
         if searched and self._lines and not self._crlf and 13 not in data:
             buffer += data
             end = buffer.find(b"\n\n", searched - 1)
