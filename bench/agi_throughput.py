@@ -36,6 +36,7 @@ generator run (from /proc) divided by every command it answered, warm-up include
 
     python bench/agi_throughput.py [--seconds 3] [--connections 50] [--rounds 3] [--kinds bare,switchboard]
                                    [--baseline-tree DIR] [--pin] [--in-memory] [--callgrind | --no-callgrind]
+                                   [--callgrind-runs 3]
 """
 from __future__ import annotations
 
@@ -457,11 +458,15 @@ def run_callgrind(kind: str, client: Path, workdir: Path, connections: int,
 
 
 def main_callgrind(args: argparse.Namespace, kinds: list[str]) -> None:
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         client = build_callgrind_client(Path(tmp))
-        table = {k: run_callgrind(k, client, Path(tmp), args.connections, args.baseline_tree) for k in kinds}
+        for _ in range(args.callgrind_runs):  # interleaved, as the timed rounds
+            for k in kinds:
+                runs[k].append(run_callgrind(k, client, Path(tmp), args.connections, args.baseline_tree))
+    table = {k: {key: median([run[key] for run in runs[k]]) for key in runs[k][0]} for k in kinds}
     print(f"FastAGI instructions (valgrind --tool=callgrind, in-memory driver included, {args.connections} calls "
-          "at a time, uvloop)")
+          f"at a time, uvloop; median of {args.callgrind_runs} runs)")
     print(f"{'':18}{'per command':>14}{'per 10-cmd call':>17}{'per header-line call':>22}")
     for k in kinds:
         row = table[k]
@@ -550,6 +555,8 @@ def main() -> None:
     parser.add_argument("--pin", action="store_true", help="servers on the last CPU, the load generator on the first")
     parser.add_argument("--callgrind", action=argparse.BooleanOptionalAction, default=shutil.which("valgrind"),
                         help="also count instructions under valgrind --tool=callgrind (default: when installed)")
+    parser.add_argument("--callgrind-runs", type=int, default=3,
+                        help="valgrind runs per kind (medians; the per-command figure varies by a few percent)")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
     if args.baseline_tree:

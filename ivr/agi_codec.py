@@ -123,12 +123,14 @@ class HeaderDecoder:
     """Accumulates fragments until the blank line; bytes after it are kept in `remainder`.
 
     One pass, linear in the header's size whatever the fragmentation, and no work per line while it arrives:
-    fragments are appended to one buffer, only the new bytes are searched for the blank line, line ends are
-    counted (a C count per fragment), and only the first line is checked early (so an HTTP probe is refused at
-    once). The header is decoded and split once, when complete, which is where any other malformed line is found;
-    until then it is bounded in lines and bytes (and, by the listener, in time). Asterisk writes one line per
-    write, so a header often arrives as many fragments: each costs a few C calls here.
+    fragments are appended to one buffer, only the new bytes are searched for the blank line, and only the first
+    line is checked early (so an HTTP probe is refused at once). The header is decoded and split once, when
+    complete, which is where any other malformed line is found and the lines are counted exactly; until then it is
+    bounded in bytes, in lines as far as fragments end lines (Asterisk writes one line per write, so a header
+    often arrives as many fragments: each costs a few C calls here) and, by the listener, in time.
     """
+
+    __slots__ = ("_max_lines", "_max_bytes", "_buffer", "_lines", "_crlf", "_try_whole", "remainder")
 
     def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES, *,
                  first_piece_read: bool = False) -> None:
@@ -147,13 +149,20 @@ class HeaderDecoder:
         buffer = self._buffer
         searched = len(buffer)
         # A later LF fragment once the first line was checked: the usual case while a header arrives, kept lean.
-        if searched and self._lines and not self._crlf and b"\r" not in data:
+        # (`13 in data`, not `b"\r" in data`: for a bytes operand, CPython first tries it as an integer and builds
+        # and drops a TypeError, several times the cost of the search itself.)
+        if not data:
+            return None
+        if searched and self._lines and not self._crlf and 13 not in data:
             buffer += data
             end = buffer.find(b"\n\n", searched - 1)
             if end >= 0:
                 return self._complete(end, end + 2)
-            self._lines += data.count(b"\n")
-            if self._lines > self._max_lines or len(buffer) > self._max_bytes:
+            if data[-1] == 10:  # a line ended: Asterisk writes one per write (the exact count is checked at the end)
+                self._lines += 1
+                if self._lines > self._max_lines:
+                    raise self._too_large()
+            if len(buffer) > self._max_bytes:
                 raise self._too_large()
             return None
         if not searched and self._try_whole:
@@ -163,7 +172,7 @@ class HeaderDecoder:
         buffer += data
         if searched < 2 and (buffer.startswith(b"\n") or buffer.startswith(b"\r\n")):  # the blank line first
             return self._complete(0, 1 if buffer.startswith(b"\n") else 2)
-        if b"\r" in data:
+        if 13 in data:
             self._crlf = True
         start = searched - 2 if searched > 1 else 0
         end = buffer.find(b"\n\n", start)
@@ -220,7 +229,7 @@ def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
     bytes to a `HeaderDecoder`, which decides and raises what it must. How a listener reads the usual header
     (it comes in one piece) without building a decoder for it."""
     end = data.find(b"\n\n")
-    if end <= 0 or end + 2 > max_bytes or data[0] == 10 or data.find(b"\r", 0, end) >= 0:
+    if end <= 0 or end + 2 > max_bytes or data[0] == 10 or 13 in data:  # a CR anywhere: the decoder's job
         return None
     text = data[:end].decode("utf-8", errors="replace")
     pairs = _HEADER_LINE.findall(text)  # one pass in C over the whole header: no list or slice per line

@@ -300,6 +300,8 @@ class AGIConnection(asyncio.Protocol):
                 self.server.events.protocol_error("unsolicited_reply")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed and not self.in_call:  # the call has ended (outcome recorded, untracked), or a refused peer
+            return
         self.closed = True
         self._mark_gone()
         self.deadline = None

@@ -167,7 +167,7 @@ def test_header_fragments_check_a_first_line_that_arrives_in_pieces() -> None:
 def test_header_line_bound_across_fragments() -> None:
     """The line bound counts lines across fragments, before the header is complete."""
     decoder = HeaderDecoder(max_lines=3)
-    for line in (b"agi_a: 1\n", b"agi_b: 2\n", b"agi_c: 3\n"):
+    for line in (b"agi_a: 1\n", b"", b"agi_b: 2\n", b"agi_c: 3\n"):  # an empty read changes nothing
         assert decoder.feed(line) is None
     with pytest.raises(AGIProtocolError) as err:
         decoder.feed(b"agi_d: 4\n")
