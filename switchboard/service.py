@@ -27,6 +27,7 @@ from switchboard.cti.cti_store import CtiStore
 from switchboard.cti.caller_id import CallerIdNormaliser
 from switchboard.cti.crm_lookup import CRMLookup
 from switchboard.cti.recognition import CallerRecognizer
+from switchboard.cti.recent_calls import RecentCalls
 from switchboard.cti.screen_pop import AgentStreams, ScreenPops
 from switchboard.ivr.agi_server import AGIServer
 from switchboard.ivr.call_script import SELF_SERVICE, CallPorts, InboundCalls
@@ -100,6 +101,7 @@ class Service:
     cti_metrics: CTIMetrics | None = None
     screen_pops: ScreenPops | None = None
     agent_streams: AgentStreams = field(default_factory=AgentStreams)
+    recent_calls: RecentCalls = field(default_factory=RecentCalls)  # this process's calls: pops read no Redis
     router: CallRouter | None = None
     redis: Redis | None = None
     callbacks: CallbackDesk | None = None
@@ -111,7 +113,7 @@ class Service:
         metrics = ServiceMetrics(self.registry)
         self._fallbacks = FallbackMetrics(self.registry)
         self.redis = shared_redis(s.redis)
-        self.store = CtiStore(self.redis, s.cti_pepper.encode())
+        self.store = CtiStore(self.redis, s.cti_pepper.encode(), recent=self.recent_calls)
         if s.ami.enabled:
             self.ami = AMIClient(
                 AMIClientSettings(host=s.ami.host, port=s.ami.port, username=s.ami.username,
@@ -309,7 +311,7 @@ class Service:
         self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.publish_screen_pop,
                                       user_event, self.log.getChild("screenpop"),
                                       on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc(),
-                                      resolver=RouterEndpoints(), reader=self.store)
+                                      resolver=RouterEndpoints(), reader=self.store, recent=self.recent_calls)
         self.screen_pops.start(self.loop)
 
     def _ami_state_observer(self, metrics: ServiceMetrics):  # type: ignore[no-untyped-def]
