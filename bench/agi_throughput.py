@@ -15,7 +15,18 @@ in-memory transport that answers every command on the next loop pass (no sockets
 that one process per call and per command (short calls, and calls of 1,000 commands for long ones). Far less
 sensitive to other load on the machine than the socket runs, whose CPU is mostly the kernel's.
 `--baseline-tree DIR` adds `switchboard@base`: the listener from another checkout's source tree (e.g. a worktree of
-main), measured in the same interleaved rounds, for before/after numbers from one run.
+main), measured in the same interleaved rounds, for before/after numbers from one run. `--pin` puts every server on
+the second CPU and the load generator on the first (a 2-core machine shared with other work is less noisy so).
+
+Instructions, when valgrind is installed (`--callgrind`, on by default then; `--no-callgrind` skips it): each kind
+runs the in-memory driver once under `valgrind --tool=callgrind`, uninstrumented except the measured phases, which
+are bracketed by callgrind's client requests (a small C library compiled here, `CALLGRIND_START_INSTRUMENTATION`,
+`_ZERO_STATS`, `_DUMP_STATS`), after a warm-up, `gc.collect()` and `gc.freeze()` (so that a full collection of the
+modules' objects does not land in one phase and not in another), with a fixed PYTHONHASHSEED. Counted instructions do not depend on the machine's load, so they are the figure
+to trust on a shared machine. Three figures: per command (calls of 300 commands minus calls of 100, so no per-call
+work is in it), per 10-command call with the header in one piece, and per 10-command call whose header arrives one
+`agi_*` line per read (Asterisk writes it one line per write). The in-memory driver's own work is in every figure,
+the same for every kind.
 
 Reported as ratios against the numbers measured in the same run (machines are noisy; absolutes are not
 comparable between runs). Runs are interleaved: every round runs every server once, in a rotated order, and the
@@ -24,18 +35,21 @@ generator run (from /proc) divided by every command it answered, warm-up include
 ≥ 0.85× bare in throughput and in CPU per command, for both workloads; panoramisk is shown for reference.
 
     python bench/agi_throughput.py [--seconds 3] [--connections 50] [--rounds 3] [--kinds bare,switchboard]
-                                   [--baseline-tree DIR]
+                                   [--baseline-tree DIR] [--pin] [--in-memory] [--callgrind | --no-callgrind]
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import asyncio
+import ctypes
+import gc
 import logging
 import os
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -161,10 +175,12 @@ def import_from_tree(tree: Path, workdir: Path) -> None:
     """Makes `import switchboard...` load another checkout's source tree: a package folder of links laid out as
     the wheel installs it (switchboard/ holding the root's modules plus ivr/, cti/, ... beside them)."""
     package = workdir / "switchboard"
+    if package.exists():  # already laid out (several servers in one process)
+        return
     package.mkdir()
     for entry in (tree / "switchboard").iterdir():
         (package / entry.name).symlink_to(entry)
-    for sub in ("ivr", "cti", "router", "metrics", "yamldoc"):
+    for sub in ("ivr", "cti", "router", "metrics", "yamldoc", "redislane"):
         if (tree / sub).is_dir():
             (package / sub).symlink_to(tree / sub)
     sys.path.insert(0, str(workdir))
@@ -245,9 +261,11 @@ class MemoryCalls:
     """Opens `connections` calls at a time until `total` have ended; answers each write with one plain reply."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol], total: int,
-                 connections: int) -> None:
+                 connections: int, header_lines: bool = False) -> None:
         self.loop, self.factory, self.total, self.connections = loop, factory, total, connections
-        self.header = loadgen_header()
+        header = loadgen_header()
+        # In one piece, or one `agi_*` line per read (as Asterisk writes it: one write per line).
+        self.header = header.splitlines(keepends=True) if header_lines else [header]
         self.opened = self.ended = self.commands = 0
         self.done: asyncio.Future[None] = loop.create_future()
 
@@ -256,7 +274,13 @@ class MemoryCalls:
         protocol = self.factory()
         transport = MemoryTransport(self, protocol)
         protocol.connection_made(cast(asyncio.BaseTransport, transport))
-        self.loop.call_soon(protocol.data_received, self.header)
+        for piece in self.header:
+            self.loop.call_soon(self._deliver, transport, piece)
+
+    @staticmethod
+    def _deliver(transport: MemoryTransport, data: bytes) -> None:
+        if transport.protocol is not None and not transport.closing:
+            transport.protocol.data_received(data)
 
     def call_ended(self) -> None:
         self.ended += 1
@@ -312,8 +336,8 @@ class NoListener:
         pass
 
 
-async def measure_in_memory(runner: Runner, per_call: int, calls: int, connections: int) -> tuple[float, int]:
-    """CPU seconds of this process for `calls` calls of `per_call` commands, and the commands answered."""
+async def start_in_memory(runner: Runner, per_call: int) -> tuple[Callable[[], asyncio.Protocol], asyncio.Task[None]]:
+    """Starts one server in memory: its protocol factory, and its task (to cancel)."""
     loop = asyncio.get_running_loop()
     factories: list[Callable[[], asyncio.Protocol]] = []
 
@@ -325,14 +349,28 @@ async def measure_in_memory(runner: Runner, per_call: int, calls: int, connectio
     server = loop.create_task(runner(0, per_call))
     while not factories:
         await asyncio.sleep(0)
-    driver = MemoryCalls(loop, factories[0], calls, connections)
-    started = time.process_time()
+    del loop.create_server  # type: ignore[attr-defined]
+    return factories[0], server
+
+
+async def drive(factory: Callable[[], asyncio.Protocol], calls: int, connections: int,
+                header_lines: bool = False) -> int:
+    """Runs `calls` calls, `connections` at a time, through the in-memory transport; the commands answered."""
+    driver = MemoryCalls(asyncio.get_running_loop(), factory, calls, connections, header_lines)
     for _ in range(min(connections, calls)):
         driver.open()
     await driver.done
+    return driver.commands
+
+
+async def measure_in_memory(runner: Runner, per_call: int, calls: int, connections: int) -> tuple[float, int]:
+    """CPU seconds of this process for `calls` calls of `per_call` commands, and the commands answered."""
+    factory, server = await start_in_memory(runner, per_call)
+    started = time.process_time()
+    commands = await drive(factory, calls, connections)
     cpu = time.process_time() - started
     server.cancel()
-    return cpu, driver.commands
+    return cpu, commands
 
 
 def in_memory(kind: str, per_call: int, calls: int, connections: int) -> None:
@@ -356,6 +394,86 @@ def run_in_memory(kind: str, per_call: int, calls: int, connections: int,
     return {"cpu_us_per_call": float(out[-2]), "cpu_us_per_command": float(out[-1])}
 
 
+# --- instructions under callgrind (`--callgrind`) --------------------------------------------------------------
+CALLGRIND_CLIENT = r"""
+#include <valgrind/callgrind.h>
+void measure_start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_ZERO_STATS; }
+void measure_stop(void) { CALLGRIND_DUMP_STATS; CALLGRIND_STOP_INSTRUMENTATION; }
+"""
+# (name, commands per call, calls measured, header one line per read); each phase follows a warm-up of its own
+CALLGRIND_PHASES = (("long100", 100, 40, False), ("long300", 300, 40, False), ("short", 10, 400, False),
+                    ("header_lines", 10, 400, True))
+
+
+def build_callgrind_client(workdir: Path) -> Path:
+    source, library = workdir / "callgrind_client.c", workdir / "callgrind_client.so"
+    source.write_text(CALLGRIND_CLIENT)
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    return library
+
+
+async def callgrind_phases(kind: str, links: Path, client: ctypes.CDLL, connections: int) -> None:
+    """Every phase of CALLGRIND_PHASES, each measured once after a warm-up (run inside valgrind)."""
+    for _, per_call, calls, header_lines in CALLGRIND_PHASES:
+        factory, server = await start_in_memory(serve(kind, 0, per_call, links), per_call)
+        await drive(factory, max(calls // 2, connections), connections, header_lines)  # caches, specialisation
+        gc.collect()
+        gc.freeze()  # what is alive now (modules, the loop, the servers) is never traversed by a collection again
+        client.measure_start()
+        await drive(factory, calls, connections, header_lines)
+        client.measure_stop()
+        server.cancel()
+
+
+def in_callgrind(kind: str, client_path: str, connections: int) -> None:
+    import uvloop
+
+    client = ctypes.CDLL(client_path)
+    with tempfile.TemporaryDirectory() as links:
+        globals()["announce_ready"] = lambda: None
+        uvloop.run(callgrind_phases(kind, Path(links), client, connections))
+
+
+def run_callgrind(kind: str, client: Path, workdir: Path, connections: int,
+                  baseline_tree: str | None) -> dict[str, float]:
+    """Instructions per command, per 10-command call and per header-line call for one kind (one valgrind run)."""
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent), PYTHONHASHSEED="0")  # the same dict and set layouts
+    if baseline_tree is not None:
+        env["AGI_BENCH_BASELINE_TREE"] = baseline_tree
+    out = workdir / f"callgrind.{kind.replace('@', '_').replace('+', '_')}"
+    subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+                    sys.executable, __file__, "callgrind", kind, str(client), str(connections)],
+                   env=env, check=True, capture_output=True, text=True)
+    dumps = sorted(workdir.glob(out.name + ".*"), key=lambda p: int(p.suffix[1:]))
+    assert len(dumps) == len(CALLGRIND_PHASES), f"{kind}: {len(dumps)} callgrind dumps"
+    counts = {}
+    for (name, _, _, _), dump in zip(CALLGRIND_PHASES, dumps):
+        summary = [line for line in dump.read_text().splitlines() if line.startswith("summary:")]
+        counts[name] = int(summary[0].split()[1])
+    long_calls = CALLGRIND_PHASES[0][2]
+    short_calls = CALLGRIND_PHASES[2][2]
+    return {"per_command": (counts["long300"] - counts["long100"]) / (long_calls * 200),
+            "per_call": counts["short"] / short_calls, "per_header_line_call": counts["header_lines"] / short_calls}
+
+
+def main_callgrind(args: argparse.Namespace, kinds: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        client = build_callgrind_client(Path(tmp))
+        table = {k: run_callgrind(k, client, Path(tmp), args.connections, args.baseline_tree) for k in kinds}
+    print(f"FastAGI instructions (valgrind --tool=callgrind, in-memory driver included, {args.connections} calls "
+          "at a time, uvloop)")
+    print(f"{'':18}{'per command':>14}{'per 10-cmd call':>17}{'per header-line call':>22}")
+    for k in kinds:
+        row = table[k]
+        print(f"{k:18}{row['per_command']:>14,.0f}{row['per_call']:>17,.0f}{row['per_header_line_call']:>22,.0f}")
+    print("ratios to bare (instructions: bare/kind):")
+    for k in kinds:
+        if k != "bare":
+            print(f"  {k:17} per command {table['bare']['per_command'] / table[k]['per_command']:.2f}x  "
+                  f"per call {table['bare']['per_call'] / table[k]['per_call']:.2f}x  "
+                  f"header-line call {table['bare']['per_header_line_call'] / table[k]['per_header_line_call']:.2f}x")
+
+
 # --- the driver -------------------------------------------------------------------------------------------
 def build_loadgen(workdir: Path) -> Path:
     binary = workdir / "agi_loadgen"
@@ -376,20 +494,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pinned(cpu: int | None) -> Callable[[], None] | None:
+    """A preexec_fn binding the child to one CPU (None: no pinning)."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
 def run_one(loadgen: Path, kind: str, per_call: int, connections: int, seconds: float,
-            baseline_tree: str | None = None) -> dict[str, float]:
+            baseline_tree: str | None = None, pin: bool = False) -> dict[str, float]:
     """One server process under the load generator: throughput in the measured window, server CPU per unit."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
     if baseline_tree is not None:
         env["AGI_BENCH_BASELINE_TREE"] = baseline_tree
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpu, loadgen_cpu = (cpus[-1], cpus[0]) if pin and len(cpus) > 1 else (None, None)
     proc = subprocess.Popen([sys.executable, __file__, "serve", kind, str(port), str(per_call)], env=env,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=pinned(server_cpu))
     try:
         wait_ready(proc)
         cpu_before = cpu_seconds(proc.pid)
         out = subprocess.run([str(loadgen), str(port), str(connections), "1", str(seconds)], check=True,
-                             capture_output=True, text=True).stdout
+                             capture_output=True, text=True, preexec_fn=pinned(loadgen_cpu)).stdout
         cpu = cpu_seconds(proc.pid) - cpu_before
     finally:
         proc.kill()
@@ -415,18 +542,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; medians are reported (0: only the instruction counts)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
     parser.add_argument("--baseline-tree", help="another checkout (e.g. a worktree of main): adds " + BASELINE)
     parser.add_argument("--in-memory", action="store_true", help="the Python work alone, without sockets")
+    parser.add_argument("--pin", action="store_true", help="servers on the last CPU, the load generator on the first")
+    parser.add_argument("--callgrind", action=argparse.BooleanOptionalAction, default=shutil.which("valgrind"),
+                        help="also count instructions under valgrind --tool=callgrind (default: when installed)")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
     if args.baseline_tree:
         kinds.append(BASELINE)
     assert "bare" in kinds and "switchboard" in kinds, "the ratio needs bare and switchboard"
-    if args.in_memory:
+    print("load average (1, 5, 15 min) before the runs: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.rounds <= 0:  # `--rounds 0 --callgrind`: instructions only
+        pass
+    elif args.in_memory:
         main_in_memory(args, [k for k in kinds if k != "panoramisk"])
-        return
+    else:
+        main_sockets(args, kinds)
+    if args.callgrind:
+        main_callgrind(args, [k for k in kinds if k != "panoramisk"])
+
+
+def main_sockets(args: argparse.Namespace, kinds: list[str]) -> None:
     long_runs: Table = {k: [] for k in kinds}
     short_runs: Table = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
@@ -434,15 +574,17 @@ def main() -> None:
         for r in range(args.rounds):  # interleaved: every round runs every kind, in a rotated order
             order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
             for k in order:
-                long_runs[k].append(run_one(loadgen, k, 0, args.connections, args.seconds, args.baseline_tree))
+                long_runs[k].append(run_one(loadgen, k, 0, args.connections, args.seconds, args.baseline_tree,
+                                            args.pin))
                 short_runs[k].append(run_one(loadgen, k, SHORT_CALL_COMMANDS, args.connections, args.seconds,
-                                             args.baseline_tree))
+                                             args.baseline_tree, args.pin))
 
     def med(table: Table, kind: str, key: str) -> float:
         return median([run[key] for run in table[kind]])
 
     print(f"FastAGI I/O cost, {args.connections} connections, {args.seconds:.0f} s per run, {args.rounds} "
-          f"interleaved rounds (medians), uvloop, server and load generator one process each, {os.cpu_count()} CPUs")
+          f"interleaved rounds (medians), uvloop, server and load generator one process each, {os.cpu_count()} CPUs"
+          + (", pinned to one CPU each" if args.pin else ""))
     print("load average (1, 5, 15 min) after the runs: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"{'':18}{'long: commands/s':>18}{'CPU us/command':>16}{'short: calls/s':>16}{'CPU us/call':>13}")
     for k in kinds:
@@ -495,5 +637,7 @@ if __name__ == "__main__":
                                                                                             int(sys.argv[4])))
     elif len(sys.argv) == 6 and sys.argv[1] == "memory":
         in_memory(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "callgrind":
+        in_callgrind(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         main()

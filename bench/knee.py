@@ -4,7 +4,8 @@ Real parts only: Asterisk 22 in the sandbox chroot (tests/e2e/sandbox.py, the pr
 agents, a bench dialplan for the trivial scenarios and a read-only observer AMI user), sipp callers and one
 answering sipp agent phone (tests/e2e/sipp.py), a private redis-server, and the Switchboard service itself
 (`switchboard serve` with default settings, connected to Asterisk's AMI). At each rate three scenarios run one
-after the other, so a drift in the machine's load hits all three alike:
+after the other, in an order that alternates from one rate (and Asterisk configuration) to the next, so a drift in
+the machine's load, or what a step leaves behind for the next, hits all three alike:
 
 * `trivial`        — a trivial AGI: answer, 10 SET VARIABLEs, hang up (a tiny server built from
                      `switchboard.ivr.agi_server.AGIServer`, like bench/call_cost.py's baseline); the caller waits
@@ -17,6 +18,13 @@ after the other, so a drift in the machine's load hits all three alike:
                      answers after 200 ms; the caller hangs up 4.8 s after Asterisk answered, like
                      `trivial+agent` (about 2 s with the agent in both).
 
+Asterisk runs tuned as the sandbox configures it: the prompts as 8 kHz µ-law files (made once by
+tests/e2e/provision_asterisk.sh; format_pcm.so plays them without transcoding) and asterisk-conf/stasis.conf
+declining the Stasis messages nobody reads. `--untuned` adds the same steps on Asterisk without both (no stasis.conf,
+no format_pcm.so: the GSM prompts transcoded per call), in the same run: at each rate both configurations run, the
+one that ran second at one rate first at the next, Asterisk restarted in between (the service, Redis, the agents'
+phone and the observer stay up and reconnect).
+
 Counted per step:
 * attempted — calls sipp created (its statistics file);
 * completed — from Asterisk's own events (pyst2 AMI observer, tests/chaos/observer.py): the caller channel ended
@@ -26,25 +34,26 @@ Counted per step:
   cross-check (a caller that hangs up on schedule is a success to sipp even when no agent answered);
 * lookup timeouts and errors — the service's `switchboard_cti_lookups_total{result="timeout"|"error"}`: either
   way a known caller is treated as unknown (hits shown too, so one sees that recognition happened);
-* CPU per completed call of Asterisk, the service, the trivial AGI server, Redis and the load generator (sipp and
-  this process's observer), from /proc/PID/stat deltas over the step (arrivals plus drain);
+* CPU per completed call (ms) of Asterisk, the service, the trivial AGI server, Redis and the load generator (sipp
+  and this process's observer), from /proc/PID/stat deltas over the step (arrivals plus drain); a second table
+  puts Asterisk's, the service's and Redis's side by side per rate (and configuration);
 * load average (1 min) when the step began: other work on the machine shows up there.
 
 A scenario passes a rate with 0 failed calls (Asterisk's count and sipp's) and 0 caller-ID lookup timeouts or
-errors; its knee is the highest rate up to which it passed every rate tried. After a failure the scenario is not
-tried at higher rates (`--keep-going` tries them anyway). The ratio printed last is knee(full) /
-knee(trivial+agent) (target >= 0.9); when a scenario passed every rate tried, its knee is at least the highest rate
-("≥").
+errors; its knee (per configuration) is the highest rate up to which it passed every rate tried. After a failure
+the scenario is not tried at higher rates in that configuration (`--keep-going` tries them anyway). The ratio
+printed last is knee(full) / knee(trivial+agent) (target >= 0.9); when a scenario passed every rate tried, its knee
+is at least the highest rate ("≥").
 
 Asterisk uses fixed ports (SIP 5060, AMI 5038): the bench takes /tmp/switchboard-asterisk.lock itself (waiting for
 it), unless `--no-lock` says the caller already holds it (e.g. `flock /tmp/switchboard-asterisk.lock python ...`).
 Needs root (chroot), sipp and redis-server; SANDBOX_DIR names the cached chroot. The default run (rates 25, 50, 75,
-100, 150; 12 s of arrivals per step) takes about 4 minutes; a longer one, e.g. `--rates 50,100,150,200,250
---step-seconds 30`, finds the trivial scenarios' knees too. sipp sends no RTP: a bridged call carries no media,
-so the prompts are the only media Asterisk streams (caveat for Asterisk's CPU per call).
+100, 150; 12 s of arrivals per step) takes about 4 minutes, twice that with `--untuned`; a longer one, e.g. `--rates
+50,100,150,200,250 --step-seconds 30`, finds the trivial scenarios' knees too. sipp sends no RTP: a bridged call
+carries no media, so the prompts are the only media Asterisk streams (caveat for Asterisk's CPU per call).
 
     python bench/knee.py [--rates 25,50,100] [--step-seconds 12] [--scenarios full,trivial+agent] [--agents N]
-                         [--keep-going] [--no-lock] [--json out.json] [--work DIR]
+                         [--untuned] [--keep-going] [--no-lock] [--json out.json] [--work DIR]
 """
 from __future__ import annotations
 
@@ -68,6 +77,7 @@ from typing import Iterator
 
 from asterisk.manager import Manager
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -88,6 +98,7 @@ CALL_MS = 4800  # from Asterisk's answer to the caller's BYE (trivial+agent and 
 DIGITS = ((800, "1"), (1500, "1"))  # full: (ms to wait, digit): English at the welcome, 1 billing at the main menu
 TICKS = os.sysconf("SC_CLK_TCK")
 SCENARIOS = ("trivial", "trivial+agent", "full")
+CONFIGS = ("tuned", "untuned")  # Asterisk as the sandbox configures it; without the µ-law prompts and stasis.conf
 DEFAULT_RATES = "25,50,75,100,150"
 DIALLED = {"trivial": "7001", "trivial+agent": "7002", "full": "2000"}
 PROCESSES = ("asterisk", "service", "agi", "redis", "sipp", "observer")
@@ -140,6 +151,11 @@ class KneeWitness(AsteriskWitness):
 
     manager_type = BufferedManager
 
+    def connected(self) -> bool:
+        """Logged in to the running Asterisk (after a restart: once its reconnect loop is through)."""
+        manager = self._manager
+        return manager is not None and bool(manager.connected())
+
 
 # --- the trivial AGI server (scenarios trivial and trivial+agent) ----------------------------------------------
 TRIVIAL = textwrap.dedent("""\
@@ -186,15 +202,22 @@ TRIVIAL = textwrap.dedent("""\
 @dataclass
 class KneeAsterisk(AsteriskSandbox):
     """The sandbox plus: `agents` agent endpoints (knee0...) answered by one sipp phone, extensions 7001/7002 in
-    [from-callers] running the trivial AGI server, and a read-only AMI user for the observer."""
+    [from-callers] running the trivial AGI server, and a read-only AMI user for the observer. Untuned: without
+    stasis.conf and format_pcm.so (so the .gsm prompts play, transcoded), as Asterisk was before that tuning."""
 
     agents: int = 100
     trivial_port: int = 4574
     observer_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    tuned: bool = True
 
     def _write_config(self) -> None:
         super()._write_config()
         etc = self.outer / "etc"
+        if not self.tuned:
+            (etc / "stasis.conf").unlink()
+            modules = etc / "modules.conf"
+            kept = [line for line in modules.read_text().splitlines(keepends=True) if "format_pcm.so" not in line]
+            modules.write_text("".join(kept))
         manager = etc / "manager.conf"
         watched = ("Newchannel", "Hangup", "DialBegin", "DialEnd", "MusicOnHoldStart", "MusicOnHoldStop",
                    "UserEvent", "Shutdown")
@@ -235,6 +258,7 @@ class Step:
     scenario: str
     rate: float
     load1: float
+    asterisk: str = "tuned"  # the configuration (CONFIGS)
     attempted: int = 0
     completed: int = 0
     failed: int = 0
@@ -262,7 +286,7 @@ class Rig:
     service: SwitchboardProcess
     trivial: subprocess.Popen[bytes]
     agents_sipp: SippRun
-    witness: AsteriskWitness
+    witness: KneeWitness
     sipp: SippFactory
 
     def pids(self) -> dict[str, int]:
@@ -285,6 +309,27 @@ class Rig:
                 if result in out:
                     out[result] = float(line.rsplit(" ", 1)[1])
         return out
+
+    def configure_asterisk(self, tuned: bool) -> None:
+        """Restarts Asterisk tuned or untuned (nothing when it runs so already); returns once the service's AMI
+        link, the observer and the agents available before are back (a failed step may have left some reserved
+        until their ring times out: not waited for)."""
+        if self.asterisk.tuned == tuned:
+            return
+        print(f"restarting Asterisk {'tuned' if tuned else 'untuned'} ...", flush=True)
+        available = agents_available(self.service)
+        reconnects = self.service.metric("switchboard_ami_reconnects_total")
+        dropped = len(self.witness.disconnects)
+        self.asterisk.stop()
+        self.asterisk.tuned = tuned
+        self.asterisk.start()
+        wait_until(lambda: (self.service.metric("switchboard_ami_reconnects_total") > reconnects
+                            and self.service.metric("switchboard_ami_connected") == 1), 60,
+                   "the service's AMI link back", interval=0.2)
+        wait_until(lambda: len(self.witness.disconnects) > dropped and self.witness.connected(), 30,
+                   "the observer back", interval=0.2)
+        wait_until(lambda: agents_available(self.service) >= available, 60, f"{available} agents available again",
+                   interval=0.5)
 
     def full_call_path(self) -> str:
         """The flow path of one full call, from its call-context record in Redis (shows the menus were walked)."""
@@ -320,7 +365,7 @@ def caller_for(scenario: str) -> Caller:
 
 def run_step(rig: Rig, scenario: str, rate: float, step_seconds: float, drain_timeout: float) -> Step:
     calls = max(1, round(rate * step_seconds))
-    step = Step(scenario, rate, os.getloadavg()[0])
+    step = Step(scenario, rate, os.getloadavg()[0], "tuned" if rig.asterisk.tuned else "untuned")
     before = set(dict(rig.witness.calls))  # one C-level copy under the GIL while the observer's thread adds
     lookups0 = rig.lookups()
     cpu0 = rig.cpu()
@@ -369,12 +414,23 @@ def write_dialplans(target: Path, agents: int) -> Path:
     path = target / "routing.yaml"
     routing = yaml.load(path.read_text())
     skills = {skill: 5 for skill in routing["skills"]}
-    routing["agents"] = {f"knee{i}": {"name": f"Agent {i}", "endpoint": f"PJSIP/knee{i}", "skills": dict(skills),
-                                      "languages": ["en", "fr"]} for i in range(agents)}
+    # one line per agent (flow style): 800 agents stay well inside the reader's 128 KiB limit
+    routing["agents"] = CommentedMap()
+    for i in range(agents):
+        agent = CommentedMap(name=f"Agent {i}", endpoint=f"PJSIP/knee{i}", skills=dict(skills), languages=["en", "fr"])
+        agent.fa.set_flow_style()
+        routing["agents"][f"knee{i}"] = agent
     routing["wrap_up"] = 0
+    yaml.width = 4096
     with path.open("w") as out:
         yaml.dump(routing, out)
     return target
+
+
+def agents_available(service: SwitchboardProcess) -> int:
+    """How many agents the service's router has available."""
+    _, body = http_get(f"http://127.0.0.1:{service.http_port}/agents", timeout=10)
+    return sum(1 for a in json.loads(body) if a["state"] == "available")
 
 
 def log_in_agents(service: SwitchboardProcess, agents: int) -> None:
@@ -382,12 +438,7 @@ def log_in_agents(service: SwitchboardProcess, agents: int) -> None:
         status, body = service.post(f"/agents/knee{i}/login")
         if status != 200:
             raise SandboxError(f"logging knee{i} in: HTTP {status} {body}")
-
-    def available() -> bool:
-        _, body = http_get(f"http://127.0.0.1:{service.http_port}/agents", timeout=10)
-        listed = json.loads(body)
-        return sum(1 for a in listed if a["state"] == "available") >= agents
-    wait_until(available, 60, f"{agents} agents available", interval=0.5)
+    wait_until(lambda: agents_available(service) >= agents, 60, f"{agents} agents available", interval=0.5)
 
 
 @contextmanager
@@ -408,13 +459,15 @@ def asterisk_lock(use: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def start_rig(work: Path, agents: int, stack: list[object]) -> Rig:
-    """Starts every part; each is appended to `stack` as soon as it runs, so `stop_rig` stops what started."""
+def start_rig(work: Path, agents: int, stack: list[object], tuned: bool = True) -> Rig:
+    """Starts every part (Asterisk tuned or not); each is appended to `stack` as soon as it runs, so `stop_rig`
+    stops what started."""
     redis = RedisServer(work / "redis")
     stack.append(redis)
     redis.start()
     trivial_port = free_port()
-    asterisk = KneeAsterisk(name="knee", agi_url="agi://127.0.0.1:4573", agents=agents, trivial_port=trivial_port)
+    asterisk = KneeAsterisk(name="knee", agi_url="agi://127.0.0.1:4573", agents=agents, trivial_port=trivial_port,
+                            tuned=tuned)
     stack.append(asterisk)
     print("starting Asterisk 22 (chroot sandbox) ...", flush=True)
     asterisk.start()
@@ -463,11 +516,29 @@ def stop_rig(stack: list[object]) -> None:
             print(f"stopping {type(part).__name__}: {exc}", file=sys.stderr)
 
 
-# --- the report -------------------------------------------------------------------------------------------------
-def knee(steps: list[Step], scenario: str) -> tuple[float, bool]:
-    """(the highest rate up to which every rate tried passed, whether every rate tried passed)."""
+# --- the order of the steps ------------------------------------------------------------------------------------
+def plan(rates: list[float], scenarios: list[str], configs: list[str]) -> list[tuple[float, str, list[str]]]:
+    """(rate, Asterisk configuration, scenarios in the order run) blocks, every configuration at every rate.
+
+    The configuration that ran second at one rate runs first at the next (so Asterisk restarts once per rate and
+    neither is always the fresh one), and the scenarios' order reverses from one block to the next (so none always
+    follows the same one or always runs first).
+    """
+    blocks: list[tuple[float, str, list[str]]] = []
+    order = list(configs)
+    for rate in rates:
+        for config in order:
+            blocks.append((rate, config, list(scenarios) if len(blocks) % 2 == 0 else list(reversed(scenarios))))
+        order.reverse()
+    return blocks
+
+
+# --- the report ----------------------------------------------------------------------------------------------------
+def knee(steps: list[Step], scenario: str, config: str = "tuned") -> tuple[float, bool]:
+    """(the highest rate up to which every rate tried passed, whether every rate tried passed), in one
+    configuration."""
     best = 0.0
-    mine = sorted((s for s in steps if s.scenario == scenario), key=lambda s: s.rate)
+    mine = sorted((s for s in steps if s.scenario == scenario and s.asterisk == config), key=lambda s: s.rate)
     for s in mine:
         if not s.passed:
             return best, False
@@ -475,37 +546,77 @@ def knee(steps: list[Step], scenario: str) -> tuple[float, bool]:
     return best, True
 
 
+def _columns(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
+
+
 def table(steps: list[Step]) -> str:
-    head = ("rate/s", "scenario", "load1", "attempted", "completed", "failed", "fallback", "sipp failed",
+    head = ("rate/s", "asterisk", "scenario", "load1", "attempted", "completed", "failed", "fallback", "sipp failed",
             "lookup hit", "lookup timeout", "lookup error", *PROCESSES, "verdict")
     rows: list[tuple[str, ...]] = [head]
     for s in steps:
-        rows.append((f"{s.rate:g}", s.scenario, f"{s.load1:.1f}", str(s.attempted), str(s.completed), str(s.failed),
-                     str(s.fallbacks), str(s.sipp_failed), str(s.lookup_hits), str(s.lookup_timeouts),
+        rows.append((f"{s.rate:g}", s.asterisk, s.scenario, f"{s.load1:.1f}", str(s.attempted), str(s.completed),
+                     str(s.failed), str(s.fallbacks), str(s.sipp_failed), str(s.lookup_hits), str(s.lookup_timeouts),
                      str(s.lookup_errors),
                      *(f"{s.cpu_ms.get(p, 0.0):.2f}" for p in PROCESSES), "pass" if s.passed else "FAIL"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
+    return _columns(rows)
+
+
+def cpu_table(steps: list[Step]) -> str:
+    """CPU ms per completed call of Asterisk / the service / Redis, one row per rate, one column per scenario and
+    configuration (a failed step's numbers in brackets)."""
+    kinds = [(sc, cf) for sc in SCENARIOS for cf in CONFIGS if any(s.scenario == sc and s.asterisk == cf
+                                                                  for s in steps)]
+    rows: list[tuple[str, ...]] = [("rate/s", *(f"{sc} {cf}" for sc, cf in kinds))]
+    for rate in sorted({s.rate for s in steps}):
+        cells = []
+        for sc, cf in kinds:
+            step = next((s for s in steps if s.rate == rate and s.scenario == sc and s.asterisk == cf), None)
+            if step is None:
+                cells.append("-")
+                continue
+            cell = "/".join(f"{step.cpu_ms.get(p, 0.0):.2f}" for p in ("asterisk", "service", "redis"))
+            cells.append(cell if step.passed else f"({cell})")
+        rows.append((f"{rate:g}", *cells))
+    return _columns(rows)
+
+
+def tuning_gain(steps: list[Step]) -> str:
+    """Asterisk's CPU per call untuned ÷ tuned, per scenario at each rate where both ran."""
+    lines = []
+    for scenario in SCENARIOS:
+        pairs = []
+        for rate in sorted({s.rate for s in steps}):
+            by = {s.asterisk: s for s in steps if s.rate == rate and s.scenario == scenario}
+            if "tuned" in by and "untuned" in by and by["tuned"].cpu_ms.get("asterisk"):
+                tuned, untuned = by["tuned"].cpu_ms["asterisk"], by["untuned"].cpu_ms.get("asterisk", 0.0)
+                pairs.append(f"{rate:g}/s {tuned:.2f} vs {untuned:.2f} ms ({untuned / tuned:.2f}×)")
+        if pairs:
+            lines.append(f"Asterisk CPU per call, tuned vs untuned, {scenario}: " + "; ".join(pairs))
+    return "\n".join(lines)
 
 
 def summary(steps: list[Step]) -> str:
     lines = []
-    knees = {}
-    for scenario in SCENARIOS:
-        if not any(s.scenario == scenario for s in steps):
+    for config in CONFIGS:
+        knees = {}
+        for scenario in SCENARIOS:
+            if not any(s.scenario == scenario and s.asterisk == config for s in steps):
+                continue
+            rate, all_passed = knee(steps, scenario, config)
+            knees[scenario] = (rate, all_passed)
+            lines.append(f"knee {scenario:<14} {config:<8} {'≥ ' if all_passed else ''}{rate:g} calls/s"
+                         + ("  (passed every rate tried)" if all_passed else ""))
+        if "full" not in knees or "trivial+agent" not in knees:
             continue
-        rate, all_passed = knee(steps, scenario)
-        knees[scenario] = (rate, all_passed)
-        lines.append(f"knee {scenario:<14} {'≥ ' if all_passed else ''}{rate:g} calls/s"
-                     + ("  (passed every rate tried)" if all_passed else ""))
-    if "full" not in knees or "trivial+agent" not in knees:
-        return "\n".join(lines)
-    full, agent = knees["full"], knees["trivial+agent"]
-    if agent[0] > 0:
-        bound = " (a knee marked ≥ was not reached: a bound, not a ratio)" if full[1] or agent[1] else ""
-        lines.append(f"full ÷ trivial-with-agent at the knee: {full[0] / agent[0]:.2f}  (target ≥ 0.9){bound}")
-    else:
-        lines.append("full ÷ trivial-with-agent: trivial+agent passed no rate")
+        full, agent = knees["full"], knees["trivial+agent"]
+        if agent[0] > 0:
+            bound = " (a knee marked ≥ was not reached: a bound, not a ratio)" if full[1] or agent[1] else ""
+            lines.append(f"full ÷ trivial-with-agent at the knee, {config}: {full[0] / agent[0]:.2f}  "
+                         f"(target ≥ 0.9){bound}")
+        else:
+            lines.append(f"full ÷ trivial-with-agent, {config}: trivial+agent passed no rate")
     return "\n".join(lines)
 
 
@@ -518,7 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-timeout", type=float, default=30.0,
                         help="seconds to wait for Asterisk to end a step's calls once sipp is done (default 30)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"which scenarios, in the order run at each rate (default {','.join(SCENARIOS)})")
+                        help=f"which scenarios (default {','.join(SCENARIOS)}); the order alternates per block")
+    parser.add_argument("--untuned", action="store_true",
+                        help="also run every step on Asterisk without the µ-law prompts and stasis.conf")
     parser.add_argument("--keep-going", action="store_true", help="try a scenario at higher rates after it fails")
     parser.add_argument("--no-lock", action="store_true",
                         help=f"do not take {LOCK} (the caller holds it, e.g. under `flock {LOCK} ...`)")
@@ -529,32 +642,37 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     if unknown := [name for name in scenarios if name not in SCENARIOS]:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    configs = list(CONFIGS) if args.untuned else ["tuned"]
     agents = args.agents or max(20, math.ceil(max(rates) * 4))
     work = args.work or Path(tempfile.mkdtemp(prefix="switchboard-knee-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"knee: rates {', '.join(f'{r:g}' for r in rates)} calls/s, {args.step_seconds:g} s per step, "
-          f"{agents} agents; workspace {work}", flush=True)
+          f"{agents} agents, Asterisk {' and '.join(configs)}; workspace {work}", flush=True)
     steps: list[Step] = []
     stack: list[object] = []
     path, broken = "", ""
+    blocks = plan(rates, scenarios, configs)
+    started = time.monotonic()
     with asterisk_lock(not args.no_lock):
         try:
-            rig = start_rig(work, agents, stack)
-            failed: set[str] = set()
-            for rate in rates:
-                for scenario in scenarios:
-                    if scenario in failed and not args.keep_going:
-                        continue
+            rig = start_rig(work, agents, stack, tuned=blocks[0][1] == "tuned")
+            failed: set[tuple[str, str]] = set()
+            for rate, config, order in blocks:
+                todo = [sc for sc in order if (config, sc) not in failed or args.keep_going]
+                if not todo:
+                    continue
+                rig.configure_asterisk(config == "tuned")
+                for scenario in todo:
                     step = run_step(rig, scenario, rate, args.step_seconds, args.drain_timeout)
                     steps.append(step)
-                    print(f"  {rate:g}/s {scenario:<14} attempted {step.attempted} completed {step.completed} "
-                          f"failed {step.failed} (fallback {step.fallbacks}, sipp {step.sipp_failed}) "
-                          f"lookup timeouts {step.lookup_timeouts} errors {step.lookup_errors} "
-                          f"[{step.seconds:.0f} s, load {step.load1:.1f}]"
+                    print(f"  {rate:g}/s {config:<7} {scenario:<14} attempted {step.attempted} "
+                          f"completed {step.completed} failed {step.failed} (fallback {step.fallbacks}, "
+                          f"sipp {step.sipp_failed}) lookup timeouts {step.lookup_timeouts} "
+                          f"errors {step.lookup_errors} [{step.seconds:.0f} s, load {step.load1:.1f}]"
                           + (f" failed: {', '.join(f'{k} {v}' for k, v in sorted(step.why.items()))}"
                              if step.why else ""), flush=True)
                     if not step.passed:
-                        failed.add(scenario)
+                        failed.add((config, scenario))
             if any(step.scenario == "full" for step in steps):
                 path = rig.full_call_path()
         except (SandboxError, OSError, subprocess.SubprocessError) as exc:
@@ -566,16 +684,21 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     print(f"\nmachine: {os.cpu_count()} CPUs, {machine}; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-          f"(other work on this machine counts in it); code {commit}")
-    print("completed/failed/fallback (of the failed, sent to the dialplan fallback): Asterisk's own AMI events "
+          f"(other work on this machine counts in it); code {commit}; {time.monotonic() - started:.0f} s")
+    print("asterisk: tuned = the sandbox's configuration (µ-law prompts, stasis.conf), untuned = without both; "
+          "completed/failed/fallback (of the failed, sent to the dialplan fallback): Asterisk's own AMI events "
           "(pyst2 observer); sipp failed: sipp's statistics; lookups: "
           "the service's switchboard_cti_lookups_total;\nlast six columns: CPU ms per completed call from "
           "/proc/PID/stat over the step (agi = the trivial AGI server, observer = this process)\n")
     print(table(steps))
     for step in steps:
         if step.why:
-            print(f"failed at {step.rate:g}/s, {step.scenario}: "
+            print(f"failed at {step.rate:g}/s, {step.asterisk}, {step.scenario}: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(step.why.items())))
+    print("\nCPU ms per completed call, Asterisk / service / Redis (a failed step in brackets):")
+    print(cpu_table(steps))
+    if gain := tuning_gain(steps):
+        print(gain)
     print()
     print(summary(steps))
     if path:

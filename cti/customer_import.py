@@ -70,6 +70,7 @@ class RowRules:
 
 
 FORMATS = (".csv", ".json")
+SPREADSHEETS = (".xlsx", ".xls", ".ods")  # refused with the way to a CSV: what an admin most often has at hand
 
 
 def check_format(path: Path) -> None:
@@ -79,12 +80,20 @@ def check_format(path: Path) -> None:
                          f"{' or '.join(FORMATS)}")
 
 
+def check_import_format(path: Path) -> None:
+    """Like `check_format`, and a spreadsheet is refused with how to turn it into a file that imports."""
+    if path.suffix.lower() in SPREADSHEETS:
+        raise ValueError(f"{path}: a {path.suffix} spreadsheet cannot be imported; save it as \"CSV UTF-8\" from "
+                         "the spreadsheet program and import that .csv (nothing was imported)")
+    check_format(path)
+
+
 def read_rows(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """(place, row) for every row of a .csv or .json file.
 
     Raises ValueError naming the file and line when the file cannot be read as a whole (another format, bytes that
     are not UTF-8, unknown columns, JSON that is not a list): nothing of it is imported."""
-    check_format(path)
+    check_import_format(path)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")

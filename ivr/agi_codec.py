@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Union
+from typing import Callable, Mapping, Union
 from urllib.parse import parse_qsl, unquote
 
 MAX_HEADER_LINES = 256
@@ -122,56 +122,82 @@ class AGIEnvironment:
 class HeaderDecoder:
     """Accumulates fragments until the blank line; bytes after it are kept in `remainder`.
 
-    Linear in the header's size whatever the fragmentation: fragments are appended to one buffer, only the new
-    bytes are searched for the blank line, lines completed before it are checked cheaply as they arrive (so an
-    HTTP probe is refused at its first line), and the header is decoded and split once, when complete.
+    One pass, linear in the header's size whatever the fragmentation, and no work per line while it arrives:
+    fragments are appended to one buffer, only the new bytes are searched for the blank line, line ends are
+    counted (a C count per fragment), and only the first line is checked early (so an HTTP probe is refused at
+    once). The header is decoded and split once, when complete, which is where any other malformed line is found;
+    until then it is bounded in lines and bytes (and, by the listener, in time). Asterisk writes one line per
+    write, so a header often arrives as many fragments: each costs a few C calls here.
     """
 
-    def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES) -> None:
+    def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES, *,
+                 first_piece_read: bool = False) -> None:
+        """`first_piece_read`: the caller has already tried the first fragment with `whole_header` (which found
+        no whole header in it), so `feed` does not try again."""
         self._max_lines = max_lines
         self._max_bytes = max_bytes
         self._buffer = bytearray()
-        self._checked = 0  # offset of the first line not yet checked
-        self._lines = 0  # lines checked so far
+        self._lines = 0  # line ends seen so far
+        self._crlf = False  # a CR seen: the blank line may be CRLF
+        self._try_whole = not first_piece_read
         self.remainder = b""
 
     def feed(self, data: bytes) -> AGIEnvironment | None:
         """Returns the environment once complete; raises AGIProtocolError on an oversized or malformed header."""
-        if not self._buffer:
+        buffer = self._buffer
+        searched = len(buffer)
+        # A later LF fragment once the first line was checked: the usual case while a header arrives, kept lean.
+        if searched and self._lines and not self._crlf and b"\r" not in data:
+            buffer += data
+            end = buffer.find(b"\n\n", searched - 1)
+            if end >= 0:
+                return self._complete(end, end + 2)
+            self._lines += data.count(b"\n")
+            if self._lines > self._max_lines or len(buffer) > self._max_bytes:
+                raise self._too_large()
+            return None
+        if not searched and self._try_whole:
             env = self._whole(data)
             if env is not None:
                 return env
-        buffer = self._buffer
-        searched = len(buffer)
         buffer += data
-        end = _blank_line(buffer, searched)
-        if end is None:
-            if len(buffer) > self._max_bytes:
-                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
-            self._check_lines(buffer)
-            return None
-        block, after = end
+        if searched < 2 and (buffer.startswith(b"\n") or buffer.startswith(b"\r\n")):  # the blank line first
+            return self._complete(0, 1 if buffer.startswith(b"\n") else 2)
+        if b"\r" in data:
+            self._crlf = True
+        start = searched - 2 if searched > 1 else 0
+        end = buffer.find(b"\n\n", start)
+        after = end + 2
+        if self._crlf:
+            crlf = buffer.find(b"\n\r\n", start, len(buffer) if end < 0 else end)
+            if crlf >= 0:
+                end, after = crlf, crlf + 3
+        if end >= 0:
+            return self._complete(end, after)
+        lines = self._lines
+        self._lines = lines + data.count(b"\n")
+        if self._lines > self._max_lines or len(buffer) > self._max_bytes:
+            raise self._too_large()
+        if not lines and self._lines:
+            self._check_first_line(buffer)
+        return None
+
+    def _complete(self, end: int, after: int) -> AGIEnvironment:
+        """The header ends at `end` (its blank line) and what follows starts at `after`: decoded and split once."""
+        buffer = self._buffer
         if after > self._max_bytes:
-            raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
+            raise self._too_large()
         self.remainder = bytes(buffer[after:])
-        variables: dict[str, str] = {}
-        text = ""
-        if block:
-            text = buffer[:block].decode("utf-8", errors="replace")
-            lines = text.count("\n") + 1
-            if lines > self._max_lines:
-                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
-            parsed = _asterisk_form(text, lines)
-            if parsed is not None:
-                variables = parsed
-            else:
-                pattern = _HEADER_LINE_CR if "\r" in text else _HEADER_LINE
-                pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
-                if len(pairs) != lines:
-                    _raise_malformed(pattern, text)
-                variables = dict(pairs)
+        text = buffer[:end].decode("utf-8", errors="replace")
         self._buffer = bytearray()
-        return AGIEnvironment._of(variables, "agi_arg_" in text)
+        if not text:
+            return AGIEnvironment._of({}, False)
+        return AGIEnvironment._of(_header_variables(text, self._max_lines), "agi_arg_" in text)
+
+    def _too_large(self) -> AGIProtocolError:
+        if self._lines > self._max_lines:
+            return AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
+        return AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_bytes} bytes")
 
     def _whole(self, data: bytes) -> AGIEnvironment | None:
         whole = whole_header(data, self._max_lines, self._max_bytes)
@@ -180,20 +206,11 @@ class HeaderDecoder:
         env, self.remainder = whole
         return env
 
-    def _check_lines(self, buffer: bytearray) -> None:
-        """Checks the lines completed so far (the header is not complete yet)."""
-        while True:
-            end = buffer.find(b"\n", self._checked)
-            if end < 0:
-                return
-            self._lines += 1
-            if self._lines > self._max_lines:
-                raise AGIProtocolError("header_too_large", f"AGI header exceeds {self._max_lines} lines")
-            line = bytes(buffer[self._checked:end])
-            colon = line.find(b":")
-            if colon < 0 or not line.startswith(b"agi_"):
-                raise _malformed(self._lines, line.rstrip(b"\r").decode("utf-8", errors="replace"))
-            self._checked = end + 1
+    def _check_first_line(self, buffer: bytearray) -> None:
+        """The first line must look like `agi_<name>:` (an HTTP probe or a stray client is refused at once)."""
+        end = buffer.find(b"\n")
+        if not buffer.startswith(b"agi_") or buffer.find(b":", 0, end) < 0:
+            raise _malformed(1, bytes(buffer[:end]).rstrip(b"\r").decode("utf-8", errors="replace"))
 
 
 def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
@@ -206,52 +223,24 @@ def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
     if end <= 0 or end + 2 > max_bytes or data[0] == 10 or data.find(b"\r", 0, end) >= 0:
         return None
     text = data[:end].decode("utf-8", errors="replace")
+    pairs = _HEADER_LINE.findall(text)  # one pass in C over the whole header: no list or slice per line
+    lines = text.count("\n") + 1
+    if len(pairs) != lines or lines > max_lines:
+        return None
+    return AGIEnvironment._of(dict(pairs), "agi_arg_" in text), data[end + 2:]
+
+
+def _header_variables(text: str, max_lines: int) -> dict[str, str]:
+    """The variables of a complete header's text (without its blank line), in one regex pass; the first line that
+    is not `agi_<name>: <value>` is named in the error."""
     lines = text.count("\n") + 1
     if lines > max_lines:
-        return None
-    variables = _asterisk_form(text, lines)
-    if variables is None:
-        return None
-    return AGIEnvironment._of(variables, "agi_arg_" in text), data[end + 2:]
-
-
-def _blank_line(buffer: bytearray, searched: int) -> tuple[int, int] | None:
-    """Where the header ends: (end of its last line, start of what follows), searching from `searched` - 2."""
-    if buffer.startswith(b"\n"):
-        return 0, 1
-    if buffer.startswith(b"\r\n"):
-        return 0, 2
-    start = max(0, searched - 2)
-    lf = buffer.find(b"\n\n", start)
-    crlf = buffer.find(b"\n\r\n", start, len(buffer) if lf < 0 else lf)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf, crlf + 3
-    if lf >= 0:
-        return lf, lf + 2
-    return None
-
-
-def _asterisk_form(text: str, lines: int) -> dict[str, str] | None:
-    """The variables of a header in Asterisk's own form (every line `agi_<name>: <value>`, LF only, no `: ` in a
-    value), checked with a few whole-text operations instead of work per line; None when the header is in any
-    other form (the caller then parses it line by line).
-
-    Turning each line break into `: ` and splitting once gives name, value, name, value...: one list instead of
-    one per line (fewer objects for the garbage collector on every call). Putting the pairs back together must
-    give the text again; that holds exactly when every line has one `: `.
-    """
-    if "\r" in text or not text.startswith("agi_") or text.count("\nagi_") != lines - 1:
-        return None
-    parts = text.replace("\n", ": ").split(": ")
-    if len(parts) != 2 * lines:
-        return None
-    names, values = parts[::2], parts[1::2]
-    variables = dict(zip(names, values))
-    if len(variables) != lines or ":" in "".join(names):  # a repeated name, or a name holding a colon
-        return None
-    if "\n".join(map(": ".join, zip(names, values))) != text:  # a line without `: ` offset by one with two
-        return None
-    return variables
+        raise AGIProtocolError("header_too_large", f"AGI header exceeds {max_lines} lines")
+    pattern = _HEADER_LINE_CR if "\r" in text else _HEADER_LINE
+    pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
+    if len(pairs) != lines:
+        _raise_malformed(pattern, text)
+    return dict(pairs)
 
 
 def _raise_malformed(pattern: re.Pattern[str], text: str) -> None:
@@ -293,6 +282,10 @@ ReplyEvent = Union[AGIReply, HangupNotice]
 
 
 _plain_replies: dict[bytes, AGIReply] = {}  # exact line bytes -> its (immutable) reply
+_answers: dict[bytes, AGIReply] = {}  # the same, for the replies that answer a command as they are (not -1)
+# The shared reply when `data` is exactly a plain `200 result=N` line seen before whose result is not -1 (which
+# means a hang-up), else None: a dict lookup made in C, the listener's first look at every reply.
+known_answer: Callable[[bytes], AGIReply | None] = _answers.get
 
 
 def plain_reply(data: bytes) -> AGIReply | None:
@@ -307,6 +300,8 @@ def plain_reply(data: bytes) -> AGIReply | None:
         reply = AGIReply(200, line[11:], None, None, line)
         if len(_plain_replies) < MAX_SHARED_REPLIES:
             _plain_replies[data] = reply
+            if reply.result != "-1":
+                _answers[data] = reply
         return reply
     return None
 
@@ -401,32 +396,35 @@ def quote_argument(value: str) -> str:
 
 
 _checked_verbs: set[str] = set()
-_bare_lines: dict[str, bytes] = {}  # verb -> its line without arguments ("NOOP\n"), for the verbs checked
 # (verb, arguments) -> the encoded line, for lines already checked: a flow sends the same prompts and variables on
 # every call. Bounded: emptied when full, so values that differ per call (a customer id) cannot grow it.
 _encoded_lines: dict[tuple[str, tuple[str, ...]], bytes] = {}
 MAX_ENCODED_LINES = 1024
+# The line of a command already encoded and checked, by (verb, arguments), else None (then: `format_command`). A
+# dict lookup made in C: how a channel sends a command it has sent before without a Python call into the codec.
+encoded_line: Callable[[tuple[str, tuple[str, ...]]], bytes | None] = _encoded_lines.get
 
 
 def format_command(verb: str, *args: str) -> bytes:
     """Encodes one command line; raises UnsafeArgument or CommandTooLong before anything could be sent."""
-    if not args:
-        line = _bare_lines.get(verb)
-        if line is not None:
-            return line
+    key = (verb, args)
+    encoded = _encoded_lines.get(key)
+    if encoded is not None:
+        return encoded
     if verb not in _checked_verbs:
         if not _VERB.match(verb):
             raise UnsafeArgument(f"AGI verb {verb!r} must be upper-case words separated by single spaces")
         if len(_checked_verbs) < 256:  # a cache of the verbs seen; AGI has about 50
             _checked_verbs.add(verb)
-            if not args:
-                _bare_lines[verb] = (verb + "\n").encode()
-    if not args:
-        return (verb + "\n").encode()
-    key = (verb, args)
-    encoded = _encoded_lines.get(key)
-    if encoded is not None:
-        return encoded
+    line = verb + " " + " ".join([quote_argument(a) for a in args]) if args else verb
+    encoded = (line + "\n").encode("utf-8")
+    if len(encoded) > MAX_LINE_BYTES:
+        raise CommandTooLong(f"{verb} command is {len(encoded)} bytes; Asterisk reads at most {MAX_LINE_BYTES}")
+    if verb in _checked_verbs:  # only lines whose verb is in the (bounded) set of checked verbs are kept
+        if len(_encoded_lines) >= MAX_ENCODED_LINES:
+            _encoded_lines.clear()
+        _encoded_lines[key] = encoded
+    return encoded
     encoded = (verb + " " + " ".join([quote_argument(a) for a in args]) + "\n").encode("utf-8")
     if len(encoded) > MAX_LINE_BYTES:
         raise CommandTooLong(f"{verb} command is {len(encoded)} bytes; Asterisk reads at most {MAX_LINE_BYTES}")

@@ -2,9 +2,10 @@
 
 One `asyncio.Protocol` per connection keeps the per-command cost near the bare event loop's (design.md §5). Peers
 outside the allow-list are closed at once and counted. The header is bounded in lines, bytes and time, so a
-health check that connects and closes, or a peer that stalls, costs nothing but a counter. Each call runs in its
-own task: a failing flow, a protocol fault or a timeout ends that call only, and tells the dialplan to use its
-fallback (`SWITCHBOARD_STATUS=FAILED`) while the channel is still there. On stop the listener closes, active calls
+health check that connects and closes, or a peer that stalls, costs nothing but a counter. Each call's flow runs
+as the connection's own task, with a done-callback (no coroutine wrapped around it) that records how it ended and
+closes the connection: a failing flow, a protocol fault or a timeout ends that call only, and tells the dialplan to
+use its fallback (`SWITCHBOARD_STATUS=FAILED`) while the channel is still there. On stop the listener closes, active calls
 get a grace period to finish, then the rest are cut.
 """
 from __future__ import annotations
@@ -13,10 +14,11 @@ import asyncio
 import ipaddress
 import logging
 from time import perf_counter
-from typing import Awaitable, Callable, Iterable, Mapping, Protocol, cast
+from typing import Any, Callable, Coroutine, Iterable, Mapping, Protocol, Sequence, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
-                                      ReplyDecoder, ReplyEvent, plain_reply, whole_header)
+                                      ReplyDecoder, ReplyEvent, format_command, known_answer, plain_reply,
+                                      whole_header)
 from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
                                      CommandTimeout, checked_reply)
 
@@ -24,8 +26,19 @@ from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHu
 # accept queue. asyncio's default of 100 overflowed at 75 calls/s (bench/knee.py: Asterisk's connect gave up after
 # 2 s and 257 calls went to the fallback); the kernel caps this at net.core.somaxconn (4096 on Debian 12).
 LISTEN_BACKLOG = 1024
+# How often the server sweeps the in-flight deadlines (headers and commands): a timeout is acted on at most this
+# late (less when a timeout is under four times this).
+SWEEP_INTERVAL = 0.25
+# Command timings wait in plain lists (one per verb) for the sweep, which hands them to the observer in bulk; a
+# call that ends with more than this waiting for its last verb hands them over itself (a sweep that runs late).
+MAX_PENDING_TIMINGS = 4096
+# Verbs timed apart (AGI has about 50; the flows use a dozen); any further verb is timed as "other".
+MAX_TIMED_VERBS = 64
 
-Flow = Callable[[Channel], Awaitable[None]]
+# A flow is a coroutine function: its coroutine becomes the connection's task as it is.
+Flow = Callable[[Channel], Coroutine[Any, Any, None]]
+# The status lines the listener itself sends when a flow ends (encoded once).
+STATUS_LINES = {value: format_command("SET VARIABLE", STATUS_VARIABLE, value) for value in ("DONE", "FAILED")}
 
 
 class AGIServerEvents(Protocol):
@@ -39,7 +52,10 @@ class AGIServerEvents(Protocol):
 
     def protocol_error(self, kind: str) -> None: ...
 
-    def command_completed(self, verb: str, seconds: float) -> None: ...
+    def commands_completed(self, timings: Mapping[str, Sequence[float]]) -> None:
+        """Commands answered since the last call: for each verb, the seconds from sending each to its reply. The
+        lists are the listener's and are emptied once this returns."""
+        ...
 
 
 class AGIServer:
@@ -60,24 +76,52 @@ class AGIServer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._sweep: asyncio.TimerHandle | None = None
-        self.sweep_interval = min(1.0, header_timeout / 4, command_timeout / 4)
+        self.sweep_interval = min(SWEEP_INTERVAL, header_timeout / 4, command_timeout / 4)
         self._peer_verdicts: dict[str, bool] = {}  # peer address -> allowed (Asterisk is one or a few hosts)
+        # verb -> seconds of each command answered since the last fold: one append of a float per command (no
+        # call, and no tuple for the garbage collector to follow).
+        self.timings: dict[str, list[float]] = {}
 
     async def start(self, host: str, port: int) -> None:
         self._server = await self.loop.create_server(lambda: AGIConnection(self), host, port, reuse_address=True,
                                                      backlog=LISTEN_BACKLOG)
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
 
-    def _sweep_deadlines(self) -> None:
-        """Times out headers and commands whose deadline has passed (at most `sweep_interval` late).
+    def overdue(self, now: float) -> int:
+        """Fails every header and command whose deadline is at or before `now` (a `time.perf_counter` reading);
+        returns how many. A command fails as its own timeout would: `CommandTimeout` in the flow, the connection
+        closed (later replies could no longer be matched), so the dialplan sends the call to its fallback.
 
-        One periodic sweep instead of a timer per command: arming and cancelling a timer costs as much as
-        the rest of a command's handling (bench/agi_throughput.py). Deadlines are on `time.perf_counter`, the one
-        clock a command reads (once when sent, once when answered).
+        The deadlines are the in-flight commands' own (one float on each connection, set when the command is
+        written, cleared when it is answered): one sweep of them replaces a timer per command, whose arming and
+        cancelling cost as much as the rest of a command's handling (bench/agi_throughput.py).
         """
-        now = perf_counter()
-        for connection in [c for c in self.connections if c.deadline is not None and c.deadline <= now]:
+        late = [c for c in self.connections if c.deadline is not None and c.deadline <= now]
+        for connection in late:
             connection.deadline_passed()
+        return len(late)
+
+    def fold_timings(self) -> None:
+        """Hands the commands' timings gathered so far to the observer, in one call."""
+        if self.timings:
+            self.events.commands_completed(self.timings)
+            for seconds in self.timings.values():
+                seconds.clear()  # in place: a command in flight appends to its verb's list when answered
+
+    def seconds_for(self, verb: str) -> list[float]:
+        """The list a command of `verb` appends its round trip to (the first command of a verb makes it)."""
+        seconds = self.timings.get(verb)
+        if seconds is None:
+            if len(self.timings) >= MAX_TIMED_VERBS:
+                verb = "other"
+            seconds = self.timings.setdefault(verb, [])
+        return seconds
+
+    def _sweep_deadlines(self) -> None:
+        """The periodic sweep, every `sweep_interval` seconds: deadlines (acted on at most that late), and the
+        commands' timings folded into the observer."""
+        self.overdue(perf_counter())
+        self.fold_timings()
         self._sweep = self.loop.call_later(self.sweep_interval, self._sweep_deadlines)
 
     @property
@@ -87,7 +131,7 @@ class AGIServer:
 
     @property
     def active_calls(self) -> int:
-        return sum(1 for c in self.connections if c.task is not None)
+        return sum(1 for c in self.connections if c.in_call)
 
     def peer_allowed(self, host: str) -> bool:
         """Whether `host` is in the allow-list; the verdict is kept per address (parsed once, not per call)."""
@@ -131,6 +175,7 @@ class AGIServer:
             await asyncio.wait_for(self._idle.wait(), 5)
         if self._sweep is not None:
             self._sweep.cancel()
+        self.fold_timings()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -139,14 +184,16 @@ class AGIConnection(asyncio.Protocol):
     """One FastAGI connection: header phase, then one flow task exchanging commands and replies."""
 
     # One is made per call and its attributes are read on every command: slots make both cheaper.
-    __slots__ = ("server", "transport", "task", "closed", "hung_up", "_in_header", "_header", "_replies", "deadline",
-                 "_verb",
-                 "_sent_at", "_pending", "_gone", "_command_completed", "_create_future", "_write")
+    __slots__ = ("server", "transport", "task", "channel", "in_call", "closed", "hung_up", "_in_header", "_header",
+                 "_replies", "deadline", "_verb", "_sent_at", "_pending", "_gone", "_seconds", "_timings",
+                 "_create_future", "_write")
 
     def __init__(self, server: AGIServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # the call's flow, while it runs
+        self.channel: Channel | None = None
+        self.in_call = False  # from the header's end until the call's outcome is recorded
         self.closed = False
         self.hung_up = False  # Asterisk said the caller hung up (CommandLink)
         self._in_header = True
@@ -159,7 +206,8 @@ class AGIConnection(asyncio.Protocol):
         self._sent_at = 0.0
         self._pending: asyncio.Future[AGIReply] | None = None
         self._gone: asyncio.Future[None] | None = None
-        self._command_completed = server.events.command_completed
+        self._timings = server.timings
+        self._seconds: list[float] = []  # the timings list of the verb in flight
         self._create_future = server.loop.create_future
         self._write: Callable[[bytes], object] | None = None
 
@@ -182,12 +230,19 @@ class AGIConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         pending = self._pending
         if pending is not None:  # the hot path: one plain "200 result=N" answering the command out
+            reply = known_answer(data)
+            if reply is not None and self._replies is None and not pending.done():
+                self._pending = None
+                self.deadline = None
+                self._seconds.append(perf_counter() - self._sent_at)
+                pending.set_result(reply)
+                return
             replies = self._replies
             reply = plain_reply(data) if replies is None else replies.plain(data)
             if reply is not None and reply.result != "-1" and not pending.done():
                 self._pending = None
                 self.deadline = None
-                self._command_completed(self._verb, perf_counter() - self._sent_at)
+                self._seconds.append(perf_counter() - self._sent_at)
                 pending.set_result(reply)
                 return
             if reply is not None:
@@ -200,7 +255,7 @@ class AGIConnection(asyncio.Protocol):
                 env, data = whole
             else:
                 if header is None:
-                    header = self._header = HeaderDecoder()
+                    header = self._header = HeaderDecoder(first_piece_read=True)
                 try:
                     found = header.feed(data)
                 except AGIProtocolError as exc:
@@ -212,7 +267,7 @@ class AGIConnection(asyncio.Protocol):
             self._in_header = False
             self._header = None
             self.deadline = None
-            self.task = self.server.loop.create_task(self._run(env))
+            self._begin(env)
             if not data:
                 return
         replies = self._replies
@@ -235,7 +290,7 @@ class AGIConnection(asyncio.Protocol):
             if pending is not None and not pending.done():
                 self._pending = None
                 self.deadline = None
-                self._command_completed(self._verb, perf_counter() - self._sent_at)
+                self._seconds.append(perf_counter() - self._sent_at)
                 outcome = checked_reply(self._verb, cast(AGIReply, event))
                 if outcome is event:
                     pending.set_result(outcome)
@@ -248,7 +303,7 @@ class AGIConnection(asyncio.Protocol):
         self.closed = True
         self._mark_gone()
         self.deadline = None
-        if self._in_header and self.task is None:
+        if self._in_header and not self.in_call:
             if self.transport is not None and self in self.server.connections:
                 self.server.events.protocol_error("header_eof")
             self._in_header = False
@@ -258,7 +313,7 @@ class AGIConnection(asyncio.Protocol):
                 self.server.events.protocol_error("command_eof")
             self._pending.set_exception(ChannelClosed("FastAGI connection closed while waiting for a reply"))
             self._pending = None
-        if self.task is None:
+        if not self.in_call:
             self.server.track(self, False)
 
     # --- CommandLink ------------------------------------------------------------------------------
@@ -285,57 +340,121 @@ class AGIConnection(asyncio.Protocol):
         future: asyncio.Future[AGIReply] = self._create_future()
         self._pending = future
         self._verb = verb
+        seconds = self._timings.get(verb)
+        self._seconds = self.server.seconds_for(verb) if seconds is None else seconds
         self._sent_at = now = perf_counter()
         self.deadline = None if timeout is None else now + timeout
         write(line)
         return future
 
-    # --- internals --------------------------------------------------------------------------------
-    async def _run(self, env: AGIEnvironment) -> None:
+    # --- the call: its flow as this connection's task, then the status for the dialplan ---------------------
+    def _begin(self, env: AGIEnvironment) -> None:
+        """Starts the call: its flow runs as the connection's own task (no coroutine around it, so each reply
+        resumes one frame fewer); how it ended is read by `_flow_done`, a done-callback."""
         server = self.server
         server.events.session_started()
-        channel = Channel(env, self, server.command_timeout)
+        self.in_call = True
+        channel = self.channel = Channel(env, self, server.command_timeout)
         flow = server.routes.get(env.script)
-        outcome = "completed"
-        try:
-            if flow is None:
-                outcome = "no_route"
-                server.log.error("call %s asked for FastAGI script %r, which no flow serves (known: %s)",
-                                 env.uniqueid, env.script, ", ".join(sorted(server.routes)) or "none")
-                await channel.set_variable(STATUS_VARIABLE, "FAILED")
-            else:
-                await flow(channel)
-                if channel.status is None and not channel.hung_up:
-                    await channel.set_variable(STATUS_VARIABLE, "DONE")
-        except CallerHungUp:
-            outcome = "hangup" if outcome == "completed" else outcome
-        except CommandTimeout as exc:
-            outcome = "timeout"
-            server.events.protocol_error("command_timeout")
-            server.log.error("call %s: %s", env.uniqueid, exc)
-        except Exception as exc:  # one failing flow must never affect another call
-            outcome = "error"
-            if isinstance(exc, AGICommandFailed):
-                server.log.error("call %s: flow %r: %s", env.uniqueid, env.script, exc)
-            else:
-                server.log.exception("call %s: flow %r failed", env.uniqueid, env.script)
-            await self._mark_failed(channel)
-        finally:
-            server.events.session_ended(outcome)
-            if self.transport is not None and not self.closed:
-                self.transport.close()
-            self.closed = True
-            server.track(self, False)
-
-    async def _mark_failed(self, channel: Channel) -> None:
-        """Sends the call to the dialplan's fallback, if the channel is still there to hear it."""
-        if self.closed or channel.hung_up:
+        if flow is None:
+            server.log.error("call %s asked for FastAGI script %r, which no flow serves (known: %s)",
+                             env.uniqueid, env.script, ", ".join(sorted(server.routes)) or "none")
+            self._send_status("FAILED", "no_route")
             return
         try:
-            await channel.set_variable(STATUS_VARIABLE, "FAILED")
+            task = server.loop.create_task(flow(channel))
+        except Exception as exc:  # a flow that fails before it is a coroutine (a broken route)
+            self._flow_failed(exc)
+            return
+        task.add_done_callback(self._flow_done)
+        self.task = task
+
+    def _flow_done(self, task: asyncio.Task[None]) -> None:
+        """The flow's task ended: sends DONE, or FAILED (the dialplan's fallback), or nothing to a gone channel."""
+        self.task = None
+        exc = BrokenPipeError("flow cancelled") if task.cancelled() else task.exception()
+        if exc is None:
+            channel = self.channel
+            if channel is not None and channel.status is None and not self.hung_up:
+                self._send_status("DONE", "completed")
+            else:
+                self._end("completed")
+        else:
+            self._flow_failed(exc)
+
+    def _flow_failed(self, exc: BaseException) -> None:
+        server = self.server
+        env = self.channel.env if self.channel is not None else None
+        uniqueid, script = (env.uniqueid, env.script) if env is not None else (None, None)
+        if isinstance(exc, CallerHungUp):
+            self._end("hangup")
+        elif isinstance(exc, CommandTimeout):
+            server.events.protocol_error("command_timeout")
+            server.log.error("call %s: %s", uniqueid, exc)
+            self._end("timeout")
+        else:  # one failing flow must never affect another call
+            if isinstance(exc, AGICommandFailed):
+                server.log.error("call %s: flow %r: %s", uniqueid, script, exc)
+            else:
+                server.log.error("call %s: flow %r failed", uniqueid, script, exc_info=exc)
+            if self.closed or self.hung_up:
+                self._end("error")
+            else:
+                self._send_status("FAILED", "error", marking_failed=True)
+
+    def _send_status(self, value: str, outcome: str, marking_failed: bool = False) -> None:
+        """Writes SWITCHBOARD_STATUS for the dialplan; the reply's done-callback ends the call."""
+        try:
+            if self.hung_up:
+                raise CallerHungUp("SET VARIABLE not sent: the caller has hung up")
+            reply = self.transact(STATUS_LINES[value], "SET VARIABLE", self.server.command_timeout)
         except Exception as exc:
-            self.server.log.warning("call %s: could not mark the call failed (%s)", channel.env.uniqueid,
-                                    type(exc).__name__)
+            self._status_failed(exc, value, outcome, marking_failed)
+            return
+        reply.add_done_callback(lambda future: self._status_sent(future, value, outcome, marking_failed))
+
+    def _status_sent(self, future: asyncio.Future[AGIReply], value: str, outcome: str, marking_failed: bool) -> None:
+        exc = BrokenPipeError("status cancelled") if future.cancelled() else future.exception()
+        if exc is None:
+            if self.channel is not None:
+                self.channel.status = value
+            self._end(outcome)
+        else:
+            self._status_failed(exc, value, outcome, marking_failed)
+
+    def _status_failed(self, exc: BaseException, value: str, outcome: str, marking_failed: bool) -> None:
+        """As a flow's own SET VARIABLE failing would be: a hang-up or timeout ends the call so; another failure
+        of DONE sends FAILED instead; a failure to mark the call failed is only logged."""
+        server = self.server
+        uniqueid = self.channel.env.uniqueid if self.channel is not None else None
+        if marking_failed:
+            server.log.warning("call %s: could not mark the call failed (%s)", uniqueid, type(exc).__name__)
+            self._end(outcome)
+        elif isinstance(exc, CallerHungUp):
+            self._end("hangup" if outcome == "completed" else outcome)
+        elif isinstance(exc, CommandTimeout):
+            server.events.protocol_error("command_timeout")
+            server.log.error("call %s: %s", uniqueid, exc)
+            self._end("timeout")
+        else:
+            server.log.error("call %s: SWITCHBOARD_STATUS=%s: %s", uniqueid, value, exc)
+            if value == "DONE" and not self.closed and not self.hung_up:
+                self._send_status("FAILED", "error", marking_failed=True)
+            else:
+                self._end("error")
+
+    def _end(self, outcome: str) -> None:
+        """The call is over: its outcome is recorded and the connection closed."""
+        server = self.server
+        server.events.session_ended(outcome)
+        if len(self._seconds) > MAX_PENDING_TIMINGS:
+            server.fold_timings()
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+        self.in_call = False
+        self.channel = None
+        server.track(self, False)
 
     def _command_timed_out(self) -> None:
         future, self._pending = self._pending, None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Coroutine, Protocol
 
 from switchboard.ivr.call_ports import (CallEnd, CallerDirectory, CallJournal, CallSnapshot, ConnectRecord,
                                         ContactFacts, EarlierContactLike, FlowObserver, QuietResolution,
@@ -64,9 +64,9 @@ class InboundCalls:
         self._log = logger
         self._clock = clock
 
-    async def __call__(self, channel: Channel) -> None:
-        call = InboundCall(channel, self._dialplans.current, self._engine, self._ports, self._log, self._clock)
-        await call.run()
+    def __call__(self, channel: Channel) -> Coroutine[Any, Any, None]:
+        """The call's `run()` coroutine itself (the listener runs it as the connection's task, no layer around)."""
+        return InboundCall(channel, self._dialplans.current, self._engine, self._ports, self._log, self._clock).run()
 
 
 class InboundCall:

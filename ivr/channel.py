@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Awaitable, Mapping, Protocol
 
-from switchboard.ivr.agi_codec import AGIEnvironment, AGIReply, format_command
+from switchboard.ivr.agi_codec import AGIEnvironment, AGIReply, encoded_line, format_command
 from switchboard.ivr.channel_variables import STATUS as STATUS_VARIABLE  # re-exported for its users
 from switchboard.ivr.variable_batch import plan_writes, read_expression, split_values
 
@@ -99,8 +99,10 @@ class Channel:
         link = self._link
         if link.hung_up and verb not in AFTER_HANGUP_VERBS:
             raise CallerHungUp(f"{verb} not sent: the caller has hung up")
-        return link.transact(format_command(verb, *args), verb,
-                             None if allowance is None else self._timeout + allowance)
+        line = encoded_line((verb, args))  # a line sent before: no Python call into the codec
+        if line is None:
+            line = format_command(verb, *args)
+        return link.transact(line, verb, None if allowance is None else self._timeout + allowance)
 
     async def answer(self) -> None:
         await self.command("ANSWER")

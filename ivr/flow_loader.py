@@ -365,18 +365,38 @@ def _check_spin_cycles(flows: Mapping[str, Flow], found: _Collector) -> None:
                 visit(flow, node)
 
 
-def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector) -> None:
-    if not sounds_dir.is_dir() or not os.access(sounds_dir, os.R_OK | os.X_OK):
-        why = "is not a folder" if not sounds_dir.is_dir() else "cannot be read"
-        found.error(Place(str(sounds_dir)), f"sounds folder {sounds_dir} {why}; prompts were not checked")
-        return
+def sound_names(sounds_dir: Path) -> set[str]:
+    """The sounds under a folder, each without its extension as `lang/name` and (in a language folder) `name`;
+    raises OSError when the folder or one below it cannot be listed (then no name can be said to be missing)."""
     present: set[str] = set()
-    for path in sounds_dir.rglob("*"):
-        if path.is_file():
-            rel = path.relative_to(sounds_dir).with_suffix("")
+    seen: set[str] = set()  # real folders already listed: a symlink loop is listed once
+
+    def unreadable(exc: OSError) -> None:
+        raise exc
+    for top, folders, files in os.walk(sounds_dir, onerror=unreadable, followlinks=True):
+        seen.add(os.path.realpath(top))
+        folders[:] = [f for f in folders if os.path.realpath(os.path.join(top, f)) not in seen]
+        here = Path(top).relative_to(sounds_dir)
+        for name in files:
+            rel = (here / name).with_suffix("")
             present.add(str(rel))
             if len(rel.parts) > 1:
                 present.add(str(Path(*rel.parts[1:])))  # sounds/<lang>/name
+    return present
+
+
+def _check_sounds(flows: Mapping[str, Flow], sounds_dir: Path, found: _Collector) -> None:
+    """Each prompt missing from the sounds folder is an error at its place; a folder that is not there or cannot
+    be read is one error, and no prompt is checked."""
+    if not sounds_dir.is_dir():
+        found.error(Place(str(sounds_dir)), f"sounds folder {sounds_dir} is not a folder; prompts were not checked")
+        return
+    try:
+        present = sound_names(sounds_dir)
+    except OSError as exc:
+        found.error(Place(str(sounds_dir)), f"sounds folder {exc.filename or sounds_dir} cannot be read "
+                                            f"({exc.strerror}); prompts were not checked")
+        return
     for flow in flows.values():
         for node in flow.nodes.values():
             for key in node.places:  # the prompt fields, in the order they are written

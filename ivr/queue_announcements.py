@@ -24,6 +24,13 @@ ONLY = ("always", "changed", "improved")
 KEYS = ("position", "estimate", "first_after", "every", "only")
 MIN_EVERY = 10.0  # seconds: more often than this the caller hears little but announcements
 
+# the prompts `phrases` plays (Asterisk core sounds; tests/e2e/test_queue_prompts.py finds each in every language
+# the example dialplans use); numbers are said by SAY NUMBER in the channel's language
+YOU_ARE_NEXT = "queue-youarenext"
+THERE_ARE, CALLS_WAITING = "queue-thereare", "queue-callswaiting"
+HOLD_TIME, LESS_THAN, MINUTE, MINUTES = "queue-holdtime", "queue-less-than", "queue-minute", "queue-minutes"
+PROMPTS = frozenset({YOU_ARE_NEXT, THERE_ARE, CALLS_WAITING, HOLD_TIME, LESS_THAN, MINUTE, MINUTES})
+
 
 @dataclass(frozen=True)
 class AnnouncePlan:
@@ -91,15 +98,15 @@ def phrases(now: Heard) -> list[Phrase]:
     out: list[Phrase] = []
     if now.position is not None:
         if now.position <= 1:
-            out.append(Play("queue-youarenext"))
+            out.append(Play(YOU_ARE_NEXT))
         else:
-            out += [Play("queue-thereare"), SayNumber(now.position), Play("queue-callswaiting")]
+            out += [Play(THERE_ARE), SayNumber(now.position), Play(CALLS_WAITING)]
     if now.minutes is not None:
-        out.append(Play("queue-holdtime"))
+        out.append(Play(HOLD_TIME))
         if now.minutes <= 1:
-            out += [Play("queue-less-than"), SayNumber(1), Play("queue-minute")]
+            out += [Play(LESS_THAN), SayNumber(1), Play(MINUTE)]
         else:
-            out += [SayNumber(now.minutes), Play("queue-minutes")]
+            out += [SayNumber(now.minutes), Play(MINUTES)]
     return out
 
 

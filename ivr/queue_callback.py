@@ -36,7 +36,8 @@ ANSWER_WAIT_MS = 5000  # how long the caller has to press a key after a question
 NUMBER_TRIES = 2
 MAX_NUMBER_DIGITS = 16
 
-# the prompts (Asterisk core sounds, present in every language pack Debian ships)
+# the prompts (Asterisk core sounds; tests/e2e/test_queue_prompts.py finds each in every language the example
+# dialplans use, e.g. Debian's asterisk-core-sounds-en and -fr)
 OFFER = ("vm-tocallback", "vm-press")
 THIS_NUMBER = "to-call-this-number"
 YOU_ENTERED = "you-entered"
@@ -45,6 +46,9 @@ ENTER_NUMBER = ("vm-enter-num-to-call", "astcc-followed-by-the-pound-key")
 TRY_AGAIN = "please-try-again"
 ASK_TIME = ("time", "astcc-followed-by-the-pound-key")  # "time ... followed by the pound key" (HHMM#)
 THANKS = ("auth-thankyou", "goodbye")
+DIGITS = tuple(f"digits/{d}" for d in "0123456789")  # keys and numbers said back one digit at a time
+PROMPTS = frozenset({*OFFER, THIS_NUMBER, YOU_ENTERED, IF_CORRECT, *ENTER_NUMBER, TRY_AGAIN, *ASK_TIME, *THANKS,
+                     *DIGITS})
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ def next_time_of_day(hhmm: str, now: datetime) -> datetime | None:
 async def _say_digits(channel: CallbackChannel, digits: str, escape: str = "") -> str | None:
     for digit in digits:
         if digit.isdigit():
-            key = await channel.stream_file(f"digits/{digit}", escape)
+            key = await channel.stream_file(DIGITS[int(digit)], escape)
             if key:
                 return key
     return None
@@ -193,7 +197,7 @@ async def _keyed(channel: CallbackChannel, limit: int) -> str:
 
 async def _confirmed(channel: CallbackChannel, lead: str, digits: str) -> bool:
     key = await channel.stream_file(lead, "1") or await _say_digits(channel, digits, "1")
-    key = key or await channel.stream_file(IF_CORRECT, "1") or await channel.stream_file("digits/1", "1")
+    key = key or await channel.stream_file(IF_CORRECT, "1") or await channel.stream_file(DIGITS[1], "1")
     return (key or await channel.wait_for_digit(ANSWER_WAIT_MS)) == "1"
 
 

@@ -1,16 +1,18 @@
 """Service-health instruments: FastAGI sessions and commands, protocol errors, rejected peers, AMI link, calls.
 
-Built on an injected registry; label sets are closed (outcome, kind, verb from a fixed list) and children on the
-hot path are cached. The instance satisfies the FastAGI server's observer protocol structurally, and exposes
+Built on an injected registry; label sets are closed (outcome, kind, verb from a fixed list). What the FastAGI
+listener reports per call and per command is kept in plain ints and lists and exposed by collectors at scrape
+time (no lock per event). The instance satisfies the FastAGI server's observer protocol structurally, and exposes
 `ami_state` / `ami_reconnected` for the AMI client.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from switchboard.metrics.command_latency import CommandLatency
+from switchboard.metrics.session_outcomes import SessionOutcomes
 
 AGI_OUTCOMES = ("completed", "hangup", "error", "timeout", "no_route")
 # AGI verbs we label by; anything else is counted as "other" so the label set stays closed.
@@ -29,12 +31,12 @@ class ServiceMetrics:
         # takes a lock each time, ten times the cost (bench/agi_throughput.py, short calls).
         self._active_sessions = 0
         self.agi_sessions_active.set_function(lambda: self._active_sessions)
-        sessions = Counter("switchboard_agi_sessions_total", "FastAGI sessions by how they ended",
-                           ["outcome"], registry=registry)
-        self._sessions = {o: sessions.labels(o) for o in AGI_OUTCOMES}
+        # Plain ints too, turned into the counter at scrape time (metrics/session_outcomes.py).
+        self._outcomes = SessionOutcomes(registry, AGI_OUTCOMES).counts
         self.agi_command_latency = CommandLatency(registry, AGI_VERBS, LATENCY_BUCKETS)
-        # Called once per AGI command: bound straight to the histogram, no extra call in between.
-        self.command_completed: Callable[[str, float], None] = self.agi_command_latency.observe
+        # The listener hands over its commands' timings (seconds by verb) in bulk: bound straight to the histogram.
+        self.commands_completed: Callable[[Mapping[str, Sequence[float]]], None] = \
+            self.agi_command_latency.observe_many
         self._protocol_errors = Counter("switchboard_agi_protocol_errors_total",
                                         "FastAGI protocol faults (header EOF, malformed lines, timeouts)",
                                         ["kind"], registry=registry)
@@ -52,7 +54,8 @@ class ServiceMetrics:
 
     def session_ended(self, outcome: str) -> None:
         self._active_sessions -= 1
-        self._sessions.get(outcome, self._sessions["error"]).inc()
+        outcomes = self._outcomes
+        outcomes[outcome if outcome in outcomes else "error"] += 1
 
     def peer_rejected(self) -> None:
         self.agi_rejected_peers.inc()

@@ -73,6 +73,11 @@ def shared_redis(s: RedisSettings) -> Redis:
     return Redis(connection_pool=pool)
 
 
+def route_queues(plan: Dialplan) -> set[str]:
+    """The queues a dialplan's route nodes count their callers in: what the live gauges list from each load on."""
+    return {n.spec.queue_name for f in plan.flows.values() for n in f.nodes.values() if isinstance(n.spec, RouteNode)}
+
+
 async def _no_resync(ami: AMIClient) -> None:
     """The originate-only AMI user reads no state: nothing to resync after a reconnect."""
 
@@ -181,8 +186,7 @@ class Service:
                 if routing is not None:
                     self.router.spawn(self.router.seed(routing))
             if result.ok:  # every series a call of this version can touch starts at 0 (increase() sees the 1st)
-                queues = {n.spec.queue_name for f in plan.flows.values() for n in f.nodes.values()
-                          if isinstance(n.spec, RouteNode)} | {SELF_SERVICE}
+                queues = route_queues(plan) | {SELF_SERVICE}
                 queue_metrics.prepare(queues, s.cti.segments)
                 if self.router is not None:  # live gauges show every route node's queue before its first call
                     self.router.queues.update(queues - {SELF_SERVICE})
@@ -209,6 +213,7 @@ class Service:
                                      liveness=LivenessSettings(r.instance_id, r.lease, r.heartbeat,
                                                                r.unreachable_deadline),
                                      on_reseed=self._resync_after_reseed)
+            self.router.queues.update(route_queues(registry.current))  # the first load ran before the router
             assert self.store is not None
             desk = RecordedDesk(self.router, self.store)
             LiveStateCollector(self.registry, self._live_state)

@@ -39,6 +39,9 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 ORIGINATE_SECRET_ENV = "SWITCHBOARD_AMI_ORIGINATE_SECRET"
 MAX_READ_PAUSE = 0.2  # ami.read_pause's bound: events wait at most this long in the socket before they are read
 SECRET_FIELDS = ("ami_secret", "http_token", "cti_pepper", "originate_secret")
+FIX = "fix"  # a field's metadata key: what to write when its value is missing or empty
+DIALPLANS_FIX = ("set ivr.dialplans to the folder of your call flows, e.g. /etc/switchboard/dialplans "
+                 "(`switchboard init DIR` lays one out)")
 
 
 class SettingsError(DocumentError):
@@ -147,7 +150,7 @@ class HTTPSettings:
 class IVRSettings:
     """The YAML call flows (dialplans/)."""
 
-    dialplans: str = "dialplans"
+    dialplans: str = field(default="dialplans", metadata={FIX: DIALPLANS_FIX})
     sounds_dir: str | None = None
     watch_interval: float = 2.0
     agent_endpoint: str = "PJSIP/agent1"  # route nodes dial it when there is no skills router and no `endpoint`
@@ -156,8 +159,11 @@ class IVRSettings:
         out = _positive(self, "watch_interval")
         if not self.agent_endpoint or any(c in self.agent_endpoint for c in "\r\n\0,|"):
             out.append(("agent_endpoint", "must be non-empty and contain no comma, |, CR, LF or NUL"))
-        if not Path(self.dialplans).exists():
-            out.append(("dialplans", f"{self.dialplans} does not exist; point it at the dialplans/ folder"))
+        if not self.dialplans:
+            out.append(("dialplans", f"is empty; {DIALPLANS_FIX}"))
+        elif not Path(self.dialplans).exists():
+            out.append(("dialplans", f"{self.dialplans} does not exist (a relative path starts in the current "
+                                     f"folder, {Path.cwd()}); {DIALPLANS_FIX}"))
         if self.sounds_dir is not None and not Path(self.sounds_dir).is_dir():
             out.append(("sounds_dir", f"{self.sounds_dir} is not a folder"))
         return out
@@ -344,8 +350,16 @@ def _coerce(value: Any, hint: Any) -> Any:
 Found = dict[str, tuple[Any, Place]]  # 'section.key' -> (value, where it was given)
 
 
-def _read_file(path: Path, problems: list[Problem]) -> Found:
-    """Return {'section.key': (value, place)} from the YAML file."""
+def _refusal(section: str, f: dataclasses.Field[Any], value: Any, exc: ValueError) -> str:
+    """What is wrong with a value that does not have its field's type; an empty one says what to write."""
+    if value is None:
+        fix = f.metadata.get(FIX) or f"give it a value, or remove the line to take the default {show(f.default)}"
+        return f"{section}.{f.name} is empty; {fix}"
+    return f"{section}.{f.name}: {exc}, got {show(value)}"
+
+
+def _read_file(path: Path, problems: list[Problem], section_places: dict[str, Place]) -> Found:
+    """Return {'section.key': (value, place)} from the YAML file; `section_places` gets where each section is."""
     found: Found = {}
     try:
         raw = path.read_bytes()
@@ -367,6 +381,7 @@ def _read_file(path: Path, problems: list[Problem]) -> Found:
     sections = _sections()
     for section, body in doc.items():
         where = place_of(doc, section, top)
+        section_places[str(section)] = where
         if section not in sections:
             problems.append(Problem(where, f"unknown section {show(section)}"
                                            f"{suggest(str(section), sections, list_choices=True)}"))
@@ -430,13 +445,15 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     `ami_secret_needed=False` is for commands that only use Redis: a missing AMI secret is then no problem."""
     env = os.environ if env is None else env
     problems: list[Problem] = []
-    values = _read_file(path, problems) if path is not None else {}
+    section_places: dict[str, Place] = {}
+    values = _read_file(path, problems, section_places) if path is not None else {}
     values.update(_read_env(env, problems))
     built: dict[str, Any] = {}
     for section, cls in _sections().items():
         hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {}
         places: dict[str, Place] = {}
+        refused: set[str] = set()
         for f in dataclasses.fields(cls):
             if f"{section}.{f.name}" not in values:
                 continue
@@ -445,10 +462,15 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             try:
                 kwargs[f.name] = _coerce(value, hints[f.name])
             except ValueError as exc:
-                problems.append(Problem(place, f"{section}.{f.name}: {exc}, got {show(value)}"))
+                refused.add(f.name)
+                problems.append(Problem(place, _refusal(section, f, value, exc)))
         obj = cls(**kwargs)
+        unset = section_places.get(section, Place(str(path), 1, 1) if path is not None else Place("default"))
         for key, message in obj.check():
-            problems.append(Problem(places.get(key, Place("default")), f"{section}.{key}: {message}"))
+            if key in refused:
+                continue  # already reported at its place; the default it fell back to would only confuse
+            name = f"{section}.{key}" if key in places else f"{section}.{key} (not set)"
+            problems.append(Problem(places.get(key, unset), f"{name}: {message}"))
         built[section] = obj
     given = {name: place for name, (_, place) in values.items()}
     secret = _ami_secret(built["ami"], env, given.get("ami.secret_file", Place("ami.secret_file")), problems,

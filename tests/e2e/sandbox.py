@@ -117,6 +117,9 @@ class AsteriskSandbox:
     # When set: start from Debian's stock /etc/asterisk (the chroot's own) and let this add to it (the folder given
     # is the sandbox's etc), instead of the project's complete configuration.
     stock_additions: Callable[[Path], None] | None = None
+    # Stasis message types asterisk-conf/stasis.conf declines that this sandbox lets Asterisk create after all
+    # (e.g. agi_exec_start_type for a test that reads AGIExecStart events); read at start-up.
+    keep_messages: tuple[str, ...] = ()
 
     @property
     def inner(self) -> Path:
@@ -145,6 +148,9 @@ class AsteriskSandbox:
             # the complete files #include the operator's pieces, copied beside them as an operator would
             for conf in [*CONF_DIR.glob("*.conf"), *PIECES_DIR.glob("*.conf")]:
                 shutil.copy(conf, etc / conf.name)
+            stasis = etc / "stasis.conf"
+            stasis.write_text("".join(line for line in stasis.read_text().splitlines(keepends=True)
+                                      if line.strip() not in {f"decline={name}" for name in self.keep_messages}))
             ext = etc / "extensions.conf"
             ext.write_text(ext.read_text().replace("SWITCHBOARD_AGI=agi://127.0.0.1:4573",
                                                    f"SWITCHBOARD_AGI={self.agi_url}"))

@@ -1,4 +1,5 @@
-"""The knee bench (bench/knee.py) runs end to end on the real parts: one short low-rate step of each scenario.
+"""The knee bench (bench/knee.py) runs end to end on the real parts: one short low-rate step of each scenario, on
+Asterisk tuned and untuned (`--untuned`: the same run restarts Asterisk without the µ-law prompts and stasis.conf).
 
 It starts its own Asterisk (bench agents, extensions and an observer user) on the fixed ports, so the session's
 sandbox is stopped while it runs and started again after, like the stock-configuration tests. No timing is asserted:
@@ -25,20 +26,25 @@ def ports_free(asterisk: AsteriskSandbox) -> Iterator[None]:
 
 
 def test_knee_bench_places_each_scenario_and_prints_the_table(ports_free: None, tmp_path: Path) -> None:
-    """At 2 calls/s for 3 s every scenario's calls complete (Asterisk's count), the full calls are recognised, and
-    the table with the knees and the ratio is printed."""
+    """At 2 calls/s for 3 s every scenario's calls complete (Asterisk's count) on Asterisk tuned and untuned (one
+    restart between), the full calls are recognised, and the tables with the knees and the ratio are printed."""
     out = tmp_path / "steps.json"
     # --no-lock: e2e runs already hold /tmp/switchboard-asterisk.lock (taking it again here would wait forever)
     done = subprocess.run([python_exe(), str(REPO / "bench" / "knee.py"), "--rates", "2", "--step-seconds", "3",
-                           "--agents", "20", "--no-lock", "--work", str(tmp_path / "work"), "--json", str(out)],
+                           "--agents", "20", "--untuned", "--no-lock", "--work", str(tmp_path / "work"),
+                           "--json", str(out)],
                           capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    steps = {step["scenario"]: step for step in json.loads(out.read_text())}
-    assert set(steps) == {"trivial", "trivial+agent", "full"}
-    for scenario, step in steps.items():
-        assert step["attempted"] == 6, (scenario, step)
-        assert step["completed"] == step["attempted"], (scenario, step)
-    assert steps["full"]["lookup_hits"] == steps["full"]["attempted"]
+    steps = {(step["asterisk"], step["scenario"]): step for step in json.loads(out.read_text())}
+    assert set(steps) == {(config, scenario) for config in ("tuned", "untuned")
+                          for scenario in ("trivial", "trivial+agent", "full")}
+    for kind, step in steps.items():
+        assert step["attempted"] == 6, (kind, step)
+        assert step["completed"] == step["attempted"], (kind, step)
+        assert step["cpu_ms"]["asterisk"] > 0, (kind, step)
+    for config in ("tuned", "untuned"):
+        assert steps[(config, "full")]["lookup_hits"] == steps[(config, "full")]["attempted"]
     assert "rate/s" in done.stdout and "verdict" in done.stdout
-    assert "knee full" in done.stdout and "full ÷ trivial-with-agent" in done.stdout
+    assert "knee full" in done.stdout and "full ÷ trivial-with-agent at the knee, untuned" in done.stdout
+    assert "Asterisk CPU per call, tuned vs untuned, full" in done.stdout
     assert "main.main_menu" in done.stdout  # one full call's path: the menus were walked

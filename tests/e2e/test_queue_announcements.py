@@ -2,7 +2,8 @@
 
 What the callers hear is checked on Asterisk's own events: every AGI command a call runs is reported as an
 `AGIExecStart` event (AMI class `agi`), read by a test-only observer user added to the sandbox's manager.conf
-(Switchboard's own AMI user neither reads nor needs that class).
+(Switchboard's own AMI user neither reads nor needs that class). The sandbox's stasis.conf declines the AGI exec
+messages (nobody else reads them), so these tests run on an Asterisk restarted with them kept.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ flows:
       bye: {type: hangup}
 """
 OBSERVER = "sbtest-observer"
+AGI_EXEC = ("agi_exec_start_type", "agi_exec_end_type")  # the messages behind AGIExecStart/End
 
 
 class PlaybackWatcher:
@@ -78,7 +80,22 @@ class PlaybackWatcher:
 
 
 @pytest.fixture
-def playback(asterisk: AsteriskSandbox) -> Iterator[PlaybackWatcher]:
+def agi_events(asterisk: AsteriskSandbox) -> Iterator[AsteriskSandbox]:
+    """The session's Asterisk restarted with the AGI exec messages kept, and restarted as configured after."""
+    asterisk.stop()
+    asterisk.keep_messages = AGI_EXEC
+    try:
+        asterisk.start()
+        yield asterisk
+    finally:
+        asterisk.stop()
+        asterisk.keep_messages = ()
+        asterisk.start()
+
+
+@pytest.fixture
+def playback(agi_events: AsteriskSandbox) -> Iterator[PlaybackWatcher]:
+    asterisk = agi_events
     conf = asterisk.outer / "etc" / "manager.conf"
     original = conf.read_text()
     secret = secrets.token_hex(12)
@@ -93,8 +110,9 @@ def playback(asterisk: AsteriskSandbox) -> Iterator[PlaybackWatcher]:
 
 
 @pytest.fixture
-def announcing_service(asterisk: AsteriskSandbox, redis_server: RedisServer,
+def announcing_service(agi_events: AsteriskSandbox, redis_server: RedisServer,
                        tmp_path: Path) -> Iterator[SwitchboardProcess]:
+    asterisk = agi_events
     redis_server.command("flushall")
     folder = tmp_path / "dialplans"
     folder.mkdir()

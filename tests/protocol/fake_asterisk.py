@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Mapping
+from typing import Mapping, Sequence
 
 WAIT = 5.0
 
@@ -93,8 +93,9 @@ class RecordingEvents:
         self.counts[f"error:{kind}"] += 1
         self.errors.put_nowait(kind)
 
-    def command_completed(self, verb: str, seconds: float) -> None:
-        self.verbs.append(verb)
+    def commands_completed(self, timings: Mapping[str, Sequence[float]]) -> None:
+        for verb, seconds in timings.items():
+            self.verbs.extend([verb] * len(seconds))
 
     async def next_outcome(self) -> str:
         return await asyncio.wait_for(self.outcomes.get(), WAIT)

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from switchboard.ivr.agi_server import LISTEN_BACKLOG, AGIServer
 from switchboard.ivr.channel import CallerHungUp, Channel
+from switchboard.metrics.service_metrics import ServiceMetrics
 from tests.protocol.fake_asterisk import WAIT, FakeAsterisk, RecordingEvents
 
 Flow = Callable[[Channel], Awaitable[None]]
@@ -19,6 +22,7 @@ class Results:
 
     def __init__(self) -> None:
         self.values: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        self.release = asyncio.Event()  # lets the `pause` flow go on
 
     def put(self, key: str, value: object) -> None:
         self.values.put_nowait((key, value))
@@ -73,8 +77,16 @@ def build_routes(results: Results) -> dict[str, Flow]:
                 results.put("refused", True)
         results.put("dialstatus", await channel.get_variable("DIALSTATUS"))
 
+    async def pause(channel: Channel) -> None:
+        await channel.answer()
+        results.put("answered", channel.env.uniqueid)
+        await results.release.wait()  # no command in flight meanwhile
+
+    async def prompt(channel: Channel) -> None:
+        results.put("digit", await channel.stream_file("hello-world", "1"))
+
     return {"answer": answer_only, "hangup": hangup_aware, "var": read_var, "unsafe": unsafe,
-            "usage": bad_usage, "dead": dial_after_hangup}
+            "usage": bad_usage, "dead": dial_after_hangup, "pause": pause, "prompt": prompt}
 
 
 @pytest.fixture
@@ -311,3 +323,84 @@ async def test_listener_accept_queue_holds_a_burst_of_calls(server: AGIServer) -
     out, _ = await listing.communicate()
     send_q = [int(line.split()[2]) for line in out.decode().splitlines() if line.strip()]
     assert send_q == [min(LISTEN_BACKLOG, int(open("/proc/sys/net/core/somaxconn").read()))]
+
+
+@pytest.fixture
+async def patient_server(events: RecordingEvents, results: Results) -> AsyncIterator[AGIServer]:
+    """A server whose timeouts (30 s) are far beyond any test: only the test's own `overdue()` calls fail anything."""
+    srv = AGIServer(asyncio.get_running_loop(), build_routes(results), allowed_peers=["127.0.0.1/32"],
+                    header_timeout=30, command_timeout=30, events=events, logger=logging.getLogger("agi-test"))
+    await srv.start("127.0.0.1", 0)
+    yield srv
+    await srv.stop(1.0)
+
+
+async def test_overdue_sweep_fails_only_the_command_past_its_deadline(patient_server: AGIServer,
+                                                                      events: RecordingEvents,
+                                                                      results: Results) -> None:
+    """A sweep fails the call whose command is past its deadline (closed with no DONE: the dialplan's fallback);
+    a call whose command was answered in time is untouched and ends DONE."""
+    slow = await FakeAsterisk.connect(patient_server.port)
+    await slow.send_header("answer", uniqueid="1.1")
+    assert await slow.read_command() == "ANSWER"  # never answered
+    fast = await FakeAsterisk.connect(patient_server.port)
+    await fast.send_header("pause", uniqueid="2.2")
+    await fast.expect("ANSWER", "200 result=0")
+    assert await results.get() == ("answered", "2.2")
+    assert patient_server.overdue(perf_counter() + 1) == 0  # nothing is due yet
+    assert patient_server.overdue(perf_counter() + 31) == 1  # the slow call's ANSWER only
+    assert await slow.expect_eof() == b""  # no SWITCHBOARD_STATUS=DONE: Asterisk takes the fallback
+    assert await events.next_outcome() == "timeout"
+    assert events.counts["error:command_timeout"] == 1
+    results.release.set()
+    await fast.expect("SET VARIABLE SWITCHBOARD_STATUS DONE", "200 result=1")
+    assert await fast.expect_eof() == b""
+    assert await events.next_outcome() == "completed"
+
+
+async def test_overdue_sweep_gives_a_prompt_its_allowance(patient_server: AGIServer, events: RecordingEvents,
+                                                          results: Results) -> None:
+    """A prompt's deadline includes its allowance: a sweep past the command timeout leaves it playing."""
+    peer = await FakeAsterisk.connect(patient_server.port)
+    await peer.send_header("prompt")
+    assert await peer.read_command() == "STREAM FILE hello-world 1"
+    assert patient_server.overdue(perf_counter() + 31) == 0
+    await peer.send(b"200 result=49 endpos=100\n")
+    assert await results.get() == ("digit", "1")
+    await peer.expect("SET VARIABLE SWITCHBOARD_STATUS DONE", "200 result=1")
+    assert await peer.expect_eof() == b""
+    assert await events.next_outcome() == "completed"
+
+
+async def test_overdue_sweep_fails_a_stalled_status_reply(patient_server: AGIServer, events: RecordingEvents,
+                                                          results: Results) -> None:
+    """The listener's own SWITCHBOARD_STATUS command has a deadline too: unanswered, the call ends as a timeout."""
+    peer = await FakeAsterisk.connect(patient_server.port)
+    await peer.send_header("answer")
+    await peer.expect("ANSWER", "200 result=0")
+    assert await results.get() == ("answered", "1700000000.1")
+    assert await peer.read_command() == "SET VARIABLE SWITCHBOARD_STATUS DONE"
+    assert patient_server.overdue(perf_counter() + 31) == 1
+    assert await peer.expect_eof() == b""
+    assert await events.next_outcome() == "timeout"
+
+
+async def test_command_timings_fold_into_the_histogram(results: Results) -> None:
+    """Each command of each call is in the latency histogram once the listener folds its timings (in bulk)."""
+    registry = CollectorRegistry()
+    srv = AGIServer(asyncio.get_running_loop(), build_routes(results), allowed_peers=["127.0.0.1/32"],
+                    header_timeout=30, command_timeout=30, events=ServiceMetrics(registry),
+                    logger=logging.getLogger("agi-test"))
+    await srv.start("127.0.0.1", 0)
+    try:
+        for n in range(5):
+            await normal_call(srv, results, uniqueid=f"{n}.1")  # ANSWER, then SET VARIABLE SWITCHBOARD_STATUS
+        srv.fold_timings()
+        assert all(seconds == [] for seconds in srv.timings.values())
+        count = "switchboard_agi_command_duration_seconds_count"
+        assert registry.get_sample_value(count, {"command": "ANSWER"}) == 5
+        assert registry.get_sample_value(count, {"command": "SET VARIABLE"}) == 5
+        assert registry.get_sample_value("switchboard_agi_sessions_total", {"outcome": "completed"}) == 5
+        assert registry.get_sample_value("switchboard_agi_sessions_active") == 0
+    finally:
+        await srv.stop(1.0)

@@ -1,7 +1,9 @@
 """The CTI store's customer directory and its import/export against a real redis-server on a free loopback port."""
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -11,6 +13,7 @@ from redis.asyncio import Redis
 from switchboard.cti.customer_import import RowRules, export_file, import_file
 from switchboard.cti.cti_store import CtiStore, StoreUnavailable, customer_key
 from switchboard.cti.customer import Customer, CustomerRecord, hash_secret
+from switchboard.cli import main as cli
 from tests.e2e.sandbox import RedisServer, free_port
 
 PEPPER = b"test-pepper-not-a-secret"
@@ -176,3 +179,34 @@ async def test_export_to_an_unknown_format_is_refused(store: CtiStore, tmp_path:
         await export_file(tmp_path / "out.xlsx", store)
     assert "is not a customer file format" in str(refused.value)
     assert not (tmp_path / "out.xlsx").exists()
+
+
+class TerminalStream(io.StringIO):
+    """A stderr that says it is a terminal, as an admin's shell is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_cli_import_shows_progress_on_a_terminal_only(redis_server: RedisServer, tmp_path: Path, terminal: bool,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 14, defect 13: `customers import` on a terminal counts the customers written after each batch on one
+    line; into a pipe or a log it prints no progress, only the summary."""
+    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_CTI_PEPPER", raising=False)
+    monkeypatch.setenv("SWITCHBOARD_REDIS__URL", redis_server.url)
+    path = tmp_path / "customers.csv"
+    path.write_text("id,name,phones,segment\n" + "".join(f"c{i},N,+4420794{i:05d},gold\n" for i in range(2500)))
+    stderr = TerminalStream() if terminal else None
+    if stderr is not None:
+        monkeypatch.setattr(sys, "stderr", stderr)
+    assert cli(["customers", "import", str(path), "--config", "/dev/null"]) == 0
+    captured = capsys.readouterr()
+    err = stderr.getvalue() if stderr is not None else captured.err
+    assert captured.out.startswith("imported 2500 customer(s), refused 0 row(s), 0 shared phone(s)")
+    if terminal:
+        assert err == "\r1000 imported...\r2000 imported...\r2500 imported...\n"
+    else:
+        assert err == ""

@@ -125,6 +125,64 @@ def test_header_rejects_non_agi_line() -> None:
     assert err.value.kind == "header_malformed"
 
 
+def test_header_crlf_in_fragments_with_the_blank_line_split() -> None:
+    """CRLF lines fed in fragments that split the blank line decode as the whole header does, remainder kept."""
+    raw = b"agi_network_script: /menu\r\nagi_uniqueid: 1.2\r\n\r\n200 result=0\n"
+    for cut in range(1, len(raw)):
+        decoder = HeaderDecoder()
+        first = decoder.feed(raw[:cut])
+        env = first if first is not None else decoder.feed(raw[cut:])
+        assert env is not None and env.script == "menu" and env.uniqueid == "1.2", cut
+        assert (decoder.remainder if first is None else decoder.remainder + raw[cut:]) == b"200 result=0\n", cut
+
+
+def test_header_fragments_refuse_a_bad_line_when_complete() -> None:
+    """A malformed line after a good first line is refused once the header is complete, naming its line."""
+    decoder = HeaderDecoder()
+    for line in (b"agi_network_script: x\n", b"agi_uniqueid: 1.2\n", b"oops\n"):
+        assert decoder.feed(line) is None  # only line 1 is checked early; the rest costs a count
+    with pytest.raises(AGIProtocolError, match="line 3") as err:
+        decoder.feed(b"\n")
+    assert err.value.kind == "header_malformed"
+
+
+def test_header_fragments_refuse_a_probe_at_its_first_line() -> None:
+    """A first line that is not `agi_...:` is refused as soon as it ends, before any more arrives."""
+    decoder = HeaderDecoder()
+    assert decoder.feed(b"GET / HT") is None
+    with pytest.raises(AGIProtocolError, match="line 1") as err:
+        decoder.feed(b"TP/1.1\r\nHost: x\r\n")
+    assert err.value.kind == "header_malformed"
+
+
+def test_header_fragments_check_a_first_line_that_arrives_in_pieces() -> None:
+    """A first line split before its LF is still checked as soon as it ends."""
+    decoder = HeaderDecoder()
+    assert decoder.feed(b"GE") is None
+    with pytest.raises(AGIProtocolError, match="line 1") as err:
+        decoder.feed(b"T / HTTP/1.0\nagi_x: 1\n")
+    assert err.value.kind == "header_malformed"
+
+
+def test_header_line_bound_across_fragments() -> None:
+    """The line bound counts lines across fragments, before the header is complete."""
+    decoder = HeaderDecoder(max_lines=3)
+    for line in (b"agi_a: 1\n", b"agi_b: 2\n", b"agi_c: 3\n"):
+        assert decoder.feed(line) is None
+    with pytest.raises(AGIProtocolError) as err:
+        decoder.feed(b"agi_d: 4\n")
+    assert err.value.kind == "header_too_large"
+
+
+def test_empty_header_in_fragments() -> None:
+    """A blank line first (no variables) is an empty environment, also when its CR and LF come apart."""
+    decoder = HeaderDecoder()
+    assert decoder.feed(b"\r") is None
+    env = decoder.feed(b"\n200 result=0\n")
+    assert env is not None and env.variables == {} and env.script == ""
+    assert decoder.remainder == b"200 result=0\n"
+
+
 def test_reply_200_with_data_and_endpos() -> None:
     """result, data in parentheses (which may hold parentheses) and endpos are parsed."""
     [reply] = ReplyDecoder().feed(b"200 result=1 (a (b) c) endpos=1234\n")

@@ -179,6 +179,22 @@ def test_import_lists_some_bad_rows_then_counts_them_by_reason(monkeypatch: pyte
     assert "would import 0 customer(s), refused 500 row(s)" in out.out and "dry run" in out.out
 
 
+def test_import_refuses_a_spreadsheet_with_the_way_to_a_csv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 14, defect 13: `customers import people.xlsx` is one clear error saying to save it as CSV, before
+    Redis is asked anything."""
+    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+    monkeypatch.setenv("SWITCHBOARD_REDIS__URL", "redis://127.0.0.1:1/0")  # nothing listens: a try would say so
+    path = tmp_path / "people.xlsx"
+    path.write_bytes(b"PK\x03\x04 a zip, as .xlsx files are")
+    assert cli(["customers", "import", str(path), "--config", "/dev/null"]) == 2
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [f"switchboard: {path}: a .xlsx spreadsheet cannot be imported; save it as "
+                                    "\"CSV UTF-8\" from the spreadsheet program and import that .csv "
+                                    "(nothing was imported)"]
+    assert out.out == ""
+
+
 def test_graph_labels_branch_edges_with_their_conditions(tmp_path: Path) -> None:
     """A branch's edges say which condition leads where, not just "conditions" (issue 14, #14)."""
     assert cli(["graph", "main", "--dialplans", str(DIALPLANS), "-o", str(tmp_path / "g.dot")]) == 0

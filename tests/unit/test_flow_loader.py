@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -371,6 +372,44 @@ def test_cli_validate_missing_sounds_folder_is_one_error(capsys: pytest.CaptureF
     assert cli(["validate", str(REPO_DIALPLANS), "--sounds", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err
     assert "sounds folder" in err and "is not a folder" in err
+    assert "is not in" not in err and ": 1 error(s)" in err
+
+
+@pytest.mark.parametrize("unreadable", ["sounds", "sounds/fr"], ids=["the-folder", "a-language-folder"])
+def test_cli_validate_unreadable_sounds_folder_is_one_error(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, unreadable: str) -> None:
+    """issue 14, defect 12: an unreadable --sounds folder (or one of its language folders) is one error, not one per
+    prompt."""
+    sounds = tmp_path / "sounds"
+    (sounds / "fr").mkdir(parents=True)
+    (sounds / "en").mkdir()
+    (sounds / "fr" / "hello-world.gsm").touch()
+    denied = sounds.parent / unreadable
+    denied.chmod(0)  # enough for an ordinary user; root reads it anyway, so the listing is refused as well
+    real_scandir = os.scandir
+
+    def scandir(path: "os.PathLike[str] | str") -> "Iterator[os.DirEntry[str]]":
+        if Path(path) == denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+    monkeypatch.setattr(os, "scandir", scandir)
+    try:
+        assert cli(["validate", str(REPO_DIALPLANS), "--sounds", str(sounds)]) == 1
+    finally:
+        denied.chmod(0o755)
+    err = capsys.readouterr().err
+    assert f"sounds folder {denied} cannot be read (Permission denied); prompts were not checked" in err
+    assert "is not in" not in err and ": 1 error(s)" in err
+
+
+def test_cli_validate_sounds_path_that_is_a_file_is_one_error(capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    """issue 14, defect 12: a --sounds path that is a file, not a folder, is one error, not one per prompt."""
+    sounds = tmp_path / "sounds.tar"
+    sounds.write_bytes(b"")
+    assert cli(["validate", str(REPO_DIALPLANS), "--sounds", str(sounds)]) == 1
+    err = capsys.readouterr().err
+    assert f"sounds folder {sounds} is not a folder" in err
     assert "is not in" not in err and ": 1 error(s)" in err
 
 

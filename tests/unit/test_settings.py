@@ -205,6 +205,36 @@ def test_redis_only_commands_do_not_need_the_ami_secret() -> None:
     assert load_settings(None, {}, ami_secret_needed=False).ami_secret == ""
 
 
+@pytest.mark.parametrize(("text", "where"), [
+    ("ivr:\n  sounds_dir: null\n  dialplans: null\n", "3:3"),
+    ("ivr:\n  dialplans:\n", "2:3"),
+    ("ivr:\n  watch_interval: 2.0\n", "1:1"),
+    ("agi:\n  port: 4573\n", "1:1"),
+], ids=["null", "empty", "missing-key", "missing-section"])
+def test_null_or_missing_dialplans_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      text: str, where: str) -> None:
+    """issue 14, defect 8: a null or missing `ivr.dialplans` is refused with one error at its place saying what to do."""
+    monkeypatch.chdir(tmp_path)  # no ./dialplans here, so the default cannot stand in
+    path = _write(tmp_path, text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert len(err.value.problems) == 1
+    said = str(err.value.problems[0])
+    assert said.startswith(f"{path}:{where}: error: ivr.dialplans")
+    assert "set ivr.dialplans to the folder of your call flows" in said
+
+
+def test_a_value_of_the_wrong_type_is_not_also_checked_as_its_default(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused value is reported once, not again through the default it fell back to (here a missing folder)."""
+    monkeypatch.chdir(tmp_path)
+    path = _write(tmp_path, "ivr:\n  dialplans: [a, b]\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, SECRET)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:2:3: error: ivr.dialplans: expected a text value, got ['a', 'b'] (list)"]
+
+
 def test_ami_read_pause_is_read_and_bounded() -> None:
     """ami.read_pause comes from settings (0 turns it off); a negative pause or one over 0.2 s is refused by name."""
     assert load_settings(None, dict(SECRET, SWITCHBOARD_AMI__READ_PAUSE="0")).ami.read_pause == 0
