@@ -357,9 +357,11 @@ async def consume_service(port: int, redis_url: str, calls: int) -> None:
     async def user_event(fields: dict[str, str] | object) -> None:  # as switchboard/service.py wires it
         ami.post_action("UserEvent", fields)  # type: ignore[arg-type]
 
-    extra = {"reader": store} if "reader" in inspect.signature(ScreenPops).parameters else {}
+    extra: dict[str, object] = {"reader": store} if "reader" in inspect.signature(ScreenPops).parameters else {}
     if recent and "recent" in inspect.signature(ScreenPops).parameters:
         extra["recent"] = recent["recent"]
+    if pause.get("read_pause", 0) > 0 and "batch_window" in inspect.signature(ScreenPops).parameters:
+        extra["batch_window"] = 0.0  # as the service wires it: the reader's passes are the batches
     pops = ScreenPops(store, store, AgentStreams(), store.publish_screen_pop, user_event,
                       logging.getLogger("pops"), on_published=lambda kind: check_done(), resolver=resolver, **extra)
     pops.start(loop)

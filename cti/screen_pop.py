@@ -20,7 +20,7 @@ customer read for a call's "ringing" pop are kept (bounded) and reused for its "
 call costs the CTI store one read of each, not two. Pops are taken in batches (every pop waiting when the worker
 comes round): with a batch reader (`CtiStore.read_calls_with_customers`) the records and customers a batch needs are
 read together, two pipelined round trips however many calls ring at once (a batch is what arrives within
-`BATCH_WINDOW` of its first pop). While no integration subscribes (a publish reached nobody),
+`BATCH_WINDOW` of its first pop, or, when the AMI reader rests between reads, what one read brought). While no integration subscribes (a publish reached nobody),
 pops are published for integrations at most once per `IDLE_OUTLET_RECHECK` seconds (pub/sub delivers to whoever
 is subscribed at that moment anyway; a new subscriber gets pops within that time); the UserEvent is sent without waiting for Asterisk's answer
 when the wiring passes a fire-and-forget sender (`AMIClient.post_action`).
@@ -138,11 +138,13 @@ class ScreenPops:
                  on_published: Callable[[str], None] = lambda kind: None,
                  resolver: AgentResolver | None = None,
                  monotonic: Callable[[], float] = time.monotonic, reader: PopReader | None = None,
-                 recent: RecentCalls | None = None) -> None:
+                 recent: RecentCalls | None = None, batch_window: float = BATCH_WINDOW) -> None:
         """`reader`, when given, reads every record and customer a batch of pops needs in one go (else one
         `read_call` and one `get` per call). `recent`: the calls this process wrote lately (their pops read
-        nothing)."""
+        nothing). `batch_window`: how long a batch's first pop waits for others; 0 when the AMI reader already
+        hands over a read pass's events together (`ami.read_pause`): no timer, no extra wake-up per pass."""
         self._recent = recent
+        self._batch_window = batch_window
         self._context = context
         self._reader = reader
         self._resolver = resolver
@@ -189,7 +191,8 @@ class ScreenPops:
         share one read of the records and customers they need."""
         while True:
             batch = [await self._queue.get()]
-            await asyncio.sleep(BATCH_WINDOW)  # gathering a batch: its records and customers are read together
+            if self._batch_window > 0:
+                await asyncio.sleep(self._batch_window)  # gathering a batch: its records and customers read together
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             fresh: dict[str, tuple[CallContext | None, Customer | None]] = {}

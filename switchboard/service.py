@@ -28,7 +28,7 @@ from switchboard.cti.caller_id import CallerIdNormaliser
 from switchboard.cti.crm_lookup import CRMLookup
 from switchboard.cti.recognition import CallerRecognizer
 from switchboard.cti.recent_calls import RecentCalls
-from switchboard.cti.screen_pop import AgentStreams, ScreenPops
+from switchboard.cti.screen_pop import BATCH_WINDOW, AgentStreams, ScreenPops
 from switchboard.ivr.agi_server import AGIServer
 from switchboard.ivr.call_script import SELF_SERVICE, CallPorts, InboundCalls
 from switchboard.ivr.nodes.route import RouteNode
@@ -316,7 +316,8 @@ class Service:
         self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.publish_screen_pop,
                                       user_event, self.log.getChild("screenpop"),
                                       on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc(),
-                                      resolver=RouterEndpoints(), reader=self.store, recent=self.recent_calls)
+                                      resolver=RouterEndpoints(), reader=self.store, recent=self.recent_calls,
+                                      batch_window=0.0 if s.ami.enabled and s.ami.read_pause > 0 else BATCH_WINDOW)
         self.screen_pops.start(self.loop)
 
     def _ami_state_observer(self, metrics: ServiceMetrics):  # type: ignore[no-untyped-def]
