@@ -468,7 +468,7 @@ def python_of(tree: Path) -> str:
     """The tree's own virtualenv's Python (its dependencies and its editable switchboard)."""
     own = tree / ".venv" / "bin" / "python"
     if not own.exists():
-        raise SystemExit(f"{tree} has no .venv/bin/python (make one: python3 -m venv .venv && .venv/bin/pip install -e .)")
+        raise SystemExit(f"{tree} has no .venv/bin/python (python3 -m venv .venv && .venv/bin/pip install -e .)")
     return str(own)
 
 

@@ -416,7 +416,8 @@ class AMIClient:
             raise AMIError(f"unexpected AMI banner {banner[:60]!r}")
         self._log.info("AMI connected to %s:%d (%s)", s.host, s.port, banner.decode("utf-8", "replace").strip())
         self._booted.clear()
-        reader_task = self._loop.create_task(self._read_loop(reader, cast(asyncio.Transport, writer.transport)), name="ami-reader")
+        transport = cast(asyncio.Transport, writer.transport)  # a socket transport: it can pause reading
+        reader_task = self._loop.create_task(self._read_loop(reader, transport), name="ami-reader")
         watchdog: asyncio.Task[None] | None = None
         booted: asyncio.Task[bool] | None = None
         try:
@@ -507,6 +508,8 @@ class AMIClient:
         the next read takes them all at once. Sending an action ends the rest at once: its answer is never left
         waiting in the buffer (the reader does not rest again while any action awaits its answer), so no action's
         or Ping's deadline is shortened by it."""
+        if transport.is_closing():
+            return  # the link is going: the next read sees its end
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._resting = waiter
         timer = self._loop.call_later(seconds, _wake, waiter)
