@@ -15,8 +15,15 @@ Consumers:
                  dial events to `cti.screen_pop.ScreenPops` (the endpoint → agent resolver, the call record and
                  customer read through `CtiStore`, publishing for integrations and the AMI UserEvent), until every
                  screen pop is published and every agent device update applied;
-* `baseline`   — the same consumer run by another checkout's interpreter (`--baseline PYTHON`, e.g. a venv with
-                 main installed), wired as that checkout's service wires it: before/after in one run.
+* `baseline`   — the same consumer run by another checkout's code: `--baseline-tree DIR` (DIR's own .venv, e.g.
+                 main's checkout) or `--baseline PYTHON` (an interpreter with a switchboard installed), wired as that
+                 checkout's service wires it (its AMI read pause, device batching, screen-pop reads, whatever it
+                 has): before/after in one run, interleaved.
+
+The service consumer takes the settings' default `ami.read_pause` (0.05 s; `--read-pause` to change it, for the
+checkouts that have it) and, where the checkout has it, the `RecentCalls` map the service wires: the bench's calls
+were opened and recorded by this process (`open_call` with the caller's number, then the before-connect record), as
+the calls of a single-instance site are.
 
 Two streams: `filtered` is what the shipped `asterisk-conf/include/manager_switchboard.conf` lets through (its
 `eventfilter(...)` include rules and `read=` classes, evaluated here), `unfiltered` what the former configuration
@@ -28,7 +35,7 @@ router's own timers included) between the first replayed event and the last appl
 are interleaved; medians are reported, with the ratio to bare and the load average. Target (issue 10): AMI
 handling <= 0.3 ms per call.
 
-    python bench/ami_cost.py [--calls 1000] [--rounds 3] [--rate 200] [--baseline /path/to/python]
+    python bench/ami_cost.py [--calls 1000] [--rounds 3] [--rate 200] [--baseline-tree DIR] [--read-pause 0.05]
 """
 from __future__ import annotations
 
@@ -272,13 +279,21 @@ async def consume_service(port: int, redis_url: str, calls: int) -> None:
     loop = asyncio.get_running_loop()
     redis = shared_redis(RedisSettings(url=redis_url, timeout=2.0))
     await redis.flushdb()
-    store = CtiStore(redis)
-    await store.write([CustomerRecord(Customer("c1", "Ada", "vip", "en", "A1", ("+441632960123",)))])
-    for n in range(calls):  # the call records the IVR would have written
-        await store.save_call(CallContext(f"1700000000.{2 * n}", flow="main", caller="+441632960123",
-                                          started_at=time.time(), customer_id="c1", segment="vip",
-                                          confidence="ani", path=("main.welcome", "main.menu"),
-                                          intents=("billing",)))
+    try:  # this checkout's map of the calls it recorded, as its service wires it
+        from switchboard.cti.recent_calls import RecentCalls
+        recent: dict[str, object] = {"recent": RecentCalls()}
+    except ImportError:
+        recent = {}
+    store = CtiStore(redis, **recent)  # type: ignore[arg-type]
+    await store.write([CustomerRecord(Customer("c1", "Ada", "vip", "en", "A1", ("+441632960123",),
+                                               recent_contacts=({"at": 1, "queue": "billing"},)))])
+    for n in range(calls):  # what the IVR of this process writes: the opening record (with the look-up), the
+        uid = f"1700000000.{2 * n}"  # record before ringing
+        await store.open_call("+441632960123", CallContext(uid, flow="main", caller="+441632960123",
+                                                           started_at=time.time()))
+        await store.save_call(CallContext(uid, flow="main", caller="+441632960123", started_at=time.time(),
+                                          customer_id="c1", segment="vip", confidence="ani",
+                                          path=("main.welcome", "main.menu"), intents=("billing",)))
     finished = asyncio.Event()
     marks: dict[str, float] = {}
     applied = [0]
@@ -306,6 +321,15 @@ async def consume_service(port: int, redis_url: str, calls: int) -> None:
     config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
                            relaxation={"default": ()}, wrap_up=0, agents=agents)
     router = CallRouter(CountingRouteStore(redis), lambda: config, loop, logging.getLogger("router"))
+    from switchboard.router import call_router as router_module
+    if hasattr(router_module, "fold"):  # updates folded away (they change nothing) count as applied
+        plain_fold = router_module.fold
+
+        def counting_fold(updates: list[tuple[str, str]]) -> list[tuple[str, str]]:
+            folded = plain_fold(updates)
+            applied[0] += len(updates) - len(folded)
+            return folded
+        router_module.fold = counting_fold  # type: ignore[attr-defined]
     await router.start()
     for agent in agents:
         await router.agent_action(agent, "login")
@@ -322,15 +346,22 @@ async def consume_service(port: int, redis_url: str, calls: int) -> None:
     async def resync(client: AMIClient) -> None:
         await client.send_action("DeviceStateList")
 
+    import dataclasses
+    pause = {"read_pause": float(os.environ.get("AMI_COST_READ_PAUSE", "0.05"))} \
+        if "read_pause" in {f.name for f in dataclasses.fields(AMISettings)} else {}
     ami = AMIClient(AMISettings("127.0.0.1", port, "switchboard", "x", ping_interval=30, ping_timeout=10,
                                 action_timeout=5, reconnect_initial=0.1, reconnect_max=1, event_queue_size=100000,
-                                events_mask="system,call,user"),
+                                events_mask="system,call,user", **pause),  # type: ignore[arg-type]
                     loop=loop, resync=resync, logger=logging.getLogger("ami"), on_state=lambda up: None)
 
     async def user_event(fields: dict[str, str] | object) -> None:  # as switchboard/service.py wires it
         ami.post_action("UserEvent", fields)  # type: ignore[arg-type]
 
-    extra = {"reader": store} if "reader" in inspect.signature(ScreenPops).parameters else {}
+    extra: dict[str, object] = {"reader": store} if "reader" in inspect.signature(ScreenPops).parameters else {}
+    if recent and "recent" in inspect.signature(ScreenPops).parameters:
+        extra["recent"] = recent["recent"]
+    if pause.get("read_pause", 0) > 0 and "batch_window" in inspect.signature(ScreenPops).parameters:
+        extra["batch_window"] = 0.0  # as the service wires it: the reader's passes are the batches
     pops = ScreenPops(store, store, AgentStreams(), store.publish_screen_pop, user_event,
                       logging.getLogger("pops"), on_published=lambda kind: check_done(), resolver=resolver, **extra)
     pops.start(loop)
@@ -433,7 +464,16 @@ def median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-async def main_async(calls: int, rounds: int, rate: float, baseline: str | None, which: list[str]) -> None:
+def python_of(tree: Path) -> str:
+    """The tree's own virtualenv's Python (its dependencies and its editable switchboard)."""
+    own = tree / ".venv" / "bin" / "python"
+    if not own.exists():
+        raise SystemExit(f"{tree} has no .venv/bin/python (python3 -m venv .venv && .venv/bin/pip install -e .)")
+    return str(own)
+
+
+async def main_async(calls: int, rounds: int, rate: float, baseline: str | None, which: list[str],
+                     label: str) -> None:
     read, rules = shipped_filter()
     streams = {"filtered": build_stream(calls, read, rules, rate),
                "unfiltered": build_stream(calls, FORMER_READ, [], rate)}
@@ -468,7 +508,8 @@ async def main_async(calls: int, rounds: int, rate: float, baseline: str | None,
             redis.kill()
             redis.wait()
     print(f"AMI handling per call, {calls} calls per run at {rate:g} calls/s ({AGENTS} agents), {rounds} "
-          f"interleaved rounds (medians), uvloop, {os.cpu_count()} CPUs")
+          f"interleaved rounds (medians), uvloop, {os.cpu_count()} CPUs; read pause "
+          f"{os.environ.get('AMI_COST_READ_PAUSE', '0.05')} s where the code has one; baseline = {label}")
     print("  load average (1, 5, 15 min) per round: " + "; ".join(f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in loads))
     for stream in streams:
         events = streams[stream][1] / calls
@@ -481,6 +522,9 @@ async def main_async(calls: int, rounds: int, rate: float, baseline: str | None,
             verdict = "meets" if value <= 300 else "MISSES"
             line += f"   {kind} {value:7.1f} us/call ({value / bare:.1f}x bare; {verdict} 300 us)"
         print(line)
+        if "baseline" in pythons:
+            ours, theirs = median(results[("service", stream)]), median(results[("baseline", stream)])
+            print(f"    service / baseline: {ours / theirs:.2f}x ({ours:.1f} vs {theirs:.1f} us/call)")
         print("    runs (us/call): " + "; ".join(f"{kind} " + " ".join(f"{v:.0f}" for v in results[(kind, stream)])
                                           for kind in pythons))
 
@@ -491,9 +535,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=200.0, help="calls started per second")
     parser.add_argument("--baseline", help="another checkout's interpreter (its installed switchboard) to compare")
+    parser.add_argument("--baseline-tree", type=Path, help="another checkout (its .venv runs its code), e.g. main's")
+    parser.add_argument("--read-pause", type=float, default=0.05, help="ami.read_pause for the service consumers")
     parser.add_argument("--streams", default="filtered,unfiltered", help="which streams to replay")
     args = parser.parse_args()
-    asyncio.run(main_async(args.calls, args.rounds, args.rate, args.baseline, args.streams.split(",")))
+    os.environ["AMI_COST_READ_PAUSE"] = str(args.read_pause)  # the consumers (child processes) read it
+    baseline = python_of(args.baseline_tree.resolve()) if args.baseline_tree else args.baseline
+    label = str(args.baseline_tree) if args.baseline_tree else (args.baseline or "none")
+    asyncio.run(main_async(args.calls, args.rounds, args.rate, baseline, args.streams.split(","), label))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import itertools
 import logging
 import random as _random
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable, Iterator, Mapping, cast
 
@@ -254,7 +255,11 @@ class AMIClient:
         self._on_state = on_state
         self._random = random
         self._sleep = sleep
-        self._queue: asyncio.Queue[AMIEvent | None] = asyncio.Queue(maxsize=max(1, settings.event_queue_size))
+        # the ordered event queue: a deque (two C calls per event, not asyncio.Queue's dozen Python ones) and the one
+        # consumer's waiter, woken when an event comes to an empty queue
+        self._queue: deque[AMIEvent | None] = deque()
+        self._queue_size = max(1, settings.event_queue_size)
+        self._queue_waiter: asyncio.Future[None] | None = None
         self._connected = asyncio.Event()
         self._booted = asyncio.Event()
         self._pending: dict[str, _PendingAction] = {}
@@ -311,11 +316,19 @@ class AMIClient:
         The queue is bounded (`event_queue_size`); when full the OLDEST event is dropped so the freshest state
         survives, the drop is counted in `dropped_events` and a warning is logged at most every 10 s.
         """
+        queue = self._queue
         while True:
-            event = await self._queue.get()
-            if event is None:
-                return
-            yield event
+            while queue:
+                event = queue.popleft()
+                if event is None:
+                    return
+                yield event
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._queue_waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._queue_waiter = None
 
     async def send_action(self, name: str, fields: Mapping[str, str] | None = None, *,
                           timeout: float | None = None) -> AMIResponse:
@@ -403,7 +416,8 @@ class AMIClient:
             raise AMIError(f"unexpected AMI banner {banner[:60]!r}")
         self._log.info("AMI connected to %s:%d (%s)", s.host, s.port, banner.decode("utf-8", "replace").strip())
         self._booted.clear()
-        reader_task = self._loop.create_task(self._read_loop(reader, cast(asyncio.Transport, writer.transport)), name="ami-reader")
+        transport = cast(asyncio.Transport, writer.transport)  # a socket transport: it can pause reading
+        reader_task = self._loop.create_task(self._read_loop(reader, transport), name="ami-reader")
         watchdog: asyncio.Task[None] | None = None
         booted: asyncio.Task[bool] | None = None
         try:
@@ -494,6 +508,8 @@ class AMIClient:
         the next read takes them all at once. Sending an action ends the rest at once: its answer is never left
         waiting in the buffer (the reader does not rest again while any action awaits its answer), so no action's
         or Ping's deadline is shortened by it."""
+        if transport.is_closing():
+            return  # the link is going: the next read sees its end
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._resting = waiter
         timer = self._loop.call_later(seconds, _wake, waiter)
@@ -583,19 +599,26 @@ class AMIClient:
         self._enqueue(event)
 
     def _enqueue(self, event: AMIEvent) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()  # drop the oldest: the freshest state matters most
+        queue = self._queue
+        if len(queue) >= self._queue_size:
+            queue.popleft()  # drop the oldest: the freshest state matters most
             self.dropped_events += 1
             self._drops_since_warning += 1
             now = self._loop.time()
             if self._last_drop_warning is None or now - self._last_drop_warning >= _DROP_WARN_INTERVAL:
                 self._log.warning("AMI event queue full (%d): dropped %d oldest event(s), %d in total",
-                                  self._queue.maxsize, self._drops_since_warning, self.dropped_events)
+                                  self._queue_size, self._drops_since_warning, self.dropped_events)
                 self._last_drop_warning = now
                 self._drops_since_warning = 0
-        self._queue.put_nowait(event)
+        queue.append(event)
+        waiter = self._queue_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _put_sentinel(self) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        if len(self._queue) >= self._queue_size:
+            self._queue.popleft()
+        self._queue.append(None)
+        waiter = self._queue_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

@@ -42,6 +42,7 @@ from redis.exceptions import NoScriptError, RedisError
 from switchboard.redislane.trip_lane import Command, TripLane
 from switchboard.cti.call_context import CALL_STATES, MAX_RECORDED_PATH, CallContext, CallState
 from switchboard.cti.customer import MAX_RECENT, Customer, CustomerRecord, check_secret
+from switchboard.cti.recent_calls import RecentCalls
 from switchboard.cti.repeat_contacts import ContactEntry
 
 CUSTOMER_PREFIX = "sb:{cust}:"
@@ -106,8 +107,12 @@ class HistoryEntry:
 class CtiStore:
     """CTI's Redis on the process's shared client (its socket timeout bounds every operation)."""
 
-    def __init__(self, client: aioredis.Redis, pepper: bytes = b"", *, owns_client: bool = False) -> None:
+    def __init__(self, client: aioredis.Redis, pepper: bytes = b"", *, owns_client: bool = False,
+                 recent: RecentCalls | None = None) -> None:
+        """`recent`, when given, is told every call record this store writes and the customer a call's opening
+        look-up found (screen pops of this process's calls then read neither: cti/recent_calls.py)."""
         self._client = client
+        self._recent = recent
         self._pepper = pepper
         self._owns_client = owns_client
         self._lane = TripLane(client)
@@ -184,7 +189,11 @@ class CtiStore:
         rows, saved = await self._bounded(self._together([
             (self._find_phone, [phone_key(e164)], []), self.save_call_step(ctx)]))
         _raise_failed([rows, saved])
-        return [_call_customer(row) for row in rows]
+        customers = [_call_customer(row) for row in rows]
+        if self._recent is not None and len(customers) == 1:  # whole (with its histories) only if a pop asks
+            row = rows[0]
+            self._recent.note_customer(ctx.uniqueid, customers[0].id, lambda: _customer(_pairs(row)))
+        return customers
 
     async def find_by_account(self, account: str) -> Customer | None:
         """The customer holding this account number, if any."""
@@ -221,7 +230,10 @@ class CtiStore:
 
     def save_call_step(self, ctx: CallContext) -> ScriptStep:
         """`save_call` as a script step (script, keys, args) for a round trip another store makes: the router sends
-        the record before ringing in the same pipeline as the call's offer."""
+        the record before ringing in the same pipeline as the call's offer. Every record write comes through here
+        (noted in `recent`)."""
+        if self._recent is not None:
+            self._recent.note_record(ctx)
         return self._save_call, [call_key(ctx.uniqueid)], _save_call_args(ctx)
 
     async def _together(self, steps: Sequence[ScriptStep]) -> list[Any]:

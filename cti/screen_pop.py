@@ -14,11 +14,13 @@ an `AgentResolver` (the router's endpoint map, wired in the composition root; ct
 pop gets an increasing event id and is kept in a small per-agent replay buffer, so a reconnecting stream resumes
 after the last id it saw (SSE `Last-Event-ID`).
 
-The record and customer read for a call's "ringing" pop are kept (bounded) and reused for its "answered" pop, so a
+A call this process handled (its records written here lately: `RecentCalls`, cti/recent_calls.py) needs no read
+at all: its last record and the customer its opening look-up found are in memory. For other calls, the record and
+customer read for a call's "ringing" pop are kept (bounded) and reused for its "answered" pop, so a
 call costs the CTI store one read of each, not two. Pops are taken in batches (every pop waiting when the worker
 comes round): with a batch reader (`CtiStore.read_calls_with_customers`) the records and customers a batch needs are
 read together, two pipelined round trips however many calls ring at once (a batch is what arrives within
-`BATCH_WINDOW` of its first pop). While no integration subscribes (a publish reached nobody),
+`BATCH_WINDOW` of its first pop, or, when the AMI reader rests between reads, what one read brought). While no integration subscribes (a publish reached nobody),
 pops are published for integrations at most once per `IDLE_OUTLET_RECHECK` seconds (pub/sub delivers to whoever
 is subscribed at that moment anyway; a new subscriber gets pops within that time); the UserEvent is sent without waiting for Asterisk's answer
 when the wiring passes a fire-and-forget sender (`AMIClient.post_action`).
@@ -35,6 +37,7 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from switchboard.cti.call_context import CallContext
 from switchboard.cti.customer import Customer
+from switchboard.cti.recent_calls import RecentCalls
 
 MAX_PENDING = 1000
 REPLAY = 50  # pops kept per agent for a reconnecting stream (and the agent's own recent calls)
@@ -134,9 +137,14 @@ class ScreenPops:
                  logger: logging.Logger, clock: Callable[[], float] = time.time,
                  on_published: Callable[[str], None] = lambda kind: None,
                  resolver: AgentResolver | None = None,
-                 monotonic: Callable[[], float] = time.monotonic, reader: PopReader | None = None) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, reader: PopReader | None = None,
+                 recent: RecentCalls | None = None, batch_window: float = BATCH_WINDOW) -> None:
         """`reader`, when given, reads every record and customer a batch of pops needs in one go (else one
-        `read_call` and one `get` per call)."""
+        `read_call` and one `get` per call). `recent`: the calls this process wrote lately (their pops read
+        nothing). `batch_window`: how long a batch's first pop waits for others; 0 when the AMI reader already
+        hands over a read pass's events together (`ami.read_pause`): no timer, no extra wake-up per pass."""
+        self._recent = recent
+        self._batch_window = batch_window
         self._context = context
         self._reader = reader
         self._resolver = resolver
@@ -183,12 +191,14 @@ class ScreenPops:
         share one read of the records and customers they need."""
         while True:
             batch = [await self._queue.get()]
-            await asyncio.sleep(BATCH_WINDOW)  # gathering a batch: its records and customers are read together
+            if self._batch_window > 0:
+                await asyncio.sleep(self._batch_window)  # gathering a batch: its records and customers read together
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             fresh: dict[str, tuple[CallContext | None, Customer | None]] = {}
             try:
-                fresh = await self._read([uid for kind, _, uid in batch if uid not in self._remembered])
+                fresh = await self._read([uid for kind, _, uid in batch
+                                          if uid not in self._remembered and self._known(uid) is None])
             except Exception as exc:  # each pop reads on its own below
                 self._log.warning("screen pop reads failed (%s)", type(exc).__name__)
             for kind, endpoint, uniqueid in batch:
@@ -206,6 +216,10 @@ class ScreenPops:
             return {}
         return dict(zip(wanted, await self._reader.read_calls_with_customers(wanted)))
 
+    def _known(self, uniqueid: str) -> tuple[CallContext, Customer | None] | None:
+        """The call's record and customer when this process wrote them lately (cti/recent_calls.py)."""
+        return self._recent.get(uniqueid) if self._recent is not None else None
+
     async def agent_at(self, endpoint: str) -> str | None:
         """The agent id behind an endpoint name; without a resolver the endpoint name is the agent id."""
         if self._resolver is None:
@@ -215,8 +229,11 @@ class ScreenPops:
     async def _lookup(self, kind: str, uniqueid: str,
                       fresh: Mapping[str, tuple[CallContext | None, Customer | None]]
                       ) -> tuple[CallContext, Customer | None]:
-        """The call's record and customer: read at its first pop (`fresh`: read with its batch), kept until it is
-        answered."""
+        """The call's record and customer: this process's own (`recent`), else read at its first pop (`fresh`: read
+        with its batch) and kept until it is answered."""
+        own = self._known(uniqueid)
+        if own is not None:
+            return own
         known = self._remembered.pop(uniqueid, None) if kind == "answered" else self._remembered.get(uniqueid)
         if known is not None:
             return known

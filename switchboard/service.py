@@ -27,7 +27,8 @@ from switchboard.cti.cti_store import CtiStore
 from switchboard.cti.caller_id import CallerIdNormaliser
 from switchboard.cti.crm_lookup import CRMLookup
 from switchboard.cti.recognition import CallerRecognizer
-from switchboard.cti.screen_pop import AgentStreams, ScreenPops
+from switchboard.cti.recent_calls import RecentCalls
+from switchboard.cti.screen_pop import BATCH_WINDOW, AgentStreams, ScreenPops
 from switchboard.ivr.agi_server import AGIServer
 from switchboard.ivr.call_script import SELF_SERVICE, CallPorts, InboundCalls
 from switchboard.ivr.nodes.route import RouteNode
@@ -105,6 +106,7 @@ class Service:
     cti_metrics: CTIMetrics | None = None
     screen_pops: ScreenPops | None = None
     agent_streams: AgentStreams = field(default_factory=AgentStreams)
+    recent_calls: RecentCalls = field(default_factory=RecentCalls)  # this process's calls: pops read no Redis
     router: CallRouter | None = None
     redis: Redis | None = None
     callbacks: CallbackDesk | None = None
@@ -116,7 +118,7 @@ class Service:
         metrics = ServiceMetrics(self.registry)
         self._fallbacks = FallbackMetrics(self.registry)
         self.redis = shared_redis(s.redis)
-        self.store = CtiStore(self.redis, s.cti_pepper.encode())
+        self.store = CtiStore(self.redis, s.cti_pepper.encode(), recent=self.recent_calls)
         if s.ami.enabled:
             self.ami = AMIClient(
                 AMIClientSettings(host=s.ami.host, port=s.ami.port, username=s.ami.username,
@@ -314,7 +316,8 @@ class Service:
         self.screen_pops = ScreenPops(self.store, customers, self.agent_streams, customers.publish_screen_pop,
                                       user_event, self.log.getChild("screenpop"),
                                       on_published=lambda kind: cti_metrics.screen_pops.labels(kind).inc(),
-                                      resolver=RouterEndpoints(), reader=self.store)
+                                      resolver=RouterEndpoints(), reader=self.store, recent=self.recent_calls,
+                                      batch_window=0.0 if s.ami.enabled and s.ami.read_pause > 0 else BATCH_WINDOW)
         self.screen_pops.start(self.loop)
 
     def _ami_state_observer(self, metrics: ServiceMetrics):  # type: ignore[no-untyped-def]

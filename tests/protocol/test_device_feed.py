@@ -8,9 +8,11 @@ from typing import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from switchboard.cti.ami_client import AMIClient, AMISettings
 from switchboard.router.call_router import CallRouter
 from switchboard.router.route_store import RouteStore
 from switchboard.router.routing_config import AgentSeed, RoutingConfig, Segment
+from tests.protocol.fake_ami import FakeAMI
 
 
 def routing(*agents: str) -> RoutingConfig:
@@ -102,3 +104,43 @@ async def test_pipelined_device_updates_survive_a_script_cache_flush(redis: Redi
     await redis.script_flush()
     results = await store.devices([("a1", "on_call"), ("a1", "idle")], 0)
     assert results == [("on_call", ""), ("available", "")]
+
+
+async def test_device_states_read_in_one_pass_reach_redis_in_one_script_call(
+        wired: tuple[CallRouter, RecordingStore, list[RoutingConfig]]) -> None:
+    """Over a fake AMI with a read pause: the states Asterisk sends while the reader rests are read together,
+    dispatched in order and applied as one folded batch (the reserved agent rings, answers, hangs up: available)."""
+    router, store, _ = wired
+    await store.action("a1", "login")
+    assert (await store.offer("u1", {"billing": 1}, (), "", 10.0, 0.0, "", "", "billing", "standard")).agent == "a1"
+    fake = FakeAMI(secret="s")
+    await fake.start()
+    client = AMIClient(AMISettings("127.0.0.1", fake.port, "switchboard", "s", ping_interval=30, ping_timeout=5,
+                                   action_timeout=5, reconnect_initial=0.01, reconnect_max=0.1, event_queue_size=100,
+                                   events_mask="call", read_pause=0.5),
+                       loop=asyncio.get_running_loop(), resync=lambda c: asyncio.sleep(0),
+                       logger=logging.getLogger("test.ami"), on_state=lambda up: None)
+
+    async def dispatch() -> None:
+        async for event in client.events():
+            if event.name == "DeviceStateChange":
+                router.feed_device(event.get("Device"), event.get("State"))
+    consumer = asyncio.ensure_future(dispatch())
+    try:
+        await client.start()
+        await asyncio.wait_for(client.wait_connected(), 5)
+        store.expected = 1
+        await fake.push_event("DeviceStateChange", {"Device": "PJSIP/callers", "State": "INUSE"})
+        await fake.push_event("DeviceStateChange", {"Device": "PJSIP/a1", "State": "RINGING"})
+        await asyncio.wait_for(store.done.wait(), 5)  # read, then the reader rests (0.5 s)
+        store.expected, store.done = 3, asyncio.Event()
+        for state in ("INUSE", "INUSE", "NOT_INUSE"):  # each its own write while the reader rests
+            await fake.push_event("DeviceStateChange", {"Device": "PJSIP/a1", "State": state})
+        await asyncio.wait_for(store.done.wait(), 5)
+    finally:
+        consumer.cancel()
+        await client.stop()
+        await fake.close()
+    assert store.batches == [[("a1", "ringing")], [("a1", "on_call"), ("a1", "idle")]]
+    agent = await store.agent("a1")
+    assert agent is not None and agent.state == "available"

@@ -191,3 +191,28 @@ async def test_pops_waiting_together_share_one_batched_read() -> None:
     assert got[0] == await single.build("ringing", "agent1", "1700.1")
     assert got[1] == await single.build("ringing", "agent1", "9999.9")
     assert got[2]["customer"] == got[0]["customer"] and got[2]["ivr_path"] == got[0]["ivr_path"]
+
+
+async def test_without_a_batch_window_the_pops_waiting_together_are_one_batch() -> None:
+    """With batch_window 0 (the AMI reader already hands over a read's events together) the pops queued in one
+    pass are read in one batch, in order, without waiting for a timer."""
+    batches: list[list[str]] = []
+
+    class Reader:
+        async def read_calls_with_customers(self, uniqueids: list[str]) -> list[tuple[CallContext | None, None]]:
+            batches.append(list(uniqueids))
+            return [(CallContext(uid), None) for uid in uniqueids]
+
+    streams = AgentStreams()
+    stream = streams.subscribe("agent1")
+
+    async def publish(message: str) -> int:
+        return 0
+    pops = ScreenPops(Context(), Customers(), streams, publish, None, logging.getLogger("test"), reader=Reader(),
+                      batch_window=0.0)
+    pops.start(asyncio.get_running_loop())
+    for uid in ("9.1", "9.2", "9.3"):
+        pops.on_ami_event("DialBegin", {"Uniqueid": uid, "DestChannel": "PJSIP/agent1-00000001"})
+    got = [(await asyncio.wait_for(stream.get(), 5)).payload["uniqueid"] for _ in range(3)]
+    await pops.stop()
+    assert got == ["9.1", "9.2", "9.3"] and batches == [["9.1", "9.2", "9.3"]]
