@@ -307,7 +307,7 @@ def customers(args: argparse.Namespace) -> int:
     from switchboard.cti.customer_import import RowRules, export_file, import_file
     from switchboard.cti.cti_store import CtiStore, StoreUnavailable
     try:
-        settings = load_settings(args.config, ami_secret_needed=False)  # Redis only
+        settings = load_settings(args.config, redis_only=True)
     except SettingsError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
@@ -360,7 +360,7 @@ def agents(args: argparse.Namespace) -> int:
 
     from switchboard.router.route_store import RouteStore
     try:
-        settings = load_settings(args.config, ami_secret_needed=False)  # Redis only
+        settings = load_settings(args.config, redis_only=True)
     except SettingsError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
@@ -372,7 +372,7 @@ def agents(args: argparse.Namespace) -> int:
             agent_id = args.agent if args.command == "agents" else None
             if agent_id and await store.agent(agent_id) is None:
                 await _seed_from_routing(store, Path(settings.ivr.dialplans), agent_id)
-            if args.command == "supervisor" or args.action == "credential":
+            if args.command == "supervisor" or (args.command == "agents" and args.action == "credential"):
                 return await issue_credential(store, "supervisor" if args.command == "supervisor" else "agent",
                                               args.name if args.command == "supervisor" else args.agent)
             if args.command == "route":

@@ -439,10 +439,11 @@ def config_path(given: Path | None, env: Mapping[str, str] | None = None,
 
 
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None,
-                  ami_secret_needed: bool = True) -> Settings:
+                  redis_only: bool = False) -> Settings:
     """Read the settings file (if any), apply environment overrides, check everything; raise SettingsError.
 
-    `ami_secret_needed=False` is for commands that only use Redis: a missing AMI secret is then no problem."""
+    `redis_only=True` is for commands that only use Redis: a missing AMI secret or a dialplans folder that does not
+    exist is then no problem (a value of the wrong type still is)."""
     env = os.environ if env is None else env
     problems: list[Problem] = []
     section_places: dict[str, Place] = {}
@@ -469,12 +470,14 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         for key, message in obj.check():
             if key in refused:
                 continue  # already reported at its place; the default it fell back to would only confuse
+            if redis_only and (section, key) == ("ivr", "dialplans") and obj.dialplans:
+                continue  # Redis-only commands read no flows (agents read routing.yaml only when it is there)
             name = f"{section}.{key}" if key in places else f"{section}.{key} (not set)"
             problems.append(Problem(places.get(key, unset), f"{name}: {message}"))
         built[section] = obj
     given = {name: place for name, (_, place) in values.items()}
     secret = _ami_secret(built["ami"], env, given.get("ami.secret_file", Place("ami.secret_file")), problems,
-                         ami_secret_needed)
+                         not redis_only)
     token = env.get(TOKEN_ENV) or _http_token(built["http"], given.get("http.token_file", Place("http.token_file")),
                                               problems)
     if not token and built["http"].host not in LOOPBACK:

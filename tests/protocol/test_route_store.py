@@ -4,10 +4,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from switchboard.cli import main as cli
 from switchboard.router.call_router import CallRouter, index_skill, levels_by_skill
 from switchboard.router.decision import AgentView, CallView, best_agent, best_call
 from switchboard.router.device_batch import fold
@@ -924,3 +926,15 @@ async def test_one_device_batch_leaves_what_single_updates_leave(store: RouteSto
         assert await states() == one_by_one, trial
         given = [uid for _, uid in singles if uid]
         assert [r[1] for r in batched if not isinstance(r, Exception) and r[1]] == given, trial
+
+
+def test_cli_route_explain_runs_with_only_redis(redis_server: RedisServer, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`switchboard route explain` answers from Redis alone: no AMI secret, no dialplans folder, no agent argument."""
+    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_AMI_SECRET", raising=False)
+    monkeypatch.setenv("SWITCHBOARD_REDIS__URL", redis_server.url)
+    monkeypatch.chdir(tmp_path)
+    assert cli(["route", "explain", "no-such-call", "--config", "/dev/null"]) == 1
+    assert "no routing decisions recorded for no-such-call" in capsys.readouterr().err

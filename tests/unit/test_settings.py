@@ -202,7 +202,16 @@ def test_secret_file_in_asterisk_form(tmp_path: Path) -> None:
 
 def test_redis_only_commands_do_not_need_the_ami_secret() -> None:
     """Settings for a Redis-only command load without an AMI secret (issue 14, defect 5)."""
-    assert load_settings(None, {}, ami_secret_needed=False).ami_secret == ""
+    assert load_settings(None, {}, redis_only=True).ami_secret == ""
+
+
+def test_redis_only_commands_do_not_need_a_dialplans_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Redis-only command loads settings in a folder with no ./dialplans; the service's own check still refuses it."""
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(None, SECRET, redis_only=True).ivr.dialplans == "dialplans"
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, SECRET)
+    assert "ivr.dialplans (not set): dialplans does not exist" in str(err.value.problems[0])
 
 
 @pytest.mark.parametrize(("text", "where"), [
