@@ -434,11 +434,3 @@ def format_command(verb: str, *args: str) -> bytes:
             _encoded_lines.clear()
         _encoded_lines[key] = encoded
     return encoded
-    encoded = (verb + " " + " ".join([quote_argument(a) for a in args]) + "\n").encode("utf-8")
-    if len(encoded) > MAX_LINE_BYTES:
-        raise CommandTooLong(f"{verb} command is {len(encoded)} bytes; Asterisk reads at most {MAX_LINE_BYTES}")
-    if verb in _checked_verbs:  # only lines whose verb is in the (bounded) set of checked verbs are kept
-        if len(_encoded_lines) >= MAX_ENCODED_LINES:
-            _encoded_lines.clear()
-        _encoded_lines[key] = encoded
-    return encoded
