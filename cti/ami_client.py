@@ -611,14 +611,12 @@ class AMIClient:
                 self._last_drop_warning = now
                 self._drops_since_warning = 0
         queue.append(event)
-        waiter = self._queue_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._queue_waiter is not None:
+            _wake(self._queue_waiter)
 
     def _put_sentinel(self) -> None:
         if len(self._queue) >= self._queue_size:
             self._queue.popleft()
         self._queue.append(None)
-        waiter = self._queue_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._queue_waiter is not None:
+            _wake(self._queue_waiter)
