@@ -44,15 +44,34 @@ SAVE_CALL_SHA = hashlib.sha1(cti_store.build_scripts()["save_call"].encode()).he
 OFFER_SHA = hashlib.sha1(build_scripts()["offer_call"].encode()).hexdigest().encode()
 
 
+class CountingWriter:
+    """A connection's stream writer that notes every write: one write is one round trip (a pipeline writes once,
+    and so does a trip of the stores' lane)."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+
+    def write(self, data: bytes) -> None:
+        CountingConnection.sent.append(bytes(data))
+        self._writer.write(data)
+
+    def writelines(self, parts: Any) -> None:
+        parts = list(parts)
+        CountingConnection.sent.append(b"".join(bytes(p) for p in parts))
+        self._writer.writelines(parts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
+
 class CountingConnection(Connection):
-    """A connection that notes every packed send: one send is one round trip (a pipeline sends once)."""
+    """A connection whose stream writer notes every write (`CountingWriter`)."""
 
     sent: list[bytes] = []
 
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        parts = [command] if isinstance(command, (bytes, str, memoryview)) else list(command)
-        CountingConnection.sent.append(b"".join(bytes(p) if not isinstance(p, str) else p.encode() for p in parts))
-        await super().send_packed_command(command, check_health)
+    async def _connect(self) -> None:
+        await super()._connect()
+        self._writer = CountingWriter(self._writer)  # type: ignore[assignment]
 
 
 def always_open(target: Path) -> Path:

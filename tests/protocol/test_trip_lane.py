@@ -124,6 +124,40 @@ async def test_a_cti_trip_that_times_out_is_store_unavailable_and_discarded(fake
         await client.aclose(close_connection_pool=True)
 
 
+async def test_one_stalled_trip_times_out_while_the_others_in_flight_finish(fake: FakeRedis) -> None:
+    """The lane's one deadline timer serves every trip in flight: the stalled trip fails with TimeoutError, the trips
+    started with it get their own replies, and the lane goes on serving after."""
+    client = client_of(fake.port, max_connections=16, timeout=0.3)
+    store = RouteStore(client)
+    try:
+        results = await asyncio.gather(store.call_state("stall"), *(store.call_state(f"c{i}") for i in range(5)),
+                                       return_exceptions=True)
+        assert isinstance(results[0], TimeoutError)
+        assert results[1:] == [(f"sb:{{sb}}:call:c{i}", f"sb:{{sb}}:call:c{i}") for i in range(5)]
+        fake.release.set()
+        assert await store.call_state("after") == ("sb:{sb}:call:after", "sb:{sb}:call:after")
+    finally:
+        await store.close()
+        await client.aclose(close_connection_pool=True)
+
+
+async def test_a_trip_cancelled_from_outside_is_cancelled_not_timed_out(fake: FakeRedis) -> None:
+    """A caller that goes away (its task cancelled) mid-trip sees CancelledError, never the lane's TimeoutError, and
+    the connection with the reply still owed is not kept."""
+    client = client_of(fake.port, timeout=10.0)
+    store = RouteStore(client)
+    try:
+        trip = asyncio.ensure_future(store.call_state("stall"))
+        await fake.stalled.wait()
+        trip.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await trip
+        assert store._lane.kept == 0
+    finally:
+        await store.close()
+        await client.aclose(close_connection_pool=True)
+
+
 async def test_a_store_keeps_at_most_an_eighth_of_the_pool(fake: FakeRedis) -> None:
     """Many trips at once use many connections; between trips the store keeps 1/8 of the pool, the rest go back."""
     client = client_of(fake.port, max_connections=32, timeout=10.0)  # not a timeout test: a loaded machine is slow
