@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -62,6 +63,20 @@ def _raise_open_file_limit(log: logging.Logger) -> None:
     log.info("open-file limit raised from %d to %d", soft, hard)
 
 
+GC_YOUNG_THRESHOLD = 20_000  # allocations between collections of the youngest generation (Python's default: 700)
+
+
+def settle_heap() -> None:
+    """Once the service has started: what start-up built (modules, dialplans, routing, metrics) leaves the garbage
+    collector's reach for good (`gc.freeze`: never traversed again by a full collection), and the youngest generation
+    is collected every GC_YOUNG_THRESHOLD allocations instead of 700. A call allocates a few thousand objects (tasks,
+    futures, records), nearly all freed at once by reference counting; collecting every 700 traversed the calls in
+    progress several times per call (~3 % of the service's CPU in bench/call_cost.py)."""
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+
+
 def serve(config: Path | None) -> int:
     """Run the service until SIGTERM/SIGINT; return the process exit code."""
     try:
@@ -94,8 +109,12 @@ def serve(config: Path | None) -> int:
         log.error("start-up failed: %s", failure.getErrorMessage())
         reactor.stop()  # type: ignore[no-untyped-call]  # Twisted leaves AsyncioSelectorReactor.stop unannotated
 
+    async def start() -> None:
+        await service.start()
+        settle_heap()
+
     def begin() -> None:
-        Deferred.fromFuture(loop.create_task(service.start())).addErrback(failed)
+        Deferred.fromFuture(loop.create_task(start())).addErrback(failed)
 
     reactor.callWhenRunning(begin)
     reactor.addSystemEventTrigger(
