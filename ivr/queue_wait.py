@@ -17,7 +17,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from switchboard.ivr.call_ports import OfferLike, QueueObserver, RouteDesk, RouteTicket, WaitEstimateLike
 from switchboard.ivr.queue_announcements import AnnouncePlan, Heard, Play, heard, phrases, worth_saying
@@ -179,10 +179,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
         raise RouteUnavailable(type(exc).__name__) from exc
     result = RouteResult("abandoned")
     answered_at: float | None = None
-    # shielded: cancelling our watcher must not cancel the connection's own hang-up future (a later route node
-    # of the same call watches it again)
-    hangup = asyncio.ensure_future(_hang_up(channel))
-    given_up = asyncio.ensure_future(ticket.unreachable())
+    watchers: tuple[asyncio.Future[None], asyncio.Future[str]] | None = None  # made when the caller first waits
     announcer = Announcer(announce) if announce is not None else None
     entry_estimate: float | None = None
     offer_task: asyncio.Future[OfferLike | None] | None = None
@@ -194,50 +191,58 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
         offer_due = callback.plan.due_at(entry_estimate) if callback is not None else None
         while True:
             waiting = not ticket.ready  # an agent already reserved: straight to the ring, no music blip
-            if waiting and variables:  # a caller who waits (and may leave) has them on the channel from the start
-                await channel.set_variables(variables)
-                variables.clear()
-            offer_task = asyncio.ensure_future(ticket.wait())
-            if waiting and announcer is not None and announcer.delay(clock() - started) == 0.0:
-                await announcer.announce(channel, ticket, music_on=False)  # on entry: before the music starts
-            if waiting and callback is not None and offer_due == 0.0:
-                offer_due = None  # offered once
-                request = await _offer_callback(channel, callback, queue, music_on=False)
-                if request is not None:
-                    offer_task.cancel()
-                    return RouteResult("callback", request, clock() - started, result.attempts)
-            if waiting:
-                await channel.exec("StartMusicOnHold", MOH_CLASS)
-            while True:
-                elapsed = clock() - started
-                dues = [d for d in (announcer.delay(elapsed) if announcer is not None else None,
-                                    None if offer_due is None else max(0.0, offer_due - elapsed)) if d is not None]
-                delay = min(dues) if waiting and dues else None
-                tick = asyncio.ensure_future(sleep(delay)) if delay is not None else None
-                watched = {offer_task, hangup, given_up} | ({tick} if tick is not None else set())
-                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-                if tick is not None and (tick not in done or len(done) > 1):
-                    tick.cancel()
-                if tick is None or done != {tick}:
-                    break
-                elapsed = clock() - started
-                if callback is not None and offer_due is not None and offer_due <= elapsed + 1e-9:
+            if not waiting:  # the offer (or the overflow) is already here: nothing to wait for or watch
+                offer = await ticket.wait()
+            else:
+                if watchers is None:  # shielded: cancelling our watcher must not cancel the connection's own
+                    # hang-up future (a later route node of the same call watches it again)
+                    watchers = (asyncio.ensure_future(_hang_up(channel)),
+                                asyncio.ensure_future(ticket.unreachable()))
+                hangup, given_up = watchers
+                if variables:  # a caller who waits (and may leave) has them on the channel from the start
+                    await channel.set_variables(variables)
+                    variables.clear()
+                offer_task = asyncio.ensure_future(ticket.wait())
+                if announcer is not None and announcer.delay(clock() - started) == 0.0:
+                    await announcer.announce(channel, ticket, music_on=False)  # on entry: before the music starts
+                if callback is not None and offer_due == 0.0:
                     offer_due = None  # offered once
-                    request = await _offer_callback(channel, callback, queue, music_on=True)
+                    request = await _offer_callback(channel, callback, queue, music_on=False)
                     if request is not None:
                         offer_task.cancel()
                         return RouteResult("callback", request, clock() - started, result.attempts)
-                elif announcer is not None:
-                    await announcer.announce(channel, ticket, music_on=True)
-            if offer_task not in done:
-                offer_task.cancel()
-                if hangup in done:
-                    raise CallerHungUp("caller hung up while waiting in line")
-                if waiting:
+                await channel.exec("StartMusicOnHold", MOH_CLASS)
+                while True:
+                    elapsed = clock() - started
+                    dues = [d for d in (announcer.delay(elapsed) if announcer is not None else None,
+                                        None if offer_due is None else max(0.0, offer_due - elapsed))
+                            if d is not None]
+                    delay = min(dues) if dues else None
+                    tick = asyncio.ensure_future(sleep(delay)) if delay is not None else None
+                    watched: set[asyncio.Future[Any]] = {offer_task, hangup, given_up}
+                    if tick is not None:
+                        watched.add(tick)
+                    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                    if tick is not None and (tick not in done or len(done) > 1):
+                        tick.cancel()
+                    if tick is None or done != {tick}:
+                        break
+                    elapsed = clock() - started
+                    if callback is not None and offer_due is not None and offer_due <= elapsed + 1e-9:
+                        offer_due = None  # offered once
+                        request = await _offer_callback(channel, callback, queue, music_on=True)
+                        if request is not None:
+                            offer_task.cancel()
+                            return RouteResult("callback", request, clock() - started, result.attempts)
+                    elif announcer is not None:
+                        await announcer.announce(channel, ticket, music_on=True)
+                if offer_task not in done:
+                    offer_task.cancel()
+                    if hangup in done:
+                        raise CallerHungUp("caller hung up while waiting in line")
                     await channel.exec("StopMusicOnHold")
-                raise RouteUnavailable(given_up.result())
-            offer = offer_task.result()
-            if waiting:
+                    raise RouteUnavailable(given_up.result())
+                offer = offer_task.result()
                 await channel.exec("StopMusicOnHold")
             if offer is None:
                 result = RouteResult("overflow", waited=clock() - started, attempts=result.attempts)
@@ -276,8 +281,8 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
             observer.abandoned(queue, segment, clock() - started)
         raise
     finally:
-        hangup.cancel()
-        given_up.cancel()
+        for watcher in watchers or ():
+            watcher.cancel()
         if offer_task is not None:
             offer_task.cancel()  # a call cancelled while it waited (the service stopping) leaves no task behind
         try:
