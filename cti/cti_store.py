@@ -342,18 +342,13 @@ def _decoded(row: Mapping[bytes, bytes]) -> dict[str, str]:
         return _texts(row)
 
 
-def _flat(fields: Mapping[str, str]) -> list[str]:
-    """Hash fields as HSET's field value field value ... arguments."""
-    return [part for pair in fields.items() for part in pair]
-
-
 def _pairs(row: Sequence[Any]) -> dict[str, str]:
     """A flat HGETALL reply (field value field value ...) as a dict of texts."""
     return {_text(row[i]): _text(row[i + 1]) for i in range(0, len(row) - 1, 2)}
 
 
 def _save_call_args(ctx: CallContext) -> list[Any]:
-    return [CALL_TTL_SECONDS, *_flat(_encode_call(ctx))]
+    return [CALL_TTL_SECONDS, *_encode_call(ctx)]
 
 
 def _history_args(history: HistoryEntry) -> list[Any]:
@@ -374,8 +369,11 @@ def _earlier(found: Any) -> tuple[str, str, str] | None:
     return queue, segment, flow
 
 
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False), one encoder
+
+
 def _json_list(items: Sequence[str]) -> str:
-    return json.dumps(list(items), ensure_ascii=False)
+    return _encode_json(list(items)) if items else "[]"
 
 
 HISTORY_FIELDS = (b"recent_contacts", b"self_service")
@@ -400,14 +398,15 @@ def _customer(row: Mapping[str, str]) -> Customer:
                     self_service=listed("self_service"))
 
 
-def _encode_call(ctx: CallContext) -> dict[str, str]:
-    """The record as hash fields: text as is, None as "", started_at exact, path (bounded) and intents as JSON."""
-    return {"state": ctx.state, "flow": ctx.flow, "dialplan_version": ctx.dialplan_version, "caller": ctx.caller,
-            "dnid": ctx.dnid, "started_at": repr(float(ctx.started_at)), "recognition": ctx.recognition,
-            "customer_id": ctx.customer_id or "", "segment": ctx.segment, "confidence": ctx.confidence,
-            "last_node": ctx.last_node, "path": _json_list(ctx.path[-MAX_RECORDED_PATH:]),
-            "intents": _json_list(ctx.intents), "language": ctx.language, "queue": ctx.queue or "",
-            "agent": ctx.agent or "", "outcome": ctx.outcome or "", "destination": ctx.destination or ""}
+def _encode_call(ctx: CallContext) -> list[str]:
+    """The record as hash fields, as HSET's field value field value ... arguments: text as is, None as "",
+    started_at exact, path (bounded) and intents as JSON."""
+    return ["state", ctx.state, "flow", ctx.flow, "dialplan_version", ctx.dialplan_version, "caller", ctx.caller,
+            "dnid", ctx.dnid, "started_at", repr(float(ctx.started_at)), "recognition", ctx.recognition,
+            "customer_id", ctx.customer_id or "", "segment", ctx.segment, "confidence", ctx.confidence,
+            "last_node", ctx.last_node, "path", _json_list(ctx.path[-MAX_RECORDED_PATH:]),
+            "intents", _json_list(ctx.intents), "language", ctx.language, "queue", ctx.queue or "",
+            "agent", ctx.agent or "", "outcome", ctx.outcome or "", "destination", ctx.destination or ""]
 
 
 def _decode_call(uniqueid: str, row: Mapping[str, str]) -> CallContext:
