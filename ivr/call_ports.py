@@ -15,7 +15,7 @@ known customer's self-service entry, the first-contact-resolution contact).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Awaitable, Mapping, Protocol
 
 
 # --- caller recognition and customers (implemented by cti) --------------------------------------------------
@@ -187,7 +187,9 @@ class RouteTicket(Protocol):
 
     async def finished(self, agent: str) -> None: ...
 
-    async def leave(self) -> None: ...
+    def leave(self) -> Awaitable[None]:
+        """Out of routing (hung up, overflowed or connected); may be an awaitable already done."""
+        ...
 
     async def estimate(self) -> WaitEstimateLike | None:
         """The call's place and estimated wait while it waits in line; None once it is not waiting."""

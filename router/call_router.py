@@ -206,8 +206,15 @@ class Ticket:
             return None
         return estimate_wait(position, agents, self._router.handle_times.recent(self.line.queue))
 
-    async def leave(self) -> None:
-        """The call is done with routing (hung up, overflowed or connected): drop it from line and timers."""
+    def leave(self) -> Awaitable[None]:
+        """The call is done with routing (hung up, overflowed or connected): drop it from line and timers. A ticket
+        already out of routing (`finished` took it out) has nothing left to do: an awaitable already done, so the
+        caller's `shield` makes no task for it."""
+        if self._closed:
+            return self._router.nothing_left
+        return self._leave()
+
+    async def _leave(self) -> None:
         if self._closed:
             return
         self._close()
@@ -260,6 +267,8 @@ class CallRouter:
         self._beat: asyncio.Task[None] | None = None
         self._offers_checked_ms = 0  # Redis time (ms) up to which the offer log was read
         self._levels_of: tuple[RoutingConfig, dict[str, list[int]]] | None = None  # skill → agents' levels, sorted
+        self.nothing_left: asyncio.Future[None] = loop.create_future()  # what a ticket out of routing awaits
+        self.nothing_left.set_result(None)
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:

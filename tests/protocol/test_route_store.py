@@ -232,6 +232,33 @@ async def test_rebuild_from_device_states_after_reconnect(store: RouteStore, red
     assert (await _offer(store, "c1", {"billing": 1})).agent == "stuck"
 
 
+async def test_leaving_after_the_call_finished_has_nothing_left_to_do(store: RouteStore, redis: Redis) -> None:
+    """A routed call that finished is out of routing: its leave() is already done (no Redis, nothing to schedule) and
+    the agent's wrap-up state stays as the call's end left it; a call still in line leaves for real."""
+    import logging
+
+    from switchboard.router.call_router import CallRouter
+    from switchboard.router.routing_config import RoutingConfig, Segment
+    config = RoutingConfig(skills=frozenset({"billing"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"default": ()}, wrap_up=30)
+    router = CallRouter(store, lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
+    await _agent(store, "a1", {"billing": 5})
+    ticket = await router.request("done-1", skills={"billing": 1}, language="", segment="standard", customer="",
+                                  priority=0, relaxation=None, queue="billing")
+    offer = await ticket.wait()
+    assert offer is not None and offer.agent == "a1"
+    await ticket.finished("a1")
+    leaving = ticket.leave()
+    assert isinstance(leaving, asyncio.Future) and leaving.done()
+    await asyncio.shield(leaving)
+    assert (await store.agent("a1")).state == "wrap_up"
+    waiting = await router.request("wait-1", skills={"billing": 1}, language="", segment="standard", customer="",
+                                   priority=0, relaxation=None, queue="billing")
+    assert not waiting.ready
+    await asyncio.shield(waiting.leave())
+    assert await store.call_state("wait-1") in (("", ""), ("left", ""))
+
+
 async def test_offer_made_by_another_instance_reaches_the_waiting_ticket(redis_server: RedisServer) -> None:
     """Instance A holds a waiting call; an agent freed through instance B is offered to it over pub/sub."""
     import logging
