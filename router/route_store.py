@@ -52,6 +52,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
+from switchboard.redislane.channel_feed import channel_messages
 from switchboard.redislane.trip_lane import Command, TripLane
 from switchboard.router.decision import encode_skills, encode_steps
 from switchboard.router.device_batch import batches
@@ -371,20 +372,11 @@ class RouteStore:
 
     async def offers(self, subscribed: Callable[[], None] = lambda: None) -> AsyncIterator[tuple[str, str]]:
         """(uid, agent) for every reservation any instance makes, until the connection drops (then it raises);
-        `subscribed` is called once the subscription is in place."""
-        pubsub = self._redis.pubsub()
-        try:
-            await pubsub.subscribe(OFFERS_CHANNEL)
-            subscribed()
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    uid, _, agent = _text(message["data"]).partition(" ")
-                    yield uid, agent
-        finally:
-            try:
-                await pubsub.aclose()
-            except (RedisError, OSError) as exc:
-                _ = exc  # the link is already gone; nothing more to close
+        `subscribed` is called once the subscription is in place. Read off one connection with no per-message
+        client machinery (redislane/channel_feed.py): every routed call brings one message to every instance."""
+        async for data in channel_messages(self._redis, OFFERS_CHANNEL, subscribed):
+            uid, _, agent = _text(data).partition(" ")
+            yield uid, agent
 
     async def line_view(self, uid: str, queue: str, skills: dict[str, int], language: str) -> tuple[int, int]:
         """(position, eligible agents) for a waiting call's wait estimate (`queue` is kept for the callers; the place
