@@ -67,10 +67,30 @@ class RouteResult:
     caller_hung_up: bool = False  # answered, and the caller was the one who hung up
 
 
-async def _keep_reserved(ticket: RouteTicket, agent: str) -> None:
-    while True:
-        await asyncio.sleep(HOLD_REFRESH)  # a refresh period: the reservation's TTL is what it protects
-        await ticket.hold(agent)
+class ReservationKeeper:
+    """Keeps an agent's reservation alive while the agent's phone rings or the bridged call lasts: `ticket.hold` every
+    `every` seconds (a refresh period: the reservation's TTL is what it protects), from a timer; a task exists only
+    while a hold is in flight. `stop()` ends it (a hold in flight is cancelled)."""
+
+    def __init__(self, ticket: RouteTicket, agent: str, every: float = HOLD_REFRESH) -> None:
+        self._ticket = ticket
+        self._agent = agent
+        self._every = every
+        self._loop = asyncio.get_running_loop()
+        self._holding: asyncio.Task[None] | None = None
+        self._timer = self._loop.call_later(every, self._due)
+
+    def _due(self) -> None:
+        self._holding = self._loop.create_task(self._hold())
+
+    async def _hold(self) -> None:
+        await self._ticket.hold(self._agent)
+        self._timer = self._loop.call_later(self._every, self._due)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._holding is not None:
+            self._holding.cancel()
 
 
 async def _hang_up(channel: WaitingChannel) -> None:
@@ -251,7 +271,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
             await channel.set_variables({**(variables or {}), AGENT: offer.agent})  # one MSet before the Dial
             if variables:
                 variables.clear()
-            keeper = asyncio.ensure_future(_keep_reserved(ticket, offer.agent))
+            keeper = ReservationKeeper(ticket, offer.agent)
             dial_started = clock()
             caller_left: CallerHungUp | None = None
             try:
@@ -259,7 +279,7 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
             except CallerHungUp as exc:
                 caller_left = exc  # after the bridge (caller hung up first) or while the agent's phone rang
             finally:
-                keeper.cancel()
+                keeper.stop()
             read_status, answered = await _dial_result(channel)
             status = read_status or "UNKNOWN"
             if status == "ANSWER":

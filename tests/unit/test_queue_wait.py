@@ -9,7 +9,7 @@ import pytest
 
 from switchboard.ivr.channel import CallerHungUp
 from switchboard.ivr.call_ports import QuietQueue
-from switchboard.ivr.queue_wait import RouteUnavailable, wait_and_connect
+from switchboard.ivr.queue_wait import ReservationKeeper, RouteUnavailable, wait_and_connect
 
 
 @dataclass
@@ -209,3 +209,37 @@ async def test_a_call_cancelled_in_line_leaves_no_waiting_task_behind() -> None:
     await asyncio.sleep(0)  # let cancelled tasks run their cancellation (one loop turn; no timing involved)
     pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
     assert ticket.left == 1 and pending == []
+
+
+@dataclass
+class HoldCounter:
+    """A ticket that counts holds and says when the `wanted`-th arrived; its second hold may be made to hang."""
+
+    wanted: int
+    holds: list[str] = field(default_factory=list)
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    hang: bool = False
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def hold(self, agent: str) -> None:
+        self.holds.append(agent)
+        if len(self.holds) >= self.wanted:
+            self.reached.set()
+        if self.hang and len(self.holds) == self.wanted:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+
+
+async def test_the_reservation_keeper_holds_every_period_until_stopped() -> None:
+    """While the Dial runs the agent's reservation is held again every period, one hold after another; stopping the
+    keeper cancels a hold still in flight and schedules no more."""
+    ticket = HoldCounter(wanted=3, hang=True)
+    keeper = ReservationKeeper(ticket, "a1", every=0.001)  # type: ignore[arg-type]
+    async with asyncio.timeout(10):  # a deadline, not a measurement
+        await ticket.reached.wait()
+        keeper.stop()
+        await ticket.cancelled.wait()
+    assert ticket.holds == ["a1", "a1", "a1"]
