@@ -17,10 +17,10 @@ from time import perf_counter
 from typing import Any, Callable, Coroutine, Iterable, Mapping, Protocol, Sequence, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
-                                      ReplyDecoder, ReplyEvent, format_command, known_answer, plain_reply,
-                                      whole_header)
-from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
-                                     CommandTimeout, checked_reply)
+                                      ReplyDecoder, ReplyEvent, encoded_line, format_command, known_answer,
+                                      plain_reply, whole_header)
+from switchboard.ivr.channel import (AFTER_HANGUP_VERBS, STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel,
+                                     ChannelClosed, CommandTimeout, checked_reply)
 
 # Asterisk opens one connection per call: a burst that arrives while the loop is busy waits in the kernel's
 # accept queue. asyncio's default of 100 overflowed at 75 calls/s (bench/knee.py: Asterisk's connect gave up after
@@ -37,8 +37,6 @@ MAX_TIMED_VERBS = 64
 
 # A flow is a coroutine function: its coroutine becomes the connection's task as it is.
 Flow = Callable[[Channel], Coroutine[Any, Any, None]]
-# The status lines the listener itself sends when a flow ends (encoded once).
-STATUS_LINES = {value: format_command("SET VARIABLE", STATUS_VARIABLE, value) for value in ("DONE", "FAILED")}
 
 
 class AGIServerEvents(Protocol):
@@ -186,7 +184,7 @@ class AGIConnection(asyncio.Protocol):
     # One is made per call and its attributes are read on every command: slots make both cheaper.
     __slots__ = ("server", "transport", "task", "channel", "in_call", "closed", "hung_up", "_in_header", "_header",
                  "_replies", "deadline", "_verb", "_sent_at", "_pending", "_gone", "_seconds", "_timings",
-                 "_create_future", "_write")
+                 "_create_future", "_write", "_timeout")
 
     def __init__(self, server: AGIServer) -> None:
         self.server = server
@@ -210,6 +208,7 @@ class AGIConnection(asyncio.Protocol):
         self._seconds: list[float] = []  # the timings list of the verb in flight
         self._create_future = server.loop.create_future
         self._write: Callable[[bytes], object] | None = None
+        self._timeout = server.command_timeout
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -331,9 +330,14 @@ class AGIConnection(asyncio.Protocol):
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
 
-    def transact(self, line: bytes, verb: str, timeout: float | None) -> asyncio.Future[AGIReply]:
-        """Writes one command; the returned future gets its reply as `checked_reply` judges it (or
-        ChannelClosed / CommandTimeout)."""
+    def command(self, verb: str, *args: str, allowance: float | None = 0.0) -> asyncio.Future[AGIReply]:
+        """The channel's `command` (`CommandLink.command`): encodes and writes one command; the returned future
+        gets its reply as `checked_reply` judges it (or ChannelClosed / CommandTimeout)."""
+        if self.hung_up and verb not in AFTER_HANGUP_VERBS:
+            raise CallerHungUp(f"{verb} not sent: the caller has hung up")
+        line = encoded_line((verb, args))  # a line sent before: no Python call into the codec
+        if line is None:
+            line = format_command(verb, *args)
         write = self._write
         if write is None or self.closed:
             raise ChannelClosed("FastAGI connection is closed")
@@ -345,7 +349,7 @@ class AGIConnection(asyncio.Protocol):
         seconds = self._timings.get(verb)
         self._seconds = self.server.seconds_for(verb) if seconds is None else seconds
         self._sent_at = now = perf_counter()
-        self.deadline = None if timeout is None else now + timeout
+        self.deadline = None if allowance is None else now + self._timeout + allowance
         write(line)
         return future
 
@@ -356,7 +360,7 @@ class AGIConnection(asyncio.Protocol):
         server = self.server
         server.events.session_started()
         self.in_call = True
-        channel = self.channel = Channel(env, self, server.command_timeout)
+        channel = self.channel = Channel(env, self)
         flow = server.routes.get(env.script)
         if flow is None:
             server.log.error("call %s asked for FastAGI script %r, which no flow serves (known: %s)",
@@ -407,9 +411,7 @@ class AGIConnection(asyncio.Protocol):
     def _send_status(self, value: str, outcome: str, marking_failed: bool = False) -> None:
         """Writes SWITCHBOARD_STATUS for the dialplan; the reply's done-callback ends the call."""
         try:
-            if self.hung_up:
-                raise CallerHungUp("SET VARIABLE not sent: the caller has hung up")
-            reply = self.transact(STATUS_LINES[value], "SET VARIABLE", self.server.command_timeout)
+            reply = self.command("SET VARIABLE", STATUS_VARIABLE, value)
         except Exception as exc:
             self._status_failed(exc, value, outcome, marking_failed)
             return
