@@ -35,6 +35,8 @@ MAX_PENDING_TIMINGS = 4096
 # Verbs timed apart (AGI has about 50; the flows use a dozen); any further verb is timed as "other".
 MAX_TIMED_VERBS = 64
 
+# What a connection's `_seconds` is until its first command (never appended to: a reply needs a command).
+_NO_SECONDS: list[float] = []
 # A flow is a coroutine function: its coroutine becomes the connection's task as it is.
 Flow = Callable[[Channel], Coroutine[Any, Any, None]]
 
@@ -143,7 +145,7 @@ class AGIServer:
 
     def _judge_peer(self, host: str) -> bool:
         try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])
+            address = ipaddress.ip_address(str(host).split("%", 1)[0])
         except ValueError:
             return False
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -205,17 +207,18 @@ class AGIConnection(asyncio.Protocol):
         self._pending: asyncio.Future[AGIReply] | None = None
         self._gone: asyncio.Future[None] | None = None
         self._timings = server.timings
-        self._seconds: list[float] = []  # the timings list of the verb in flight
+        self._seconds = _NO_SECONDS  # the timings list of the verb in flight (set by each command)
         self._create_future = server.loop.create_future
-        self._write: Callable[[bytes], object] | None = None
+        self._write: Callable[[bytes], object] | None = None  # the transport's write while open (None once closed)
         self._timeout = server.command_timeout
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check here.
-        self.transport = cast(asyncio.Transport, transport)
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check here (and
+        # no call to typing.cast either, once per connection).
+        self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
-        if not peer or not self.server.peer_allowed(str(peer[0])):
+        if not peer or not self.server.peer_allowed(peer[0]):
             self.closed = True
             self.server.events.peer_rejected()
             self.server.log.warning("FastAGI connection from %s refused: not in agi.allowed_peers",
@@ -302,6 +305,7 @@ class AGIConnection(asyncio.Protocol):
         if self.closed and not self.in_call:  # the call has ended (outcome recorded, untracked), or a refused peer
             return
         self.closed = True
+        self._write = None
         self._mark_gone()
         self.deadline = None
         if self._in_header and not self.in_call:
@@ -339,7 +343,7 @@ class AGIConnection(asyncio.Protocol):
         if line is None:
             line = format_command(verb, *args)
         write = self._write
-        if write is None or self.closed:
+        if write is None:  # not yet, or no longer, connected (`closed`)
             raise ChannelClosed("FastAGI connection is closed")
         if self._pending is not None:
             raise RuntimeError("a channel runs one AGI command at a time")
@@ -456,6 +460,7 @@ class AGIConnection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True
+        self._write = None
         self.in_call = False
         self.channel = None
         server.track(self, False)

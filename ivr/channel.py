@@ -89,6 +89,7 @@ class Channel:
     # The link's own `command`, bound once per call: a verb costs one Python call and one coroutine level, with
     # no layer of the channel's in between (bench/agi_throughput.py). See `CommandLink.command`.
     command: CommandSender
+    __slots__ = ("env", "_link", "command", "status")
 
     def __init__(self, env: AGIEnvironment, link: CommandLink) -> None:
         self.env = env
