@@ -216,16 +216,17 @@ class AGIConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check here (and
         # no call to typing.cast either, once per connection).
-        self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername")
+        tcp: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport = tcp
+        peer = tcp.get_extra_info("peername")
         if not peer or not self.server.peer_allowed(peer[0]):
             self.closed = True
             self.server.events.peer_rejected()
             self.server.log.warning("FastAGI connection from %s refused: not in agi.allowed_peers",
                                     peer[0] if peer else "unknown peer")
-            self.transport.abort()
+            tcp.abort()
             return
-        self._write = self.transport.write
+        self._write = tcp.write
         self.server.track(self, True)
         self.deadline = perf_counter() + self.server.header_timeout
 
