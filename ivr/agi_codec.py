@@ -73,11 +73,18 @@ class AGIEnvironment:
         self._lines = lines
         self._variables = variables
         self._args: tuple[str, ...] | None = None
-        raw = self._find("\nagi_network_script:") or ""
-        path, _, query = raw.partition("?")
-        path = path.strip("/")
-        self.script = unquote(path) if "%" in path else path
-        self.query: Mapping[str, str] = dict(parse_qsl(query, keep_blank_values=True)) if query else _NO_QUERY
+        self.query: Mapping[str, str] = _NO_QUERY
+        raw = self._find("\nagi_network_script:")
+        if raw is None:
+            self.script = ""
+        elif "?" in raw or "/" in raw or "%" in raw:  # agi://host/path?query as Asterisk passes it
+            path, _, query = raw.partition("?")
+            path = path.strip("/")
+            self.script = unquote(path) if "%" in path else path
+            if query:
+                self.query = dict(parse_qsl(query, keep_blank_values=True))
+        else:  # the usual script: a bare name
+            self.script = raw
 
     @classmethod
     def from_variables(cls, variables: Mapping[str, str]) -> AGIEnvironment:
@@ -90,7 +97,7 @@ class AGIEnvironment:
         lines = self._lines
         if lines is None:
             return self.variables.get(needle[1:-1])
-        at = lines.rfind(needle)  # the last line of that name wins, as in a dict of the lines
+        at = lines.find(needle)  # the first line of that name wins (Asterisk sends each once), as in `variables`
         if at < 0:
             return None
         start = at + len(needle)
@@ -104,7 +111,7 @@ class AGIEnvironment:
         variables = self._variables
         if variables is None:
             assert self._lines is not None
-            variables = self._variables = dict(_HEADER_LINE.findall(self._lines))
+            variables = self._variables = _first_wins(_HEADER_LINE.findall(self._lines))
         return variables
 
     @property
@@ -315,7 +322,17 @@ def _header_variables(text: str, max_lines: int) -> dict[str, str]:
     pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
     if len(pairs) != lines:
         _raise_malformed(pattern, text)
-    return dict(pairs)
+    return _first_wins(pairs)
+
+
+def _first_wins(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The header's variables by name; a name sent twice keeps its first value (as a look-up in the text does)."""
+    variables = dict(pairs)
+    if len(variables) != len(pairs):
+        variables.clear()
+        for name, value in pairs:
+            variables.setdefault(name, value)
+    return variables
 
 
 def _raise_malformed(pattern: re.Pattern[str], text: str) -> None:

@@ -97,10 +97,12 @@ _VALUES = st.text(alphabet=st.sampled_from(list("ab1: /?=&%_unknow")), max_size=
 @given(st.lists(st.tuples(_NAMES, _VALUES, st.booleans()), max_size=12))
 def test_header_looked_up_in_place_agrees_with_the_mapping(lines: list[tuple[str, str, bool]]) -> None:
     """Variables read where they stand in the header (one piece or line by line) equal the decoded mapping's,
-    duplicates (the last wins), values holding ': ', empty values and a missing space after the colon included."""
+    duplicates (the first wins), values holding ': ', empty values and a missing space after the colon included."""
     raw = b"".join(f"agi_{name}:{' ' if spaced else ''}{value}\n".encode() for name, value, spaced in lines) + b"\n"
-    expected = AGIEnvironment.from_variables({f"agi_{n}": v.removeprefix(" ") if not s else v
-                                              for n, v, s in lines})
+    first: dict[str, str] = {}
+    for name, value, spaced in lines:
+        first.setdefault(f"agi_{name}", value if spaced else value.removeprefix(" "))
+    expected = AGIEnvironment.from_variables(first)
     whole = HeaderDecoder().feed(raw) if lines else None
     pieces = HeaderDecoder()
     for line in raw.splitlines(keepends=True):
