@@ -69,7 +69,8 @@ class AGIEnvironment:
     __slots__ = ("script", "query", "_lines", "_variables", "_args")
 
     def __init__(self, lines: str | None, variables: dict[str, str] | None) -> None:
-        """`lines`: LF + the checked header text, each line ended by LF; else `variables` (kept, not copied)."""
+        """`lines`: LF + the checked header text, each line ended by LF, and its blank line; else `variables`
+        (kept, not copied)."""
         self._lines = lines
         self._variables = variables
         self._args: tuple[str, ...] | None = None
@@ -178,18 +179,21 @@ def _known(value: str | None) -> str | None:
 
 
 def _checked_environment(raw: bytes | bytearray, end: int, max_lines: int) -> AGIEnvironment | None:
-    """The environment of the LF-only header `raw[:end]` (`raw[end]` is the LF of its last line) when every line is
-    `agi_<name>:...` and there are at most `max_lines`; None otherwise (the caller decides what is wrong).
+    """The environment of the LF-only header `raw[:end]` (`raw[end:end + 2]` is the LF of its last line and the
+    blank line) when every line is `agi_<name>:...` and there are at most `max_lines`; None otherwise (the caller
+    decides what is wrong).
 
     Checked with C calls over the bytes, no regex and nothing per line: deleting every byte but ':' and LF leaves
-    one run of colons per line, so a line without a colon shows as a leading LF or two LFs in a row; the lines
-    that start with `agi_` are counted."""
-    marks = raw[:end + 1].translate(None, _NOT_COLON_OR_LF)
-    lines = marks.count(b"\n")
-    if (lines > max_lines or marks[0] == 10 or b"\n\n" in marks or not raw.startswith(b"agi_")
+    one run of colons per line, so a line without a colon shows as a leading LF or two LFs in a row before the
+    blank line's; the lines that start with `agi_` are counted."""
+    if len(raw) != end + 2:  # bytes after the blank line (rare): left out
+        raw = raw[:end + 2]
+    marks = raw.translate(None, _NOT_COLON_OR_LF)
+    lines = marks.count(b"\n") - 1
+    if (lines > max_lines or marks[0] == 10 or marks.find(b"\n\n") != len(marks) - 2 or not raw.startswith(b"agi_")
             or raw.count(b"\nagi_", 0, end) != lines - 1):
         return None
-    return AGIEnvironment("\n" + raw[:end + 1].decode("utf-8", errors="replace"), None)
+    return AGIEnvironment("\n" + raw.decode("utf-8", errors="replace"), None)
 
 
 class HeaderDecoder:
@@ -203,7 +207,7 @@ class HeaderDecoder:
     often arrives as many fragments: each costs a few C calls here) and, by the listener, in time.
     """
 
-    __slots__ = ("_max_lines", "_max_bytes", "_buffer", "_lines", "_crlf", "_try_whole", "remainder")
+    __slots__ = ("_max_lines", "_max_bytes", "_buffer", "_lines", "_crlf", "_lean", "_try_whole", "remainder")
 
     def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES, *,
                  first_piece_read: bool = False) -> None:
@@ -214,6 +218,7 @@ class HeaderDecoder:
         self._buffer = bytearray()
         self._lines = 0  # line ends seen so far
         self._crlf = False  # a CR seen: the blank line may be CRLF
+        self._lean = False  # the first line ended and was checked, and no CR seen: `feed`'s lean path applies
         self._try_whole = not first_piece_read
         self.remainder = b""
 
@@ -224,19 +229,19 @@ class HeaderDecoder:
         # A later LF fragment once the first line was checked: the usual case while a header arrives, kept lean.
         # (`13 in data`, not `b"\r" in data`: for a bytes operand, CPython first tries it as an integer and builds
         # and drops a TypeError, several times the cost of the search itself.)
-        if not data:
-            return None
-        if searched and self._lines and not self._crlf and 13 not in data:
+        if self._lean and data and 13 not in data:
             buffer += data
             end = buffer.find(b"\n\n", searched - 1)
             if end >= 0:
                 return self._complete(end, end + 2)
             if data[-1] == 10:  # a line ended: Asterisk writes one per write (the exact count is checked at the end)
-                self._lines += 1
-                if self._lines > self._max_lines:
+                lines = self._lines = self._lines + 1
+                if lines > self._max_lines:
                     raise self._too_large()
             if len(buffer) > self._max_bytes:
                 raise self._too_large()
+            return None
+        if not data:
             return None
         if not searched and self._try_whole:
             env = self._whole(data)
@@ -247,6 +252,7 @@ class HeaderDecoder:
             return self._complete(0, 1 if buffer.startswith(b"\n") else 2)
         if 13 in data:
             self._crlf = True
+            self._lean = False
         start = searched - 2 if searched > 1 else 0
         end = buffer.find(b"\n\n", start)
         after = end + 2
@@ -262,6 +268,7 @@ class HeaderDecoder:
             raise self._too_large()
         if not lines and self._lines:
             self._check_first_line(buffer)
+            self._lean = not self._crlf
         return None
 
     def _complete(self, end: int, after: int) -> AGIEnvironment:
@@ -309,7 +316,9 @@ def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
     if end <= 0 or end + 2 > max_bytes or 13 in data:  # a CR anywhere: the decoder's job
         return None
     env = _checked_environment(data, end, max_lines)
-    return None if env is None else (env, data[end + 2:])
+    if env is None:
+        return None
+    return env, (b"" if len(data) == end + 2 else data[end + 2:])
 
 
 def _header_variables(text: str, max_lines: int) -> dict[str, str]:

@@ -254,9 +254,9 @@ class AGIConnection(asyncio.Protocol):
         if self._in_header:
             header = self._header
             whole = whole_header(data) if header is None else None
-            if whole is not None:
+            if whole is not None:  # the usual header: in one piece
                 env, data = whole
-            else:
+            else:  # in pieces (Asterisk writes one line per write): a decoder from the first piece on
                 if header is None:
                     header = self._header = HeaderDecoder(first_piece_read=True)
                 try:
