@@ -34,6 +34,7 @@ _SPECIAL = re.compile(r'[\s"\\\0]')  # anything that needs quoting or is refused
 _HEADER_LINE = re.compile(r"^(agi_[^:\n]*): ?(.*)$", re.MULTILINE)  # LF-only lines (Asterisk's)
 _HEADER_LINE_CR = re.compile(r"^(agi_[^:\n]*): ?([^\n]*?)\r*$", re.MULTILINE)  # CR before LF tolerated
 _NO_QUERY: Mapping[str, str] = MappingProxyType({})  # shared by every environment without a query (read-only)
+_NOT_COLON_OR_LF = bytes(b for b in range(256) if b not in b":\n")  # deleted to check a header's lines in C
 _VERB = re.compile(r"^[A-Z]+( [A-Z]+)*$")
 _REPLY_200 = re.compile(r"^200 result=(?P<result>-?\w*)(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?\s*$",
                         re.DOTALL)
@@ -55,68 +56,144 @@ class CommandTooLong(ValueError):
     """An encoded command exceeds Asterisk's 8 KiB line buffer; nothing was sent."""
 
 
-@dataclass(frozen=True)
 class AGIEnvironment:
-    """What Asterisk tells about the call before the first command."""
+    """What Asterisk tells about the call before the first command (read-only).
 
-    variables: Mapping[str, str]
-    script: str
-    query: Mapping[str, str]
-    args: tuple[str, ...]
+    From a header in Asterisk's own form (LF lines, each checked to be `agi_<name>: <value>`) it keeps the text
+    as it came and looks a variable up where it stands, in C, when asked for: the listener reads only the script,
+    a flow a handful of the twenty-odd variables, so a call costs a decode and a check of its header instead of a
+    dict of forty-odd new strings (bench/agi_throughput.py). `variables` (the whole mapping) and `args` are built
+    on first use. From a mapping (`from_variables`, or a CRLF header) it reads the mapping.
+    """
+
+    __slots__ = ("script", "query", "_lines", "_variables", "_args")
+
+    def __init__(self, lines: str | None, variables: dict[str, str] | None) -> None:
+        """`lines`: LF + the checked header text, each line ended by LF, and its blank line; else `variables`
+        (kept, not copied)."""
+        self._lines = lines
+        self._variables = variables
+        self._args: tuple[str, ...] | None = None
+        self.query: Mapping[str, str] = _NO_QUERY
+        raw = self._find("\nagi_network_script:")
+        if raw is None:
+            self.script = ""
+        elif "?" in raw or "/" in raw or "%" in raw:  # agi://host/path?query as Asterisk passes it
+            path, _, query = raw.partition("?")
+            path = path.strip("/")
+            self.script = unquote(path) if "%" in path else path
+            if query:
+                self.query = dict(parse_qsl(query, keep_blank_values=True))
+        else:  # the usual script: a bare name
+            self.script = raw
 
     @classmethod
     def from_variables(cls, variables: Mapping[str, str]) -> AGIEnvironment:
         """Split `agi_network_script` into script and query, and collect `agi_arg_N` in order."""
-        return cls._of(dict(variables), True)
+        return cls(None, dict(variables))
 
-    @classmethod
-    def _of(cls, variables: dict[str, str], maybe_args: bool) -> AGIEnvironment:
-        """`from_variables` on a dict the environment may keep (the header decoder's own); `maybe_args` False
-        when the decoder saw no `agi_arg_` in the header (the look for them is skipped)."""
-        raw = variables.get("agi_network_script", "")
-        path, _, query = raw.partition("?")
-        args: list[tuple[int, str]] = []
-        if maybe_args:
-            for key, value in variables.items():
-                if key.startswith("agi_arg_") and key[8:].isdigit():
-                    args.append((int(key[8:]), value))
-        path = path.strip("/")
-        return cls(variables=variables, script=unquote(path) if "%" in path else path,
-                   query=dict(parse_qsl(query, keep_blank_values=True)) if query else _NO_QUERY,
-                   args=tuple(v for _, v in sorted(args)) if args else ())
+    def _find(self, needle: str) -> str | None:
+        """The value of a variable, as Asterisk sent it (None when absent); `needle` is LF + its name + ':', the
+        name holding neither (the properties' names are constants: no string is built per look-up)."""
+        lines = self._lines
+        if lines is None:
+            return self.variables.get(needle[1:-1])
+        at = lines.find(needle)  # the first line of that name wins (Asterisk sends each once), as in `variables`
+        if at < 0:
+            return None
+        start = at + len(needle)
+        if lines[start] == " ":  # the text ends with LF: `start` is within it
+            start += 1
+        return lines[start:lines.find("\n", start)]
+
+    @property
+    def variables(self) -> Mapping[str, str]:
+        """Every `agi_*` variable of the header, by name."""
+        variables = self._variables
+        if variables is None:
+            assert self._lines is not None
+            variables = self._variables = _first_wins(_HEADER_LINE.findall(self._lines))
+        return variables
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The `agi_arg_N` values, in the order of N."""
+        args = self._args
+        if args is None:
+            numbered: list[tuple[int, str]] = []
+            if self._lines is None or "\nagi_arg_" in self._lines:
+                for key, value in self.variables.items():
+                    if key.startswith("agi_arg_") and key[8:].isdigit():
+                        numbered.append((int(key[8:]), value))
+            args = self._args = tuple([v for _, v in sorted(numbered)])
+        return args
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AGIEnvironment):
+            return NotImplemented
+        return self.variables == other.variables  # script, query and args follow from them
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:  # no variables: they hold the caller's number
+        return f"AGIEnvironment(script={self.script!r})"
 
     def get(self, name: str) -> str | None:
         """An `agi_<name>` value, None when absent or Asterisk's `unknown`."""
-        value = self.variables.get(f"agi_{name}")
-        return None if value in (None, "", "unknown") else value
+        if self._lines is None or ":" in name or "\n" in name:  # not a needle: the mapping answers
+            return _known(self.variables.get("agi_" + name))
+        return _known(self._find("\nagi_" + name + ":"))
 
     @property
     def uniqueid(self) -> str | None:
-        return self.get("uniqueid")
+        return _known(self._find("\nagi_uniqueid:"))
 
     @property
     def caller_id(self) -> str | None:
-        return self.get("callerid")
+        return _known(self._find("\nagi_callerid:"))
 
     @property
     def caller_name(self) -> str | None:
-        return self.get("calleridname")
+        return _known(self._find("\nagi_calleridname:"))
 
     @property
     def dnid(self) -> str | None:
-        return self.get("dnid")
+        return _known(self._find("\nagi_dnid:"))
 
     @property
     def extension(self) -> str | None:
-        return self.get("extension")
+        return _known(self._find("\nagi_extension:"))
 
     @property
     def channel(self) -> str | None:
-        return self.get("channel")
+        return _known(self._find("\nagi_channel:"))
 
     @property
     def language(self) -> str | None:
-        return self.get("language")
+        return _known(self._find("\nagi_language:"))
+
+
+def _known(value: str | None) -> str | None:
+    """None for a value that says nothing: absent, empty, or Asterisk's `unknown`."""
+    return None if value is None or value == "" or value == "unknown" else value
+
+
+def _checked_environment(raw: bytes | bytearray, end: int, max_lines: int) -> AGIEnvironment | None:
+    """The environment of the LF-only header `raw[:end]` (`raw[end:end + 2]` is the LF of its last line and the
+    blank line) when every line is `agi_<name>:...` and there are at most `max_lines`; None otherwise (the caller
+    decides what is wrong).
+
+    Checked with C calls over the bytes, no regex and nothing per line: deleting every byte but ':' and LF leaves
+    one run of colons per line, so a line without a colon shows as a leading LF or two LFs in a row before the
+    blank line's; the lines that start with `agi_` are counted."""
+    if len(raw) != end + 2:  # bytes after the blank line (rare): left out
+        raw = raw[:end + 2]
+    marks = raw.translate(None, _NOT_COLON_OR_LF)
+    lines = marks.count(b"\n") - 1
+    if (lines > max_lines or marks[0] == 10 or marks.find(b"\n\n") != len(marks) - 2 or not raw.startswith(b"agi_")
+            or raw.count(b"\nagi_", 0, end) != lines - 1):
+        return None
+    return AGIEnvironment("\n" + raw.decode("utf-8", errors="replace"), None)
 
 
 class HeaderDecoder:
@@ -130,7 +207,7 @@ class HeaderDecoder:
     often arrives as many fragments: each costs a few C calls here) and, by the listener, in time.
     """
 
-    __slots__ = ("_max_lines", "_max_bytes", "_buffer", "_lines", "_crlf", "_try_whole", "remainder")
+    __slots__ = ("_max_lines", "_max_bytes", "_buffer", "_lines", "_crlf", "_lean", "_try_whole", "remainder")
 
     def __init__(self, max_lines: int = MAX_HEADER_LINES, max_bytes: int = MAX_HEADER_BYTES, *,
                  first_piece_read: bool = False) -> None:
@@ -141,6 +218,7 @@ class HeaderDecoder:
         self._buffer = bytearray()
         self._lines = 0  # line ends seen so far
         self._crlf = False  # a CR seen: the blank line may be CRLF
+        self._lean = False  # the first line ended and was checked, and no CR seen: `feed`'s lean path applies
         self._try_whole = not first_piece_read
         self.remainder = b""
 
@@ -151,19 +229,19 @@ class HeaderDecoder:
         # A later LF fragment once the first line was checked: the usual case while a header arrives, kept lean.
         # (`13 in data`, not `b"\r" in data`: for a bytes operand, CPython first tries it as an integer and builds
         # and drops a TypeError, several times the cost of the search itself.)
-        if not data:
-            return None
-        if searched and self._lines and not self._crlf and 13 not in data:
+        if self._lean and data and 13 not in data:
             buffer += data
             end = buffer.find(b"\n\n", searched - 1)
             if end >= 0:
                 return self._complete(end, end + 2)
             if data[-1] == 10:  # a line ended: Asterisk writes one per write (the exact count is checked at the end)
-                self._lines += 1
-                if self._lines > self._max_lines:
+                lines = self._lines = self._lines + 1
+                if lines > self._max_lines:
                     raise self._too_large()
             if len(buffer) > self._max_bytes:
                 raise self._too_large()
+            return None
+        if not data:
             return None
         if not searched and self._try_whole:
             env = self._whole(data)
@@ -174,6 +252,7 @@ class HeaderDecoder:
             return self._complete(0, 1 if buffer.startswith(b"\n") else 2)
         if 13 in data:
             self._crlf = True
+            self._lean = False
         start = searched - 2 if searched > 1 else 0
         end = buffer.find(b"\n\n", start)
         after = end + 2
@@ -189,6 +268,7 @@ class HeaderDecoder:
             raise self._too_large()
         if not lines and self._lines:
             self._check_first_line(buffer)
+            self._lean = not self._crlf
         return None
 
     def _complete(self, end: int, after: int) -> AGIEnvironment:
@@ -197,11 +277,15 @@ class HeaderDecoder:
         if after > self._max_bytes:
             raise self._too_large()
         self.remainder = bytes(buffer[after:])
-        text = buffer[:end].decode("utf-8", errors="replace")
         self._buffer = bytearray()
-        if not text:
-            return AGIEnvironment._of({}, False)
-        return AGIEnvironment._of(_header_variables(text, self._max_lines), "agi_arg_" in text)
+        if not end:
+            return AGIEnvironment(None, {})
+        if not self._crlf:
+            env = _checked_environment(buffer, end, self._max_lines)
+            if env is not None:
+                return env
+        text = buffer[:end].decode("utf-8", errors="replace")
+        return AGIEnvironment(None, _header_variables(text, self._max_lines))
 
     def _too_large(self) -> AGIProtocolError:
         if self._lines > self._max_lines:
@@ -229,14 +313,12 @@ def whole_header(data: bytes, max_lines: int = MAX_HEADER_LINES,
     bytes to a `HeaderDecoder`, which decides and raises what it must. How a listener reads the usual header
     (it comes in one piece) without building a decoder for it."""
     end = data.find(b"\n\n")
-    if end <= 0 or end + 2 > max_bytes or data[0] == 10 or 13 in data:  # a CR anywhere: the decoder's job
+    if end <= 0 or end + 2 > max_bytes or 13 in data:  # a CR anywhere: the decoder's job
         return None
-    text = data[:end].decode("utf-8", errors="replace")
-    pairs = _HEADER_LINE.findall(text)  # one pass in C over the whole header: no list or slice per line
-    lines = text.count("\n") + 1
-    if len(pairs) != lines or lines > max_lines:
+    env = _checked_environment(data, end, max_lines)
+    if env is None:
         return None
-    return AGIEnvironment._of(dict(pairs), "agi_arg_" in text), data[end + 2:]
+    return env, (b"" if len(data) == end + 2 else data[end + 2:])
 
 
 def _header_variables(text: str, max_lines: int) -> dict[str, str]:
@@ -249,7 +331,17 @@ def _header_variables(text: str, max_lines: int) -> dict[str, str]:
     pairs = pattern.findall(text)  # one pass in C; a line it does not match is found below
     if len(pairs) != lines:
         _raise_malformed(pattern, text)
-    return dict(pairs)
+    return _first_wins(pairs)
+
+
+def _first_wins(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The header's variables by name; a name sent twice keeps its first value (as a look-up in the text does)."""
+    variables = dict(pairs)
+    if len(variables) != len(pairs):
+        variables.clear()
+        for name, value in pairs:
+            variables.setdefault(name, value)
+    return variables
 
 
 def _raise_malformed(pattern: re.Pattern[str], text: str) -> None:

@@ -17,10 +17,10 @@ from time import perf_counter
 from typing import Any, Callable, Coroutine, Iterable, Mapping, Protocol, Sequence, cast
 
 from switchboard.ivr.agi_codec import (AGIEnvironment, AGIProtocolError, AGIReply, HangupNotice, HeaderDecoder,
-                                      ReplyDecoder, ReplyEvent, format_command, known_answer, plain_reply,
-                                      whole_header)
-from switchboard.ivr.channel import (STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel, ChannelClosed,
-                                     CommandTimeout, checked_reply)
+                                      ReplyDecoder, ReplyEvent, encoded_line, format_command, known_answer,
+                                      plain_reply, whole_header)
+from switchboard.ivr.channel import (AFTER_HANGUP_VERBS, STATUS_VARIABLE, AGICommandFailed, CallerHungUp, Channel,
+                                     ChannelClosed, CommandTimeout, checked_reply)
 
 # Asterisk opens one connection per call: a burst that arrives while the loop is busy waits in the kernel's
 # accept queue. asyncio's default of 100 overflowed at 75 calls/s (bench/knee.py: Asterisk's connect gave up after
@@ -35,10 +35,10 @@ MAX_PENDING_TIMINGS = 4096
 # Verbs timed apart (AGI has about 50; the flows use a dozen); any further verb is timed as "other".
 MAX_TIMED_VERBS = 64
 
+# What a connection's `_seconds` is until its first command (never appended to: a reply needs a command).
+_NO_SECONDS: list[float] = []
 # A flow is a coroutine function: its coroutine becomes the connection's task as it is.
 Flow = Callable[[Channel], Coroutine[Any, Any, None]]
-# The status lines the listener itself sends when a flow ends (encoded once).
-STATUS_LINES = {value: format_command("SET VARIABLE", STATUS_VARIABLE, value) for value in ("DONE", "FAILED")}
 
 
 class AGIServerEvents(Protocol):
@@ -145,7 +145,7 @@ class AGIServer:
 
     def _judge_peer(self, host: str) -> bool:
         try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])
+            address = ipaddress.ip_address(str(host).split("%", 1)[0])
         except ValueError:
             return False
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -186,7 +186,7 @@ class AGIConnection(asyncio.Protocol):
     # One is made per call and its attributes are read on every command: slots make both cheaper.
     __slots__ = ("server", "transport", "task", "channel", "in_call", "closed", "hung_up", "_in_header", "_header",
                  "_replies", "deadline", "_verb", "_sent_at", "_pending", "_gone", "_seconds", "_timings",
-                 "_create_future", "_write")
+                 "_create_future", "_write", "_timeout")
 
     def __init__(self, server: AGIServer) -> None:
         self.server = server
@@ -207,23 +207,26 @@ class AGIConnection(asyncio.Protocol):
         self._pending: asyncio.Future[AGIReply] | None = None
         self._gone: asyncio.Future[None] | None = None
         self._timings = server.timings
-        self._seconds: list[float] = []  # the timings list of the verb in flight
+        self._seconds = _NO_SECONDS  # the timings list of the verb in flight (set by each command)
         self._create_future = server.loop.create_future
-        self._write: Callable[[bytes], object] | None = None
+        self._write: Callable[[bytes], object] | None = None  # the transport's write while open (None once closed)
+        self._timeout = server.command_timeout
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check here.
-        self.transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        if not peer or not self.server.peer_allowed(str(peer[0])):
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check here (and
+        # no call to typing.cast either, once per connection).
+        tcp: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport = tcp
+        peer = tcp.get_extra_info("peername")
+        if not peer or not self.server.peer_allowed(peer[0]):
             self.closed = True
             self.server.events.peer_rejected()
             self.server.log.warning("FastAGI connection from %s refused: not in agi.allowed_peers",
                                     peer[0] if peer else "unknown peer")
-            self.transport.abort()
+            tcp.abort()
             return
-        self._write = self.transport.write
+        self._write = tcp.write
         self.server.track(self, True)
         self.deadline = perf_counter() + self.server.header_timeout
 
@@ -251,9 +254,9 @@ class AGIConnection(asyncio.Protocol):
         if self._in_header:
             header = self._header
             whole = whole_header(data) if header is None else None
-            if whole is not None:
+            if whole is not None:  # the usual header: in one piece
                 env, data = whole
-            else:
+            else:  # in pieces (Asterisk writes one line per write): a decoder from the first piece on
                 if header is None:
                     header = self._header = HeaderDecoder(first_piece_read=True)
                 try:
@@ -303,6 +306,7 @@ class AGIConnection(asyncio.Protocol):
         if self.closed and not self.in_call:  # the call has ended (outcome recorded, untracked), or a refused peer
             return
         self.closed = True
+        self._write = None
         self._mark_gone()
         self.deadline = None
         if self._in_header and not self.in_call:
@@ -331,11 +335,16 @@ class AGIConnection(asyncio.Protocol):
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
 
-    def transact(self, line: bytes, verb: str, timeout: float | None) -> asyncio.Future[AGIReply]:
-        """Writes one command; the returned future gets its reply as `checked_reply` judges it (or
-        ChannelClosed / CommandTimeout)."""
+    def command(self, verb: str, *args: str, allowance: float | None = 0.0) -> asyncio.Future[AGIReply]:
+        """The channel's `command` (`CommandLink.command`): encodes and writes one command; the returned future
+        gets its reply as `checked_reply` judges it (or ChannelClosed / CommandTimeout)."""
+        if self.hung_up and verb not in AFTER_HANGUP_VERBS:
+            raise CallerHungUp(f"{verb} not sent: the caller has hung up")
+        line = encoded_line((verb, args))  # a line sent before: no Python call into the codec
+        if line is None:
+            line = format_command(verb, *args)
         write = self._write
-        if write is None or self.closed:
+        if write is None:  # not yet, or no longer, connected (`closed`)
             raise ChannelClosed("FastAGI connection is closed")
         if self._pending is not None:
             raise RuntimeError("a channel runs one AGI command at a time")
@@ -345,7 +354,7 @@ class AGIConnection(asyncio.Protocol):
         seconds = self._timings.get(verb)
         self._seconds = self.server.seconds_for(verb) if seconds is None else seconds
         self._sent_at = now = perf_counter()
-        self.deadline = None if timeout is None else now + timeout
+        self.deadline = None if allowance is None else now + self._timeout + allowance
         write(line)
         return future
 
@@ -356,7 +365,7 @@ class AGIConnection(asyncio.Protocol):
         server = self.server
         server.events.session_started()
         self.in_call = True
-        channel = self.channel = Channel(env, self, server.command_timeout)
+        channel = self.channel = Channel(env, self)
         flow = server.routes.get(env.script)
         if flow is None:
             server.log.error("call %s asked for FastAGI script %r, which no flow serves (known: %s)",
@@ -407,9 +416,7 @@ class AGIConnection(asyncio.Protocol):
     def _send_status(self, value: str, outcome: str, marking_failed: bool = False) -> None:
         """Writes SWITCHBOARD_STATUS for the dialplan; the reply's done-callback ends the call."""
         try:
-            if self.hung_up:
-                raise CallerHungUp("SET VARIABLE not sent: the caller has hung up")
-            reply = self.transact(STATUS_LINES[value], "SET VARIABLE", self.server.command_timeout)
+            reply = self.command("SET VARIABLE", STATUS_VARIABLE, value)
         except Exception as exc:
             self._status_failed(exc, value, outcome, marking_failed)
             return
@@ -454,6 +461,7 @@ class AGIConnection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True
+        self._write = None
         self.in_call = False
         self.channel = None
         server.track(self, False)

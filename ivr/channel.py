@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Awaitable, Mapping, Protocol
 
-from switchboard.ivr.agi_codec import AGIEnvironment, AGIReply, encoded_line, format_command
+from switchboard.ivr.agi_codec import AGIEnvironment, AGIReply
 from switchboard.ivr.channel_variables import STATUS as STATUS_VARIABLE  # re-exported for its users
 from switchboard.ivr.variable_batch import plan_writes, read_expression, split_values
 
 __all__ = ["STATUS_VARIABLE", "CallerHungUp", "ChannelClosed", "CommandTimeout", "AGICommandFailed", "CommandLink",
-           "Channel", "PROMPT_ALLOWANCE", "AFTER_HANGUP_VERBS", "checked_reply"]
+           "CommandSender", "Channel", "PROMPT_ALLOWANCE", "AFTER_HANGUP_VERBS", "checked_reply"]
 # Prompts have no length known in advance: a STREAM FILE may run this long beyond the command timeout.
 PROMPT_ALLOWANCE = 600.0
 # What a flow may still send once the caller has hung up: reading DIALSTATUS / ANSWEREDTIME after a dial
@@ -58,14 +58,26 @@ def checked_reply(verb: str, reply: AGIReply) -> AGIReply | Exception:
     return AGICommandFailed(verb, reply)
 
 
+class CommandSender(Protocol):
+    """Sends one command of a channel (see `CommandLink.command`)."""
+
+    def __call__(self, verb: str, *args: str, allowance: float | None = 0.0) -> Awaitable[AGIReply]: ...
+
+
 class CommandLink(Protocol):
-    """The connection under a channel: sends one encoded command and returns its reply."""
+    """The connection under a channel: sends one command and returns its reply."""
 
     @property
     def hung_up(self) -> bool: ...
 
-    def transact(self, line: bytes, verb: str, timeout: float | None) -> Awaitable[AGIReply]:
-        """Writes `line`; the awaitable gives the reply as `checked_reply` judges it (a reply or its exception)."""
+    def command(self, verb: str, *args: str, allowance: float | None = 0.0) -> Awaitable[AGIReply]:
+        """Sends one command; `allowance` is the command's own duration beyond the command timeout (None: it may
+        take as long as it takes). The awaitable gives the reply as `checked_reply` judges it (the reply, or the
+        exception it raises instead), or ChannelClosed / CommandTimeout.
+
+        Raises at once, nothing sent: `UnsafeArgument` / `CommandTooLong` from the codec (`encoded_line`, else
+        `format_command`), and `CallerHungUp` once the caller has hung up unless the verb is in
+        `AFTER_HANGUP_VERBS`."""
         ...
 
     def gone(self) -> Awaitable[None]: ...
@@ -74,10 +86,15 @@ class CommandLink(Protocol):
 class Channel:
     """The verbs a flow uses on one call."""
 
-    def __init__(self, env: AGIEnvironment, link: CommandLink, command_timeout: float) -> None:
+    # The link's own `command`, bound once per call: a verb costs one Python call and one coroutine level, with
+    # no layer of the channel's in between (bench/agi_throughput.py). See `CommandLink.command`.
+    command: CommandSender
+    __slots__ = ("env", "_link", "command", "status")
+
+    def __init__(self, env: AGIEnvironment, link: CommandLink) -> None:
         self.env = env
         self._link = link
-        self._timeout = command_timeout
+        self.command = link.command
         self.status: str | None = None  # last value given to SWITCHBOARD_STATUS
 
     @property
@@ -88,21 +105,6 @@ class Channel:
     def until_hangup(self) -> Awaitable[None]:
         """Resolves when the caller hangs up, also while no command is running (e.g. waiting in line)."""
         return self._link.gone()
-
-    def command(self, verb: str, *args: str, allowance: float | None = 0.0) -> Awaitable[AGIReply]:
-        """Sends one command; `allowance` is the command's own duration (None: it may take as long as it takes).
-
-        Not a coroutine: it returns the link's future, so a verb costs one coroutine level, not two. Raises at
-        once (nothing sent) on an unsafe argument, or once the caller has hung up unless the verb is in
-        `AFTER_HANGUP_VERBS`.
-        """
-        link = self._link
-        if link.hung_up and verb not in AFTER_HANGUP_VERBS:
-            raise CallerHungUp(f"{verb} not sent: the caller has hung up")
-        line = encoded_line((verb, args))  # a line sent before: no Python call into the codec
-        if line is None:
-            line = format_command(verb, *args)
-        return link.transact(line, verb, None if allowance is None else self._timeout + allowance)
 
     async def answer(self) -> None:
         await self.command("ANSWER")

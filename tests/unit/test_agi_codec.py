@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from switchboard.ivr import agi_codec
 from switchboard.ivr.agi_codec import (
+    AGIEnvironment,
     AGIProtocolError,
     AGIReply,
     CommandTooLong,
@@ -86,6 +87,37 @@ def test_header_line_without_separator_is_refused_in_one_piece() -> None:
     with pytest.raises(AGIProtocolError) as err:
         HeaderDecoder().feed(b"agi_a: 1\nagi_b\nagi_c: agi_d: 2\n\n")
     assert err.value.kind == "header_malformed"
+
+
+_NAMES = st.sampled_from(["network_script", "uniqueid", "callerid", "calleridname", "dnid", "extension",
+                          "channel", "language", "arg_1", "arg_2", "x"])
+_VALUES = st.text(alphabet=st.sampled_from(list("ab1: /?=&%_unknow")), max_size=12)
+
+
+@given(st.lists(st.tuples(_NAMES, _VALUES, st.booleans()), max_size=12))
+def test_header_looked_up_in_place_agrees_with_the_mapping(lines: list[tuple[str, str, bool]]) -> None:
+    """Variables read where they stand in the header (one piece or line by line) equal the decoded mapping's,
+    duplicates (the first wins), values holding ': ', empty values and a missing space after the colon included."""
+    raw = b"".join(f"agi_{name}:{' ' if spaced else ''}{value}\n".encode() for name, value, spaced in lines) + b"\n"
+    first: dict[str, str] = {}
+    for name, value, spaced in lines:
+        first.setdefault(f"agi_{name}", value if spaced else value.removeprefix(" "))
+    expected = AGIEnvironment.from_variables(first)
+    whole = HeaderDecoder().feed(raw) if lines else None
+    pieces = HeaderDecoder()
+    for line in raw.splitlines(keepends=True):
+        pieces_env = pieces.feed(line)
+    for env in (whole, pieces_env if lines else None):
+        if env is None:
+            continue
+        for name in ("network_script", "uniqueid", "callerid", "calleridname", "dnid", "extension", "channel",
+                     "language", "arg_1", "x", "nothere", "a:b", "x\nagi_x"):
+            assert env.get(name) == expected.get(name), name
+        assert (env.uniqueid, env.caller_id, env.caller_name, env.dnid, env.extension, env.channel,
+                env.language) == (expected.uniqueid, expected.caller_id, expected.caller_name, expected.dnid,
+                                  expected.extension, expected.channel, expected.language)
+        assert (env.script, env.query, env.args) == (expected.script, expected.query, expected.args)
+        assert env == expected and env.variables == expected.variables
 
 
 def test_header_args_sorted_numerically() -> None:
