@@ -99,6 +99,7 @@ LOOKED = re.compile(r"\((\d+) looked at|of (\d+) waiting looked at")
 
 
 WORK_KEY = P + "bench:work"
+GC_FELL_KB = 100  # a run whose Lua heap fell by more than this ended a garbage-collection cycle (it swept)
 
 
 def counted_scripts() -> dict[str, str]:
@@ -647,6 +648,7 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     # (RedisCpu), its commands, Lua heap KB before and after its body); -1: not known (not matched, or no meter)
     over: list[tuple[int, str, int, int, int, int, int, int]] = []
     own_longest, own_name = 0, "-"  # the most CPU a SLOWLOG run can have used (its µs when not measured)
+    bodies: tuple[list[int], list[int]] = ([], [])  # body µs of the runs a Lua GC cycle ended in (heap fell), others
 
     async def collect_slowlog() -> bool:
         """Script runs since the last look (read and reset every round: Redis 7 also logs the slow commands inside
@@ -668,6 +670,7 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
             if cases:
                 s.work_case[cases.pop(0)].append(int(count))
             if t0.isdigit() and t1.isdigit() and kb0.isdigit() and kb1.isdigit():
+                bodies[0 if int(kb0) - int(kb1) > GC_FELL_KB else 1].append(int(t1) - int(t0))
                 runs.setdefault((name, arg1, arg2), []).append((int(t0), int(t1), int(count), int(kb0), int(kb1)))
         if meter is not None:
             meter.poll()
@@ -736,6 +739,7 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     await other.aclose()
     return {"s": s, "churn": changes, "slow": longest, "slow_name": longest_name, "slow_args": longest_args,
             "scripts": by_script, "over": len(over), "over_runs": over, "own": own_longest, "own_name": own_name,
+            "bodies": bodies,
             "work": work, "work_by": work_by, "rounds": per_round}
 
 
@@ -927,12 +931,21 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                       f"{r['slow']} µs ({r['slow_name']} {r['slow_args']}) · script runs over 2 ms: {r['over']} of "
                       f"{runs} · churn {r['churn']} changes · a freed senior could serve {eligible} waiting calls "
                       f"(median) · load {load()}")
+                gc_end, others = r["bodies"]  # type: ignore[misc]
+                if gc_end and others:
+                    print(f"{'':>20}Lua garbage collection: a cycle ended (the heap fell > {GC_FELL_KB} KB) inside "
+                          f"{len(gc_end)} of {len(gc_end) + len(others)} runs "
+                          f"({100 * len(gc_end) / (len(gc_end) + len(others)):.1f} %); body p50/p99/max µs of those "
+                          f"{pct([x / 1e6 for x in gc_end], 0.5):.0f}/{pct([x / 1e6 for x in gc_end], 0.99):.0f}/"
+                          f"{max(gc_end)}, of the others {pct([x / 1e6 for x in others], 0.5):.0f}/"
+                          f"{pct([x / 1e6 for x in others], 0.99):.0f}/{max(others)}")
                 over_runs: list[tuple[int, str, int, int, int, int, int, int]]
                 over_runs = r["over_runs"]  # type: ignore[assignment]
                 verdict = (f" · most CPU a run can have used {r['own']} µs ({r['own_name']}) · of the runs over "
                            f"2 ms: "
-                           f"{sum(1 for o in over_runs if 0 <= o[4] <= 2000)} used at most 2 ms of CPU (the rest was "
-                           f"the core taken away), {sum(1 for o in over_runs if o[3] > 2000)} over 2 ms, "
+                           f"{sum(1 for o in over_runs if 0 <= o[4] <= 2000)} had at most 2 ms of CPU (the rest was "
+                           f"the core taken away), {sum(1 for o in over_runs if o[3] > 2000)} over 2 ms (the script's "
+                           f"work, or hypervisor time the guest counts as running: see its commands and heap), "
                            f"{sum(1 for o in over_runs if o[4] < 0 or (o[3] <= 2000 < o[4]))} not decided"
                            if meter is not None and meter.on else " · CPU not measured")
                 print(f"{'':>20}runs over 2 ms (µs; body: the script's own lines by Redis's TIME, the rest is Redis's "
