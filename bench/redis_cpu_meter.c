@@ -1,6 +1,6 @@
 /* redis_cpu_meter: the CPU time one thread has had, read every PERIOD µs on the wall clock.
  *
- * bench/router_bench.py runs it on Redis's core (--pin) to tell a script run that took long because of its own
+ * bench/router_bench.py --pin --redis-cpu runs it on Redis's core to tell a script run that took long because of its own
  * work from one during which the core was taken away. Redis's SLOWLOG times a script on the wall clock; on a VM the
  * hypervisor deschedules a vCPU for milliseconds now and then (steal time, which /proc/stat reports only in 10 ms
  * units), and that time lands in whatever script is running. The kernel leaves steal time out of a thread's CPU

@@ -47,13 +47,14 @@ CAP_SYS_NICE; it says so when in effect and exits when not permitted): on a shar
 Redis waiting for a CPU (docs/redis.md "Keep Redis's latency short").
 
 SLOWLOG times a script on the wall clock, so on a VM it also counts the time the hypervisor took Redis's vCPU away
-(steal). With `--pin`, bench/redis_cpu_meter.c (compiled with cc) reads the CPU time of Redis's main thread every
-500 µs from its core (the kernel leaves steal out of it), and every SLOWLOG run over 2 ms is listed with the
-least and most CPU it can have used, its body's time by Redis's TIME, its command count and the Lua heap before and
-after it (a garbage-collection cycle ending inside it): a run over 2 ms on the wall clock but under 2 ms of CPU was
+(steal). Every SLOWLOG run over 2 ms is listed with its body's time by Redis's TIME (the rest of the EVALSHA is
+Redis's set-up and its Lua GC step every 50 runs), its command count and the Lua heap before and after its body (a
+garbage-collection cycle ending inside it), and per row the share of runs a GC cycle ended in. With `--pin
+--redis-cpu`, bench/redis_cpu_meter.c (compiled with cc) also reads the CPU time of Redis's main thread every 500 µs
+from its core (the kernel leaves reported steal out of it): a run over 2 ms on the wall clock but under 2 ms of CPU was
 the core taken away, not the script's work (docs/router-indexes.md "Where the runs over 2 ms come from").
 
-    python bench/router_bench.py [--quick] [--only 10000,200,1000] [--pin] [--rt]
+    python bench/router_bench.py [--quick] [--only 10000,200,1000] [--pin] [--rt] [--redis-cpu]
 """
 from __future__ import annotations
 
@@ -850,7 +851,7 @@ def renice(server: RedisServer, nice: int) -> str:
 
 
 async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bool = False,
-               churn_mode: str = "task", nice: int | None = None, rt: bool = False) -> None:
+               churn_mode: str = "task", nice: int | None = None, rt: bool = False, cpu_meter: bool = False) -> None:
     sizes = (10, 100, 1000) if quick else (10, 100, 1000, 10000)
     skill_counts = (1, 20) if quick else (1, 20, 200)
     rounds = 100 if quick else 300
@@ -868,10 +869,11 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
         print(realtime(server) if rt else "real-time scheduling: off (normal time-sharing; --rt puts Redis and the "
               "bench under SCHED_FIFO)")
         watch = SchedWatch(server.process.pid if server.process else 0, core)
-        meter = RedisCpu(Path(tmp), core, server.process.pid) if core is not None and server.process else None
+        meter = (RedisCpu(Path(tmp), core, server.process.pid) if cpu_meter and core is not None and server.process
+                 else None)
         print(f"Redis's CPU time: read every {RedisCpu.PERIOD_US} µs on core {core} (bench/redis_cpu_meter.c at "
               f"SCHED_FIFO 99)" if meter is not None and meter.on else
-              f"Redis's CPU time: {meter.note if meter is not None else 'not measured (needs --pin)'}")
+              f"Redis's CPU time: {meter.note if meter is not None else 'not measured (--redis-cpu with --pin)'}")
         try:
             head = (f"{'agents':>6} {'skills':>6} {'wait':>5} | {'case':<11} | {'n':>5} {'p50 µs':>7} {'p99 µs':>7} "
                     f"{'p50÷PING':>8} {'p99÷PING':>8} | {'wait':>5} {'steal':>5} | {'looked':>6} | {'agree':>6}")
@@ -997,7 +999,11 @@ if __name__ == "__main__":
     parser.add_argument("--churn", choices=("task", "thread", "none"), default="task",
                         help="churn as a task on the measuring loop, on its own thread, loop and connection, or none "
                              "(diagnosis: the machine's floor)")
+    parser.add_argument("--redis-cpu", action="store_true",
+                        help="with --pin: read Redis's CPU time every 500 µs on its core (bench/redis_cpu_meter.c, "
+                             "SCHED_FIFO 99, needs cc and root) to tell each run over 2 ms apart: its work, or the "
+                             "core taken away; 2,000 wake-ups a second on Redis's core, so off by default")
     args = parser.parse_args()
     uvloop.install()
     asyncio.run(main(args.quick, tuple(int(x) for x in args.only.split(",")) if args.only else None,  # type: ignore[arg-type]
-                     args.pin, args.churn, args.nice, args.rt))  # type: ignore[arg-type]
+                     args.pin, args.churn, args.nice, args.rt, args.redis_cpu))  # type: ignore[arg-type]
