@@ -46,17 +46,28 @@ commands its one script run issued (p50/max).
 CAP_SYS_NICE; it says so when in effect and exits when not permitted): on a shared machine the tail is otherwise
 Redis waiting for a CPU (docs/redis.md "Keep Redis's latency short").
 
-    python bench/router_bench.py [--quick] [--only 10000,200,1000] [--pin] [--rt]
+SLOWLOG times a script on the wall clock, so on a VM it also counts the time the hypervisor took Redis's vCPU away
+(steal). Every SLOWLOG run over 2 ms is listed with its body's time by Redis's TIME (the rest of the EVALSHA is
+Redis's set-up and its Lua GC step every 50 runs), its command count and the Lua heap before and after its body (a
+garbage-collection cycle ending inside it), and per row the share of runs a GC cycle ended in. With `--pin
+--redis-cpu`, bench/redis_cpu_meter.c (compiled with cc) also reads the CPU time of Redis's main thread every 500 µs
+from its core (the kernel leaves reported steal out of it): a run over 2 ms on the wall clock but under 2 ms of CPU was
+the core taken away, not the script's work (docs/router-indexes.md "Where the runs over 2 ms come from").
+
+    python bench/router_bench.py [--quick] [--only 10000,200,1000] [--pin] [--rt] [--redis-cpu]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import logging
 import math
 import os
 import random
 import re
+import shutil
+import subprocess
 import sys
 import threading
 import gc
@@ -89,21 +100,30 @@ LOOKED = re.compile(r"\((\d+) looked at|of (\d+) waiting looked at")
 
 
 WORK_KEY = P + "bench:work"
+GC_FELL_KB = 100  # a run whose Lua heap fell by more than this ended a garbage-collection cycle (it swept)
 
 
 def counted_scripts() -> dict[str, str]:
     """The router's scripts with every `redis.call` counted: each run appends "<script> <commands> <per command>
-    <ARGV[1]> <ARGV[2]>" (tab-separated) to WORK_KEY (the arguments tell the timed decisions' runs apart).
-    The count says what a run touches whatever the machine's load (the SLOWLOG's times include being preempted)."""
-    shadow = ("local real_redis = redis\nlocal work, work_by = 0, {}\nlocal redis = setmetatable({call = "
+    <ARGV[1]> <ARGV[2]> <start µs> <end µs> <Lua KB at start> <Lua KB at end>" (tab-separated) to WORK_KEY (the
+    arguments tell the timed decisions' runs apart; start and end are Redis's TIME, uncounted, around the script's
+    body, to lay each run beside the CPU time Redis really had: RedisCpu; the Lua heap before and after shows a
+    garbage-collection cycle ending inside the run). The count says what a run touches whatever the machine's load
+    (the SLOWLOG's times include the core being taken away)."""
+    shadow = ("local real_redis = redis\nlocal bench_t0 = real_redis.call('TIME')\n"
+              "local bench_kb0 = collectgarbage('count')\n"
+              "local work, work_by = 0, {}\nlocal redis = setmetatable({call = "
               "function(name, ...) work = work + 1; work_by[name] = (work_by[name] or 0) + 1; "
               "return real_redis.call(name, ...) end}, {__index = real_redis})\n"
               "local function work_text() local out = {} for n, c in pairs(work_by) do out[#out + 1] = n .. '=' .. c "
               "end return table.concat(out, ',') end\n")
     head = f"local P = '{route_store.PREFIX}'\n" + shadow + lua_source("prelude")
     return {name: head + "local function bench_body()\n" + lua_source(name) + "\nend\nlocal bench_out = bench_body()\n"
+            f"local bench_t1 = real_redis.call('TIME')\n"
             f"real_redis.call('RPUSH', '{WORK_KEY}', table.concat({{'{name}', work, work_text(), ARGV[1] or '', "
-            f"ARGV[2] or ''}}, '\\t'))\nreturn bench_out\n"
+            f"ARGV[2] or '', bench_t0[1] .. string.format('%06d', bench_t0[2]), "
+            f"bench_t1[1] .. string.format('%06d', bench_t1[2]), string.format('%d', bench_kb0), "
+            f"string.format('%d', collectgarbage('count'))}}, '\\t'))\nreturn bench_out\n"
             for name in route_store.SCRIPTS}
 
 
@@ -238,6 +258,79 @@ class SchedWatch:
             if parts[0] == label:
                 return redis_wait, own_wait, int(parts[8]) * self.tick_ms
         return redis_wait, own_wait, 0.0
+
+
+class RedisCpu:
+    """The CPU time Redis's main thread (the one that runs scripts) really had, on the wall clock: bench/
+    redis_cpu_meter.c (compiled here with cc) on Redis's core at SCHED_FIFO priority 99 prints "<µs> <CPU µs>"
+    every 500 µs. The kernel leaves the hypervisor's steal time out of a thread's CPU time, so a script run that
+    SLOWLOG timed at 3 ms while the thread had 1 ms of CPU across it was stalled, not working (docs/router-indexes.md
+    "Where the runs over 2 ms come from")."""
+
+    PERIOD_US = 500
+
+    def __init__(self, workdir: Path, core: int, redis_pid: int) -> None:
+        self.note = ""
+        self.woke: list[int] = []  # every wake-up (µs, Unix time) ...
+        self.cpu: list[int] = []  # ... and Redis's main-thread CPU µs then
+        # on tmpfs when there is one: a write to a disk-backed file can block the meter
+        shm = Path("/dev/shm")
+        self._dir = Path(tempfile.mkdtemp(prefix="redis_cpu.", dir=shm if shm.is_dir() else workdir))
+        self._out = self._dir / "out"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._read = 0
+        exe = self._dir / "redis_cpu_meter"
+        built = subprocess.run(["cc", "-O2", "-o", str(exe), str(Path(__file__).with_name("redis_cpu_meter.c"))],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            self.note = f"not measured (cc: {built.stderr.strip()[:80]})"
+            return
+        with self._out.open("wb") as out:
+            self._process = subprocess.Popen(
+                [str(exe), str(core), str(self.PERIOD_US), f"/proc/{redis_pid}/task/{redis_pid}/schedstat"],
+                stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self._process.poll() is None and b"ready" not in self._out.read_bytes():
+            time.sleep(0.01)
+        if self._process.poll() is not None or b"ready" not in self._out.read_bytes():
+            self.note = f"not measured ({self._out.read_text(errors='replace').strip()[:80]})"
+            self._process = None
+
+    @property
+    def on(self) -> bool:
+        return self._process is not None
+
+    def poll(self) -> None:
+        """Reads the lines printed since the last look."""
+        if not self.on:
+            return
+        with self._out.open("rb") as f:
+            f.seek(self._read)
+            text = f.read()
+        end = text.rfind(b"\n") + 1
+        for line in text[:end].decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit():
+                self.woke.append(int(parts[0]))
+                self.cpu.append(int(parts[1]))
+        self._read += end
+
+    def across(self, start_us: int, end_us: int) -> tuple[int, int] | None:
+        """(least, most) CPU µs a run in [start_us, end_us] used: Redis's CPU time between the first and the last
+        wake-up inside the interval (all of it the run's), and between the last wake-up before it and the first
+        after it (None: no wake-ups around it yet)."""
+        i, j = bisect.bisect_right(self.woke, start_us) - 1, bisect.bisect_left(self.woke, end_us)
+        if i < 0 or j >= len(self.woke):
+            return None
+        least = self.cpu[j - 1] - self.cpu[i + 1] if j - 1 > i + 1 else 0
+        return least, self.cpu[j] - self.cpu[i]
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(5)
+            self._process = None
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 @dataclass
@@ -525,7 +618,8 @@ async def relaxation_round(store: RouteStore, redis: Redis, pool: Pool, s: Sampl
 
 
 async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int, rounds: int,
-                   seed_no: int, watch: SchedWatch, churn_mode: str = "task") -> dict[str, object]:
+                   seed_no: int, watch: SchedWatch, churn_mode: str = "task",
+                   meter: RedisCpu | None = None) -> dict[str, object]:
     redis, other = Redis.from_url(server.url), Redis.from_url(server.url)
     await redis.flushdb()
     store, churner = RouteStore(redis, reservation_ttl=600), RouteStore(other, reservation_ttl=600)
@@ -551,24 +645,36 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     by_script: dict[str, list[float]] = {}
     work: dict[str, list[int]] = {}
     work_by: dict[str, list[str]] = {}  # per run: "ZRANGE=3,HMGET=5,..."
+    # SLOWLOG runs over 2 ms: (µs, script, its body's µs by Redis's TIME, the least and most CPU µs it used
+    # (RedisCpu), its commands, Lua heap KB before and after its body); -1: not known (not matched, or no meter)
+    over: list[tuple[int, str, int, int, int, int, int, int]] = []
+    own_longest, own_name = 0, "-"  # the most CPU a SLOWLOG run can have used (its µs when not measured)
+    bodies: tuple[list[int], list[int]] = ([], [])  # body µs of the runs a Lua GC cycle ended in (heap fell), others
 
     async def collect_slowlog() -> bool:
         """Script runs since the last look (read and reset every round: Redis 7 also logs the slow commands inside
         scripts, and the churn fills the log)."""
-        nonlocal longest, longest_name, longest_args
+        nonlocal longest, longest_name, longest_args, own_longest, own_name
         over_2ms = False
         slow = await redis.slowlog_get(1_000_000)
         await redis.slowlog_reset()
         pipe = redis.pipeline(transaction=True)
         pipe.lrange(WORK_KEY, 0, -1)
         pipe.delete(WORK_KEY)
+        runs: dict[tuple[str, str, str], list[tuple[int, int, int, int, int]]] = {}  # (script, ARGV[1], ARGV[2])
+        # → (start µs, end µs, commands, Lua KB before, after)
         for entry in (await pipe.execute())[0]:
-            name, count, by_command, arg1, arg2 = (entry.decode().split("\t") + ["", "", ""])[:5]
+            name, count, by_command, arg1, arg2, t0, t1, kb0, kb1 = (entry.decode().split("\t") + [""] * 9)[:9]
             work.setdefault(name, []).append(int(count))
             work_by.setdefault(name, []).append(by_command)
             cases = s.work_of.get((name, arg1, arg2))
             if cases:
                 s.work_case[cases.pop(0)].append(int(count))
+            if t0.isdigit() and t1.isdigit() and kb0.isdigit() and kb1.isdigit():
+                bodies[0 if int(kb0) - int(kb1) > GC_FELL_KB else 1].append(int(t1) - int(t0))
+                runs.setdefault((name, arg1, arg2), []).append((int(t0), int(t1), int(count), int(kb0), int(kb1)))
+        if meter is not None:
+            meter.poll()
         for entry in slow:
             if not entry["command"].startswith(b"EVALSHA"):
                 continue
@@ -576,11 +682,29 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
             name = names.get(args[1].decode() if len(args) > 1 else "", "")
             if not name:
                 continue
-            by_script.setdefault(name, []).append(entry["duration"] / 1e6)
-            over_2ms = over_2ms or entry["duration"] > 2000
-            if entry["duration"] > longest:
-                longest, longest_name = entry["duration"], name
+            took = int(entry["duration"])
+            by_script.setdefault(name, []).append(took / 1e6)
+            over_2ms = over_2ms or took > 2000
+            if took > longest:
+                longest, longest_name = took, name
                 longest_args = b" ".join(args[3:9]).decode(errors="replace")[:80]
+            own, body, least, cpu, commands, kb0, kb1 = took, -1, -1, -1, -1, -1, -1
+            if took >= 1000:
+                # its run: same script and arguments, ended in the second SLOWLOG logged it, body closest in length
+                key = (name, *(a.decode(errors="replace") for a in (args[3:5] + [b"", b""])[:2]))
+                fits = [r for r in runs.get(key, ())  # type: ignore[call-overload]
+                        if abs(r[1] // 1_000_000 - int(entry["start_time"])) <= 1 and r[1] - r[0] <= took + 50]
+                if fits:
+                    t0, t1, commands, kb0, kb1 = min(fits, key=lambda r: took - (r[1] - r[0]))
+                    body = t1 - t0
+                    seen = meter.across(t0 - 20, t0 - 20 + took) if meter is not None else None
+                    if seen is not None:
+                        least, cpu = seen
+                        own = min(took, cpu)
+            if took > 2000:
+                over.append((took, name, body, least, cpu, commands, kb0, kb1))
+            if own > own_longest:
+                own_longest, own_name = own, name
         return over_2ms
 
     per_round = Rounds()
@@ -607,7 +731,6 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
         changes = 0
     gc.callbacks.remove(s.probe.on_gc)
     await collect_slowlog()
-    over = sum(1 for runs in by_script.values() for d in runs if d > 0.002)
     for _ in range(10):  # brute-force agreement on a sample, churn paused
         await new_calls(store, redis, pool, s, True)
         await freed_senior(store, redis, pool, s, True)
@@ -616,7 +739,9 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     await redis.aclose()
     await other.aclose()
     return {"s": s, "churn": changes, "slow": longest, "slow_name": longest_name, "slow_args": longest_args,
-            "scripts": by_script, "over": over, "work": work, "work_by": work_by, "rounds": per_round}
+            "scripts": by_script, "over": len(over), "over_runs": over, "own": own_longest, "own_name": own_name,
+            "bodies": bodies,
+            "work": work, "work_by": work_by, "rounds": per_round}
 
 
 def _sha(source: str) -> str:
@@ -726,7 +851,7 @@ def renice(server: RedisServer, nice: int) -> str:
 
 
 async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bool = False,
-               churn_mode: str = "task", nice: int | None = None, rt: bool = False) -> None:
+               churn_mode: str = "task", nice: int | None = None, rt: bool = False, cpu_meter: bool = False) -> None:
     sizes = (10, 100, 1000) if quick else (10, 100, 1000, 10000)
     skill_counts = (1, 20) if quick else (1, 20, 200)
     rounds = 100 if quick else 300
@@ -744,6 +869,11 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
         print(realtime(server) if rt else "real-time scheduling: off (normal time-sharing; --rt puts Redis and the "
               "bench under SCHED_FIFO)")
         watch = SchedWatch(server.process.pid if server.process else 0, core)
+        meter = (RedisCpu(Path(tmp), core, server.process.pid) if cpu_meter and core is not None and server.process
+                 else None)
+        print(f"Redis's CPU time: read every {RedisCpu.PERIOD_US} µs on core {core} (bench/redis_cpu_meter.c at "
+              f"SCHED_FIFO 99)" if meter is not None and meter.on else
+              f"Redis's CPU time: {meter.note if meter is not None else 'not measured (--redis-cpu with --pin)'}")
         try:
             head = (f"{'agents':>6} {'skills':>6} {'wait':>5} | {'case':<11} | {'n':>5} {'p50 µs':>7} {'p99 µs':>7} "
                     f"{'p50÷PING':>8} {'p99÷PING':>8} | {'wait':>5} {'steal':>5} | {'looked':>6} | {'agree':>6}")
@@ -761,7 +891,7 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                 plan += [(sizes[-1], top_skills, w) for w in ((100, 3000) if quick else (100, 10000))]
             for agents, n_skills, waiting in plan:
                 r = await one_case(server, agents, n_skills, waiting, rounds, agents + n_skills + waiting, watch,
-                                   churn_mode)
+                                   churn_mode, meter)
                 table[(agents, n_skills, waiting)] = r
                 s: Samples = r["s"]  # type: ignore[assignment]
                 ping, ping99 = pct(s.ping, 0.5), pct(s.ping, 0.99)
@@ -802,7 +932,34 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                 print(f"{'':>20}PING p50 {ping:.0f} µs · p99 {ping99:.0f} µs (n={len(s.ping)}) · SLOWLOG longest "
                       f"{r['slow']} µs ({r['slow_name']} {r['slow_args']}) · script runs over 2 ms: {r['over']} of "
                       f"{runs} · churn {r['churn']} changes · a freed senior could serve {eligible} waiting calls "
-                      f"(median) · load {load()}", flush=True)
+                      f"(median) · load {load()}")
+                gc_end, others = r["bodies"]  # type: ignore[misc]
+                if gc_end and others:
+                    print(f"{'':>20}Lua garbage collection: a cycle ended (the heap fell > {GC_FELL_KB} KB) inside "
+                          f"{len(gc_end)} of {len(gc_end) + len(others)} runs "
+                          f"({100 * len(gc_end) / (len(gc_end) + len(others)):.1f} %); body p50/p99/max µs of those "
+                          f"{pct([x / 1e6 for x in gc_end], 0.5):.0f}/{pct([x / 1e6 for x in gc_end], 0.99):.0f}/"
+                          f"{max(gc_end)}, of the others {pct([x / 1e6 for x in others], 0.5):.0f}/"
+                          f"{pct([x / 1e6 for x in others], 0.99):.0f}/{max(others)}")
+                over_runs: list[tuple[int, str, int, int, int, int, int, int]]
+                over_runs = r["over_runs"]  # type: ignore[assignment]
+                verdict = (f" · most CPU a run can have used {r['own']} µs ({r['own_name']}) · of the runs over "
+                           f"2 ms: "
+                           f"{sum(1 for o in over_runs if 0 <= o[4] <= 2000)} had at most 2 ms of CPU (the rest was "
+                           f"the core taken away), {sum(1 for o in over_runs if o[3] > 2000)} over 2 ms (the script's "
+                           f"work, or hypervisor time the guest counts as running: see its commands and heap), "
+                           f"{sum(1 for o in over_runs if o[4] < 0 or (o[3] <= 2000 < o[4]))} not decided"
+                           if meter is not None and meter.on else " · CPU not measured")
+                print(f"{'':>20}runs over 2 ms (µs; body: the script's own lines by Redis's TIME, the rest is Redis's "
+                      f"set-up and its Lua GC step every 50 runs; CPU: the least–most CPU time Redis's main thread "
+                      f"can have spent on the run, steal left out; commands; Lua heap KB before → after its body): "
+                      + (
+                          ", ".join(f"{name} {took} (body {'?' if body < 0 else body}, CPU "
+                                    f"{'?' if cpu < 0 else f'{least}–{cpu}'}, {'?' if n < 0 else n} commands, "
+                                    f"{kb0} → {kb1} KB)"
+                                    for took, name, body, least, cpu, n, kb0, kb1 in sorted(over_runs, reverse=True))
+                          or "none") + verdict)
+                sys.stdout.flush()
             if only is not None:
                 return
             print("\nlog-log slope of p50 against agents (1,000 waiting)")
@@ -823,6 +980,8 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
             print(f"\nholding {held} waiting calls (CallRouter sweep every 0.5 s, offer-log re-check every 2 s): "
                   f"service {own:.2f} % + redis {red:.2f} % = {own + red:.2f} % of one core")
         finally:
+            if meter is not None:
+                meter.stop()
             server.stop()
     print(f"load average at the end {load()}")
     print("targets at 10,000 agents / 200 skills / 1,000 waiting: p99 < 2000 µs in every case; slopes ≤ 0.2; "
@@ -840,7 +999,11 @@ if __name__ == "__main__":
     parser.add_argument("--churn", choices=("task", "thread", "none"), default="task",
                         help="churn as a task on the measuring loop, on its own thread, loop and connection, or none "
                              "(diagnosis: the machine's floor)")
+    parser.add_argument("--redis-cpu", action="store_true",
+                        help="with --pin: read Redis's CPU time every 500 µs on its core (bench/redis_cpu_meter.c, "
+                             "SCHED_FIFO 99, needs cc and root) to tell each run over 2 ms apart: its work, or the "
+                             "core taken away; 2,000 wake-ups a second on Redis's core, so off by default")
     args = parser.parse_args()
     uvloop.install()
     asyncio.run(main(args.quick, tuple(int(x) for x in args.only.split(",")) if args.only else None,  # type: ignore[arg-type]
-                     args.pin, args.churn, args.nice, args.rt))  # type: ignore[arg-type]
+                     args.pin, args.churn, args.nice, args.rt, args.redis_cpu))  # type: ignore[arg-type]
