@@ -37,6 +37,8 @@ MAX_TIMED_VERBS = 64
 
 # What a connection's `_seconds` is until its first command (never appended to: a reply needs a command).
 _NO_SECONDS: list[float] = []
+# The name of every call's task (asyncio.all_tasks() tells them apart by their coroutines).
+TASK_NAME = "FastAGI call"
 # A flow is a coroutine function: its coroutine becomes the connection's task as it is.
 Flow = Callable[[Channel], Coroutine[Any, Any, None]]
 
@@ -377,7 +379,9 @@ class AGIConnection(asyncio.Protocol):
             self._send_status("FAILED", "no_route")
             return
         try:
-            task = server.loop.create_task(flow(channel))
+            # A Task made here, named: loop.create_task would format a new "Task-N" name per call (the service
+            # sets no task factory).
+            task = asyncio.Task(flow(channel), loop=server.loop, name=TASK_NAME)
         except Exception as exc:  # a flow that fails before it is a coroutine (a broken route)
             self._flow_failed(exc)
             return
