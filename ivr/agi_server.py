@@ -37,6 +37,8 @@ MAX_TIMED_VERBS = 64
 
 # What a connection's `_seconds` is until its first command (never appended to: a reply needs a command).
 _NO_SECONDS: list[float] = []
+# The name of every call's task (asyncio.all_tasks() tells them apart by their coroutines).
+TASK_NAME = "FastAGI call"
 # A flow is a coroutine function: its coroutine becomes the connection's task as it is.
 Flow = Callable[[Channel], Coroutine[Any, Any, None]]
 
@@ -251,22 +253,26 @@ class AGIConnection(asyncio.Protocol):
             if reply is not None:
                 self._on_events([reply])
                 return
-        if self._in_header:
-            header = self._header
-            whole = whole_header(data) if header is None else None
-            if whole is not None:  # the usual header: in one piece
-                env, data = whole
-            else:  # in pieces (Asterisk writes one line per write): a decoder from the first piece on
-                if header is None:
-                    header = self._header = HeaderDecoder(first_piece_read=True)
-                try:
-                    found = header.feed(data)
-                except AGIProtocolError as exc:
-                    self._protocol_fault(exc)
-                    return
-                if found is None:
-                    return
-                env, data = found, header.remainder
+        header = self._header
+        if header is not None:  # a header in pieces (Asterisk writes one line per write): its decoder's
+            try:
+                env = header.feed(data)
+            except AGIProtocolError as exc:
+                self._protocol_fault(exc)
+                return
+            if env is None:
+                return
+            data = header.remainder
+        elif self._in_header:
+            whole = whole_header(data)
+            if whole is None:  # not the usual header in one piece: a decoder from this piece on
+                self._header = HeaderDecoder(first_piece_read=True)
+                self.data_received(data)
+                return
+            env, data = whole
+        else:
+            env = None
+        if env is not None:
             self._in_header = False
             self._header = None
             self.deadline = None
@@ -373,7 +379,9 @@ class AGIConnection(asyncio.Protocol):
             self._send_status("FAILED", "no_route")
             return
         try:
-            task = server.loop.create_task(flow(channel))
+            # A Task made here, named: loop.create_task would format a new "Task-N" name per call (the service
+            # sets no task factory).
+            task = asyncio.Task(flow(channel), loop=server.loop, name=TASK_NAME)
         except Exception as exc:  # a flow that fails before it is a coroutine (a broken route)
             self._flow_failed(exc)
             return
