@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse
 
 Command = tuple[str | bytes | memoryview | int | float, ...]
-KEEP_SHARE = 8  # a store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
+KEEP_SHARE = 4  # a store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
 READ_SIZE = 65536  # bytes asked of the connection per read (a trip's replies are usually one read)
 _pack = cast(Callable[[Command], bytes], hiredis.pack_command)
 _MORE = object()  # hiredis: the replies read so far end mid-reply
