@@ -107,6 +107,8 @@ async def _exchange(connection: AbstractConnection, parser: hiredis.Reader, pack
         await connection.connect()
     writer, stream = connection._writer, connection._reader
     assert writer is not None and stream is not None
+    if writer.transport.is_closing():  # reset by the peer while kept (uvloop refuses a write to it: RuntimeError)
+        raise RedisConnectionError("Connection closed by server.")
     replies: list[Any] = []
     try:
         writer.write(packed)

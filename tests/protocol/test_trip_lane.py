@@ -158,6 +158,23 @@ async def test_a_trip_cancelled_from_outside_is_cancelled_not_timed_out(fake: Fa
         await client.aclose(close_connection_pool=True)
 
 
+async def test_a_kept_connection_reset_meanwhile_is_replaced(fake: FakeRedis) -> None:
+    """A kept connection whose socket was reset between trips (its transport closing) is not written to (uvloop
+    refuses that with RuntimeError): the trip goes on a fresh connection from the pool (a new socket)."""
+    client = client_of(fake.port)
+    store = RouteStore(client)
+    try:
+        assert await store.call_state("one") == ("sb:{sb}:call:one", "sb:{sb}:call:one")
+        reset = store._lane._idle[0]._writer
+        assert reset is not None
+        reset.transport.abort()
+        assert await store.call_state("two") == ("sb:{sb}:call:two", "sb:{sb}:call:two")
+        assert store._lane.kept == 1 and store._lane._idle[0]._writer is not reset  # a new socket
+    finally:
+        await store.close()
+        await client.aclose(close_connection_pool=True)
+
+
 async def test_a_store_keeps_at_most_a_quarter_of_the_pool(fake: FakeRedis) -> None:
     """Many trips at once use many connections; between trips the store keeps 1/4 of the pool, the rest go back."""
     client = client_of(fake.port, max_connections=32, timeout=10.0)  # not a timeout test: a loaded machine is slow
