@@ -387,8 +387,11 @@ def _call_customer(row: Sequence[Any]) -> Customer:
 
 def _customer(row: Mapping[str, str]) -> Customer:
     def listed(name: str) -> tuple[Any, ...]:
+        raw = row.get(name)
+        if not raw or raw == "[]":  # (most customers: nothing to parse)
+            return ()
         try:
-            return tuple(json.loads(row.get(name) or "[]"))
+            return tuple(json.loads(raw))
         except json.JSONDecodeError:
             return ()
     return Customer(id=row["id"], name=row.get("name", ""), segment=row.get("segment", ""),

@@ -7,7 +7,8 @@ takes both from here instead of reading Redis; a call of another instance, one n
 record now names another customer (identified later in the IVR) is read from Redis as before.
 
 Bounded by count (`max_calls`: the least recently noted go first) and by age (`max_age` seconds since a call was
-last noted). The record is the one this process sent; the customer is the one found as the call started.
+last noted; looked for at most once a second as calls are noted, and on every read). The record is the one this
+process sent; the customer is the one found as the call started.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from switchboard.cti.customer import Customer
 
 MAX_CALLS = 10_000  # calls remembered (about 1–2 KB each): the calls in progress of a busy instance
 MAX_AGE = 900.0  # seconds since a call's last write after which it is read from Redis again
+AGE_CHECK_EVERY = 1.0  # seconds between looks for calls past MAX_AGE when calls are noted
 
 
 @dataclass
@@ -40,6 +42,7 @@ class RecentCalls:
         self._max_age = max_age
         self._clock = clock
         self._calls: OrderedDict[str, _Entry] = OrderedDict()
+        self._next_age_check = float("-inf")
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -84,6 +87,10 @@ class RecentCalls:
             entry.noted = now
             self._calls.move_to_end(uniqueid)
         calls = self._calls
-        while len(calls) > self._max_calls or now - next(iter(calls.values())).noted > self._max_age:
+        while len(calls) > self._max_calls:
             calls.popitem(last=False)
+        if now >= self._next_age_check:  # the oldest by age: looked for at most once a second (`get` checks too)
+            self._next_age_check = now + AGE_CHECK_EVERY
+            while calls and now - next(iter(calls.values())).noted > self._max_age:
+                calls.popitem(last=False)
         return entry

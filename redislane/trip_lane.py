@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse
 
 Command = tuple[str | bytes | memoryview | int | float, ...]
-KEEP_SHARE = 8  # a store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
+KEEP_SHARE = 4  # a store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
 READ_SIZE = 65536  # bytes asked of the connection per read (a trip's replies are usually one read)
 _pack = cast(Callable[[Command], bytes], hiredis.pack_command)
 _MORE = object()  # hiredis: the replies read so far end mid-reply
@@ -24,15 +24,16 @@ _MORE = object()  # hiredis: the replies read so far end mid-reply
 class TripLane:
     """A call-path round trip on one connection of the client's pool, without the client's per-command machinery.
 
-    Commands are packed by hiredis's C packer into one write; the replies are parsed by a hiredis reader of the trip's
-    own, fed straight from the connection's stream (one read usually carries every reply), error replies turned into
-    redis-py's exception classes (returned as values; one that means the connection is unusable, such as LOADING,
-    fails the trip). The pool's socket timeout bounds the whole trip (`Deadlines`: one timer for all the lane's
-    trips); the connection's own socket timeout is never used (no timer per read, no task per write). Between trips
-    the lane keeps up to 1/KEEP_SHARE of the pool's connections (skipping the pool's lock and liveness probe); the
-    rest go back to the pool. A trip that fails or runs out of time closes its connection before handing it back, so no connection with
-    replies still unread is ever used again. A kept connection found dead (Redis restarted) is replaced once by a
-    fresh one from the pool."""
+    Commands are packed by hiredis's C packer into one write; the replies are parsed by a hiredis reader fed straight
+    from the connection's stream (one read usually carries every reply), error replies turned into redis-py's
+    exception classes (returned as values; one that means the connection is unusable, such as LOADING, fails the
+    trip). A clean trip leaves its reader empty, and the lane keeps it for a later trip. The pool's socket timeout
+    bounds the whole trip (`Deadlines`: one timer for all the lane's trips); the connection's own socket timeout is
+    never used (no timer per read, no task per write). Between trips the lane keeps up to 1/KEEP_SHARE of the pool's
+    connections (skipping the pool's lock, timeout and liveness probe); the rest go back to the pool. A trip that
+    fails or runs out of time closes its connection before handing it back (and drops its reader), so no connection
+    with replies still unread is ever used again. A kept connection found dead (Redis restarted) is replaced once by
+    a fresh one from the pool."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._pool = client.connection_pool
@@ -41,6 +42,7 @@ class TripLane:
         self._keep = max(1, self._pool.max_connections // KEEP_SHARE)
         self._idle: list[AbstractConnection] = []
         self._deadlines = Deadlines(self._timeout) if self._timeout else None
+        self._parsers: list[hiredis.Reader] = []  # reply parsers left empty by clean trips, used again
 
     @property
     def kept(self) -> int:
@@ -61,9 +63,12 @@ class TripLane:
     async def _on(self, connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:
         clean = False
         trip = self._deadlines.start() if self._deadlines is not None else None
+        parser = self._parsers.pop() if self._parsers else _parser()
         try:
-            replies = await _exchange(connection, packed, count)
+            replies = await _exchange(connection, parser, packed, count)
             clean = True
+            if len(self._parsers) < self._keep:  # (empty after a clean trip: the next trip may use it)
+                self._parsers.append(parser)
             if trip is not None and connection.health_check_interval:  # (as redis-py's own reads do)
                 connection.next_health_check = trip.started + connection.health_check_interval
             return replies
@@ -90,14 +95,20 @@ class TripLane:
             await self._pool.release(self._idle.pop())
 
 
-async def _exchange(connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:
-    """One write, then `count` replies parsed from the connection's stream. Raises RedisConnectionError when the
-    connection breaks, or holds more than the replies asked (it is then out of step)."""
+def _parser() -> hiredis.Reader:
+    """A reply parser: redis-py's exception classes for error replies (as values), `_MORE` for "read more"."""
+    return hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error, notEnoughData=_MORE)
+
+
+async def _exchange(connection: AbstractConnection, parser: hiredis.Reader, packed: bytes, count: int) -> list[Any]:
+    """One write, then `count` replies parsed (by `parser`, empty) from the connection's stream. Raises
+    RedisConnectionError when the connection breaks, or holds more than the replies asked (it is then out of step)."""
     if not connection.is_connected:
         await connection.connect()
     writer, stream = connection._writer, connection._reader
     assert writer is not None and stream is not None
-    parser = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error, notEnoughData=_MORE)
+    if writer.transport.is_closing():  # reset by the peer while kept (uvloop refuses a write to it: RuntimeError)
+        raise RedisConnectionError("Connection closed by server.")
     replies: list[Any] = []
     try:
         writer.write(packed)

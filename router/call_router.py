@@ -87,6 +87,7 @@ class Ticket:
         self._wake = asyncio.Event()
         self._steps_after = tuple(steps_after)
         self._timers: list[asyncio.TimerHandle] = []
+        self._armed_at: float | None = None  # loop time the relaxation steps count from (`arm`)
         self._closed = False
         self._gone = asyncio.Event()
         self.gone_reason = ""
@@ -140,6 +141,7 @@ class Ticket:
     async def wait(self) -> Offer | None:
         while True:
             while self._result is None:
+                self._start_timers()  # (waiting in line: the relaxation steps' timers run)
                 self._wake.clear()
                 await self._wake.wait()
             result, self._result = self._result, None
@@ -223,11 +225,19 @@ class Ticket:
             self._router.offer_made(other, "")
 
     def arm(self) -> None:
-        """Starts the relaxation steps' timers, once the offer that enqueued the call returned (a step must not be
-        tried before the call has waited its time in Redis's clock)."""
-        if not self._closed and not self._timers:
-            self._timers = [self._router.loop.call_at(self._router.loop.time() + after, self._poke)
-                            for after in self._steps_after]
+        """Starts the relaxation steps' clock, once the offer that enqueued the call returned (a step must not be
+        tried before the call has waited its time in Redis's clock). Their timers are made when the call waits in
+        line (now, or later if an agent was reserved at once and the call comes back to the line): a call offered at
+        once, as most are, never needs them. A step already due by then is tried at once."""
+        if not self._closed and self._armed_at is None:
+            self._armed_at = self._router.loop.time()
+            if self._result is None:
+                self._start_timers()
+
+    def _start_timers(self) -> None:
+        if not self._closed and not self._timers and self._armed_at is not None:
+            at, loop = self._armed_at, self._router.loop
+            self._timers = [loop.call_at(at + after, self._poke) for after in self._steps_after]
 
     def drop(self) -> None:
         """The request failed: no timers, not registered (nothing in Redis to leave)."""

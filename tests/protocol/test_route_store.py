@@ -693,6 +693,32 @@ async def test_a_relaxation_overflow_step_reaches_the_waiting_ticket(redis_serve
         await redis.aclose()
 
 
+async def test_a_call_offered_at_once_gets_its_step_timers_when_it_is_back_in_line(
+        redis_server: RedisServer) -> None:
+    """An agent reserved at once: no step timers (most calls); the agent does not answer and the call waits in line
+    again: its steps count from the first offer, so the overflow step already due sends the caller on."""
+    redis = Redis.from_url(redis_server.url)
+    await redis.flushdb()
+    config = RoutingConfig(skills=frozenset({"sales"}), segments={"standard": Segment(10, 0)},
+                           relaxation={"quick": (RelaxStep(0.3, overflow=True),)}, ring_action="logout",
+                           agents={"a3": AgentSeed("a3", "Cy", "PJSIP/a3", {"sales": 6}, ("en",))})
+    router = CallRouter(RouteStore(redis), lambda: config, asyncio.get_running_loop(), logging.getLogger("test"))
+    await router.start()
+    try:
+        await router.store.action("a3", "login")
+        ticket = await router.request("u2", skills={"sales": 5}, language="", segment="standard", customer="c1",
+                                      priority=0, relaxation="quick", queue="sales")
+        assert ticket.ready and not ticket._timers
+        offer = await ticket.wait()
+        assert offer is not None and offer.agent == "a3"
+        await ticket.not_answered("a3")  # a3 logged out: nobody else can take it
+        assert await asyncio.wait_for(ticket.wait(), 10) is None
+        assert any("overflow after" in line for line in await router.store.explain("u2"))
+    finally:
+        await router.stop()
+        await redis.aclose()
+
+
 async def _index_problems(redis: Redis) -> list[str]:
     """What is wrong with the waiting-call indexes: a `wqlines` entry that is not its line's head score, a non-empty
     line missing from `wqlines`, a line member that is not a waiting call listing that line, a scheduled relaxation
