@@ -83,11 +83,15 @@ class FunctionLibrary:
         self._digest = digest
         self._names = tuple(bodies)
 
-    def function(self, script: str, client: Redis) -> Function:
-        """The function running script `script`, called directly on `client`."""
+    def function_name(self, script: str) -> str:
+        """The name script `script` is registered under (FCALL's first argument)."""
         if script not in self._names:
             raise KeyError(script)
-        return Function(f"{script}_{self._digest}", self, client)
+        return f"{script}_{self._digest}"
+
+    def function(self, script: str, client: Redis) -> Function:
+        """The function running script `script`, called directly on `client`."""
+        return Function(self.function_name(script), self, client)
 
     def load(self) -> Command:
         """The command that loads (or loads again) the library."""

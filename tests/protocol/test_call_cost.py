@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 VIP = Customer(id="c-vip", name="Vera", segment="vip", language="en", account="5550", phones=("+442079460501",))
 CTI_SHAS = {hashlib.sha1(s.encode()).hexdigest().encode() for s in cti_store.build_scripts().values()}
 SAVE_CALL_SHA = hashlib.sha1(cti_store.build_scripts()["save_call"].encode()).hexdigest().encode()
-OFFER_SHA = build_library().function("offer_call", None).name.encode()  # type: ignore[arg-type]  # (its FCALL)
+OFFER_SHA = build_library().function_name("offer_call").encode()  # (what its FCALL names)
 
 
 class CountingWriter:

@@ -48,9 +48,9 @@ async def test_only_the_read_only_script_is_flagged_no_writes(redis: Redis) -> N
     store = RouteStore(redis)
     await store.upsert_agent(AgentSeed("a1", "A1", "PJSIP/a1", {"billing": 5}, ("en",)))  # (loads the library)
     library = build_library()
-    assert await redis.execute_command("FCALL_RO", library.function("line_position", redis).name, 0, "u1") == [0, 0]
+    assert await redis.execute_command("FCALL_RO", library.function_name("line_position"), 0, "u1") == [0, 0]
     with pytest.raises(ResponseError):
-        await redis.execute_command("FCALL_RO", library.function("own_call", redis).name, 0, "me", "u1")
+        await redis.execute_command("FCALL_RO", library.function_name("own_call"), 0, "me", "u1")
 
 
 async def test_a_function_error_is_raised_not_reloaded(redis: Redis) -> None:
