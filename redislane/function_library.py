@@ -2,10 +2,10 @@
 called (FCALL), with the library loaded again when Redis lacks it. The router's stores load theirs so
 (router/route_store.py); which scripts and keys are the store's own, this module knows nothing of.
 
-Why a library and not one script per step: every router script carried its own compiled copy of the prelude and created
-its ~36 functions again on every run; a library is compiled once at `FUNCTION LOAD`, its top-level locals (the key
-prefix, the prelude's functions) are created once and shared by every function's closure, so the live Lua heap is
-one prelude, not one per script, and a run makes only its own garbage (docs/router-indexes.md).
+Why a library and not one script per step: every router script carried its own compiled copy of the prelude and
+created its ~36 functions again on every run; a library is compiled once at `FUNCTION LOAD`, its top-level locals
+(the key prefix, the prelude's functions) are created once and shared by every function's closure, so the live Lua
+heap is one prelude, not one per script, and a run makes only its own garbage (docs/router-indexes.md).
 
 The source is `#!lua name=<library>`, then a head (the key prefix and the prelude), then one
 `redis.register_function` per script whose callback takes `(KEYS, ARGV)` and runs the script's body unchanged. The

@@ -8,8 +8,9 @@ Scripts live in `router/lua/<name>.lua`; they are loaded as ONE Redis Functions 
 redislane/function_library.py): `local P = '<PREFIX>'` + `prelude.lua` (the shared functions) once at its top, then
 each script's body as a function of it, called with FCALL, so the key prefix is defined here only and the prelude is
 compiled once. Keys all carry the hash tag `{sb}`: one cluster slot, so each script touches only keys of its own
-slot and works unchanged on Redis Cluster. Time comes from Redis `TIME`, so several instances share one clock. The rules mirror router/decision.py (the readable
-specification; tests compare the two). docs/redis.md gives the key layout of every package.
+slot and works unchanged on Redis Cluster. Time comes from Redis `TIME`, so several instances share one clock. The
+rules mirror router/decision.py (the readable specification; tests compare the two). docs/redis.md gives the key
+layout of every package.
 
 Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:agent:<id>         hash: name endpoint langs(,en,fr,) skills(billing:8,...) s:<skill>=level state reason
@@ -54,10 +55,10 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from switchboard.redislane.channel_feed import channel_messages
+from switchboard.redislane.function_library import Function, FunctionLibrary, missing
 from switchboard.redislane.trip_lane import Command, TripLane
 from switchboard.router.decision import encode_skills, encode_steps
 from switchboard.router.device_batch import batches
-from switchboard.redislane.function_library import Function, FunctionLibrary, missing
 from switchboard.router.eligible_agents import EligibleAgents, RosterEntry
 from switchboard.router.routing_config import AgentSeed, RelaxStep
 
@@ -256,7 +257,7 @@ class RouteStore:
         ttl, wrap = str(self._ttl_ms), str(int(wrap_up * 1000))
         runs = batches(updates)
         steps: list[Step] = [(self._devices, [], [ttl, wrap, *(v for update in run for v in update)])
-                              for run in runs]
+                             for run in runs]
         results: list[tuple[str, str] | Exception] = []
         for run, reply in zip(runs, await self._steps(steps)):
             if isinstance(reply, Exception):
