@@ -9,7 +9,7 @@ The pool of each case (one private redis-server, one case after another):
   skill, level (6-10) and often a language that some senior has: juniors cannot serve them, seniors can. Half ask
   the busiest skill (s0, which a quarter of the seniors have), so a freed senior has many calls it can serve.
 
-Cases, each measured as p50/p99 in µs including the Redis round trip (one EVALSHA from this process):
+Cases, each measured as p50/p99 in µs including the Redis round trip (one FCALL from this process):
 
 * `new/free`     a new call some free junior fits (agent surplus: the pick among free agents);
 * `new/none`     a new call no free agent fits (it goes into line: the search finds nobody);
@@ -47,9 +47,10 @@ CAP_SYS_NICE; it says so when in effect and exits when not permitted): on a shar
 Redis waiting for a CPU (docs/redis.md "Keep Redis's latency short").
 
 SLOWLOG times a script on the wall clock, so on a VM it also counts the time the hypervisor took Redis's vCPU away
-(steal). Every SLOWLOG run over 2 ms is listed with its body's time by Redis's TIME (the rest of the EVALSHA is
+(steal). Every SLOWLOG run over 2 ms is listed with its body's time by Redis's TIME (the rest of the FCALL is
 Redis's set-up and its Lua GC step every 50 runs), its command count and the Lua heap before and after its body (a
-garbage-collection cycle ending inside it), and per row the share of runs a GC cycle ended in. With `--pin
+garbage-collection cycle ending inside it), and per row the share of runs a GC cycle ended in and the live Lua heap
+of Redis's two Lua states (functions and EVAL) after a full collection at the row's end. With `--pin
 --redis-cpu`, bench/redis_cpu_meter.c (compiled with cc) also reads the CPU time of Redis's main thread every 500 µs
 from its core (the kernel leaves reported steal out of it): a run over 2 ms on the wall clock but under 2 ms of CPU was
 the core taken away, not the script's work (docs/router-indexes.md "Where the runs over 2 ms come from").
@@ -75,7 +76,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 
 import uvloop
 from redis.asyncio import Redis
@@ -86,6 +87,7 @@ from switchboard.router.call_router import CallRouter, index_skill, levels_by_sk
 from switchboard.router.decision import AgentView, CallView, best_agent, best_call  # noqa: E402
 from switchboard.router import route_store  # noqa: E402
 from switchboard.router.decision import encode_skills  # noqa: E402
+from switchboard.redislane.function_library import FunctionLibrary  # noqa: E402
 from switchboard.router.route_store import P, SWEEP_BATCH, RouteStore, lua_source  # noqa: E402
 from switchboard.router.routing_config import AgentSeed, RelaxStep, RoutingConfig, Segment  # noqa: E402
 from tests.e2e.sandbox import RedisServer  # noqa: E402
@@ -103,31 +105,46 @@ WORK_KEY = P + "bench:work"
 GC_FELL_KB = 100  # a run whose Lua heap fell by more than this ended a garbage-collection cycle (it swept)
 
 
-def counted_scripts() -> dict[str, str]:
-    """The router's scripts with every `redis.call` counted: each run appends "<script> <commands> <per command>
-    <ARGV[1]> <ARGV[2]> <start µs> <end µs> <Lua KB at start> <Lua KB at end>" (tab-separated) to WORK_KEY (the
-    arguments tell the timed decisions' runs apart; start and end are Redis's TIME, uncounted, around the script's
-    body, to lay each run beside the CPU time Redis really had: RedisCpu; the Lua heap before and after shows a
-    garbage-collection cycle ending inside the run). The count says what a run touches whatever the machine's load
-    (the SLOWLOG's times include the core being taken away)."""
-    shadow = ("local real_redis = redis\nlocal bench_t0 = real_redis.call('TIME')\n"
-              "local bench_kb0 = collectgarbage('count')\n"
-              "local work, work_by = 0, {}\nlocal redis = setmetatable({call = "
-              "function(name, ...) work = work + 1; work_by[name] = (work_by[name] or 0) + 1; "
-              "return real_redis.call(name, ...) end}, {__index = real_redis})\n"
+def counted_library(names: Iterable[str] = route_store.SCRIPTS + route_store.CALLBACK_SCRIPTS) -> FunctionLibrary:
+    """The router's library (route_store.build_library: the same prelude and bodies) with every `redis.call`
+    counted: each run appends "<script> <commands> <per command> <ARGV[1]> <ARGV[2]> <start µs> <end µs> <Lua KB at
+    start> <Lua KB at end>" (tab-separated) to WORK_KEY (the arguments tell the timed decisions' runs apart; start
+    and end are Redis's TIME, uncounted, around the script's body, to lay each run beside the CPU time Redis really
+    had: RedisCpu; the Lua heap before and after shows a garbage-collection cycle ending inside the run). The count
+    says what a run touches whatever the machine's load (the SLOWLOG's times include the core being taken away).
+    The counting `redis` is a library-level local made once at load, which the prelude's functions see; loading
+    reaches only a `redis` of its own (register_function, no `call`) and no metatable, so each run takes the real
+    one (the global, read at run time) and resets the counts."""
+    shadow = ("local function global_redis() return redis end\nlocal real_redis = nil\n"
+              "local work, work_by = 0, {}\nlocal redis = {register_function = "
+              "redis.register_function, call = function(name, ...) work = work + 1; work_by[name] = "
+              "(work_by[name] or 0) + 1; return real_redis.call(name, ...) end}\n"
               "local function work_text() local out = {} for n, c in pairs(work_by) do out[#out + 1] = n .. '=' .. c "
               "end return table.concat(out, ',') end\n")
     head = f"local P = '{route_store.PREFIX}'\n" + shadow + lua_source("prelude")
-    return {name: head + "local function bench_body()\n" + lua_source(name) + "\nend\nlocal bench_out = bench_body()\n"
-            f"local bench_t1 = real_redis.call('TIME')\n"
-            f"real_redis.call('RPUSH', '{WORK_KEY}', table.concat({{'{name}', work, work_text(), ARGV[1] or '', "
-            f"ARGV[2] or '', bench_t0[1] .. string.format('%06d', bench_t0[2]), "
-            f"bench_t1[1] .. string.format('%06d', bench_t1[2]), string.format('%d', bench_kb0), "
-            f"string.format('%d', collectgarbage('count'))}}, '\\t'))\nreturn bench_out\n"
-            for name in route_store.SCRIPTS}
+
+    def counted(name: str, body: str) -> str:
+        return ("real_redis, work, work_by = global_redis(), 0, {}\nlocal bench_t0 = real_redis.call('TIME')\n"
+                "local bench_kb0 = collectgarbage('count')\n"
+                "local function bench_body()\n" + body + "\nend\nlocal bench_out = bench_body()\n"
+                f"local bench_t1 = real_redis.call('TIME')\n"
+                f"real_redis.call('RPUSH', '{WORK_KEY}', table.concat({{'{name}', work, work_text(), ARGV[1] or '', "
+                f"ARGV[2] or '', bench_t0[1] .. string.format('%06d', bench_t0[2]), "
+                f"bench_t1[1] .. string.format('%06d', bench_t1[2]), string.format('%d', bench_kb0), "
+                f"string.format('%d', collectgarbage('count'))}}, '\\t'))\nreturn bench_out")
+    return FunctionLibrary(route_store.LIBRARY, head, {name: lua_source(name) for name in names},
+                           route_store.READ_ONLY, counted)
 
 
-route_store.build_scripts = counted_scripts  # every RouteStore of this benchmark runs the counted scripts
+route_store.build_library = counted_library  # every RouteStore of this benchmark runs the counted library
+HEAP_PROBE = FunctionLibrary("bench_heap", "", {"heap": "collectgarbage('collect')\nreturn collectgarbage('count')"})
+HEAP_EVAL = "collectgarbage('collect') return collectgarbage('count')"
+
+
+async def lua_heaps(redis: Redis) -> tuple[int, int]:
+    """KB of live Lua heap after a full collection: Redis's functions state (every library), its EVAL state."""
+    functions = int(await HEAP_PROBE.function("heap", redis)())
+    return functions, int(await redis.eval(HEAP_EVAL, 0))  # type: ignore[misc]
 
 
 @dataclass
@@ -626,7 +643,8 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
     pool = Pool(agents, [f"s{i}" for i in range(n_skills)], random.Random(seed_no))
     await seed(store, pool)
     await put_waiting(store, redis, pool, waiting)
-    names = {sha: name for name, sha in ((n, _sha(src)) for n, src in counted_scripts().items())}
+    library = counted_library()
+    names = {library.function_name(n): n for n in route_store.SCRIPTS}
     # scripts from 50 µs on (nearly every run; 0 would also log, and slow down, each command a script runs)
     await redis.config_set("slowlog-log-slower-than", 50)
     await redis.config_set("slowlog-max-len", 100000)
@@ -676,7 +694,7 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
         if meter is not None:
             meter.poll()
         for entry in slow:
-            if not entry["command"].startswith(b"EVALSHA"):
+            if not entry["command"].startswith(b"FCALL"):
                 continue
             args = entry["command"].split()
             name = names.get(args[1].decode() if len(args) > 1 else "", "")
@@ -736,17 +754,13 @@ async def one_case(server: RedisServer, agents: int, n_skills: int, waiting: int
         await freed_senior(store, redis, pool, s, True)
     for _ in range(3):
         await relaxation_round(store, redis, pool, s, True)
+    heaps = await lua_heaps(redis)
     await redis.aclose()
     await other.aclose()
     return {"s": s, "churn": changes, "slow": longest, "slow_name": longest_name, "slow_args": longest_args,
             "scripts": by_script, "over": len(over), "over_runs": over, "own": own_longest, "own_name": own_name,
-            "bodies": bodies,
+            "bodies": bodies, "heaps": heaps,
             "work": work, "work_by": work_by, "rounds": per_round}
-
-
-def _sha(source: str) -> str:
-    import hashlib
-    return hashlib.sha1(source.encode()).hexdigest()
 
 
 async def holding_cost(server: RedisServer, waiting: int, seconds: float) -> tuple[float, float]:
@@ -933,6 +947,9 @@ async def main(quick: bool, only: tuple[int, int, int] | None = None, pinned: bo
                       f"{r['slow']} µs ({r['slow_name']} {r['slow_args']}) · script runs over 2 ms: {r['over']} of "
                       f"{runs} · churn {r['churn']} changes · a freed senior could serve {eligible} waiting calls "
                       f"(median) · load {load()}")
+                heaps: tuple[int, int] = r["heaps"]  # type: ignore[assignment]
+                print(f"{'':>20}live Lua heap after a full collection at the row's end: functions {heaps[0]} KB, "
+                      f"EVAL {heaps[1]} KB")
                 gc_end, others = r["bodies"]  # type: ignore[misc]
                 if gc_end and others:
                     print(f"{'':>20}Lua garbage collection: a cycle ended (the heap fell > {GC_FELL_KB} KB) inside "

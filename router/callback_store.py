@@ -1,8 +1,9 @@
 """The callback desk's Redis: callback requests, their attempts, and their place in the router's line.
 
 The only module besides `route_store` that talks to the router's Redis; every change is one script of
-`router/lua/callback_*.lua`, built like the router's (`local P = '<PREFIX>'` + `prelude.lua` + the body), so a
-request and the router's line change together, atomically, on the same `{sb}` slot. docs/redis.md gives the keys.
+`router/lua/callback_*.lua`, a function of the router's own library (route_store.build_library: the prelude
+once, then each body), so a request and the router's line change together, atomically, on the same `{sb}`
+slot. docs/redis.md gives the keys.
 
 Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:callback:<rid>     hash: uid number customer lang order max_attempts retry_after_ms not_before created
@@ -23,17 +24,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from switchboard.router.route_store import PREFIX, build_scripts as build_router_scripts
+from switchboard.router.route_store import CALLBACK_SCRIPTS, PREFIX, build_library
 
 P = PREFIX
-SCRIPTS = ("callback_take", "callback_enter", "callback_attempt", "callback_result", "callback_cancel",
-           "callback_claim", "callback_release")
+SCRIPTS = CALLBACK_SCRIPTS
 STATES = ("scheduled", "waiting", "dialing", "retry", "done")
-
-
-def build_scripts() -> dict[str, str]:
-    """Each callback script as Redis runs it: the key prefix, the router's prelude, then the script's body."""
-    return build_router_scripts(SCRIPTS)
 
 
 def _clean(value: str, what: str) -> str:
@@ -88,14 +83,14 @@ class CallbackStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        scripts = build_scripts()
-        self._take = redis.register_script(scripts["callback_take"])
-        self._enter = redis.register_script(scripts["callback_enter"])
-        self._attempt = redis.register_script(scripts["callback_attempt"])
-        self._result = redis.register_script(scripts["callback_result"])
-        self._cancel = redis.register_script(scripts["callback_cancel"])
-        self._claim = redis.register_script(scripts["callback_claim"])
-        self._release = redis.register_script(scripts["callback_release"])
+        library = build_library()
+        self._take = library.function("callback_take", redis)
+        self._enter = library.function("callback_enter", redis)
+        self._attempt = library.function("callback_attempt", redis)
+        self._result = library.function("callback_result", redis)
+        self._cancel = library.function("callback_cancel", redis)
+        self._claim = library.function("callback_claim", redis)
+        self._release = library.function("callback_release", redis)
 
     async def take(self, uid: str, rid: str, desk: str, number: str, customer: str, language: str, order: str,
                    max_attempts: int, retry_after: float, not_before_ms: int) -> int:

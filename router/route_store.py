@@ -4,11 +4,13 @@ The only router module that talks to Redis. Every write is one script call (atom
 instances on one Redis never assign one agent twice. Values are checked for control characters before they are
 stored (they reach logs, AMI events and the CLI).
 
-Scripts live in `router/lua/<name>.lua`; each is built once at start as `local P = '<PREFIX>'` + `prelude.lua` (the
-shared functions) + its body, so the key prefix is defined here only. Keys all carry the hash tag `{sb}`: one
-cluster slot, so each script touches only keys of its own slot and works unchanged on Redis Cluster. Time comes
-from Redis `TIME`, so several instances share one clock. The rules mirror router/decision.py (the readable
-specification; tests compare the two). docs/redis.md gives the key layout of every package.
+Scripts live in `router/lua/<name>.lua`; they are loaded as ONE Redis Functions library (Redis >= 7.0,
+redislane/function_library.py): `local P = '<PREFIX>'` + `prelude.lua` (the shared functions) once at its top, then
+each script's body as a function of it, called with FCALL, so the key prefix is defined here only and the prelude is
+compiled once. Keys all carry the hash tag `{sb}`: one cluster slot, so each script touches only keys of its own
+slot and works unchanged on Redis Cluster. Time comes from Redis `TIME`, so several instances share one clock. The
+rules mirror router/decision.py (the readable specification; tests compare the two). docs/redis.md gives the key
+layout of every package.
 
 Layout (PREFIX = `sb:{sb}:`):
   sb:{sb}:agent:<id>         hash: name endpoint langs(,en,fr,) skills(billing:8,...) s:<skill>=level state reason
@@ -53,6 +55,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from switchboard.redislane.channel_feed import channel_messages
+from switchboard.redislane.function_library import Function, FunctionLibrary, missing
 from switchboard.redislane.trip_lane import Command, TripLane
 from switchboard.router.decision import encode_skills, encode_steps
 from switchboard.router.device_batch import batches
@@ -68,10 +71,15 @@ REAP_BATCH = 200  # dead owners' calls (or their agents) per reap run
 OFFER_LOG_MS = 60_000  # how long `offerlog` keeps a reservation (sweep.lua trims it to this)
 SCRIPTS = ("offer_call", "leave_call", "call_done", "ring_no_answer", "agent_device", "agent_devices", "agent_action",
            "sweep", "upsert_agent", "own_call", "heartbeat", "reap_owners", "line_position")
+CALLBACK_SCRIPTS = ("callback_take", "callback_enter", "callback_attempt", "callback_result", "callback_cancel",
+                    "callback_claim", "callback_release")  # router/callback_store.py's, in the same library
+READ_ONLY = ("line_position",)  # the scripts that never write: flagged `no-writes`
+LIBRARY = "sb_router"  # the library's name before its hash
 STATES = ("logged_out", "available", "reserved", "ringing", "on_call", "wrap_up", "paused")
 
 
 Along = tuple[AsyncScript, list[str], list[Any]]  # another store's script step (script, keys, args) sent with an offer
+Step = tuple[AsyncScript | Function, list[str], list[Any]]  # a step of a trip: a script (EVALSHA) or a function (FCALL)
 
 
 def lua_source(name: str) -> str:
@@ -79,11 +87,11 @@ def lua_source(name: str) -> str:
     return resources.files("switchboard.router").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
-def build_scripts(names: Iterable[str] = SCRIPTS) -> dict[str, str]:
-    """Each script as Redis runs it: the key prefix, then the shared prelude, then the script's body (the router's
-    scripts by default; the callback store builds its own the same way)."""
+def build_library(names: Iterable[str] = SCRIPTS + CALLBACK_SCRIPTS) -> FunctionLibrary:
+    """The router's and the callback desk's scripts as Redis runs them: one library, the key prefix and the shared
+    prelude at its top, then each script's body as a function (redislane/function_library.py)."""
     head = f"local P = '{PREFIX}'\n" + lua_source("prelude")
-    return {name: head + lua_source(name) for name in names}
+    return FunctionLibrary(LIBRARY, head, {name: lua_source(name) for name in names}, READ_ONLY)
 
 
 def _clean(value: str, what: str) -> str:
@@ -150,20 +158,20 @@ class RouteStore:
         self._roster_lock = asyncio.Lock()
         self._ttl_ms = int(reservation_ttl * 1000)
         self._lane = TripLane(redis)
-        scripts = build_scripts()
-        self._offer = redis.register_script(scripts["offer_call"])
-        self._leave = redis.register_script(scripts["leave_call"])
-        self._done = redis.register_script(scripts["call_done"])
-        self._ring_no_answer = redis.register_script(scripts["ring_no_answer"])
-        self._device = redis.register_script(scripts["agent_device"])
-        self._devices = redis.register_script(scripts["agent_devices"])
-        self._action = redis.register_script(scripts["agent_action"])
-        self._sweep = redis.register_script(scripts["sweep"])
-        self._upsert = redis.register_script(scripts["upsert_agent"])
-        self._own = redis.register_script(scripts["own_call"])
-        self._heartbeat = redis.register_script(scripts["heartbeat"])
-        self._reap = redis.register_script(scripts["reap_owners"])
-        self._position = redis.register_script(scripts["line_position"])
+        library = build_library()
+        self._offer = library.function("offer_call", redis)
+        self._leave = library.function("leave_call", redis)
+        self._done = library.function("call_done", redis)
+        self._ring_no_answer = library.function("ring_no_answer", redis)
+        self._device = library.function("agent_device", redis)
+        self._devices = library.function("agent_devices", redis)
+        self._action = library.function("agent_action", redis)
+        self._sweep = library.function("sweep", redis)
+        self._upsert = library.function("upsert_agent", redis)
+        self._own = library.function("own_call", redis)
+        self._heartbeat = library.function("heartbeat", redis)
+        self._reap = library.function("reap_owners", redis)
+        self._position = library.function("line_position", redis)
 
     @property
     def redis(self) -> Redis:
@@ -190,20 +198,22 @@ class RouteStore:
         endpoint = _text(reply[2]) if len(reply) > 2 else ""
         return OfferResult(status, agent, endpoint)
 
-    async def _with(self, along: Sequence[Along], script: AsyncScript, args: list[Any]) -> Any:
-        """`along` then `script`, by SHA in one round trip on the trip lane; returns the script's reply (an error
-        reply raises). The `along` steps' failures are not the script's (their replies are ignored)."""
-        return _raised((await self._steps([*along, (script, [], list(args))]))[-1])
+    async def _with(self, along: Sequence[Along], function: Function, args: list[Any]) -> Any:
+        """`along` then `function`, in one round trip on the trip lane; returns the function's reply (an error
+        reply raises). The `along` steps' failures are not the function's (their replies are ignored)."""
+        return _raised((await self._steps([*along, (function, [], list(args))]))[-1])
 
-    async def _steps(self, steps: Sequence[Along]) -> list[Any]:
-        """Script steps by SHA in one trip; replies in order, a failed step's reply is its exception. A step Redis did
-        not know (restarted, flushed) is loaded and run again, alone and in order (nothing runs twice)."""
-        replies = await self._lane.run([_evalsha(step) for step in steps])
+    async def _steps(self, steps: Sequence[Step]) -> list[Any]:
+        """Steps (scripts by SHA, functions by name) in one trip; replies in order, a failed step's reply is its
+        exception. A step Redis did not know (restarted, flushed) is loaded and run again, alone and in order
+        (nothing runs twice)."""
+        replies = await self._lane.run([_command(step) for step in steps])
         for i, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError):
+            if isinstance(reply, NoScriptError) or missing(reply):
+                code = steps[i][0]
+                load = code.library.load() if isinstance(code, Function) else ("SCRIPT", "LOAD", code.script)
                 try:
-                    replies[i] = (await self._lane.run([("SCRIPT", "LOAD", steps[i][0].script),
-                                                        _evalsha(steps[i])]))[1]
+                    replies[i] = (await self._lane.run([load, _command(steps[i])]))[1]
                 except (RedisError, OSError) as exc:
                     replies[i] = exc
         return replies
@@ -246,8 +256,8 @@ class RouteStore:
             return []
         ttl, wrap = str(self._ttl_ms), str(int(wrap_up * 1000))
         runs = batches(updates)
-        steps: list[Along] = [(self._devices, [], [ttl, wrap, *(v for update in run for v in update)])
-                              for run in runs]
+        steps: list[Step] = [(self._devices, [], [ttl, wrap, *(v for update in run for v in update)])
+                             for run in runs]
         results: list[tuple[str, str] | Exception] = []
         for run, reply in zip(runs, await self._steps(steps)):
             if isinstance(reply, Exception):
@@ -453,10 +463,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _evalsha(step: Along) -> Command:
-    """A script step as the EVALSHA command a trip sends."""
-    script, keys, args = step
-    return ("EVALSHA", script.sha, len(keys), *keys, *args)
+def _command(step: Step) -> Command:
+    """A step as the command a trip sends: FCALL for a function, EVALSHA for another store's script."""
+    code, keys, args = step
+    if isinstance(code, Function):
+        return code.fcall(keys, args)
+    return ("EVALSHA", code.sha, len(keys), *keys, *args)
 
 
 def _raised(reply: Any) -> Any:

@@ -31,7 +31,7 @@ from switchboard.ivr.flow_loader import load_dialplan
 from switchboard.ivr.flow_model import Dialplan
 from switchboard.ivr.flow_simulator import ScriptedChannel
 from switchboard.router.call_router import CallRouter
-from switchboard.router.route_store import RouteStore, build_scripts
+from switchboard.router.route_store import RouteStore, build_library
 from switchboard.router.routing_config import RoutingConfig, load_routing
 from switchboard.service import shared_redis
 from switchboard.settings import RedisSettings
@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 VIP = Customer(id="c-vip", name="Vera", segment="vip", language="en", account="5550", phones=("+442079460501",))
 CTI_SHAS = {hashlib.sha1(s.encode()).hexdigest().encode() for s in cti_store.build_scripts().values()}
 SAVE_CALL_SHA = hashlib.sha1(cti_store.build_scripts()["save_call"].encode()).hexdigest().encode()
-OFFER_SHA = hashlib.sha1(build_scripts()["offer_call"].encode()).hexdigest().encode()
+OFFER_SHA = build_library().function_name("offer_call").encode()  # (what its FCALL names)
 
 
 class CountingWriter:
@@ -192,7 +192,7 @@ async def test_the_record_handed_to_the_desk_is_in_redis_when_an_agent_is_reserv
         client: Redis, tmp_path: Path, flushed: bool) -> None:
     """The screen pop reads the record when the agent's phone rings, which is after the offer reserved the agent:
     once `request` returns an assigned ticket the handed-over record is already readable (also when Redis had lost
-    the CTI script and it had to be loaded again)."""
+    the CTI script and the router's functions and both had to be loaded again)."""
     wired = wire(client, always_open(tmp_path / "dialplans"), budget=2.0, with_router=True)
     assert wired.router is not None
     await wired.router.seed(wired.router.config())
@@ -203,6 +203,7 @@ async def test_the_record_handed_to_the_desk_is_in_redis_when_an_agent_is_reserv
     await client.delete("sb:call:{" + SNAPSHOT.uniqueid + "}")
     if flushed:
         await client.script_flush()
+        await client.function_flush()
     desk.hand_over(SNAPSHOT)
     ticket = await desk.request(SNAPSHOT.uniqueid, skills={"billing": 1}, language="", segment="vip", customer="",
                                 priority=0, relaxation=None, queue="billing")

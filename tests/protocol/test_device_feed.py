@@ -97,11 +97,11 @@ async def test_an_agent_added_by_a_reload_gets_its_device_states(
 
 
 async def test_pipelined_device_updates_survive_a_script_cache_flush(redis: Redis) -> None:
-    """After Redis forgot the scripts (restart, SCRIPT FLUSH) a batch still applies every update, in order."""
+    """After Redis forgot the functions (restart, FUNCTION FLUSH) a batch still applies every update, in order."""
     store = RouteStore(redis)
     await store.upsert_agent(AgentSeed("a1", "A1", "PJSIP/a1", {"billing": 5}, ("en",)))
     await store.action("a1", "login")
-    await redis.script_flush()
+    await redis.function_flush()
     results = await store.devices([("a1", "on_call"), ("a1", "idle")], 0)
     assert results == [("on_call", ""), ("available", "")]
 

@@ -820,7 +820,7 @@ async def test_the_sweep_indexes_due_relaxation_steps_in_short_runs(store: Route
     await redis.config_set("slowlog-max-len", 100000)
     await redis.slowlog_reset()
     await store.sweep(relax_batch=5)
-    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"EVALSHA")]
+    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"FCALL")]
     assert len(runs) == 3
     for i in range(12):
         assert (await redis.hget(P + "call:" + f"c{i}", "wq")).decode().startswith(P + "wq:billing:1:*:")

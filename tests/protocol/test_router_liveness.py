@@ -137,7 +137,7 @@ async def test_many_dead_calls_are_reaped_in_short_runs(redis_server: RedisServe
     await redis.config_set("slowlog-max-len", 100000)
     await redis.slowlog_reset()
     done = await store.reap(batch=100)
-    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"EVALSHA")]
+    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"FCALL")]
     assert done.released == 450 and len(runs) >= 5  # 450 calls and then 5 agents, 100 per run
     assert done.assigned == ["live-1"]  # one freed agent took the live call; no dead call was handed out
     states = [(await store.call_state(f"dead-{i}"))[0] for i in range(450)]
@@ -178,7 +178,7 @@ async def test_the_sweep_frees_many_agents_in_short_runs(redis_server: RedisServ
     await redis.config_set("slowlog-max-len", 100000)
     await redis.slowlog_reset()
     assigned = await store.sweep(batch=7)
-    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"EVALSHA")]
+    runs = [e for e in await redis.slowlog_get(100000) if e["command"].startswith(b"FCALL")]
     assert sorted(assigned) == sorted(f"c{i}" for i in range(10)) and len(runs) == 5
     states = [(await store.agent(f"a{i}")).state for i in range(30)]  # type: ignore[union-attr]
     assert states.count("reserved") == 10 and states.count("available") == 20
