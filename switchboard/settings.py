@@ -109,7 +109,7 @@ class RedisSettings:
 
     url: str = "redis://127.0.0.1:6379/0"
     timeout: float = 0.5            # socket timeout: the longest any one Redis reply may take
-    max_connections: int = 64       # the one shared client's pool (blocking: a full pool waits, it does not fail)
+    max_connections: int = 256      # the one shared client's pool (blocking: a full pool waits, it does not fail)
     pool_timeout: float = 1.0       # seconds a command may wait for a free connection before it fails
 
     def check(self) -> list[tuple[str, str]]:
