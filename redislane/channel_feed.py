@@ -8,11 +8,13 @@ from typing import AsyncIterator, Callable, cast
 
 import hiredis
 import redis.asyncio as aioredis
+from redis._parsers import BaseParser
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse
 
-from .reply_stream import next_reply, reply_parser
-
+READ_SIZE = 65536
 _pack = cast(Callable[[tuple[str, ...]], bytes], hiredis.pack_command)
+_MORE = object()  # hiredis: the bytes read so far end mid-message
 
 
 async def channel_messages(client: aioredis.Redis, channel: str,
@@ -27,11 +29,17 @@ async def channel_messages(client: aioredis.Redis, channel: str,
         writer, stream = connection._writer, connection._reader
         if writer is None or stream is None:
             raise RedisConnectionError("not connected")
-        parser = reply_parser()
+        parser = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error,
+                                notEnoughData=_MORE)
         writer.write(_pack(("SUBSCRIBE", channel)))
         while True:
-            reply = await next_reply(parser, stream)
-            if isinstance(reply, Exception):
+            reply = parser.gets()
+            if reply is _MORE:
+                data = await stream.read(READ_SIZE)
+                if not data:
+                    raise RedisConnectionError("Connection closed by server.")
+                parser.feed(data)
+            elif isinstance(reply, Exception):
                 raise reply
             elif reply[0] == b"message":  # [message, channel, data]
                 yield reply[2]

@@ -9,14 +9,16 @@ from typing import Any, Callable, Sequence, cast
 
 import hiredis
 import redis.asyncio as aioredis
+from redis._parsers import BaseParser
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-
-from .reply_stream import next_reply, reply_parser
+from redis.exceptions import InvalidResponse
 
 Command = tuple[str | bytes | memoryview | int | float, ...]
 KEEP_SHARE = 4  # a store keeps at most 1/KEEP_SHARE of the shared pool's connections between its trips
+READ_SIZE = 65536  # bytes asked of the connection per read (a trip's replies are usually one read)
 _pack = cast(Callable[[Command], bytes], hiredis.pack_command)
+_MORE = object()  # hiredis: the replies read so far end mid-reply
 
 
 class TripLane:
@@ -61,7 +63,7 @@ class TripLane:
     async def _on(self, connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:
         clean = False
         trip = self._deadlines.start() if self._deadlines is not None else None
-        parser = self._parsers.pop() if self._parsers else reply_parser()
+        parser = self._parsers.pop() if self._parsers else _parser()
         try:
             replies = await _exchange(connection, parser, packed, count)
             clean = True
@@ -93,6 +95,11 @@ class TripLane:
             await self._pool.release(self._idle.pop())
 
 
+def _parser() -> hiredis.Reader:
+    """A reply parser: redis-py's exception classes for error replies (as values), `_MORE` for "read more"."""
+    return hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error, notEnoughData=_MORE)
+
+
 async def _exchange(connection: AbstractConnection, parser: hiredis.Reader, packed: bytes, count: int) -> list[Any]:
     """One write, then `count` replies parsed (by `parser`, empty) from the connection's stream. Raises
     RedisConnectionError when the connection breaks, or holds more than the replies asked (it is then out of step)."""
@@ -108,10 +115,16 @@ async def _exchange(connection: AbstractConnection, parser: hiredis.Reader, pack
         if writer.transport.get_write_buffer_size():
             await writer.drain()  # (only when the socket did not take it all: Redis is slow to read)
         while len(replies) < count:
-            reply = await next_reply(parser, stream)
-            if isinstance(reply, RedisConnectionError):
+            reply = parser.gets()
+            if reply is _MORE:
+                data = await stream.read(READ_SIZE)
+                if not data:
+                    raise RedisConnectionError("Connection closed by server.")
+                parser.feed(data)
+            elif isinstance(reply, RedisConnectionError):
                 raise reply  # an error reply that means the connection is unusable (LOADING...)
-            replies.append(reply)
+            else:
+                replies.append(reply)
     except OSError as exc:  # (TimeoutError is the caller's deadline, raised by its own timeout: not here)
         raise RedisConnectionError(f"Error while talking to Redis: {exc.args}") from exc
     if parser.has_data():
