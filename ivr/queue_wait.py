@@ -65,6 +65,7 @@ class RouteResult:
     waited: float = 0.0
     attempts: int = 0
     caller_hung_up: bool = False  # answered, and the caller was the one who hung up
+    wrap_up_unrecorded: str = ""  # answered, but the router could not record the call's end (the error's name)
 
 
 class ReservationKeeper:
@@ -291,11 +292,17 @@ async def wait_and_connect(channel: WaitingChannel, desk: RouteDesk, uid: str, *
                 if entry_estimate is not None:
                     observer.estimate_error(queue, waited - entry_estimate)
                 observer.handled(queue, segment, talk, ticket.wrap_up)
-                await ticket.finished(offer.agent)
+                try:
+                    await ticket.finished(offer.agent)
+                except Exception as exc:  # the call was served all the same: `leave()` below tries again, and
+                    result.wrap_up_unrecorded = type(exc).__name__  # the reservation's TTL frees the agent otherwise
                 return result
             if caller_left is not None:
                 raise caller_left
-            await ticket.not_answered(offer.agent)
+            try:
+                await ticket.not_answered(offer.agent)
+            except Exception as exc:  # the caller is still on the line and the router cannot offer the next agent
+                raise RouteUnavailable(type(exc).__name__) from exc
     except CallerHungUp:
         if answered_at is None:
             observer.abandoned(queue, segment, clock() - started)

@@ -127,6 +127,10 @@ async def _route_by_skills(step: Step, channel: WaitingChannel, desk: RouteDesk,
     if done.result == "answered":
         state.outcome = "routed"
         state.destination = f"agent:{done.agent}"
+        if done.wrap_up_unrecorded:
+            step.log.warning("call %s: the router did not record the end of the call with %s (%s); it tries again as "
+                             "the call leaves, and the agent's reservation expires otherwise", state.uniqueid,
+                             done.agent, done.wrap_up_unrecorded)
         if callbacks is not None:
             await cancel_on_reaching_agent(callbacks, state.caller)
         if done.caller_hung_up:

@@ -26,6 +26,7 @@ class ScriptedTicket:
     left: int = 0
     unanswered: list[str] = field(default_factory=list)
     finished_with: list[str] = field(default_factory=list)
+    store_down: bool = False  # not_answered and finished raise, as a store trip that timed out does
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     router_gone: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -41,9 +42,13 @@ class ScriptedTicket:
         return None
 
     async def not_answered(self, agent: str) -> None:
+        if self.store_down:
+            raise TimeoutError("Redis trip timed out")
         self.unanswered.append(agent)
 
     async def finished(self, agent: str) -> None:
+        if self.store_down:
+            raise TimeoutError("Redis trip timed out")
         self.finished_with.append(agent)
 
     async def leave(self) -> None:
@@ -150,6 +155,26 @@ async def test_reserved_agent_is_rung_without_music_then_the_next_after_no_answe
     assert channel.apps == ["Dial", "Dial"]  # gate still set: no music blip either time
     assert ticket.unanswered == ["a1"] and ticket.finished_with == ["a2"] and ticket.left == 1
     assert answered and answered[0][:2] == ("billing", "gold")
+
+
+async def test_a_served_call_stays_answered_when_its_end_cannot_be_recorded() -> None:
+    """A store failure after the agent answered keeps the call answered, names the error, and still leaves routing."""
+    ticket = ScriptedTicket([Offer("a1", "PJSIP/a1")], store_down=True)
+    ticket.gate.set()
+    seen = SeenInLine()
+    result = await _run(ScriptedChannel(["ANSWER"]), ScriptedDesk(ticket), seen)
+    assert (result.result, result.agent, result.wrap_up_unrecorded) == ("answered", "a1", "TimeoutError")
+    assert ticket.left == 1 and [w[:2] for w in seen.answered_waits] == [("billing", "gold")]
+
+
+async def test_a_no_answer_the_router_cannot_record_sends_the_caller_to_the_fallback() -> None:
+    """When the router cannot take back an unanswered offer, the caller (still on the line) goes to the fallback."""
+    ticket = ScriptedTicket([Offer("a1", "PJSIP/a1")], store_down=True)
+    ticket.gate.set()
+    channel = ScriptedChannel(["NOANSWER"])
+    with pytest.raises(RouteUnavailable, match="TimeoutError"):
+        await _run(channel, ScriptedDesk(ticket))
+    assert channel.apps == ["Dial"] and ticket.left == 1
 
 
 async def test_hang_up_in_line_leaves_at_once_and_keeps_the_connection_future() -> None:
