@@ -37,7 +37,16 @@ Counted per step:
 * CPU per completed call (ms) of Asterisk, the service, the trivial AGI server, Redis and the load generator (sipp
   and this process's observer), from /proc/PID/stat deltas over the step (arrivals plus drain); a second table
   puts Asterisk's, the service's and Redis's side by side per rate (and configuration);
-* load average (1 min) when the step began: other work on the machine shows up there.
+* load average (1 min) when the step began: other work on the machine shows up there;
+* Redis commands (a script is one) that ran over 2 ms inside Redis during the step, from its SLOWLOG, and the
+  longest: a plain HSET over 2 ms means Redis's thread was off the CPU, not slow work.
+
+Redis runs under SCHED_FIFO priority 1 (`--redis-sched fifo`, the default), as docs/redis.md "Keep Redis's latency
+short" advises when Redis shares the machine with Asterisk and the service; `--redis-sched other` leaves it
+time-shared. On this 2-core machine time-shared Redis is what fails first: at 75 full calls/s (30 s steps, the two
+alternated twice, load average 7-12) its SLOWLOG counted 1,710-1,751 commands over 2 ms, the longest 41-43 ms (in
+another run a plain HSET took 47 ms: Redis's thread off the CPU mid-command), one run lost 28 calls and another sent 10
+callers to the fallback after 0.5 s Redis trips; under SCHED_FIFO 7 commands over 2 ms (longest 3.5-7.0 ms), 0 lost.
 
 A scenario passes a rate with 0 failed calls (Asterisk's count and sipp's) and 0 caller-ID lookup timeouts or
 errors; its knee (per configuration) is the highest rate up to which it passed every rate tried. After a failure
@@ -76,6 +85,7 @@ from pathlib import Path
 from typing import Iterator
 
 from asterisk.manager import Manager
+from redis import Redis as SyncRedis
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
@@ -102,6 +112,8 @@ CONFIGS = ("tuned", "untuned")  # Asterisk as the sandbox configures it; without
 DEFAULT_RATES = "25,50,75,100,150"
 DIALLED = {"trivial": "7001", "trivial+agent": "7002", "full": "2000"}
 PROCESSES = ("asterisk", "service", "agi", "redis", "sipp", "observer")
+SLOW_US = 2000  # a command inside Redis longer than this is counted per step (the router's "no script over 2 ms")
+REDIS_SCHEDULING = ("fifo", "other")  # SCHED_FIFO priority 1, as docs/redis.md advises on a shared machine; or not
 
 
 def cpu_seconds(pid: int) -> float:
@@ -270,6 +282,9 @@ class Step:
     why: dict[str, int] = field(default_factory=dict)  # the failed calls by what Asterisk saw of them
     seconds: float = 0.0
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    redis_slow: int = 0  # commands (a script counts as one) that ran over SLOW_US inside Redis during the step
+    redis_longest_ms: float = 0.0  # the longest of them, and its command
+    redis_longest: str = ""
 
     @property
     def passed(self) -> bool:
@@ -299,6 +314,23 @@ class Rig:
         out["sipp"] = children_cpu() + cpu_seconds(self.agents_sipp.process.pid)
         out["observer"] = cpu_seconds(os.getpid())  # this process: the pyst2 observer's threads, mostly
         return out
+
+    def slowlog_reset(self) -> None:
+        """Redis's SLOWLOG from now on keeps every command over SLOW_US (wall time inside Redis)."""
+        self.redis.command("CONFIG", "SET", "slowlog-log-slower-than", str(SLOW_US))
+        self.redis.command("CONFIG", "SET", "slowlog-max-len", "10000")
+        self.redis.command("SLOWLOG", "RESET")
+
+    def slowlog(self) -> tuple[int, float, str]:
+        """How many commands ran over SLOW_US since `slowlog_reset`, the longest (ms) and its command."""
+        with SyncRedis.from_url(self.redis.url) as client:
+            entries = client.slowlog_get(10000)
+        if not entries:
+            return 0, 0.0, ""
+        worst = max(entries, key=lambda e: e["duration"])
+        command = worst["command"]
+        name = (command.decode(errors="replace") if isinstance(command, bytes) else str(command)).split(" ")[0]
+        return len(entries), worst["duration"] / 1000, name
 
     def lookups(self) -> dict[str, float]:
         _, body = http_get(self.service.metrics_url, timeout=10)
@@ -368,6 +400,7 @@ def run_step(rig: Rig, scenario: str, rate: float, step_seconds: float, drain_ti
     step = Step(scenario, rate, os.getloadavg()[0], "tuned" if rig.asterisk.tuned else "untuned")
     before = set(dict(rig.witness.calls))  # one C-level copy under the GIL while the observer's thread adds
     lookups0 = rig.lookups()
+    rig.slowlog_reset()
     cpu0 = rig.cpu()
     started = time.monotonic()
     numbers = [customer_number(i) for i in range(calls)]
@@ -384,6 +417,7 @@ def run_step(rig: Rig, scenario: str, rate: float, step_seconds: float, drain_ti
         rig.asterisk.quiesce()
     step.seconds = time.monotonic() - started
     cpu1 = rig.cpu()
+    step.redis_slow, step.redis_longest_ms, step.redis_longest = rig.slowlog()
     lookups1 = rig.lookups()
     mine = [c for uid, c in dict(rig.witness.calls).items() if uid not in before]
     stats = caller.statistics()
@@ -459,12 +493,24 @@ def asterisk_lock(use: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def start_rig(work: Path, agents: int, stack: list[object], tuned: bool = True) -> Rig:
+def schedule_redis(redis: RedisServer, policy: str) -> None:
+    """Every thread of the bench's redis-server under SCHED_FIFO priority 1 (`chrt -a -f -p 1 PID`), as
+    docs/redis.md "Keep Redis's latency short" advises when Redis shares the machine with Asterisk and the service;
+    "other" leaves it time-shared."""
+    if policy == "other":
+        return
+    assert redis.process is not None
+    for task in Path(f"/proc/{redis.process.pid}/task").iterdir():
+        os.sched_setscheduler(int(task.name), os.SCHED_FIFO, os.sched_param(1))
+
+
+def start_rig(work: Path, agents: int, stack: list[object], tuned: bool = True, redis_sched: str = "fifo") -> Rig:
     """Starts every part (Asterisk tuned or not); each is appended to `stack` as soon as it runs, so `stop_rig`
     stops what started."""
     redis = RedisServer(work / "redis")
     stack.append(redis)
     redis.start()
+    schedule_redis(redis, redis_sched)
     trivial_port = free_port()
     asterisk = KneeAsterisk(name="knee", agi_url="agi://127.0.0.1:4573", agents=agents, trivial_port=trivial_port,
                             tuned=tuned)
@@ -553,13 +599,15 @@ def _columns(rows: list[tuple[str, ...]]) -> str:
 
 def table(steps: list[Step]) -> str:
     head = ("rate/s", "asterisk", "scenario", "load1", "attempted", "completed", "failed", "fallback", "sipp failed",
-            "lookup hit", "lookup timeout", "lookup error", *PROCESSES, "verdict")
+            "lookup hit", "lookup timeout", "lookup error", *PROCESSES, f"redis >{SLOW_US // 1000}ms", "longest ms",
+            "verdict")
     rows: list[tuple[str, ...]] = [head]
     for s in steps:
         rows.append((f"{s.rate:g}", s.asterisk, s.scenario, f"{s.load1:.1f}", str(s.attempted), str(s.completed),
                      str(s.failed), str(s.fallbacks), str(s.sipp_failed), str(s.lookup_hits), str(s.lookup_timeouts),
                      str(s.lookup_errors),
-                     *(f"{s.cpu_ms.get(p, 0.0):.2f}" for p in PROCESSES), "pass" if s.passed else "FAIL"))
+                     *(f"{s.cpu_ms.get(p, 0.0):.2f}" for p in PROCESSES), str(s.redis_slow),
+                     f"{s.redis_longest_ms:.1f}", "pass" if s.passed else "FAIL"))
     return _columns(rows)
 
 
@@ -632,6 +680,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"which scenarios (default {','.join(SCENARIOS)}); the order alternates per block")
     parser.add_argument("--untuned", action="store_true",
                         help="also run every step on Asterisk without the µ-law prompts and stasis.conf")
+    parser.add_argument("--redis-sched", choices=REDIS_SCHEDULING, default="fifo",
+                        help="fifo (default): Redis under SCHED_FIFO priority 1, as docs/redis.md advises when it shares "
+                             "the machine; other: time-shared like everything else")
     parser.add_argument("--keep-going", action="store_true", help="try a scenario at higher rates after it fails")
     parser.add_argument("--no-lock", action="store_true",
                         help=f"do not take {LOCK} (the caller holds it, e.g. under `flock {LOCK} ...`)")
@@ -647,7 +698,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="switchboard-knee-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"knee: rates {', '.join(f'{r:g}' for r in rates)} calls/s, {args.step_seconds:g} s per step, "
-          f"{agents} agents, Asterisk {' and '.join(configs)}; workspace {work}", flush=True)
+          f"{agents} agents, Asterisk {' and '.join(configs)}, Redis scheduled {args.redis_sched}; workspace {work}",
+          flush=True)
     steps: list[Step] = []
     stack: list[object] = []
     path, broken = "", ""
@@ -655,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with asterisk_lock(not args.no_lock):
         try:
-            rig = start_rig(work, agents, stack, tuned=blocks[0][1] == "tuned")
+            rig = start_rig(work, agents, stack, tuned=blocks[0][1] == "tuned", redis_sched=args.redis_sched)
             failed: set[tuple[str, str]] = set()
             for rate, config, order in blocks:
                 todo = [sc for sc in order if (config, sc) not in failed or args.keep_going]
@@ -668,7 +720,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {rate:g}/s {config:<7} {scenario:<14} attempted {step.attempted} "
                           f"completed {step.completed} failed {step.failed} (fallback {step.fallbacks}, "
                           f"sipp {step.sipp_failed}) lookup timeouts {step.lookup_timeouts} "
-                          f"errors {step.lookup_errors} [{step.seconds:.0f} s, load {step.load1:.1f}]"
+                          f"errors {step.lookup_errors} redis >{SLOW_US // 1000} ms {step.redis_slow} "
+                          f"(longest {step.redis_longest_ms:.1f} ms {step.redis_longest}) "
+                          f"[{step.seconds:.0f} s, load {step.load1:.1f}]"
                           + (f" failed: {', '.join(f'{k} {v}' for k, v in sorted(step.why.items()))}"
                              if step.why else ""), flush=True)
                     if not step.passed:
@@ -688,8 +742,9 @@ def main(argv: list[str] | None = None) -> int:
     print("asterisk: tuned = the sandbox's configuration (µ-law prompts, stasis.conf), untuned = without both; "
           "completed/failed/fallback (of the failed, sent to the dialplan fallback): Asterisk's own AMI events "
           "(pyst2 observer); sipp failed: sipp's statistics; lookups: "
-          "the service's switchboard_cti_lookups_total;\nlast six columns: CPU ms per completed call from "
-          "/proc/PID/stat over the step (agi = the trivial AGI server, observer = this process)\n")
+          "the service's switchboard_cti_lookups_total;\nthen CPU ms per completed call from "
+          "/proc/PID/stat over the step (agi = the trivial AGI server, observer = this process); redis >2ms: "
+          "commands (a script is one) that ran over 2 ms inside Redis (its SLOWLOG), and the longest\n")
     print(table(steps))
     for step in steps:
         if step.why:

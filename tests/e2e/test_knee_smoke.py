@@ -27,7 +27,8 @@ def ports_free(asterisk: AsteriskSandbox) -> Iterator[None]:
 
 def test_knee_bench_places_each_scenario_and_prints_the_table(ports_free: None, tmp_path: Path) -> None:
     """At 2 calls/s for 3 s every scenario's calls complete (Asterisk's count) on Asterisk tuned and untuned (one
-    restart between), the full calls are recognised, and the tables with the knees and the ratio are printed."""
+    restart between), the full calls are recognised, and the tables with the knees, the ratio and each step's count of
+    Redis commands over 2 ms (its SLOWLOG, Redis under SCHED_FIFO) are printed."""
     out = tmp_path / "steps.json"
     # --no-lock: e2e runs already hold /tmp/switchboard-asterisk.lock (taking it again here would wait forever)
     done = subprocess.run([python_exe(), str(REPO / "bench" / "knee.py"), "--rates", "2", "--step-seconds", "3",
@@ -48,3 +49,6 @@ def test_knee_bench_places_each_scenario_and_prints_the_table(ports_free: None, 
     assert "knee full" in done.stdout and "full ÷ trivial-with-agent at the knee, untuned" in done.stdout
     assert "Asterisk CPU per call, tuned vs untuned, full" in done.stdout
     assert "main.main_menu" in done.stdout  # one full call's path: the menus were walked
+    assert "Redis scheduled fifo" in done.stdout and "redis >2ms" in done.stdout
+    assert all(step["redis_slow"] >= 0 and (step["redis_slow"] == 0) == (step["redis_longest"] == "")
+               for step in steps.values())  # the SLOWLOG was read for every step
