@@ -271,25 +271,19 @@ class CtiStore:
     async def read_calls_with_customers(self, uniqueids: Sequence[str]
                                         ) -> list[tuple[CallContext | None, Customer | None]]:
         """Screen pops' read: each call's record (None when unknown) and the customer it names, for any number
-        of calls in two pipelined round trips (the records, then their distinct customers: they live in other
+        of calls in two round trips on the trip lane (the records, then their distinct customers: they live in other
         cluster slots, so no one script may read both)."""
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for uniqueid in uniqueids:
-                    pipe.hgetall(call_key(uniqueid))
-                rows = await pipe.execute()
-            calls = [_decode_call(uid, _decoded(row)) if row else None for uid, row in zip(uniqueids, rows)]
-            wanted = list(dict.fromkeys(c.customer_id for c in calls if c is not None and c.customer_id))
-            customers: dict[str, Customer] = {}
-            if wanted:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for customer_id in wanted:
-                        pipe.hgetall(customer_key(customer_id))
-                    for customer_id, row in zip(wanted, await pipe.execute()):
-                        if row:
-                            customers[customer_id] = _customer(_decoded(row))
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from exc
+        if not uniqueids:
+            return []
+        rows = await self._bounded(self._lane.run([("HGETALL", call_key(uid)) for uid in uniqueids]))
+        _raise_failed(rows)
+        calls = [_decode_call(uid, _hash(row)) if row else None for uid, row in zip(uniqueids, rows)]
+        wanted = list(dict.fromkeys(c.customer_id for c in calls if c is not None and c.customer_id))
+        customers: dict[str, Customer] = {}
+        if wanted:
+            found = await self._bounded(self._lane.run([("HGETALL", customer_key(cid)) for cid in wanted]))
+            _raise_failed(found)
+            customers = {cid: _customer(_hash(row)) for cid, row in zip(wanted, found) if row}
         return [(c, customers.get(c.customer_id) if c is not None and c.customer_id else None) for c in calls]
 
     # --- first-contact resolution -----------------------------------------------------------------------------
@@ -335,12 +329,9 @@ def _texts(row: Mapping[Any, Any]) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in row.items()}
 
 
-def _decoded(row: Mapping[bytes, bytes]) -> dict[str, str]:
-    """An HGETALL reply as texts (the shared client answers bytes; anything else goes through `_texts`)."""
-    try:
-        return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in row.items()}
-    except AttributeError:
-        return _texts(row)
+def _hash(reply: Mapping[Any, Any] | Sequence[Any]) -> dict[str, str]:
+    """An HGETALL reply as texts: a map on a RESP3 connection (redis-py 8's default), a flat array on RESP2."""
+    return _texts(reply) if isinstance(reply, Mapping) else _pairs(reply)
 
 
 def _pairs(row: Sequence[Any]) -> dict[str, str]:

@@ -5,6 +5,7 @@ import asyncio
 import logging
 from typing import Any, Sequence
 
+import pytest
 from redis.asyncio import Redis
 
 from switchboard.cti.call_context import CallContext
@@ -12,13 +13,17 @@ from switchboard.cti.cti_store import CtiStore
 from switchboard.cti.customer import Customer, CustomerRecord
 from switchboard.cti.recent_calls import RecentCalls
 from switchboard.cti.screen_pop import AgentStreams, ScreenPops
+from tests.e2e.sandbox import RedisServer
 
 ADA = Customer("c1", "Ada", "vip", "en", "A1", ("+441632960123",), open_cases=({"id": "K-1"},))
 
 
-async def test_batched_read_matches_single_reads(redis: Redis) -> None:
-    """Several calls (one unknown, one naming a missing customer, two sharing one) read back as read_call/get do."""
-    store = CtiStore(redis)
+@pytest.mark.parametrize("protocol", [3, 2])
+async def test_batched_read_matches_single_reads(redis: Redis, redis_server: RedisServer, protocol: int) -> None:
+    """Several calls (one unknown, one naming a missing customer, two sharing one) read back as read_call/get do,
+    whether the client speaks RESP3 (redis-py's default: hashes come as maps) or RESP2 (flat arrays)."""
+    client = Redis.from_url(redis_server.url, protocol=protocol)  # (`redis` emptied the database)
+    store = CtiStore(client)
     await store.write([CustomerRecord(ADA)])
     calls = [CallContext("1.1", customer_id="c1", segment="vip", path=("main.menu",), intents=("billing",)),
              CallContext("1.2", customer_id="gone"), CallContext("1.3", customer_id="c1")]
@@ -34,6 +39,8 @@ async def test_batched_read_matches_single_reads(redis: Redis) -> None:
     assert got == expected
     assert got[0] == (calls[0], ADA) and got[1] == (None, None) and got[2] == (calls[1], None)
     assert await store.read_calls_with_customers([]) == []
+    await store.close()
+    await client.aclose()
 
 
 class CountingStore(CtiStore):
